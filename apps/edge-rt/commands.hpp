@@ -1,0 +1,23 @@
+#pragma once
+// Subcommands of the edge-rt CLI. Each registers its flags on a CLI11 subcommand and returns the exit code.
+
+#include <CLI/CLI.hpp>
+
+#include <edge_rt/core/result.hpp>
+
+#include <functional>
+
+namespace edge_rt::cli {
+
+/// Exit codes: 0 success, 1 a runtime error (bad model, budget, I/O), 2 bad usage (CLI11 reports those itself).
+inline constexpr int kExitError = 1;
+
+/// Prints "edge-rt: error: <message>" to stderr and returns kExitError.
+int report(const Error& error);
+
+/// Each returns the action to run once parsing succeeded.
+std::function<int()> add_run_command(CLI::App& app);
+std::function<int()> add_tokenize_command(CLI::App& app);
+std::function<int()> add_convert_command(CLI::App& app);
+
+}  // namespace edge_rt::cli

@@ -1,0 +1,34 @@
+#include "commands.hpp"
+
+#include <edge_rt/runtime/convert.hpp>
+
+#include <iostream>
+#include <memory>
+
+namespace edge_rt::cli {
+
+namespace {
+struct ConvertArgs {
+  std::string from;
+  std::string checkpoint;
+  std::string tokenizer;
+  std::string out;
+};
+}  // namespace
+
+std::function<int()> add_convert_command(CLI::App& app) {
+  auto args = std::make_shared<ConvertArgs>();
+  CLI::App* cmd = app.add_subcommand("convert", "Convert a checkpoint into an HF-layout model folder");
+  cmd->add_option("--from", args->from, "Source format")->required()->check(CLI::IsMember({"llama2c"}));
+  cmd->add_option("--checkpoint", args->checkpoint, "llama2.c checkpoint (.bin)")->required();
+  cmd->add_option("--tokenizer", args->tokenizer, "llama2.c tokenizer.bin")->required();
+  cmd->add_option("--out", args->out, "Output folder")->required();
+  return [args]() -> int {
+    auto converted = runtime::convert_llama2c(args->checkpoint, args->tokenizer, args->out);
+    if (!converted) return report(converted.error());
+    std::cerr << "edge-rt: wrote " << args->out << " (model.safetensors, config.json, tokenizer.json)\n";
+    return 0;
+  };
+}
+
+}  // namespace edge_rt::cli

@@ -1,0 +1,24 @@
+// edge-rt: run transformer language models on edge devices under a memory budget.
+#include "commands.hpp"
+
+#include <cstdio>
+
+namespace edge_rt::cli {
+int report(const Error& error) {
+  std::fprintf(stderr, "edge-rt: error: %s\n", error.message.c_str());
+  return kExitError;
+}
+}  // namespace edge_rt::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"edge-rt: transformer inference for edge devices under a strict memory budget"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "edge-rt 0.1.0");
+  auto run = edge_rt::cli::add_run_command(app);
+  auto tokenize = edge_rt::cli::add_tokenize_command(app);
+  auto convert = edge_rt::cli::add_convert_command(app);
+  CLI11_PARSE(app, argc, argv);
+  if (app.got_subcommand("run")) return run();
+  if (app.got_subcommand("tokenize")) return tokenize();
+  return convert();
+}

@@ -1,0 +1,257 @@
+#include "commands.hpp"
+#include "preset.hpp"
+
+#include <edge_rt/memory_manager/budget.hpp>
+#include <edge_rt/runtime/engine.hpp>
+
+#include <boost/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <sstream>
+
+namespace edge_rt::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
+  std::string prompt;
+  std::string prompt_tokens;
+  std::int64_t n_predict = 128;
+  std::string memory_budget;
+  std::string strategy = "greedy-grouping";
+  std::int64_t threads = 1;
+  std::int64_t ctx_size = 0;
+  double temperature = 0.8;
+  std::int64_t top_k = 40;
+  double top_p = 0.95;
+  double min_p = 0.05;
+  double repeat_penalty = 1.0;
+  std::int64_t seed = -1;
+  std::string output = "text";
+  std::string preset;
+  bool all_logits = false;
+  bool verbose = false;
+};
+
+// Preset values apply where the flag was not given on the command line.
+template <class T, class U>
+void apply(const std::optional<U>& preset_value, const CLI::App& cmd, const char* flag, T& target) {
+  if (preset_value && cmd.get_option(flag)->count() == 0) target = static_cast<T>(*preset_value);
+}
+
+Result<std::vector<tokenizer::TokenId>> parse_token_list(const std::string& text) {
+  std::vector<tokenizer::TokenId> ids;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v < INT32_MIN || v > INT32_MAX) {
+      return fail(ErrorCode::kInvalidArgument, "--prompt-tokens: '" + item + "' is not an integer token id");
+    }
+    ids.push_back(static_cast<tokenizer::TokenId>(v));
+  }
+  return ids;
+}
+
+boost::json::object metrics_json(const runtime::Metrics& m, const partition_planner::ExecutionPlan& plan,
+                                 std::uint64_t seed) {
+  boost::json::object o{
+      {"load_ms", m.load_ms},
+      {"ttft_ms", m.ttft_ms},
+      {"prefill_ms", m.prefill_ms},
+      {"decode_ms", m.decode_ms},
+      {"prefill_tok_s", m.prefill_tok_s},
+      {"decode_tok_s", m.decode_tok_s},
+      {"n_prompt_tokens", m.n_prompt_tokens},
+      {"n_generated_tokens", m.n_generated_tokens},
+      {"peak_pool_bytes", m.peak_pool_bytes},
+      {"weight_bytes_loaded", m.weight_bytes_loaded},
+      {"strategy", plan.strategy},
+      {"groups", plan.groups.size()},
+      {"all_resident", plan.all_resident},
+      {"minimum_budget_bytes", plan.minimum_budget_bytes},
+      {"seed", seed},
+  };
+  if (plan.budget.is_unlimited()) {
+    o["budget_bytes"] = nullptr;
+  } else {
+    o["budget_bytes"] = plan.budget.bytes();
+  }
+  return o;
+}
+
+void print_metrics(const runtime::Metrics& m, const partition_planner::ExecutionPlan& plan) {
+  std::fprintf(stderr,
+               "\nedge-rt: load %.1f ms | TTFT %.1f ms | prefill %zu tok, %.1f tok/s | decode %zu tok, %.1f tok/s | "
+               "peak pool %s of %s (%s)\n",
+               m.load_ms, m.ttft_ms, m.n_prompt_tokens, m.prefill_tok_s, m.n_generated_tokens, m.decode_tok_s,
+               memory_manager::format_bytes(m.peak_pool_bytes).c_str(), plan.budget.to_string().c_str(),
+               plan.strategy.c_str());
+}
+
+Result<int> run(const RunArgs& a) {
+  if (a.n_predict < 0) return fail(ErrorCode::kInvalidArgument, "-n must be >= 0");
+  if (a.threads < 1) return fail(ErrorCode::kInvalidArgument, "--threads must be >= 1");
+  if (a.ctx_size < 0) return fail(ErrorCode::kInvalidArgument, "--ctx-size must be >= 0");
+  runtime::EngineOptions options;
+  options.model_dir = a.model;
+  options.strategy = a.strategy;
+  options.n_threads = static_cast<std::int32_t>(a.threads);
+  if (!a.memory_budget.empty()) {
+    EDGE_RT_TRY(options.budget, memory_manager::MemoryBudget::parse(a.memory_budget));
+  }
+  // The tokenizer comes first: the prompt's length sizes the KV cache and the prefill batch.
+  std::error_code ec;
+  if (!std::filesystem::is_directory(options.model_dir, ec)) {
+    return fail(ErrorCode::kIoError, "[run] model folder " + a.model + " does not exist");
+  }
+  if (std::filesystem::exists(options.model_dir / "tokenizer.json", ec) ||
+      std::filesystem::exists(options.model_dir / "vocab.json", ec) ||
+      std::filesystem::exists(options.model_dir / "tokenizer.bin", ec)) {
+    EDGE_RT_TRY(auto tok, tokenizer::load_tokenizer(options.model_dir));
+    options.tokenizer = std::move(tok);
+  }
+  std::vector<tokenizer::TokenId> prompt;
+  if (!a.prompt_tokens.empty()) {
+    EDGE_RT_TRY(prompt, parse_token_list(a.prompt_tokens));
+  } else if (!a.prompt.empty()) {
+    if (!options.tokenizer) {
+      return fail(ErrorCode::kInvalidArgument, "[run] " + a.model +
+                                                   " has no tokenizer (tokenizer.json, vocab.json+merges.txt or "
+                                                   "tokenizer.bin): give the prompt as --prompt-tokens");
+    }
+    prompt = options.tokenizer->encode(a.prompt);
+  }
+  const auto n_new = static_cast<std::size_t>(a.n_predict);
+  // Context: the user's, else prompt + BOS + new tokens capped at the model's maximum (decided by the engine).
+  options.n_ctx = static_cast<std::size_t>(a.ctx_size);
+  if (options.n_ctx == 0) options.n_ctx = prompt.size() + 1 + n_new;
+  if (auto config = model_ir::parse_hf_config(options.model_dir / "config.json"); config && a.ctx_size == 0) {
+    options.n_ctx = std::min<std::size_t>(options.n_ctx, static_cast<std::size_t>(config.value().max_context));
+  }  // a broken config.json is reported by load_model below
+  options.n_batch = std::max<std::size_t>(1, std::min(options.n_ctx, prompt.size() + 1));
+
+  EDGE_RT_TRY(auto planned, runtime::InferenceEngine<runtime::Idle>::create().load_model(options));
+  if (a.verbose) std::cerr << planned.describe_plan() << "\n";
+  EDGE_RT_TRY(auto engine, std::move(planned).prepare());
+
+  runtime::GenerateOptions gen;
+  gen.max_new_tokens = n_new;
+  gen.all_logits = a.all_logits;
+  gen.sampling.temperature = static_cast<float>(a.temperature);
+  gen.sampling.top_k = static_cast<std::int32_t>(a.top_k);
+  gen.sampling.top_p = static_cast<float>(a.top_p);
+  gen.sampling.min_p = static_cast<float>(a.min_p);
+  gen.sampling.repeat_penalty = static_cast<float>(a.repeat_penalty);
+  gen.sampling.seed = a.seed < 0 ? std::random_device{}() : static_cast<std::uint64_t>(a.seed);
+
+  const tokenizer::Tokenizer* tok = engine.tokenizer();
+  const bool json = a.output == "json";
+  std::optional<tokenizer::StreamingDecoder> decoder;
+  if (tok) decoder.emplace(*tok);
+  std::string text;  // generated text only
+  runtime::TokenCallback on_token = [&](tokenizer::TokenId id) {
+    if (json) return true;
+    if (decoder) {
+      std::fputs(decoder->push(id).c_str(), stdout);
+    } else {
+      std::fprintf(stdout, "%d ", id);
+    }
+    std::fflush(stdout);
+    return true;
+  };
+  if (!json) {
+    if (decoder) {
+      // Echo the prompt as llama.cpp does; generated text continues from it.
+      for (tokenizer::TokenId id : prompt) std::fputs(decoder->push(id).c_str(), stdout);
+    } else {
+      std::fputs("edge-rt: the model has no tokenizer: printing token ids\n", stderr);
+    }
+    std::fflush(stdout);
+  }
+  EDGE_RT_TRY(auto result, engine.generate(prompt, gen, on_token));
+  if (tok) text = tok->decode(result.generated_tokens);
+  if (json) {
+    boost::json::array prompt_ids, generated_ids;
+    for (auto id : prompt) prompt_ids.push_back(id);
+    for (auto id : result.generated_tokens) generated_ids.push_back(id);
+    boost::json::object out{{"prompt_token_ids", std::move(prompt_ids)},
+                            {"generated_token_ids", std::move(generated_ids)},
+                            {"text", text},
+                            {"stop_reason", runtime::to_string(result.stop_reason)},
+                            {"metrics", metrics_json(result.metrics, engine.plan(), gen.sampling.seed)}};
+    if (a.all_logits) {
+      boost::json::array rows;
+      for (const auto& row : result.logits) rows.push_back(boost::json::array(row.begin(), row.end()));
+      out["logits"] = std::move(rows);
+    }
+    std::cout << boost::json::serialize(out) << "\n";
+  } else {
+    if (decoder) std::fputs(decoder->flush().c_str(), stdout);
+    std::fputs("\n", stdout);
+    std::fflush(stdout);
+    print_metrics(result.metrics, engine.plan());
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_run_command(CLI::App& app) {
+  auto args = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
+  cmd->add_option("-p,--prompt", args->prompt, "Prompt text (empty: start from BOS)");
+  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt as comma-separated token ids, e.g. 1,2,3");
+  cmd->add_option("-n,--n-predict", args->n_predict, "New tokens to generate")->capture_default_str();
+  cmd->add_option("--memory-budget", args->memory_budget, "Memory budget: 512M, 1G, 64MiB, bytes (default: none)");
+  cmd->add_option("--strategy", args->strategy, "sequential | greedy-grouping | speculative-prefetch")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Worker threads")->capture_default_str();
+  cmd->add_option("-c,--config", args->preset, "Preset TOML (configs/*.toml); explicit flags override it");
+  cmd->add_option("--ctx-size", args->ctx_size, "KV cache length in tokens (default: prompt + n, capped)");
+  cmd->add_option("--temperature,--temp", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", args->top_k, "Top-k; <= 0 disables")->capture_default_str();
+  cmd->add_option("--top-p", args->top_p, "Top-p (nucleus); 1 disables")->capture_default_str();
+  cmd->add_option("--min-p", args->min_p, "Min-p; 0 disables")->capture_default_str();
+  cmd->add_option("--repeat-penalty", args->repeat_penalty, "Repetition penalty; 1 disables")->capture_default_str();
+  cmd->add_option("-s,--seed", args->seed, "RNG seed; < 0 picks one at random")->capture_default_str();
+  cmd->add_option("--output", args->output, "text | json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  cmd->add_flag("--all-logits", args->all_logits, "With --output json: logits of every prompt position");
+  cmd->add_flag("-v,--verbose", args->verbose, "Print the execution plan to stderr");
+  return [args, cmd]() -> int {
+    RunArgs a = *args;
+    if (!a.preset.empty()) {
+      auto preset = load_preset(a.preset);
+      if (!preset) return report(preset.error());
+      const Preset& p = preset.value();
+      apply(p.model, *cmd, "--model", a.model);
+      apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
+      apply(p.strategy, *cmd, "--strategy", a.strategy);
+      apply(p.num_threads, *cmd, "--threads", a.threads);
+      apply(p.ctx_size, *cmd, "--ctx-size", a.ctx_size);
+      apply(p.n_predict, *cmd, "--n-predict", a.n_predict);
+      apply(p.temperature, *cmd, "--temperature", a.temperature);
+      apply(p.top_k, *cmd, "--top-k", a.top_k);
+      apply(p.top_p, *cmd, "--top-p", a.top_p);
+      apply(p.min_p, *cmd, "--min-p", a.min_p);
+      apply(p.repeat_penalty, *cmd, "--repeat-penalty", a.repeat_penalty);
+      apply(p.seed, *cmd, "--seed", a.seed);
+    }
+    auto status = run(a);
+    if (!status) return report(status.error());
+    return status.value();
+  };
+}
+
+}  // namespace edge_rt::cli

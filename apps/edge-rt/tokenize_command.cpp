@@ -1,0 +1,61 @@
+#include "commands.hpp"
+
+#include <edge_rt/tokenizer/tokenizer.hpp>
+
+#include <boost/json.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+namespace edge_rt::cli {
+
+namespace {
+struct TokenizeArgs {
+  std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
+  std::string text;
+  std::string json_lines;
+};
+
+void print_ids(const std::vector<tokenizer::TokenId>& ids) {
+  boost::json::array arr;
+  for (tokenizer::TokenId id : ids) arr.push_back(id);
+  std::cout << boost::json::serialize(arr) << "\n";
+}
+}  // namespace
+
+std::function<int()> add_tokenize_command(CLI::App& app) {
+  auto args = std::make_shared<TokenizeArgs>();
+  CLI::App* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON array");
+  cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
+  auto* text = cmd->add_option("-t,--text", args->text, "Text to encode");
+  auto* lines = cmd->add_option("--json-lines", args->json_lines,
+                                "File with one JSON string per line; prints one JSON array per line");
+  text->excludes(lines);
+  return [args, text, lines]() -> int {
+    auto tok = tokenizer::load_tokenizer(args->model);
+    if (!tok) return report(tok.error());
+    if (lines->count() == 0) {
+      if (text->count() == 0) return report(Error{ErrorCode::kInvalidArgument, "tokenize needs --text or --json-lines"});
+      print_ids(tok.value()->encode(args->text));
+      return 0;
+    }
+    std::ifstream in(args->json_lines);
+    if (!in) return report(Error{ErrorCode::kIoError, "[tokenize] cannot open " + args->json_lines});
+    std::string line;
+    std::size_t number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(line, ec);
+      if (ec || !v.is_string()) {
+        return report(Error{ErrorCode::kInvalidFormat,
+                            "[tokenize] " + args->json_lines + ":" + std::to_string(number) + ": expected a JSON string"});
+      }
+      print_ids(tok.value()->encode(std::string_view(v.as_string())));
+    }
+    return 0;
+  };
+}
+
+}  // namespace edge_rt::cli

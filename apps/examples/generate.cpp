@@ -1,0 +1,32 @@
+// The smallest program that links edge-rt and generates text:
+//   generate [MODEL_DIR] [PROMPT]
+#include <edge_rt/runtime/engine.hpp>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+  using namespace edge_rt::runtime;
+  EngineOptions options;
+  options.model_dir = argc > 1 ? argv[1] : EDGE_RT_DEFAULT_MODEL_DIR;
+  options.n_ctx = 256;  // tokens of KV cache
+
+  auto planned = InferenceEngine<Idle>::create().load_model(options);
+  if (!planned) return std::fprintf(stderr, "%s\n", planned.error().message.c_str()), 1;
+  auto engine = std::move(planned).value().prepare();
+  if (!engine) return std::fprintf(stderr, "%s\n", engine.error().message.c_str()), 1;
+
+  const auto* tok = engine.value().tokenizer();
+  const auto prompt = tok->encode(argc > 2 ? argv[2] : "Once upon a time");
+  GenerateOptions gen;
+  gen.max_new_tokens = 64;
+  gen.sampling.temperature = 0.0f;  // greedy
+
+  edge_rt::tokenizer::StreamingDecoder decoder(*tok);
+  for (auto id : prompt) std::fputs(decoder.push(id).c_str(), stdout);
+  auto result = engine.value().generate(prompt, gen, [&](edge_rt::tokenizer::TokenId id) {
+    std::fputs(decoder.push(id).c_str(), stdout);
+    return true;
+  });
+  if (!result) return std::fprintf(stderr, "%s\n", result.error().message.c_str()), 1;
+  std::printf("%s\n", decoder.flush().c_str());
+}

@@ -1,0 +1,50 @@
+#pragma once
+// The Hugging Face config.json of the architectures edge-rt runs.
+
+#include <edge_rt/core/result.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace edge_rt::model_ir {
+
+enum class Architecture { kGpt2, kLlama };
+enum class Activation { kGeluTanh, kSilu };
+
+/// Copyable value: the hyper-parameters the runtime needs, in one vocabulary for both architectures.
+struct ModelConfig {
+  Architecture architecture = Architecture::kLlama;
+  std::string architecture_name;       ///< As in config.json: "GPT2LMHeadModel", "LlamaForCausalLM".
+  std::int64_t d_model = 0;            ///< n_embd / hidden_size.
+  std::int64_t n_layers = 0;           ///< n_layer / num_hidden_layers.
+  std::int64_t n_heads = 0;            ///< n_head / num_attention_heads.
+  std::int64_t n_kv_heads = 0;         ///< num_key_value_heads (GQA); n_heads for GPT-2.
+  std::int64_t head_dim = 0;           ///< d_model / n_heads unless config.json says head_dim.
+  std::int64_t d_ff = 0;               ///< n_inner (null: 4 x n_embd) / intermediate_size.
+  std::int64_t vocab_size = 0;
+  std::int64_t max_context = 0;        ///< n_positions / max_position_embeddings, in tokens.
+  float norm_eps = 1e-5f;              ///< layer_norm_epsilon / rms_norm_eps.
+  float rope_theta = 10000.0f;         ///< Llama only.
+  bool tie_embeddings = false;         ///< LM head shares the token embedding (always for GPT-2).
+  Activation activation = Activation::kSilu;
+  std::optional<std::int32_t> bos_id;  ///< Only when inside the vocabulary.
+  std::optional<std::int32_t> eos_id;  ///< Only when inside the vocabulary.
+};
+
+/// Parses config.json. `architectures[0]` (or `model_type`) selects GPT-2 ("GPT2LMHeadModel", "gpt2") or Llama
+/// ("LlamaForCausalLM", "llama"). GPT-2 keys: n_embd, n_layer, n_head, n_positions (or n_ctx), vocab_size,
+/// layer_norm_epsilon, activation_function ("gelu_new" | "gelu_pytorch_tanh"), n_inner. Llama keys: hidden_size,
+/// num_hidden_layers, num_attention_heads, num_key_value_heads (default num_attention_heads),
+/// intermediate_size, vocab_size, max_position_embeddings, rms_norm_eps, rope_theta (default 10000),
+/// hidden_act ("silu"), tie_word_embeddings (default false), head_dim (optional).
+/// Errors: kIoError (unreadable), kInvalidFormat (not JSON, wrong type, values out of range such as
+/// n_heads % n_kv_heads != 0), kMissingField (a required key), kUnsupported (another architecture or activation,
+/// rope_scaling). Messages name the file and the key.
+Result<ModelConfig> parse_hf_config(const std::filesystem::path& config_json);
+
+/// Same, from text; `label` names the source in messages.
+Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::string& label);
+
+}  // namespace edge_rt::model_ir

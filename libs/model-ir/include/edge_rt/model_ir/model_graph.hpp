@@ -1,0 +1,119 @@
+#pragma once
+// ModelGraph<Loaded> -> validate() -> ModelGraph<Validated>: a checkpoint plus its config, checked tensor by
+// tensor, cut into the units the partition planner groups (embedding, one per layer, head).
+
+#include <edge_rt/model_ir/config.hpp>
+#include <edge_rt/model_ir/safetensors.hpp>
+
+#include <concepts>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace edge_rt::model_ir {
+
+/// What a weight is for, in one vocabulary for both architectures.
+enum class WeightRole : std::uint8_t {
+  kTokenEmbedding,     ///< [vocab, d_model]
+  kPositionEmbedding,  ///< [max_context, d_model] (GPT-2)
+  kAttnNorm,           ///< [d_model]
+  kAttnNormBias,       ///< [d_model] (GPT-2)
+  kQkv,                ///< [3 d_model, d_model] fused (GPT-2 c_attn)
+  kQkvBias,            ///< [3 d_model]
+  kQ,                  ///< [n_heads head_dim, d_model] (Llama)
+  kK,                  ///< [n_kv_heads head_dim, d_model]
+  kV,                  ///< [n_kv_heads head_dim, d_model]
+  kAttnOut,            ///< [d_model, n_heads head_dim]
+  kAttnOutBias,        ///< [d_model]
+  kFfnNorm,            ///< [d_model]
+  kFfnNormBias,        ///< [d_model]
+  kFfnGate,            ///< [d_ff, d_model] (Llama w1)
+  kFfnUp,              ///< [d_ff, d_model] (GPT-2 c_fc, Llama w3)
+  kFfnUpBias,          ///< [d_ff]
+  kFfnDown,            ///< [d_model, d_ff]
+  kFfnDownBias,        ///< [d_model]
+  kFinalNorm,          ///< [d_model]
+  kFinalNormBias,      ///< [d_model]
+  kLmHead,             ///< [vocab, d_model]; the token embedding itself when tied
+};
+
+std::string_view role_name(WeightRole role) noexcept;
+
+/// One weight as the runtime holds it in memory: matrices keep their file dtype and are laid out [out, in]
+/// (GPT-2's Conv1D [in, out] is transposed while loading); vectors (norms, biases) are converted to F32.
+struct WeightRef {
+  WeightRole role = WeightRole::kTokenEmbedding;
+  const SafetensorsFile* file = nullptr;  ///< Owned by the graph; valid while it lives.
+  const TensorInfo* source = nullptr;
+  bool transpose = false;                 ///< Stored [in, out] in the file.
+  tensor_core::DType dtype = tensor_core::DType::kF32;  ///< In memory.
+  tensor_core::Shape shape;                             ///< In memory.
+  std::uint64_t resident_bytes = 0;                     ///< In memory.
+};
+
+enum class UnitKind : std::uint8_t { kEmbedding, kLayer, kHead };
+
+/// The smallest piece of a model the planner places: its weights are loaded and released together.
+struct Unit {
+  UnitKind kind = UnitKind::kLayer;
+  std::int64_t layer = -1;  ///< Layer index for kLayer, -1 otherwise.
+  std::string name;         ///< "embedding", "layer.3", "head".
+  std::vector<WeightRef> weights;
+  std::uint64_t weight_bytes = 0;  ///< Sum of resident_bytes.
+  /// nullptr when the unit has no weight of this role (e.g. biases in Llama).
+  const WeightRef* find(WeightRole role) const noexcept;
+};
+
+struct Loaded {};
+struct Validated {};
+
+namespace detail {
+struct GraphData;
+}
+
+/// Move-only (owns the checkpoint's mappings through one pointer, so moves are O(1)). A moved-from graph may only
+/// be destroyed. ModelGraph<Validated> offers const access only: it cannot be mutated.
+template <class State>
+class ModelGraph final {
+ public:
+  /// Reads model_dir/config.json and opens the checkpoint (model.safetensors or a sharded index).
+  /// Errors: those of parse_hf_config and Checkpoint::open.
+  static Result<ModelGraph<Loaded>> load(const std::filesystem::path& model_dir)
+    requires std::same_as<State, Loaded>;
+
+  /// Resolves every tensor the architecture needs, checks its shape against the config, and builds the units.
+  /// Errors: kMissingField naming the absent tensor and file; kInvalidFormat for a shape that disagrees with
+  /// config.json (the message gives both).
+  [[nodiscard]] Result<ModelGraph<Validated>> validate() &&
+    requires std::same_as<State, Loaded>;
+
+  ModelGraph(ModelGraph&&) noexcept;
+  ModelGraph& operator=(ModelGraph&&) noexcept;
+  ~ModelGraph();
+
+  const std::filesystem::path& model_dir() const noexcept;
+  const ModelConfig& config() const noexcept;
+  const Checkpoint& checkpoint() const noexcept;
+
+  /// Embedding, then one unit per layer, then head; the order of the forward pass.
+  const std::vector<Unit>& units() const noexcept
+    requires std::same_as<State, Validated>;
+  /// Sum of the units' weight bytes (a tied embedding counts in both the embedding and the head unit).
+  std::uint64_t total_weight_bytes() const noexcept
+    requires std::same_as<State, Validated>;
+  /// Parameters in the checkpoint tensors the graph uses, each counted once.
+  std::uint64_t parameter_count() const noexcept
+    requires std::same_as<State, Validated>;
+
+ private:
+  template <class>
+  friend class ModelGraph;
+  explicit ModelGraph(std::unique_ptr<detail::GraphData> data) noexcept;
+  std::unique_ptr<detail::GraphData> data_;
+};
+
+extern template class ModelGraph<Loaded>;
+extern template class ModelGraph<Validated>;
+
+}  // namespace edge_rt::model_ir

@@ -1,0 +1,114 @@
+#pragma once
+// SafeTensors files over a read-only mmap, with zero-copy tensor views, and a writer.
+// Format: https://github.com/huggingface/safetensors (8-byte little-endian header length N, N bytes of JSON
+// {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the data buffer).
+
+#include <edge_rt/core/result.hpp>
+#include <edge_rt/tensor_core/tensor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace edge_rt::model_ir {
+
+/// One tensor's entry in a safetensors header. offset_bytes is absolute in the file.
+struct TensorInfo {
+  std::string name;
+  tensor_core::DType dtype = tensor_core::DType::kF32;
+  tensor_core::Shape shape;
+  std::uint64_t offset_bytes = 0;
+  std::uint64_t size_bytes = 0;
+};
+
+/// Largest header accepted (the safetensors reference implementation's limit).
+inline constexpr std::uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
+
+/// Move-only: owns a read-only mapping of the whole file (unmapped on destruction). Views it hands out are valid
+/// while it lives. Thread-safe for concurrent reads.
+class SafetensorsFile final {
+ public:
+  /// Maps and validates `path`: header length within kMaxSafetensorsHeaderBytes and the file, JSON well-formed,
+  /// every dtype F32/F16/BF16, shapes non-negative, data_offsets in range, sorted and non-overlapping, and
+  /// numel x dtype size == end - begin. Errors: kIoError (open/stat/mmap), kInvalidFormat (any check above; the
+  /// message names the file, the tensor and the field), kUnsupported (another dtype).
+  static Result<SafetensorsFile> open(const std::filesystem::path& path);
+
+  SafetensorsFile(SafetensorsFile&&) noexcept = default;
+  SafetensorsFile& operator=(SafetensorsFile&&) noexcept = default;
+  ~SafetensorsFile();
+
+  const std::filesystem::path& path() const noexcept { return path_; }
+  std::uint64_t file_size_bytes() const noexcept { return file_size_; }
+  /// Tensors in file order (ascending offset).
+  const std::vector<TensorInfo>& tensors() const noexcept { return tensors_; }
+  /// nullptr when absent.
+  const TensorInfo* find(std::string_view name) const noexcept;
+  /// The "__metadata__" map (empty when absent).
+  const std::map<std::string, std::string>& metadata() const noexcept { return metadata_; }
+  /// Zero-copy bytes / view of a tensor of this file. The data may be unaligned: read through memcpy or to_f32.
+  std::span<const std::byte> bytes(const TensorInfo& info) const noexcept;
+  tensor_core::TensorView view(const TensorInfo& info) const noexcept;
+
+ private:
+  struct Unmap {
+    std::size_t size;
+    void operator()(std::byte* p) const noexcept;
+  };
+  SafetensorsFile() = default;
+  std::filesystem::path path_;
+  std::uint64_t file_size_ = 0;
+  std::unique_ptr<std::byte, Unmap> map_{nullptr, Unmap{0}};
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+/// Validates a header already in memory (the part after the 8 length bytes) against a data buffer of
+/// `data_bytes`. Exposed for fuzzing and tests. `file_label` names the file in messages; offsets returned are
+/// relative to the data buffer.
+Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header_json, std::uint64_t data_bytes,
+                                                         const std::string& file_label,
+                                                         std::map<std::string, std::string>* metadata = nullptr);
+
+/// A tensor to write: name, dtype, shape and its raw little-endian bytes (size must match).
+struct TensorToWrite {
+  std::string name;
+  tensor_core::DType dtype = tensor_core::DType::kF32;
+  tensor_core::Shape shape;
+  std::span<const std::byte> data;
+};
+
+/// Writes a safetensors file (tensors in the given order, 8-byte aligned header). Errors: kInvalidArgument on a
+/// size mismatch or duplicate name; kIoError when the file cannot be written.
+Result<void> write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
+                               const std::map<std::string, std::string>& metadata = {});
+
+/// A checkpoint: one model.safetensors, or shards listed by model.safetensors.index.json ("weight_map").
+/// Move-only.
+class Checkpoint final {
+ public:
+  /// Errors: kIoError when neither file exists; kInvalidFormat for a broken index (names the field), a shard
+  /// that lacks a tensor the index maps to it, or a tensor in two shards; errors of SafetensorsFile::open.
+  static Result<Checkpoint> open(const std::filesystem::path& model_dir);
+
+  /// The tensor and the file that holds it; nullptr when absent.
+  struct Entry {
+    const SafetensorsFile* file;
+    const TensorInfo* info;
+  };
+  Entry find(std::string_view name) const noexcept;
+  const std::vector<SafetensorsFile>& files() const noexcept { return files_; }
+  std::uint64_t total_file_bytes() const noexcept;
+
+ private:
+  Checkpoint() = default;
+  std::vector<SafetensorsFile> files_;
+  std::map<std::string, std::size_t, std::less<>> index_;  // tensor name -> files_ index
+};
+
+}  // namespace edge_rt::model_ir

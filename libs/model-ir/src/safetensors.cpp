@@ -1,0 +1,279 @@
+#include <edge_rt/model_ir/safetensors.hpp>
+
+#include <boost/json.hpp>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <set>
+
+namespace edge_rt::model_ir {
+
+namespace json = boost::json;
+using tensor_core::DType;
+
+namespace {
+
+Error format_error(const std::string& file, const std::string& what) {
+  return Error{ErrorCode::kInvalidFormat, "[safetensors] " + file + ": " + what};
+}
+
+// RAII file descriptor for open().
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header_json, std::uint64_t data_bytes,
+                                                         const std::string& file_label,
+                                                         std::map<std::string, std::string>* metadata) {
+  boost::system::error_code ec;
+  json::value root = json::parse(header_json, ec);
+  if (ec) return format_error(file_label, "header is not valid JSON (" + ec.message() + ")");
+  if (!root.is_object()) return format_error(file_label, "header is not a JSON object");
+  std::vector<TensorInfo> tensors;
+  for (const auto& [key, value] : root.as_object()) {
+    const std::string name(key);
+    if (name == "__metadata__") {
+      if (!value.is_object()) return format_error(file_label, "__metadata__ is not an object of strings");
+      for (const auto& [mk, mv] : value.as_object()) {
+        if (!mv.is_string()) return format_error(file_label, "__metadata__['" + std::string(mk) + "'] is not a string");
+        if (metadata) (*metadata)[std::string(mk)] = std::string(mv.as_string());
+      }
+      continue;
+    }
+    const std::string where = "tensor '" + name + "'";
+    if (!value.is_object()) return format_error(file_label, where + " entry is not an object");
+    const json::object& entry = value.as_object();
+    const json::value* dtype = entry.if_contains("dtype");
+    const json::value* shape = entry.if_contains("shape");
+    const json::value* offsets = entry.if_contains("data_offsets");
+    if (!dtype || !dtype->is_string()) return format_error(file_label, where + " has no string field 'dtype'");
+    if (!shape || !shape->is_array()) return format_error(file_label, where + " has no array field 'shape'");
+    if (!offsets || !offsets->is_array() || offsets->as_array().size() != 2) {
+      return format_error(file_label, where + " field 'data_offsets' is not [begin, end]");
+    }
+    TensorInfo info;
+    info.name = name;
+    auto parsed_dtype = tensor_core::parse_dtype(dtype->as_string());
+    if (!parsed_dtype) {
+      return Error{ErrorCode::kUnsupported, "[safetensors] " + file_label + ": " + where + " has " +
+                                                parsed_dtype.error().message};
+    }
+    info.dtype = parsed_dtype.value();
+    std::vector<std::int64_t> dims;
+    for (const json::value& d : shape->as_array()) {
+      if (!d.is_int64() && !d.is_uint64()) return format_error(file_label, where + " shape has a non-integer entry");
+      const std::int64_t v = d.is_int64() ? d.as_int64() : static_cast<std::int64_t>(d.as_uint64());
+      if (v < 0 || (d.is_uint64() && d.as_uint64() > static_cast<std::uint64_t>(INT64_MAX))) {
+        return format_error(file_label, where + " shape has a negative or huge dimension");
+      }
+      dims.push_back(v);
+    }
+    auto parsed_shape = tensor_core::Shape::from(dims);
+    if (!parsed_shape) return format_error(file_label, where + " shape: " + parsed_shape.error().message);
+    info.shape = parsed_shape.value();
+    std::uint64_t range[2];
+    for (int i = 0; i < 2; ++i) {
+      const json::value& o = offsets->as_array()[static_cast<std::size_t>(i)];
+      if (o.is_uint64()) {
+        range[i] = o.as_uint64();
+      } else if (o.is_int64() && o.as_int64() >= 0) {
+        range[i] = static_cast<std::uint64_t>(o.as_int64());
+      } else {
+        return format_error(file_label, where + " data_offsets has a negative or non-integer entry");
+      }
+    }
+    if (range[0] > range[1] || range[1] > data_bytes) {
+      return format_error(file_label, where + " data_offsets [" + std::to_string(range[0]) + ", " +
+                                          std::to_string(range[1]) + "] lie outside the data buffer of " +
+                                          std::to_string(data_bytes) + " bytes");
+    }
+    const auto expected = static_cast<std::uint64_t>(info.shape.numel()) * tensor_core::dtype_size(info.dtype);
+    if (expected != range[1] - range[0]) {
+      return format_error(file_label, where + " holds " + std::to_string(range[1] - range[0]) + " bytes, expected " +
+                                          std::to_string(expected) + " for shape " + info.shape.to_string() + " " +
+                                          std::string(tensor_core::dtype_name(info.dtype)));
+    }
+    info.offset_bytes = range[0];
+    info.size_bytes = range[1] - range[0];
+    tensors.push_back(std::move(info));
+  }
+  std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+    return a.offset_bytes != b.offset_bytes ? a.offset_bytes < b.offset_bytes : a.size_bytes < b.size_bytes;
+  });
+  for (std::size_t i = 1; i < tensors.size(); ++i) {
+    const TensorInfo& prev = tensors[i - 1];
+    if (prev.offset_bytes + prev.size_bytes > tensors[i].offset_bytes) {
+      return format_error(file_label, "tensors '" + prev.name + "' and '" + tensors[i].name + "' overlap");
+    }
+  }
+  return tensors;
+}
+
+void SafetensorsFile::Unmap::operator()(std::byte* p) const noexcept {
+  if (p) ::munmap(p, size);
+}
+
+SafetensorsFile::~SafetensorsFile() = default;
+
+Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
+  const std::string label = path.string();
+  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0) {
+    return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot stat: " + std::strerror(errno));
+  }
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (file_size < 8) return format_error(label, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+  SafetensorsFile file;
+  file.path_ = path;
+  file.file_size_ = file_size;
+  void* p = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  if (p == MAP_FAILED) return fail(ErrorCode::kIoError, "[safetensors] " + label + ": mmap failed: " + std::strerror(errno));
+  file.map_ = std::unique_ptr<std::byte, Unmap>(static_cast<std::byte*>(p), Unmap{file_size});
+  std::uint64_t header_bytes = 0;
+  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | std::to_integer<std::uint64_t>(file.map_.get()[i]);
+  if (header_bytes > kMaxSafetensorsHeaderBytes || header_bytes > file_size - 8) {
+    return format_error(label, "header length " + std::to_string(header_bytes) + " exceeds " +
+                                   (header_bytes > kMaxSafetensorsHeaderBytes ? "the 100 MiB cap" : "the file size " + std::to_string(file_size)));
+  }
+  const std::string_view header(reinterpret_cast<const char*>(file.map_.get() + 8), header_bytes);
+  const std::uint64_t data_start = 8 + header_bytes;
+  EDGE_RT_TRY(auto tensors, parse_safetensors_header(header, file_size - data_start, label, &file.metadata_));
+  for (TensorInfo& t : tensors) t.offset_bytes += data_start;
+  file.tensors_ = std::move(tensors);
+  return file;
+}
+
+const TensorInfo* SafetensorsFile::find(std::string_view name) const noexcept {
+  for (const TensorInfo& t : tensors_) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+std::span<const std::byte> SafetensorsFile::bytes(const TensorInfo& info) const noexcept {
+  return {map_.get() + info.offset_bytes, static_cast<std::size_t>(info.size_bytes)};
+}
+
+tensor_core::TensorView SafetensorsFile::view(const TensorInfo& info) const noexcept {
+  return tensor_core::TensorView::contiguous(map_.get() + info.offset_bytes, info.dtype, info.shape);
+}
+
+Result<void> write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
+                               const std::map<std::string, std::string>& metadata) {
+  json::object header;
+  if (!metadata.empty()) {
+    json::object meta;
+    for (const auto& [k, v] : metadata) meta[k] = v;
+    header["__metadata__"] = std::move(meta);
+  }
+  std::set<std::string> names;
+  std::uint64_t offset = 0;
+  for (const TensorToWrite& t : tensors) {
+    const auto expected = static_cast<std::uint64_t>(t.shape.numel()) * tensor_core::dtype_size(t.dtype);
+    if (expected != t.data.size()) {
+      return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path.string() + ": tensor '" + t.name +
+                                                   "' has " + std::to_string(t.data.size()) + " bytes, expected " +
+                                                   std::to_string(expected));
+    }
+    if (!names.insert(t.name).second) {
+      return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path.string() + ": duplicate tensor '" + t.name + "'");
+    }
+    json::array shape;
+    for (std::int64_t d : t.shape.dims()) shape.push_back(d);
+    header[t.name] = json::object{{"dtype", std::string(tensor_core::dtype_name(t.dtype))},
+                                  {"shape", std::move(shape)},
+                                  {"data_offsets", json::array{offset, offset + expected}}};
+    offset += expected;
+  }
+  std::string text = json::serialize(header);
+  while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // pad so the data buffer starts 8-byte aligned
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return fail(ErrorCode::kIoError, "[safetensors] cannot create " + path.string());
+  char len[8];
+  std::uint64_t n = text.size();
+  for (char& c : len) {
+    c = static_cast<char>(n & 0xff);
+    n >>= 8;
+  }
+  out.write(len, 8);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  for (const TensorToWrite& t : tensors) {
+    out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size()));
+  }
+  if (!out.flush()) return fail(ErrorCode::kIoError, "[safetensors] write to " + path.string() + " failed");
+  return boost::outcome_v2::success();
+}
+
+Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {
+  Checkpoint checkpoint;
+  const auto index_path = model_dir / "model.safetensors.index.json";
+  const auto single_path = model_dir / "model.safetensors";
+  std::error_code fs_ec;
+  if (std::filesystem::exists(index_path, fs_ec)) {
+    std::ifstream in(index_path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string label = index_path.string();
+    boost::system::error_code ec;
+    json::value root = json::parse(text, ec);
+    if (ec || !root.is_object()) return format_error(label, "not a JSON object");
+    const json::value* weight_map = root.as_object().if_contains("weight_map");
+    if (!weight_map || !weight_map->is_object()) {
+      return fail(ErrorCode::kMissingField, "[safetensors] " + label + ": missing object field 'weight_map'");
+    }
+    std::map<std::string, std::size_t> shard_index;
+    for (const auto& [name, shard] : weight_map->as_object()) {
+      if (!shard.is_string()) return format_error(label, "weight_map['" + std::string(name) + "'] is not a string");
+      const std::string shard_name(shard.as_string());
+      if (shard_name.find('/') != std::string::npos || shard_name.find("..") != std::string::npos) {
+        return format_error(label, "weight_map['" + std::string(name) + "'] names a file outside the model folder");
+      }
+      auto it = shard_index.find(shard_name);
+      if (it == shard_index.end()) {
+        EDGE_RT_TRY(auto file, SafetensorsFile::open(model_dir / shard_name));
+        checkpoint.files_.push_back(std::move(file));
+        it = shard_index.emplace(shard_name, checkpoint.files_.size() - 1).first;
+      }
+      if (!checkpoint.files_[it->second].find(name)) {
+        return format_error(label, "weight_map maps '" + std::string(name) + "' to " + shard_name + ", which lacks it");
+      }
+      checkpoint.index_[std::string(name)] = it->second;
+    }
+  } else if (std::filesystem::exists(single_path, fs_ec)) {
+    EDGE_RT_TRY(auto file, SafetensorsFile::open(single_path));
+    checkpoint.files_.push_back(std::move(file));
+    for (const TensorInfo& t : checkpoint.files_[0].tensors()) checkpoint.index_[t.name] = 0;
+  } else {
+    return fail(ErrorCode::kIoError, "[safetensors] " + model_dir.string() +
+                                         ": no model.safetensors or model.safetensors.index.json");
+  }
+  return checkpoint;
+}
+
+Checkpoint::Entry Checkpoint::find(std::string_view name) const noexcept {
+  auto it = index_.find(name);
+  if (it == index_.end()) return {nullptr, nullptr};
+  const SafetensorsFile& file = files_[it->second];
+  return {&file, file.find(name)};
+}
+
+std::uint64_t Checkpoint::total_file_bytes() const noexcept {
+  std::uint64_t total = 0;
+  for (const SafetensorsFile& f : files_) total += f.file_size_bytes();
+  return total;
+}
+
+}  // namespace edge_rt::model_ir

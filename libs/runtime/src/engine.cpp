@@ -1,0 +1,252 @@
+#include "executor.hpp"
+
+#include <edge_rt/runtime/engine.hpp>
+
+#include <chrono>
+#include <filesystem>
+
+namespace edge_rt::runtime {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+}  // namespace
+
+const char* to_string(StopReason reason) noexcept {
+  switch (reason) {
+    case StopReason::kEos: return "eos";
+    case StopReason::kMaxTokens: return "max_tokens";
+    case StopReason::kContextFull: return "context_full";
+    case StopReason::kCallback: return "callback";
+  }
+  return "?";
+}
+
+namespace detail {
+struct EngineData {
+  EngineOptions options;
+  std::optional<model_ir::ModelGraph<model_ir::Validated>> graph;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
+  partition_planner::ExecutionPlan plan;
+  std::unique_ptr<Executor> executor;
+  double load_ms = 0;
+};
+
+namespace {
+bool has_tokenizer_files(const std::filesystem::path& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(dir / "tokenizer.json", ec) || std::filesystem::exists(dir / "vocab.json", ec) ||
+         std::filesystem::exists(dir / "tokenizer.bin", ec);
+}
+}  // namespace
+}  // namespace detail
+
+template <class State>
+InferenceEngine<State>::InferenceEngine(std::unique_ptr<detail::EngineData> data) noexcept : data_(std::move(data)) {}
+template <class State>
+InferenceEngine<State>::InferenceEngine(InferenceEngine&&) noexcept = default;
+template <class State>
+InferenceEngine<State>& InferenceEngine<State>::operator=(InferenceEngine&&) noexcept = default;
+template <class State>
+InferenceEngine<State>::~InferenceEngine() = default;
+
+template <class State>
+InferenceEngine<Idle> InferenceEngine<State>::create()
+  requires std::same_as<State, Idle>
+{
+  return InferenceEngine<Idle>(std::make_unique<detail::EngineData>());
+}
+
+template <class State>
+Result<InferenceEngine<Planned>> InferenceEngine<State>::load_model(const EngineOptions& options) &&
+  requires std::same_as<State, Idle>
+{
+  const auto start = Clock::now();
+  auto data = std::move(data_);
+  data->options = options;
+  EDGE_RT_TRY(auto loaded, model_ir::ModelGraph<model_ir::Loaded>::load(options.model_dir));
+  EDGE_RT_TRY(auto graph, std::move(loaded).validate());
+  data->tokenizer = options.tokenizer;
+  if (!data->tokenizer && detail::has_tokenizer_files(options.model_dir)) {
+    EDGE_RT_TRY(data->tokenizer, tokenizer::load_tokenizer(options.model_dir));
+  }
+  if (data->tokenizer) {
+    if (data->tokenizer->vocab_size() > static_cast<std::size_t>(graph.config().vocab_size)) {
+      return fail(ErrorCode::kInvalidFormat,
+                  "[engine] " + options.model_dir.string() + ": the tokenizer has " +
+                      std::to_string(data->tokenizer->vocab_size()) + " tokens, more than the model's vocab_size " +
+                      std::to_string(graph.config().vocab_size));
+    }
+  }
+  const auto max_ctx = static_cast<std::size_t>(graph.config().max_context);
+  const std::size_t n_ctx = options.n_ctx == 0 ? max_ctx : options.n_ctx;
+  if (n_ctx > max_ctx) {
+    return fail(ErrorCode::kContextOverflow, "[engine] context of " + std::to_string(n_ctx) +
+                                                 " tokens exceeds the model's maximum of " + std::to_string(max_ctx));
+  }
+  const std::size_t n_batch = options.n_batch == 0 ? std::min<std::size_t>(512, n_ctx) : std::min(options.n_batch, n_ctx);
+  EDGE_RT_TRY(auto strategy, partition_planner::make_strategy(options.strategy));
+  EDGE_RT_TRY(data->plan, strategy->plan(graph, options.budget, n_ctx, n_batch));
+  data->graph.emplace(std::move(graph));
+  data->load_ms = ms_since(start);
+  return InferenceEngine<Planned>(std::move(data));
+}
+
+template <class State>
+Result<InferenceEngine<Ready>> InferenceEngine<State>::prepare() &&
+  requires std::same_as<State, Planned>
+{
+  const auto start = Clock::now();
+  auto data = std::move(data_);
+  EDGE_RT_TRY(data->executor, detail::Executor::create(*data->graph, data->plan));
+  data->load_ms += ms_since(start);
+  return InferenceEngine<Ready>(std::move(data));
+}
+
+template <class State>
+Result<GenerationResult> InferenceEngine<State>::generate(std::span<const TokenId> prompt,
+                                                          const GenerateOptions& options,
+                                                          const TokenCallback& on_token)
+  requires std::same_as<State, Ready>
+{
+  const auto start = Clock::now();
+  EDGE_RT_TRY(options.sampling.validate());
+  const model_ir::ModelConfig& config = data_->graph->config();
+  const partition_planner::ExecutionPlan& plan = data_->plan;
+  detail::Executor& ex = *data_->executor;
+
+  // BOS: from config.json, else from the tokenizer.
+  std::optional<TokenId> bos = config.bos_id;
+  std::optional<TokenId> eos = config.eos_id;
+  if (data_->tokenizer) {
+    if (!bos) bos = data_->tokenizer->bos_id();
+    if (!eos) eos = data_->tokenizer->eos_id();
+  }
+  GenerationResult result;
+  const bool add_bos = bos && (config.architecture == model_ir::Architecture::kLlama || prompt.empty());
+  if (prompt.empty() && !bos) {
+    return fail(ErrorCode::kInvalidArgument, "[engine] the prompt is empty and the model defines no BOS token: "
+                                             "give a prompt");
+  }
+  if (add_bos) result.input_tokens.push_back(*bos);
+  for (TokenId id : prompt) {
+    if (id < 0 || id >= config.vocab_size) {
+      return fail(ErrorCode::kInvalidArgument, "[engine] prompt token id " + std::to_string(id) +
+                                                   " is outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
+    }
+    result.input_tokens.push_back(id);
+  }
+  if (result.input_tokens.size() > plan.n_ctx) {
+    return fail(ErrorCode::kContextOverflow, "[engine] the prompt has " + std::to_string(result.input_tokens.size()) +
+                                                 " tokens, more than the context of " + std::to_string(plan.n_ctx));
+  }
+  const std::uint64_t loaded_before = ex.weight_bytes_loaded();
+
+  // Prefill, n_batch tokens per pass.
+  const std::span<const TokenId> input = result.input_tokens;
+  detail::RowLogits keep_rows = [&](std::size_t, std::span<const float> row) {
+    result.logits.emplace_back(row.begin(), row.end());
+  };
+  for (std::size_t pos = 0; pos < input.size(); pos += plan.n_batch) {
+    const std::size_t n = std::min(plan.n_batch, input.size() - pos);
+    EDGE_RT_TRY(ex.forward(input.subspan(pos, n), pos, options.all_logits ? &keep_rows : nullptr));
+  }
+  const double prefill_ms = ms_since(start);
+
+  // Decode.
+  Sampler sampler(options.sampling);
+  std::vector<TokenId> history(input.begin(), input.end());
+  std::size_t pos = input.size();
+  double decode_ms = 0;
+  result.stop_reason = StopReason::kMaxTokens;
+  while (result.generated_tokens.size() < options.max_new_tokens) {
+    const TokenId next = sampler.sample(ex.logits(), history);
+    if (result.generated_tokens.empty()) result.metrics.ttft_ms = ms_since(start);
+    if (options.stop_at_eos && eos && next == *eos) {
+      result.stop_reason = StopReason::kEos;
+      break;
+    }
+    result.generated_tokens.push_back(next);
+    history.push_back(next);
+    if (on_token && !on_token(next)) {
+      result.stop_reason = StopReason::kCallback;
+      break;
+    }
+    if (result.generated_tokens.size() == options.max_new_tokens) break;
+    if (pos >= plan.n_ctx) {
+      result.stop_reason = StopReason::kContextFull;
+      break;
+    }
+    const auto step = Clock::now();
+    const TokenId one[] = {next};
+    EDGE_RT_TRY(ex.forward(one, pos, nullptr));
+    decode_ms += ms_since(step);
+    ++pos;
+  }
+
+  Metrics& m = result.metrics;
+  m.load_ms = data_->load_ms;
+  m.prefill_ms = prefill_ms;
+  m.decode_ms = decode_ms;
+  m.n_prompt_tokens = input.size();
+  m.n_generated_tokens = result.generated_tokens.size();
+  m.prefill_tok_s = prefill_ms > 0 ? static_cast<double>(input.size()) * 1000.0 / prefill_ms : 0;
+  // Forward passes in decode: one per generated token except the last.
+  const std::size_t decode_passes = pos - input.size();
+  m.decode_tok_s = decode_ms > 0 ? static_cast<double>(decode_passes) * 1000.0 / decode_ms : 0;
+  m.peak_pool_bytes = ex.pool_stats().peak_reserved_bytes;
+  m.budget_bytes = plan.budget.bytes();
+  m.weight_bytes_loaded = ex.weight_bytes_loaded() - loaded_before;
+  return result;
+}
+
+template <class State>
+const model_ir::ModelConfig& InferenceEngine<State>::config() const noexcept
+  requires(!std::same_as<State, Idle>)
+{
+  return data_->graph->config();
+}
+
+template <class State>
+const partition_planner::ExecutionPlan& InferenceEngine<State>::plan() const noexcept
+  requires(!std::same_as<State, Idle>)
+{
+  return data_->plan;
+}
+
+template <class State>
+const tokenizer::Tokenizer* InferenceEngine<State>::tokenizer() const noexcept
+  requires(!std::same_as<State, Idle>)
+{
+  return data_->tokenizer.get();
+}
+
+template <class State>
+std::uint64_t InferenceEngine<State>::weight_bytes() const noexcept
+  requires(!std::same_as<State, Idle>)
+{
+  return data_->graph->total_weight_bytes();
+}
+
+template <class State>
+std::uint64_t InferenceEngine<State>::parameter_count() const noexcept
+  requires(!std::same_as<State, Idle>)
+{
+  return data_->graph->parameter_count();
+}
+
+template <class State>
+std::string InferenceEngine<State>::describe_plan() const
+  requires(!std::same_as<State, Idle>)
+{
+  return data_->plan.describe(data_->graph->units());
+}
+
+template class InferenceEngine<Idle>;
+template class InferenceEngine<Planned>;
+template class InferenceEngine<Ready>;
+
+}  // namespace edge_rt::runtime

@@ -1,0 +1,75 @@
+#pragma once
+// CPU kernels for GPT-2 and Llama inference. Activations are F32; weight matrices may be F32, F16 or BF16.
+//
+// Every op has a plain reference kernel in `edge_rt::tensor_core::reference` (the specification) and a public entry
+// point in `edge_rt::tensor_core` with the same signature. Today the entry points call the reference kernels; SIMD
+// variants (Highway, runtime dispatch) will be chosen behind them without changing callers.
+// Kernels check their arguments once at entry (EDGE_RT_CHECK: a mismatch is a programmer error), then loop.
+
+#include <edge_rt/tensor_core/tensor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace edge_rt::tensor_core {
+
+/// Arguments of causal attention over a KV cache, for one layer.
+struct AttentionArgs {
+  std::size_t n_tokens = 0;    ///< Query rows.
+  std::size_t pos0 = 0;        ///< Position of the first query row; row i attends to cache positions [0, pos0+i].
+  std::size_t n_heads = 0;     ///< Query heads.
+  std::size_t n_kv_heads = 0;  ///< KV heads; n_heads % n_kv_heads == 0 (GQA: query head h reads KV head h / group).
+  std::size_t head_dim = 0;
+  float scale = 1.0f;          ///< Usually 1/sqrt(head_dim).
+};
+
+/// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType.
+/// x and out must not alias.
+void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+            std::span<float> out);
+/// LayerNorm over rows of d (Ba et al. 2016): out = (x - mean) / sqrt(var + eps) * gamma + beta.
+/// x, out: [n, d]; may alias.
+void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
+                float eps, std::span<float> out);
+/// RMSNorm over rows of d (Zhang & Sennrich 2019): out = x / sqrt(mean(x^2) + eps) * w. x, out may alias.
+void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out);
+/// In place GELU, tanh approximation (GPT-2 "gelu_new"): 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))).
+void gelu_tanh(std::span<float> x);
+/// gate = silu(gate) * up, elementwise (Llama's SwiGLU FFN, Shazeer 2020).
+void swiglu(std::span<float> gate, std::span<const float> up);
+/// In place softmax of one row; numerically stable (max subtracted).
+void softmax(std::span<float> x);
+/// out += x.
+void add(std::span<const float> x, std::span<float> out);
+/// RoPE (Su et al. 2021) in HF Llama's rotate-half layout: in each head, the pair (i, i + head_dim/2) of
+/// x[t, h, :] rotates by angle (pos0 + t) * theta^(-2i/head_dim). x: [n_tokens, n_heads, head_dim].
+void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
+          float theta);
+/// Causal scaled dot-product attention with GQA. q: [n_tokens, n_heads, head_dim]; k_cache, v_cache:
+/// [>= pos0 + n_tokens, n_kv_heads, head_dim] with the new rows already written; scratch: >= pos0 + n_tokens
+/// floats; out: [n_tokens, n_heads, head_dim], must not alias q.
+void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
+               std::span<const float> v_cache, std::span<float> scratch, std::span<float> out);
+
+/// The plain kernels: the specification every optimised variant is tested against. Same contracts as above.
+namespace reference {
+void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+            std::span<float> out);
+void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
+                float eps, std::span<float> out);
+void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out);
+void gelu_tanh(std::span<float> x);
+void swiglu(std::span<float> gate, std::span<const float> up);
+void softmax(std::span<float> x);
+void add(std::span<const float> x, std::span<float> out);
+void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
+          float theta);
+void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
+               std::span<const float> v_cache, std::span<float> scratch, std::span<float> out);
+}  // namespace reference
+
+/// Index of the largest element (first on ties). Precondition: x non-empty.
+std::size_t argmax(std::span<const float> x);
+
+}  // namespace edge_rt::tensor_core

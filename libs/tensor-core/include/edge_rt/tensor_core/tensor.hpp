@@ -1,0 +1,71 @@
+#pragma once
+// Shape and non-owning strided tensor views. Storage is owned elsewhere (a mapping, a pool buffer).
+
+#include <edge_rt/tensor_core/dtype.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+
+namespace edge_rt::tensor_core {
+
+/// Copyable value: up to kMaxRank dimensions, outermost first (row-major).
+class Shape final {
+ public:
+  static constexpr std::size_t kMaxRank = 4;
+
+  Shape() = default;
+  /// Precondition: dims.size() <= kMaxRank.
+  Shape(std::initializer_list<std::int64_t> dims);
+  /// Errors: kInvalidArgument for more than kMaxRank dimensions or a negative dimension.
+  static Result<Shape> from(std::span<const std::int64_t> dims);
+
+  std::size_t rank() const noexcept { return rank_; }
+  std::int64_t operator[](std::size_t axis) const noexcept { return dims_[axis]; }
+  /// Product of the dimensions (1 for rank 0). Errors are impossible once constructed: from() rejects overflow.
+  std::int64_t numel() const noexcept;
+  std::span<const std::int64_t> dims() const noexcept { return {dims_.data(), rank_}; }
+  /// "[768, 2304]".
+  std::string to_string() const;
+  friend bool operator==(const Shape& a, const Shape& b) noexcept;
+
+ private:
+  std::array<std::int64_t, kMaxRank> dims_{};
+  std::size_t rank_ = 0;
+};
+
+/// Copyable, non-owning view of a tensor: data pointer, dtype, shape and element strides.
+/// The storage must outlive the view. Views made by contiguous() have row-major strides.
+class TensorView final {
+ public:
+  TensorView() = default;
+  /// A row-major view over `data`; precondition: the storage holds shape.numel() elements of dtype.
+  static TensorView contiguous(const std::byte* data, DType dtype, Shape shape) noexcept;
+
+  const std::byte* data() const noexcept { return data_; }
+  DType dtype() const noexcept { return dtype_; }
+  const Shape& shape() const noexcept { return shape_; }
+  /// Stride of `axis` in elements.
+  std::int64_t stride(std::size_t axis) const noexcept { return strides_[axis]; }
+  std::size_t size_bytes() const noexcept { return static_cast<std::size_t>(shape_.numel()) * dtype_size(dtype_); }
+  bool is_contiguous() const noexcept;
+  /// Row `i` of a rank-2 view (a rank-1 view). Precondition: rank 2, 0 <= i < shape[0].
+  TensorView row(std::int64_t i) const noexcept;
+  /// Rows [begin, end) of a rank-2 view.
+  TensorView rows(std::int64_t begin, std::int64_t end) const noexcept;
+  /// Elements as float when dtype is F32 (nullptr otherwise).
+  const float* f32() const noexcept {
+    return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(data_) : nullptr;
+  }
+
+ private:
+  const std::byte* data_ = nullptr;
+  DType dtype_ = DType::kF32;
+  Shape shape_;
+  std::array<std::int64_t, Shape::kMaxRank> strides_{};
+};
+
+}  // namespace edge_rt::tensor_core

@@ -1,0 +1,69 @@
+#include <edge_rt/tensor_core/dtype.hpp>
+
+#include <string>
+
+namespace edge_rt::tensor_core {
+
+std::string_view dtype_name(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::kF32: return "F32";
+    case DType::kF16: return "F16";
+    case DType::kBF16: return "BF16";
+  }
+  return "?";
+}
+
+Result<DType> parse_dtype(std::string_view name) {
+  if (name == "F32") return DType::kF32;
+  if (name == "F16") return DType::kF16;
+  if (name == "BF16") return DType::kBF16;
+  return fail(ErrorCode::kUnsupported, "dtype " + std::string(name) + ", expected F32/F16/BF16");
+}
+
+std::uint16_t f32_to_f16(float f) noexcept {
+  const std::uint32_t bits = std::bit_cast<std::uint32_t>(f);
+  const std::uint32_t sign = (bits >> 16) & 0x8000u;
+  const std::uint32_t abs = bits & 0x7fffffffu;
+  if (abs > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // rounds past 65504: inf
+  if (abs < 0x38800000u) {  // below the smallest normal half: subnormal or zero
+    if (abs < 0x33000000u) return static_cast<std::uint16_t>(sign);
+    const std::uint32_t exponent = abs >> 23;
+    const std::uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
+    // In units of the half subnormal step 2^-24 the value is mantissa * 2^(exponent - 126).
+    const std::uint32_t shift = 126 - exponent;
+    const std::uint32_t half = mantissa >> shift;
+    const std::uint32_t rem = mantissa & ((1u << shift) - 1u);
+    const std::uint32_t mid = 1u << (shift - 1);
+    std::uint32_t result = half;
+    if (rem > mid || (rem == mid && (half & 1u))) ++result;
+    return static_cast<std::uint16_t>(sign | result);
+  }
+  std::uint32_t value = abs - (112u << 23);  // rebias exponent 127 -> 15
+  value = value + 0xfffu + ((value >> 13) & 1u);
+  return static_cast<std::uint16_t>(sign | (value >> 13));
+}
+
+void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexcept {
+  switch (dtype) {
+    case DType::kF32:
+      std::memcpy(out, src, n * sizeof(float));
+      return;
+    case DType::kF16:
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        out[i] = f16_to_f32(h);
+      }
+      return;
+    case DType::kBF16:
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint16_t b;
+        std::memcpy(&b, src + 2 * i, 2);
+        out[i] = bf16_to_f32(b);
+      }
+      return;
+  }
+}
+
+}  // namespace edge_rt::tensor_core

@@ -1,0 +1,173 @@
+// Plain reference kernels: the specification. Clear loops, float accumulation, no SIMD.
+#include <edge_rt/tensor_core/kernels.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace edge_rt::tensor_core::reference {
+
+namespace {
+template <class Convert>
+void matmul_rows(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const std::byte* w,
+                 std::size_t elem_bytes, std::span<const float> bias, std::span<float> out, Convert convert) {
+  for (std::size_t j = 0; j < m; ++j) {
+    const std::byte* row = w + j * k * elem_bytes;
+    const float b = bias.empty() ? 0.0f : bias[j];
+    for (std::size_t i = 0; i < n; ++i) {
+      const float* xi = x.data() + i * k;
+      float acc = 0.0f;
+      for (std::size_t c = 0; c < k; ++c) acc += xi[c] * convert(row + c * elem_bytes);
+      out[i * m + j] = acc + b;
+    }
+  }
+}
+}  // namespace
+
+void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+            std::span<float> out) {
+  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul: weight must be rank-2 contiguous");
+  const auto m = static_cast<std::size_t>(w.shape()[0]);
+  const auto k = static_cast<std::size_t>(w.shape()[1]);
+  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul: x or out too small");
+  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul: bias size != rows of w");
+  switch (w.dtype()) {
+    case DType::kF32:
+      matmul_rows(x, n, k, m, w.data(), 4, bias, out, [](const std::byte* p) {
+        float v;
+        std::memcpy(&v, p, 4);
+        return v;
+      });
+      return;
+    case DType::kF16:
+      matmul_rows(x, n, k, m, w.data(), 2, bias, out, [](const std::byte* p) {
+        std::uint16_t h;
+        std::memcpy(&h, p, 2);
+        return f16_to_f32(h);
+      });
+      return;
+    case DType::kBF16:
+      matmul_rows(x, n, k, m, w.data(), 2, bias, out, [](const std::byte* p) {
+        std::uint16_t h;
+        std::memcpy(&h, p, 2);
+        return bf16_to_f32(h);
+      });
+      return;
+  }
+}
+
+void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
+                float eps, std::span<float> out) {
+  EDGE_RT_CHECK(d > 0 && x.size() % d == 0 && out.size() >= x.size(), "layer_norm: bad sizes");
+  EDGE_RT_CHECK(gamma.size() == d && beta.size() == d, "layer_norm: gamma/beta size != d");
+  for (std::size_t r = 0; r < x.size() / d; ++r) {
+    const float* xr = x.data() + r * d;
+    float* yr = out.data() + r * d;
+    double mean = 0.0;
+    for (std::size_t c = 0; c < d; ++c) mean += xr[c];
+    mean /= static_cast<double>(d);
+    double var = 0.0;
+    for (std::size_t c = 0; c < d; ++c) var += (xr[c] - mean) * (xr[c] - mean);
+    var /= static_cast<double>(d);
+    const auto inv = static_cast<float>(1.0 / std::sqrt(var + eps));
+    const auto meanf = static_cast<float>(mean);
+    for (std::size_t c = 0; c < d; ++c) yr[c] = (xr[c] - meanf) * inv * gamma[c] + beta[c];
+  }
+}
+
+void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out) {
+  EDGE_RT_CHECK(d > 0 && x.size() % d == 0 && out.size() >= x.size(), "rms_norm: bad sizes");
+  EDGE_RT_CHECK(w.size() == d, "rms_norm: weight size != d");
+  for (std::size_t r = 0; r < x.size() / d; ++r) {
+    const float* xr = x.data() + r * d;
+    float* yr = out.data() + r * d;
+    float ss = 0.0f;
+    for (std::size_t c = 0; c < d; ++c) ss += xr[c] * xr[c];
+    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(d) + eps);
+    for (std::size_t c = 0; c < d; ++c) yr[c] = xr[c] * inv * w[c];
+  }
+}
+
+void gelu_tanh(std::span<float> x) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (float& v : x) v = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + 0.044715f * v * v * v)));
+}
+
+void swiglu(std::span<float> gate, std::span<const float> up) {
+  EDGE_RT_CHECK(gate.size() == up.size(), "swiglu: size mismatch");
+  for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void softmax(std::span<float> x) {
+  if (x.empty()) return;
+  const float max = *std::max_element(x.begin(), x.end());
+  float sum = 0.0f;
+  for (float& v : x) {
+    v = std::exp(v - max);
+    sum += v;
+  }
+  for (float& v : x) v /= sum;
+}
+
+void add(std::span<const float> x, std::span<float> out) {
+  EDGE_RT_CHECK(x.size() == out.size(), "add: size mismatch");
+  for (std::size_t i = 0; i < x.size(); ++i) out[i] += x[i];
+}
+
+void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
+          float theta) {
+  EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim, "rope: bad sizes");
+  const std::size_t half = head_dim / 2;
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    const auto pos = static_cast<float>(pos0 + t);
+    for (std::size_t i = 0; i < half; ++i) {
+      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+      const float angle = pos * freq;
+      const float c = std::cos(angle);
+      const float s = std::sin(angle);
+      for (std::size_t h = 0; h < n_heads; ++h) {
+        float* v = x.data() + (t * n_heads + h) * head_dim;
+        const float a = v[i];
+        const float b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = a * s + b * c;
+      }
+    }
+  }
+}
+
+void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
+               std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) {
+  const std::size_t hd = args.head_dim;
+  const std::size_t n_ctx = args.pos0 + args.n_tokens;
+  EDGE_RT_CHECK(args.n_kv_heads > 0 && args.n_heads % args.n_kv_heads == 0, "attention: heads not a multiple");
+  EDGE_RT_CHECK(q.size() >= args.n_tokens * args.n_heads * hd && out.size() >= q.size(), "attention: q/out size");
+  EDGE_RT_CHECK(k_cache.size() >= n_ctx * args.n_kv_heads * hd && v_cache.size() >= n_ctx * args.n_kv_heads * hd,
+                "attention: cache smaller than pos0 + n_tokens");
+  EDGE_RT_CHECK(scratch.size() >= n_ctx, "attention: scratch too small");
+  const std::size_t group = args.n_heads / args.n_kv_heads;
+  const std::size_t kv_stride = args.n_kv_heads * hd;
+  for (std::size_t t = 0; t < args.n_tokens; ++t) {
+    const std::size_t n_keys = args.pos0 + t + 1;
+    for (std::size_t h = 0; h < args.n_heads; ++h) {
+      const float* qh = q.data() + (t * args.n_heads + h) * hd;
+      const std::size_t kvh = h / group;
+      std::span<float> scores = scratch.first(n_keys);
+      for (std::size_t p = 0; p < n_keys; ++p) {
+        const float* kp = k_cache.data() + p * kv_stride + kvh * hd;
+        float dot = 0.0f;
+        for (std::size_t c = 0; c < hd; ++c) dot += qh[c] * kp[c];
+        scores[p] = dot * args.scale;
+      }
+      softmax(scores);
+      float* oh = out.data() + (t * args.n_heads + h) * hd;
+      std::fill(oh, oh + hd, 0.0f);
+      for (std::size_t p = 0; p < n_keys; ++p) {
+        const float* vp = v_cache.data() + p * kv_stride + kvh * hd;
+        for (std::size_t c = 0; c < hd; ++c) oh[c] += scores[p] * vp[c];
+      }
+    }
+  }
+}
+
+}  // namespace edge_rt::tensor_core::reference

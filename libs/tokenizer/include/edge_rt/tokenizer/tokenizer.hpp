@@ -1,0 +1,110 @@
+#pragma once
+// Tokenizers for the models edge-rt runs: GPT-2 byte-level BPE and SentencePiece-style BPE with byte fallback.
+
+#include <edge_rt/core/result.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace edge_rt::tokenizer {
+
+using TokenId = std::int32_t;
+
+/// Interface. Implementations are immutable after construction, so every const method is thread-safe.
+/// Neither copy nor move through the interface; own one through std::unique_ptr.
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  /// Text to ids. Adds no BOS. Any byte string is accepted (invalid UTF-8 goes through byte tokens).
+  virtual std::vector<TokenId> encode(std::string_view text) const = 0;
+
+  /// Raw bytes one token stands for in decoded text; may be part of a UTF-8 character (byte tokens).
+  /// Control tokens (BOS, EOS, <unk>, padding) give "". Precondition: 0 <= id < vocab_size().
+  virtual std::string token_bytes(TokenId id) const = 0;
+
+  /// Number of ids, added/special tokens included.
+  virtual std::size_t vocab_size() const = 0;
+
+  virtual std::optional<TokenId> bos_id() const = 0;
+  virtual std::optional<TokenId> eos_id() const = 0;
+
+  /// SentencePiece decoders drop the space that the encoder's dummy prefix put before the first word.
+  virtual bool strips_leading_space() const = 0;
+
+  /// Ids to text: token_bytes() joined, minus the leading space where strips_leading_space().
+  std::string decode(std::span<const TokenId> ids) const;
+
+ protected:
+  Tokenizer() = default;
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+};
+
+/// Loads the tokenizer of an HF-layout model folder: tokenizer.json (model.type "BPE"; byte-level GPT-2 style when
+/// the pre-tokenizer is ByteLevel, SentencePiece style when model.byte_fallback is true), else vocab.json +
+/// merges.txt (GPT-2), else tokenizer.bin (llama2.c format).
+/// Errors: kIoError when none of these files exists; kInvalidFormat / kMissingField naming the file and field.
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir);
+
+/// GPT-2 byte-level BPE (Radford et al. 2019; HF tokenizers "ByteLevel" pre-tokenizer and decoder).
+/// Splits text with the GPT-2 pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+,
+/// maps bytes to the printable byte alphabet, applies merges by rank. Special tokens (added_tokens with
+/// "special": true, e.g. <|endoftext|>) in the text map to their ids directly.
+Result<std::unique_ptr<Tokenizer>> load_gpt2_tokenizer_json(const std::filesystem::path& tokenizer_json);
+Result<std::unique_ptr<Tokenizer>> load_gpt2_vocab_merges(const std::filesystem::path& vocab_json,
+                                                          const std::filesystem::path& merges_txt);
+
+/// SentencePiece-style BPE with byte fallback, as in Llama's tokenizer.json (normalizer: prepend "▁" and replace
+/// " " with "▁"; merges by rank; characters outside the vocabulary become <0xXX> byte tokens).
+Result<std::unique_ptr<Tokenizer>> load_sentencepiece_tokenizer_json(const std::filesystem::path& tokenizer_json);
+
+/// llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length, bytes.
+/// Ids 0/1/2 are <unk>/<s>/</s>, 3..258 are <0x00>..<0xFF>. Merges pick the adjacent pair whose concatenation has the
+/// highest score (llama2.c run.c `encode`), a dummy-prefix space is added to non-empty text.
+Result<std::unique_ptr<Tokenizer>> load_llama2c_tokenizer(const std::filesystem::path& tokenizer_bin);
+
+/// A vocabulary read from llama2.c tokenizer.bin, for the converter: pieces use "▁" for spaces (HF convention),
+/// merges are every split of a piece into two pieces, ordered by the merged piece's score (highest first).
+struct SentencePieceVocab {
+  std::vector<std::string> pieces;
+  std::vector<float> scores;
+  std::vector<std::pair<std::string, std::string>> merges;
+};
+Result<SentencePieceVocab> read_llama2c_vocab(const std::filesystem::path& tokenizer_bin);
+
+/// HF tokenizer.json text for `vocab`: model {type BPE, vocab, merges as [left, right] pairs, byte_fallback true,
+/// unk_token "<unk>"}, added_tokens <unk>/<s>/</s> (special), normalizer Sequence[Prepend "▁", Replace " " -> "▁"],
+/// decoder Sequence[Replace "▁" -> " ", ByteFallback, Fuse, Strip 1 left]. load_sentencepiece_tokenizer_json() on it
+/// encodes like load_llama2c_tokenizer() on the source file, except text containing "<unk>", "<s>" or "</s>" (HF
+/// matches added tokens in the raw text) and pairs of distinct pieces with equal scores (merge order cannot tie).
+/// Pieces must be valid UTF-8 for the JSON to be valid. Thread-safe.
+std::string sentencepiece_tokenizer_json(const SentencePieceVocab& vocab);
+
+/// Turns a token stream into text without ever emitting half a UTF-8 character: bytes of an incomplete sequence
+/// are held until the sequence completes. Move-only; the tokenizer must outlive it.
+class StreamingDecoder final {
+ public:
+  explicit StreamingDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+  StreamingDecoder(StreamingDecoder&&) noexcept = default;
+  StreamingDecoder& operator=(StreamingDecoder&&) noexcept = default;
+
+  /// Text completed by this token (possibly empty).
+  std::string push(TokenId id);
+  /// Whatever is still held (an incomplete sequence at the end of generation), as raw bytes.
+  std::string flush();
+
+ private:
+  const Tokenizer* tokenizer_;
+  std::string pending_;
+  bool at_start_ = true;
+};
+
+}  // namespace edge_rt::tokenizer

@@ -1,0 +1,171 @@
+// GPT-2 byte-level BPE (Radford et al. 2019; HF tokenizers ByteLevel pre-tokenizer/decoder and BPE model).
+
+#include "gpt2_pretokenize.hpp"
+#include "internal.hpp"
+#include "unicode.hpp"
+
+#include <array>
+
+namespace edge_rt::tokenizer {
+namespace detail {
+namespace {
+namespace json = boost::json;
+
+/// GPT-2 encoder.py bytes_to_unicode(): printable bytes stand for themselves, the others for U+0100 upwards.
+constexpr std::array<char32_t, 256> bytes_to_unicode() {
+  std::array<char32_t, 256> table{};
+  const auto printable = [](unsigned b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; };
+  char32_t next = 256;
+  for (unsigned b = 0; b < 256; ++b) table[b] = printable(b) ? static_cast<char32_t>(b) : next++;
+  return table;
+}
+constexpr std::array<char32_t, 256> kByteToUnicode = bytes_to_unicode();
+
+/// Inverse of kByteToUnicode over U+0000..U+01FF; -1 where a code point is not in the byte alphabet.
+constexpr std::array<std::int16_t, 512> unicode_to_byte() {
+  std::array<std::int16_t, 512> table{};
+  for (auto& t : table) t = -1;
+  for (unsigned b = 0; b < 256; ++b) table[kByteToUnicode[b]] = static_cast<std::int16_t>(b);
+  return table;
+}
+constexpr std::array<std::int16_t, 512> kUnicodeToByte = unicode_to_byte();
+
+constexpr std::string_view kEndOfText = "<|endoftext|>";
+
+/// Immutable after construction.
+class Gpt2Tokenizer final : public Tokenizer {
+ public:
+  Gpt2Tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added)
+      : merges_(std::move(merges)), splitter_(std::move(added)), token_bytes_(vocab.by_id.size()) {
+    for (unsigned b = 0; b < 256; ++b) {
+      std::string symbol;
+      append_utf8(kByteToUnicode[b], symbol);
+      byte_ids_[b] = vocab.find(symbol).value_or(-1);
+    }
+    for (std::size_t id = 0; id < vocab.by_id.size(); ++id) token_bytes_[id] = to_bytes(vocab.by_id[id]);
+    for (const AddedToken& t : splitter_.tokens()) {
+      token_bytes_[static_cast<std::size_t>(t.id)] = t.special ? std::string() : t.content;
+      if (t.content == kEndOfText) bos_eos_ = t.id;
+    }
+    if (!bos_eos_) bos_eos_ = vocab.find(kEndOfText);
+  }
+
+  std::vector<TokenId> encode(std::string_view text) const override {
+    std::vector<TokenId> ids;
+    std::vector<TokenId> word;
+    const auto encode_word = [&](std::string_view piece) {
+      word.clear();
+      for (const char c : piece) {
+        const TokenId id = byte_ids_[static_cast<unsigned char>(c)];
+        if (id >= 0) word.push_back(id);  // a vocabulary without this byte symbol drops it, as HF does without unk
+      }
+      apply_merges(word, merges_);
+      ids.insert(ids.end(), word.begin(), word.end());
+    };
+    splitter_.split(
+        text, [&](std::string_view plain) { gpt2_pretokenize(plain, encode_word); },
+        [&](TokenId id) { ids.push_back(id); });
+    return ids;
+  }
+
+  std::string token_bytes(TokenId id) const override {
+    EDGE_RT_CHECK(id >= 0 && static_cast<std::size_t>(id) < token_bytes_.size(), "token id out of range");
+    return token_bytes_[static_cast<std::size_t>(id)];
+  }
+  std::size_t vocab_size() const override { return token_bytes_.size(); }
+  std::optional<TokenId> bos_id() const override { return bos_eos_; }
+  std::optional<TokenId> eos_id() const override { return bos_eos_; }
+  bool strips_leading_space() const override { return false; }
+
+ private:
+  /// Byte-level alphabet back to raw bytes; characters outside the alphabet stay as they are (UTF-8).
+  static std::string to_bytes(std::string_view symbols) {
+    std::string out;
+    std::size_t pos = 0;
+    while (pos < symbols.size()) {
+      const Utf8Step step = decode_utf8(symbols, pos);
+      if (step.status == Utf8Status::kComplete && step.code_point < kUnicodeToByte.size() &&
+          kUnicodeToByte[step.code_point] >= 0) {
+        out.push_back(static_cast<char>(kUnicodeToByte[step.code_point]));
+        pos += step.length_bytes;
+        continue;
+      }
+      const std::size_t length = step.status == Utf8Status::kComplete ? step.length_bytes : 1;
+      out.append(symbols.substr(pos, length));
+      pos += length;
+    }
+    return out;
+  }
+
+  MergeTable merges_;
+  AddedTokenSplitter splitter_;
+  std::array<TokenId, 256> byte_ids_{};
+  std::vector<std::string> token_bytes_;
+  std::optional<TokenId> bos_eos_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added) {
+  return std::make_unique<Gpt2Tokenizer>(std::move(vocab), std::move(merges), std::move(added));
+}
+
+Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const json::value& root, const std::string& file) {
+  const json::value* model = member(root, "model");
+  if (model == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model\"");
+  if (const json::value* type = member(*model, "type"); type != nullptr && !is_string(type, "BPE")) {
+    return fail(ErrorCode::kUnsupported,
+                "[tokenizer] " + file + ": model.type is " + json::serialize(*type) + ", expected \"BPE\"");
+  }
+  const json::value* vocab_json = member(*model, "vocab");
+  if (vocab_json == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model.vocab\"");
+  const json::value* merges_json = member(*model, "merges");
+  if (merges_json == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model.merges\"");
+  EDGE_RT_TRY(VocabTable vocab, vocab_from_json(*vocab_json, file, "model.vocab"));
+  EDGE_RT_TRY(std::vector<AddedToken> added, added_tokens_from_json(member(root, "added_tokens"), vocab, file));
+  EDGE_RT_TRY(const auto merge_list, merges_from_json(*merges_json, file));
+  EDGE_RT_TRY(MergeTable merges, build_merge_table(merge_list, vocab, MergeRank::kByIndex, file, "model.merges"));
+  return make_gpt2_tokenizer(std::move(vocab), std::move(merges), std::move(added));
+}
+
+}  // namespace detail
+
+Result<std::unique_ptr<Tokenizer>> load_gpt2_tokenizer_json(const std::filesystem::path& tokenizer_json) {
+  EDGE_RT_TRY(const boost::json::value root, detail::read_json_file(tokenizer_json));
+  return detail::gpt2_from_json(root, tokenizer_json.string());
+}
+
+Result<std::unique_ptr<Tokenizer>> load_gpt2_vocab_merges(const std::filesystem::path& vocab_json,
+                                                          const std::filesystem::path& merges_txt) {
+  using namespace detail;
+  EDGE_RT_TRY(const boost::json::value root, read_json_file(vocab_json));
+  EDGE_RT_TRY(VocabTable vocab, vocab_from_json(root, vocab_json.string(), "vocab"));
+  EDGE_RT_TRY(const std::string text, read_file_bytes(merges_txt));
+  std::vector<std::pair<std::string, std::string>> merge_list;
+  std::size_t line_start = 0;
+  for (std::size_t line_no = 1; line_start < text.size(); ++line_no) {
+    std::size_t line_end = text.find('\n', line_start);
+    if (line_end == std::string::npos) line_end = text.size();
+    std::string_view line = std::string_view(text).substr(line_start, line_end - line_start);
+    line_start = line_end + 1;
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (line.empty() || (line_no == 1 && line.starts_with("#version"))) continue;
+    const std::size_t space = line.find(' ');
+    if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
+        line.find(' ', space + 1) != std::string_view::npos) {
+      return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + merges_txt.string() + ": line " +
+                                                 std::to_string(line_no) + " is not \"left right\"");
+    }
+    merge_list.emplace_back(line.substr(0, space), line.substr(space + 1));
+  }
+  EDGE_RT_TRY(MergeTable merges,
+              build_merge_table(merge_list, vocab, MergeRank::kByIndex, merges_txt.string(), "merge"));
+  // vocab.json carries no added_tokens; GPT-2's only special token is <|endoftext|>.
+  std::vector<AddedToken> added;
+  if (const std::optional<TokenId> eot = vocab.find(kEndOfText)) {
+    added.push_back({std::string(kEndOfText), *eot, /*special=*/true});
+  }
+  return make_gpt2_tokenizer(std::move(vocab), std::move(merges), std::move(added));
+}
+
+}  // namespace edge_rt::tokenizer

@@ -1,0 +1,155 @@
+#pragma once
+// Pieces shared by the tokenizer implementations: vocabulary tables, the BPE merge loop, added-token splitting and
+// the tokenizer.json readers. Private to the library.
+
+#include <edge_rt/tokenizer/tokenizer.hpp>
+
+#include <boost/json.hpp>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace edge_rt::tokenizer::detail {
+
+/// Token strings by id and ids by string. Ids may have holes (empty strings); the first id of a string wins.
+struct VocabTable {
+  std::vector<std::string> by_id;
+  std::unordered_map<std::string, TokenId> ids;
+
+  std::optional<TokenId> find(std::string_view piece) const;
+};
+
+/// A token matched verbatim in the raw text before any other processing (HF "added_tokens").
+struct AddedToken {
+  std::string content;
+  TokenId id = 0;
+  bool special = false;  ///< Special tokens decode to "".
+};
+
+/// Adjacent pair (left id, right id) -> rank (lower merges first) and the id of the merged token.
+class MergeTable final {
+ public:
+  struct Rule {
+    std::uint32_t rank;
+    TokenId merged;
+  };
+  /// Keeps the existing rule when the pair is already present.
+  void insert(TokenId left, TokenId right, Rule rule);
+  const Rule* find(TokenId left, TokenId right) const;
+  std::size_t size() const { return rules_.size(); }
+
+ private:
+  static std::uint64_t key(TokenId left, TokenId right) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
+  }
+  std::unordered_map<std::uint64_t, Rule> rules_;
+};
+
+/// Repeatedly merges the adjacent pair with the lowest rank, leftmost on ties, until no pair has a rule.
+/// O(n log n) with a heap over a linked list of symbols.
+void apply_merges(std::vector<TokenId>& symbols, const MergeTable& merges);
+
+/// Splits text at added tokens, leftmost-longest (HF AddedVocabulary). Copyable value type.
+class AddedTokenSplitter final {
+ public:
+  AddedTokenSplitter() = default;
+  explicit AddedTokenSplitter(std::vector<AddedToken> tokens);
+
+  /// Calls on_text(std::string_view) for each non-empty stretch of plain text and on_token(TokenId) for each match.
+  template <class OnText, class OnToken>
+  void split(std::string_view text, OnText&& on_text, OnToken&& on_token) const {
+    std::size_t start = 0;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const AddedToken* match = match_at(text, pos);
+      if (match == nullptr) {
+        ++pos;
+        continue;
+      }
+      if (pos > start) on_text(text.substr(start, pos - start));
+      on_token(match->id);
+      pos += match->content.size();
+      start = pos;
+    }
+    if (start < text.size()) on_text(text.substr(start));
+  }
+
+  const std::vector<AddedToken>& tokens() const { return tokens_; }
+
+ private:
+  const AddedToken* match_at(std::string_view text, std::size_t pos) const;
+
+  std::vector<AddedToken> tokens_;                        // longest first
+  std::array<std::vector<std::uint32_t>, 256> by_first_;  // indices into tokens_, by first byte
+};
+
+// ---- Files and tokenizer.json ----
+
+/// Whole file as bytes. kIoError when it cannot be opened or read.
+Result<std::string> read_file_bytes(const std::filesystem::path& path);
+/// Parses a JSON file. kIoError / kInvalidFormat ("not valid JSON").
+Result<boost::json::value> read_json_file(const std::filesystem::path& path);
+
+/// Object member `key` of `parent` (an object), or nullptr.
+const boost::json::value* member(const boost::json::value& parent, std::string_view key);
+/// True when `v` is non-null and the string `s`.
+bool is_string(const boost::json::value* v, std::string_view s);
+/// True when `v` is non-null and the boolean `b`.
+bool is_bool(const boost::json::value* v, bool b);
+
+/// `model.vocab`: {"piece": id, ...}. Rejects non-integer, negative, duplicate and absurdly large ids.
+Result<VocabTable> vocab_from_json(const boost::json::value& vocab, const std::string& file, std::string_view field);
+
+/// `added_tokens`: [{"id", "content", "special"}, ...], entered into `vocab` (extending it past its end if needed).
+Result<std::vector<AddedToken>> added_tokens_from_json(const boost::json::value* added, VocabTable& vocab,
+                                                       const std::string& file);
+
+/// `model.merges`: ["a b", ...] or [["a", "b"], ...].
+Result<std::vector<std::pair<std::string, std::string>>> merges_from_json(const boost::json::value& merges,
+                                                                          const std::string& file);
+
+enum class MergeRank : std::uint8_t {
+  kByIndex,        ///< rank = position in the list (GPT-2, HF BPE)
+  kByMergedPiece,  ///< rank = first position producing the same merged token (SentencePiece: by piece score)
+};
+/// Resolves merges against `vocab`. kInvalidFormat when a merge names an unknown token or a merged token that is
+/// not in the vocabulary. `field` names the source in messages ("model.merges", "merges.txt line").
+Result<MergeTable> build_merge_table(const std::vector<std::pair<std::string, std::string>>& merges,
+                                     const VocabTable& vocab, MergeRank rank, const std::string& file,
+                                     std::string_view field);
+
+// ---- Tokenizer builders ----
+
+/// GPT-2 byte-level BPE from a resolved vocabulary (token strings in the byte-level alphabet).
+std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added);
+
+enum class PrependScheme : std::uint8_t { kNever, kFirst, kAlways };
+
+/// SentencePiece-style BPE over pieces that use U+2581 for spaces.
+struct SentencePieceModel {
+  VocabTable vocab;
+  MergeTable merges;
+  std::vector<AddedToken> added;     ///< Split out of the text first (tokenizer.json); empty for llama2.c.
+  std::vector<TokenId> control_ids;  ///< Decode to "" (<unk>, <s>, </s>, special added tokens).
+  std::optional<TokenId> unk_id;
+  std::optional<TokenId> bos_id;
+  std::optional<TokenId> eos_id;
+  bool byte_fallback = true;
+  PrependScheme prepend = PrependScheme::kAlways;  ///< Dummy "▁" before plain-text segments.
+  bool replace_spaces = true;                      ///< ' ' -> "▁" before BPE.
+  bool split_at_spaces = false;                    ///< Metaspace split: BPE runs within "▁word" pieces only.
+};
+std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(SentencePieceModel model);
+
+/// Byte-level GPT-2 tokenizer from a parsed tokenizer.json.
+Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const boost::json::value& root, const std::string& file);
+/// SentencePiece tokenizer from a parsed tokenizer.json.
+Result<std::unique_ptr<Tokenizer>> sentencepiece_from_json(const boost::json::value& root, const std::string& file);
+
+}  // namespace edge_rt::tokenizer::detail

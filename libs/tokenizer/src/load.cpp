@@ -1,0 +1,73 @@
+// load_tokenizer() dispatch over the files of an HF-layout model folder, and Tokenizer::decode.
+
+#include "internal.hpp"
+
+namespace edge_rt::tokenizer {
+namespace {
+namespace json = boost::json;
+
+/// True when `v` or any object nested in it has "type": `type`.
+bool mentions_type(const json::value* v, std::string_view type) {
+  if (v == nullptr) return false;
+  if (const json::object* obj = v->if_object()) {
+    if (const json::value* t = obj->if_contains("type"); detail::is_string(t, type)) return true;
+    for (const auto& [key, child] : *obj) {
+      if (mentions_type(&child, type)) return true;
+    }
+  } else if (const json::array* arr = v->if_array()) {
+    for (const json::value& child : *arr) {
+      if (mentions_type(&child, type)) return true;
+    }
+  }
+  return false;
+}
+
+Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer_json(const std::filesystem::path& path) {
+  EDGE_RT_TRY(const json::value root, detail::read_json_file(path));
+  const std::string file = path.string();
+  const json::value* pre_tokenizer = detail::member(root, "pre_tokenizer");
+  const json::value* decoder = detail::member(root, "decoder");
+  if (mentions_type(pre_tokenizer, "ByteLevel") || mentions_type(decoder, "ByteLevel")) {
+    return detail::gpt2_from_json(root, file);
+  }
+  const json::value* model = detail::member(root, "model");
+  const json::value* byte_fallback = model != nullptr ? detail::member(*model, "byte_fallback") : nullptr;
+  const json::value* normalizer = detail::member(root, "normalizer");
+  const bool metaspace_normalizer =
+      normalizer != nullptr && json::serialize(*normalizer).find("\xE2\x96\x81") != std::string::npos;
+  if (detail::is_bool(byte_fallback, true) || metaspace_normalizer || mentions_type(pre_tokenizer, "Metaspace") ||
+      mentions_type(decoder, "Metaspace")) {
+    return detail::sentencepiece_from_json(root, file);
+  }
+  if (model == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model\"");
+  return fail(ErrorCode::kUnsupported, "[tokenizer] " + file +
+                                           ": neither byte-level (ByteLevel pre_tokenizer/decoder) nor SentencePiece "
+                                           "(model.byte_fallback, \"\u2581\" normalizer, Metaspace)");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(model_dir / "tokenizer.json", ec)) {
+    return load_hf_tokenizer_json(model_dir / "tokenizer.json");
+  }
+  if (std::filesystem::is_regular_file(model_dir / "vocab.json", ec) &&
+      std::filesystem::is_regular_file(model_dir / "merges.txt", ec)) {
+    return load_gpt2_vocab_merges(model_dir / "vocab.json", model_dir / "merges.txt");
+  }
+  if (std::filesystem::is_regular_file(model_dir / "tokenizer.bin", ec)) {
+    return load_llama2c_tokenizer(model_dir / "tokenizer.bin");
+  }
+  return fail(ErrorCode::kIoError,
+              "[tokenizer] " + model_dir.string() + ": no tokenizer.json, vocab.json+merges.txt or tokenizer.bin");
+}
+
+std::string Tokenizer::decode(std::span<const TokenId> ids) const {
+  std::string text;
+  for (const TokenId id : ids) text += token_bytes(id);
+  if (strips_leading_space() && text.starts_with(' ')) text.erase(0, 1);
+  return text;
+}
+
+}  // namespace edge_rt::tokenizer
