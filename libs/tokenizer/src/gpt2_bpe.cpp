@@ -32,7 +32,7 @@ constexpr std::array<std::int16_t, 512> kUnicodeToByte = unicode_to_byte();
 
 constexpr std::string_view kEndOfText = "<|endoftext|>";
 
-/// Immutable after construction.
+/// Immutable after construction; neither copy nor move (see Tokenizer).
 class Gpt2Tokenizer final : public Tokenizer {
  public:
   Gpt2Tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added)

@@ -18,6 +18,7 @@
 namespace edge_rt::tokenizer::detail {
 
 /// Token strings by id and ids by string. Ids may have holes (empty strings); the first id of a string wins.
+/// Copyable value type.
 struct VocabTable {
   std::vector<std::string> by_id;
   std::unordered_map<std::string, TokenId> ids;
@@ -32,7 +33,7 @@ struct AddedToken {
   bool special = false;  ///< Special tokens decode to "".
 };
 
-/// Adjacent pair (left id, right id) -> rank (lower merges first) and the id of the merged token.
+/// Adjacent pair (left id, right id) -> rank (lower merges first) and the id of the merged token. Copyable value type.
 class MergeTable final {
  public:
   struct Rule {

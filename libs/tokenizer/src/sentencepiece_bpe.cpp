@@ -30,7 +30,7 @@ int byte_piece_value(std::string_view piece) {
   return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
-/// Immutable after construction.
+/// Immutable after construction; neither copy nor move (see Tokenizer).
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(SentencePieceModel model)

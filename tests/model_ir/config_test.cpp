@@ -1,0 +1,343 @@
+// parse_hf_config: the real configs give the right hyper-parameters; each kind of bad config.json gives the exact
+// ErrorCode and a message naming the file and the key.
+
+#include <edge_rt/model_ir/config.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "model_ir_test_util.hpp"
+
+namespace edge_rt::model_ir {
+namespace {
+
+using test::expect_error;
+
+constexpr const char* kLlamaGqa = R"({
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 3,
+  "num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 1000,
+  "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 500000.0,
+  "hidden_act": "silu", "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2
+})";
+
+constexpr const char* kGpt2 = R"({
+  "architectures": ["GPT2LMHeadModel"], "n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128,
+  "vocab_size": 100, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new", "n_inner": null
+})";
+
+/// `base` with `key` replaced by `raw_value` (raw JSON), or removed when raw_value is empty.
+std::string with_key(std::string base, const std::string& key, const std::string& raw_value) {
+  const std::string quoted = "\"" + key + "\"";
+  const std::size_t at = base.find(quoted);
+  if (at == std::string::npos) {
+    if (raw_value.empty()) return base;
+    return "{" + quoted + ": " + raw_value + ", " + base.substr(base.find('{') + 1);
+  }
+  std::size_t value_end = at + quoted.size();
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = base.find(':', at) + 1; i < base.size(); ++i) {
+    const char c = base[i];
+    if (in_string) {
+      if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if (c == '[' || c == '{') ++depth;
+    if (c == ']' || c == '}') {
+      if (depth == 0) {
+        value_end = i;
+        break;
+      }
+      --depth;
+    }
+    if (c == ',' && depth == 0) {
+      value_end = i;
+      break;
+    }
+  }
+  if (raw_value.empty()) {
+    if (base[value_end] == ',') return base.erase(at, value_end + 1 - at);
+    const std::size_t comma = base.rfind(',', at);  // the last key: drop the comma before it instead
+    const std::size_t from = comma == std::string::npos ? at : comma;
+    return base.erase(from, value_end - from);
+  }
+  return base.replace(at, value_end - at, quoted + ": " + raw_value);
+}
+
+TEST(ConfigTestHelper, WithKeyEditsJson) {
+  EXPECT_EQ(with_key(R"({"a": 1, "b": [1, 2], "c": "x"})", "b", ""), R"({"a": 1,  "c": "x"})");
+  EXPECT_EQ(with_key(R"({"a": 1, "b": [1, 2], "c": "x"})", "b", "3"), R"({"a": 1, "b": 3, "c": "x"})");
+  EXPECT_EQ(with_key(R"({"a": 1, "c": "x"})", "c", "\"y\""), R"({"a": 1, "c": "y"})");
+  EXPECT_EQ(with_key(R"({"a": 1})", "z", "2"), R"({"z": 2, "a": 1})");
+  EXPECT_EQ(with_key(R"({"a": 1, "b": 2})", "b", ""), R"({"a": 1})");
+}
+
+// ---- real configs ----
+
+TEST(HfConfig, CappGpt2Tiny) {
+  auto parsed = parse_hf_config(test::shared_models_dir() / "capp-gpt2-tiny" / "config.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const ModelConfig& c = parsed.value();
+  EXPECT_EQ(c.architecture, Architecture::kGpt2);
+  EXPECT_EQ(c.architecture_name, "GPT2LMHeadModel");
+  EXPECT_EQ(c.d_model, 64);
+  EXPECT_EQ(c.n_layers, 4);
+  EXPECT_EQ(c.n_heads, 4);
+  EXPECT_EQ(c.n_kv_heads, 4);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_EQ(c.d_ff, 256);  // n_inner null: 4 x n_embd
+  EXPECT_EQ(c.vocab_size, 53);
+  EXPECT_EQ(c.max_context, 512);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-5F);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.activation, Activation::kGeluTanh);
+  EXPECT_EQ(c.bos_id, std::nullopt);  // 50256 lies outside the 53-token vocabulary
+  EXPECT_EQ(c.eos_id, 51);
+}
+
+TEST(HfConfig, TinyRandomGpt2) {
+  auto parsed = parse_hf_config(test::shared_models_dir() / "tiny-random-gpt2" / "config.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const ModelConfig& c = parsed.value();
+  EXPECT_EQ(c.architecture, Architecture::kGpt2);
+  EXPECT_EQ(c.d_model, 16);
+  EXPECT_EQ(c.n_layers, 1);
+  EXPECT_EQ(c.n_heads, 1);
+  EXPECT_EQ(c.n_kv_heads, 1);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_EQ(c.d_ff, 64);
+  EXPECT_EQ(c.vocab_size, 50257);
+  EXPECT_EQ(c.max_context, 256);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-5F);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.activation, Activation::kGeluTanh);
+  EXPECT_EQ(c.bos_id, 50256);
+  EXPECT_EQ(c.eos_id, 50256);
+}
+
+TEST(HfConfig, Stories260K) {
+  auto parsed = parse_hf_config(test::default_model_dir() / "config.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const ModelConfig& c = parsed.value();
+  EXPECT_EQ(c.architecture, Architecture::kLlama);
+  EXPECT_EQ(c.architecture_name, "LlamaForCausalLM");
+  EXPECT_EQ(c.d_model, 64);
+  EXPECT_EQ(c.n_layers, 5);
+  EXPECT_EQ(c.n_heads, 8);
+  EXPECT_EQ(c.n_kv_heads, 4);
+  EXPECT_EQ(c.head_dim, 8);
+  EXPECT_EQ(c.d_ff, 172);
+  EXPECT_EQ(c.vocab_size, 512);
+  EXPECT_EQ(c.max_context, 512);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-5F);
+  EXPECT_FLOAT_EQ(c.rope_theta, 10000.0F);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_EQ(c.activation, Activation::kSilu);
+  EXPECT_EQ(c.bos_id, 1);
+  EXPECT_EQ(c.eos_id, 2);
+}
+
+TEST(HfConfig, LlamaWithGroupedQueryAttention) {
+  auto parsed = parse_hf_config_text(kLlamaGqa, "gqa.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const ModelConfig& c = parsed.value();
+  EXPECT_EQ(c.architecture, Architecture::kLlama);
+  EXPECT_EQ(c.d_model, 256);
+  EXPECT_EQ(c.n_layers, 3);
+  EXPECT_EQ(c.n_heads, 8);
+  EXPECT_EQ(c.n_kv_heads, 4);
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.d_ff, 688);
+  EXPECT_EQ(c.vocab_size, 1000);
+  EXPECT_EQ(c.max_context, 2048);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-6F);
+  EXPECT_FLOAT_EQ(c.rope_theta, 500000.0F);
+  EXPECT_FALSE(c.tie_embeddings);
+  EXPECT_EQ(c.bos_id, 1);
+  EXPECT_EQ(c.eos_id, 2);
+}
+
+TEST(HfConfig, LlamaDefaults) {
+  // No num_key_value_heads (MHA), rope_theta, hidden_act or tie_word_embeddings; model_type instead of architectures.
+  std::string text = with_key(kLlamaGqa, "num_key_value_heads", "");
+  text = with_key(text, "rope_theta", "");
+  text = with_key(text, "hidden_act", "");
+  text = with_key(text, "tie_word_embeddings", "");
+  text = with_key(text, "architectures", "");
+  auto parsed = parse_hf_config_text(text, "defaults.json");
+  ASSERT_TRUE(parsed) << parsed.error().message << "\n" << text;
+  EXPECT_EQ(parsed.value().architecture, Architecture::kLlama);
+  EXPECT_EQ(parsed.value().n_kv_heads, 8);
+  EXPECT_FLOAT_EQ(parsed.value().rope_theta, 10000.0F);
+  EXPECT_EQ(parsed.value().activation, Activation::kSilu);
+  EXPECT_FALSE(parsed.value().tie_embeddings);
+}
+
+TEST(HfConfig, ExplicitHeadDim) {
+  auto parsed = parse_hf_config_text(with_key(kLlamaGqa, "head_dim", "64"), "head_dim.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().head_dim, 64);
+}
+
+TEST(HfConfig, Gpt2NInnerAndNCtx) {
+  auto parsed = parse_hf_config_text(with_key(kGpt2, "n_inner", "100"), "inner.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().d_ff, 100);
+  // n_ctx is used when n_positions is absent.
+  parsed = parse_hf_config_text(with_key(with_key(kGpt2, "n_positions", ""), "n_ctx", "77"), "n_ctx.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().max_context, 77);
+  parsed = parse_hf_config_text(with_key(kGpt2, "activation_function", "\"gelu_pytorch_tanh\""), "act.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().activation, Activation::kGeluTanh);
+  parsed = parse_hf_config_text(with_key(kGpt2, "architectures", ""), "no_arch.json");
+  ASSERT_FALSE(parsed) << "no architectures and no model_type";
+  parsed = parse_hf_config_text(with_key(with_key(kGpt2, "architectures", ""), "model_type", "\"gpt2\""), "mt.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().architecture, Architecture::kGpt2);
+}
+
+TEST(HfConfig, TokenIdsOutsideTheVocabularyAreDropped) {
+  std::string text = with_key(kLlamaGqa, "bos_token_id", "1000");  // == vocab_size
+  text = with_key(text, "eos_token_id", "-1");
+  auto parsed = parse_hf_config_text(text, "ids.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().bos_id, std::nullopt);
+  EXPECT_EQ(parsed.value().eos_id, std::nullopt);
+  parsed = parse_hf_config_text(with_key(kLlamaGqa, "bos_token_id", "999"), "ids.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().bos_id, 999);
+}
+
+// ---- errors ----
+
+TEST(HfConfigError, MissingFileIsIoError) {
+  expect_error(parse_hf_config("/nonexistent/edge_rt/config.json"), ErrorCode::kIoError,
+               {"[config] /nonexistent/edge_rt/config.json"});
+}
+
+TEST(HfConfigError, NotJson) {
+  expect_error(parse_hf_config_text("{\"n_embd\": ", "c.json"), ErrorCode::kInvalidFormat, {"[config] c.json", "JSON"});
+  expect_error(parse_hf_config_text("", "c.json"), ErrorCode::kInvalidFormat, {"[config] c.json"});
+  expect_error(parse_hf_config_text("[1]", "c.json"), ErrorCode::kInvalidFormat, {"[config] c.json", "object"});
+}
+
+TEST(HfConfigError, MissingGpt2KeysNameTheKey) {
+  for (const char* key : {"n_embd", "n_layer", "n_head", "vocab_size"}) {
+    SCOPED_TRACE(key);
+    expect_error(parse_hf_config_text(with_key(kGpt2, key, ""), "gpt2.json"), ErrorCode::kMissingField,
+                 {"[config] gpt2.json", std::string("'") + key + "'"});
+  }
+  // Neither n_positions nor n_ctx.
+  expect_error(parse_hf_config_text(with_key(kGpt2, "n_positions", ""), "gpt2.json"), ErrorCode::kMissingField,
+               {"gpt2.json", "n_ctx"});
+  // null counts as missing.
+  expect_error(parse_hf_config_text(with_key(kGpt2, "n_embd", "null"), "gpt2.json"), ErrorCode::kMissingField,
+               {"gpt2.json", "'n_embd'"});
+}
+
+TEST(HfConfigError, MissingLlamaKeysNameTheKey) {
+  for (const char* key : {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                          "vocab_size", "max_position_embeddings"}) {
+    SCOPED_TRACE(key);
+    expect_error(parse_hf_config_text(with_key(kLlamaGqa, key, ""), "llama.json"), ErrorCode::kMissingField,
+                 {"[config] llama.json", std::string("'") + key + "'"});
+  }
+}
+
+TEST(HfConfigError, RealConfigMissingAKey) {
+  test::ScopedTempDir dir;
+  const std::string real = test::read_file(test::shared_models_dir() / "capp-gpt2-tiny" / "config.json");
+  test::write_file(dir / "config.json", with_key(real, "n_embd", ""));
+  expect_error(parse_hf_config(dir / "config.json"), ErrorCode::kMissingField,
+               {(dir / "config.json").string(), "'n_embd'"});
+}
+
+TEST(HfConfigError, UnknownArchitectureIsUnsupported) {
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "architectures", R"(["MistralForCausalLM"])"), "m.json"),
+               ErrorCode::kUnsupported, {"[config] m.json", "MistralForCausalLM"});
+  expect_error(parse_hf_config_text(with_key(kGpt2, "architectures", R"(["BertModel"])"), "b.json"),
+               ErrorCode::kUnsupported, {"[config] b.json", "BertModel"});
+  expect_error(parse_hf_config_text(R"({"model_type": "t5"})", "t5.json"), ErrorCode::kUnsupported,
+               {"[config] t5.json", "t5"});
+}
+
+TEST(HfConfigError, WrongTypesAreInvalidFormat) {
+  struct Case {
+    const char* base;
+    const char* key;
+    const char* value;
+  };
+  const Case cases[] = {
+      {kGpt2, "n_embd", "\"64\""},
+      {kGpt2, "n_layer", "2.5"},
+      {kGpt2, "n_head", "true"},
+      {kGpt2, "vocab_size", "[100]"},
+      {kGpt2, "n_positions", "\"128\""},
+      {kGpt2, "layer_norm_epsilon", "\"1e-5\""},
+      {kGpt2, "activation_function", "7"},
+      {kGpt2, "n_inner", "\"x\""},
+      {kLlamaGqa, "hidden_size", "256.5"},
+      {kLlamaGqa, "num_key_value_heads", "\"4\""},
+      {kLlamaGqa, "rms_norm_eps", "{}"},
+      {kLlamaGqa, "rope_theta", "\"10000\""},
+      {kLlamaGqa, "hidden_act", "false"},
+      {kLlamaGqa, "tie_word_embeddings", "\"true\""},
+      {kLlamaGqa, "tie_word_embeddings", "1"},
+      {kLlamaGqa, "head_dim", "\"32\""},
+      {kLlamaGqa, "vocab_size", "18446744073709551615"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.key) + " = " + c.value);
+    expect_error(parse_hf_config_text(with_key(c.base, c.key, c.value), "types.json"), ErrorCode::kInvalidFormat,
+                 {"[config] types.json", std::string("'") + c.key + "'"});
+  }
+}
+
+TEST(HfConfigError, OutOfRangeValuesAreInvalidFormat) {
+  expect_error(parse_hf_config_text(with_key(kGpt2, "n_embd", "0"), "r.json"), ErrorCode::kInvalidFormat,
+               {"r.json", "hidden size"});
+  expect_error(parse_hf_config_text(with_key(kGpt2, "n_layer", "-2"), "r.json"), ErrorCode::kInvalidFormat,
+               {"r.json", "layer count"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "vocab_size", "0"), "r.json"), ErrorCode::kInvalidFormat,
+               {"r.json", "vocab_size"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "max_position_embeddings", "-1"), "r.json"),
+               ErrorCode::kInvalidFormat, {"r.json", "context"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "rms_norm_eps", "0"), "r.json"), ErrorCode::kInvalidFormat,
+               {"r.json", "epsilon"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "num_key_value_heads", "0"), "r.json"),
+               ErrorCode::kInvalidFormat, {"r.json", "KV head"});
+}
+
+TEST(HfConfigError, HeadsThatDoNotDivideAreInvalidFormat) {
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "num_key_value_heads", "3"), "h.json"),
+               ErrorCode::kInvalidFormat, {"h.json", "num_attention_heads 8", "num_key_value_heads 3"});
+  expect_error(parse_hf_config_text(with_key(kGpt2, "n_head", "3"), "h.json"), ErrorCode::kInvalidFormat,
+               {"h.json", "hidden size 64", "head count 3"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "head_dim", "7"), "h.json"), ErrorCode::kInvalidFormat,
+               {"h.json", "head_dim 7"});
+}
+
+TEST(HfConfigError, UnsupportedActivation) {
+  expect_error(parse_hf_config_text(with_key(kGpt2, "activation_function", "\"relu\""), "a.json"),
+               ErrorCode::kUnsupported, {"[config] a.json", "activation_function", "relu"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "hidden_act", "\"relu\""), "a.json"), ErrorCode::kUnsupported,
+               {"[config] a.json", "hidden_act", "relu"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "hidden_act", "\"gelu\""), "a.json"), ErrorCode::kUnsupported,
+               {"a.json", "hidden_act", "gelu"});
+}
+
+TEST(HfConfigError, RopeScalingIsUnsupported) {
+  expect_error(
+      parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling", R"({"type": "linear", "factor": 2.0})"), "rs.json"),
+      ErrorCode::kUnsupported, {"[config] rs.json", "rope_scaling"});
+  // null means "no scaling".
+  auto parsed = parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling", "null"), "rs.json");
+  EXPECT_TRUE(parsed) << parsed.error().message;
+}
+
+}  // namespace
+}  // namespace edge_rt::model_ir

@@ -1,0 +1,214 @@
+#include <edge_rt/runtime/engine.hpp>
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace edge_rt::runtime {
+namespace {
+
+using memory_manager::MemoryBudget;
+
+// Misuse of the type-states does not compile.
+template <class E>
+concept CanGenerate = requires(E& e, std::span<const TokenId> p) { e.generate(p, GenerateOptions{}); };
+template <class E>
+concept CanPrepareLvalue = requires(E& e) { e.prepare(); };
+template <class E>
+concept CanPrepare = requires(E e) { std::move(e).prepare(); };
+template <class E>
+concept CanLoadLvalue = requires(E& e) { e.load_model(EngineOptions{}); };
+template <class E>
+concept HasPlan = requires(const E& e) { e.plan(); };
+static_assert(!CanGenerate<InferenceEngine<Idle>>);
+static_assert(!CanGenerate<InferenceEngine<Planned>>);
+static_assert(CanGenerate<InferenceEngine<Ready>>);
+static_assert(CanPrepare<InferenceEngine<Planned>>);
+static_assert(!CanPrepareLvalue<InferenceEngine<Planned>>);  // transitions consume the engine
+static_assert(!CanPrepare<InferenceEngine<Ready>>);
+static_assert(!CanLoadLvalue<InferenceEngine<Idle>>);
+static_assert(!HasPlan<InferenceEngine<Idle>>);
+static_assert(!std::is_copy_constructible_v<InferenceEngine<Ready>>);
+static_assert(std::is_nothrow_move_constructible_v<InferenceEngine<Ready>>);
+
+const std::string kShared = EDGE_RT_SHARED_MODELS_DIR;
+
+Result<InferenceEngine<Ready>> make_engine(EngineOptions options) {
+  EDGE_RT_TRY(auto planned, InferenceEngine<Idle>::create().load_model(options));
+  return std::move(planned).prepare();
+}
+
+EngineOptions stories_options() {
+  EngineOptions o;
+  o.model_dir = EDGE_RT_DEFAULT_MODEL_DIR;
+  o.n_ctx = 128;
+  return o;
+}
+
+GenerateOptions greedy(std::size_t n) {
+  GenerateOptions g;
+  g.max_new_tokens = n;
+  g.sampling.temperature = 0.0f;
+  return g;
+}
+
+// llama2.c's published stories260K sample, greedy from BOS.
+TEST(Engine, ReproducesTheLlama2cSampleFromBos) {
+  auto engine = make_engine(stories_options());
+  ASSERT_TRUE(engine) << engine.error().message;
+  auto result = engine.value().generate({}, greedy(110));
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result.value().generated_tokens.size(), 110u);
+  ASSERT_EQ(result.value().input_tokens, std::vector<TokenId>{1});  // BOS
+  const std::string text = engine.value().tokenizer()->decode(result.value().generated_tokens);
+  EXPECT_EQ(text.rfind("Once upon a time, there was a little girl named Lily. She loved to play outside in the "
+                       "park. One day, she saw a big, red ball.",
+                       0),
+            0u)
+      << text;
+}
+
+TEST(Engine, EveryStrategyAndBudgetGivesTheSameTokensWithinBudget) {
+  auto reference = make_engine(stories_options());
+  ASSERT_TRUE(reference);
+  const auto* tok = reference.value().tokenizer();
+  const auto prompt = tok->encode("Lily and Tom went to the park");
+  auto baseline = reference.value().generate(prompt, greedy(30));
+  ASSERT_TRUE(baseline);
+
+  for (std::string_view strategy : partition_planner::strategy_names()) {
+    EngineOptions probe = stories_options();
+    probe.strategy = std::string(strategy);
+    probe.budget = MemoryBudget::from_bytes(1).value();
+    auto refused = InferenceEngine<Idle>::create().load_model(probe);
+    ASSERT_FALSE(refused);
+    ASSERT_EQ(refused.error().code, ErrorCode::kBudgetExceeded);
+    // The minimum from an unlimited plan.
+    probe.budget = MemoryBudget::unlimited();
+    const std::uint64_t minimum =
+        InferenceEngine<Idle>::create().load_model(probe).value().plan().minimum_budget_bytes;
+    for (std::uint64_t b : {minimum, minimum + minimum / 3, 2 * minimum, 8 * minimum}) {
+      EngineOptions o = stories_options();
+      o.strategy = std::string(strategy);
+      o.budget = MemoryBudget::from_bytes(b).value();
+      auto engine = make_engine(o);
+      ASSERT_TRUE(engine) << strategy << " at " << b << ": " << engine.error().message;
+      auto r = engine.value().generate(prompt, greedy(30));
+      ASSERT_TRUE(r) << r.error().message;
+      EXPECT_EQ(r.value().generated_tokens, baseline.value().generated_tokens) << strategy << " at " << b;
+      EXPECT_LE(r.value().metrics.peak_pool_bytes, b) << strategy << " at " << b;
+      if (!engine.value().plan().all_resident) {
+        // Streaming reloads weights on every forward pass.
+        EXPECT_GE(r.value().metrics.weight_bytes_loaded, 30 * engine.value().plan().streamed_bytes_per_pass() / 2);
+      }
+    }
+  }
+}
+
+TEST(Engine, ResidentPlansLoadWeightsOnce) {
+  auto engine = make_engine(stories_options());
+  ASSERT_TRUE(engine);
+  auto r = engine.value().generate({}, greedy(10));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(engine.value().plan().all_resident);
+  EXPECT_EQ(r.value().metrics.weight_bytes_loaded, 0u);  // loaded in prepare()
+}
+
+TEST(Engine, ChunkedPrefillEqualsWholePrefill) {
+  EngineOptions whole = stories_options();
+  EngineOptions chunked = stories_options();
+  chunked.n_batch = 3;
+  auto a = make_engine(whole);
+  auto b = make_engine(chunked);
+  ASSERT_TRUE(a && b);
+  const auto prompt = a.value().tokenizer()->encode("The cat sat on the mat. It was a sunny day");
+  GenerateOptions g = greedy(20);
+  g.all_logits = true;
+  auto ra = a.value().generate(prompt, g);
+  auto rb = b.value().generate(prompt, g);
+  ASSERT_TRUE(ra && rb);
+  EXPECT_EQ(ra.value().generated_tokens, rb.value().generated_tokens);
+  ASSERT_EQ(ra.value().logits.size(), prompt.size() + 1);
+  ASSERT_EQ(rb.value().logits.size(), prompt.size() + 1);
+  for (std::size_t i = 0; i < ra.value().logits.size(); ++i) {
+    for (std::size_t v = 0; v < ra.value().logits[i].size(); ++v) {
+      EXPECT_NEAR(ra.value().logits[i][v], rb.value().logits[i][v], 1e-4);
+    }
+  }
+}
+
+TEST(Engine, StopsAtEosAndAtTheCallback) {
+  EngineOptions o;
+  o.model_dir = kShared + "/capp-gpt2-tiny";
+  o.n_ctx = 64;
+  auto engine = make_engine(o);
+  ASSERT_TRUE(engine) << engine.error().message;
+  EXPECT_EQ(engine.value().tokenizer(), nullptr);  // this model ships no text tokenizer
+  const std::vector<TokenId> prompt = {0, 7, 15, 17, 21, 25, 49};
+  auto r = engine.value().generate(prompt, greedy(30));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value().stop_reason, StopReason::kEos);
+  EXPECT_LT(r.value().generated_tokens.size(), 30u);
+  EXPECT_EQ(r.value().input_tokens, prompt);  // GPT-2: no BOS added
+
+  int calls = 0;
+  auto stopped = engine.value().generate(prompt, greedy(30), [&](TokenId) { return ++calls < 2; });
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped.value().stop_reason, StopReason::kCallback);
+  EXPECT_EQ(stopped.value().generated_tokens.size(), 2u);
+}
+
+TEST(Engine, BadInputsAreErrors) {
+  auto engine = make_engine(stories_options());
+  ASSERT_TRUE(engine);
+  const std::vector<TokenId> outside = {5, 512};
+  auto r1 = engine.value().generate(outside, greedy(5));
+  ASSERT_FALSE(r1);
+  EXPECT_EQ(r1.error().code, ErrorCode::kInvalidArgument);
+  const std::vector<TokenId> negative = {-1};
+  EXPECT_FALSE(engine.value().generate(negative, greedy(5)));
+  const std::vector<TokenId> too_long(200, 300);
+  auto r2 = engine.value().generate(too_long, greedy(5));
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error().code, ErrorCode::kContextOverflow);
+  GenerateOptions bad = greedy(5);
+  bad.sampling.temperature = -1.0f;
+  auto r3 = engine.value().generate({}, bad);
+  ASSERT_FALSE(r3);
+  EXPECT_EQ(r3.error().code, ErrorCode::kInvalidArgument);
+
+  EngineOptions no_bos;
+  no_bos.model_dir = kShared + "/capp-gpt2-tiny";
+  no_bos.n_ctx = 16;
+  auto capp = make_engine(no_bos);
+  ASSERT_TRUE(capp);
+  auto r4 = capp.value().generate({}, greedy(5));
+  ASSERT_FALSE(r4);
+  EXPECT_EQ(r4.error().code, ErrorCode::kInvalidArgument);
+
+  EngineOptions missing;
+  missing.model_dir = kShared + "/does-not-exist";
+  auto r5 = InferenceEngine<Idle>::create().load_model(missing);
+  ASSERT_FALSE(r5);
+  EXPECT_EQ(r5.error().code, ErrorCode::kIoError);
+
+  EngineOptions ctx = stories_options();
+  ctx.n_ctx = 100000;
+  auto r6 = InferenceEngine<Idle>::create().load_model(ctx);
+  ASSERT_FALSE(r6);
+  EXPECT_EQ(r6.error().code, ErrorCode::kContextOverflow);
+}
+
+TEST(Engine, ContextFullStopsGeneration) {
+  EngineOptions o = stories_options();
+  o.n_ctx = 12;
+  auto engine = make_engine(o);
+  ASSERT_TRUE(engine);
+  auto r = engine.value().generate({}, greedy(100));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r.value().stop_reason, StopReason::kContextFull);
+  EXPECT_EQ(r.value().generated_tokens.size(), 12u);  // BOS + 11 decoded positions fill 12 slots, + the last sample
+}
+
+}  // namespace
+}  // namespace edge_rt::runtime

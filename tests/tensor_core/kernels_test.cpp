@@ -1,0 +1,180 @@
+// The reference kernels against direct double-precision recomputation of their definitions, at awkward sizes.
+#include <edge_rt/tensor_core/kernels.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace edge_rt::tensor_core {
+namespace {
+
+std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+const std::size_t kSizes[] = {1, 7, 33, 64, 257};
+
+TEST(Kernels, MatmulMatchesDoubleDotProductsInEveryDType) {
+  for (std::size_t k : kSizes) {
+    const std::size_t n = 3, m = 5;
+    auto x = random_vector(n * k, 1);
+    auto w = random_vector(m * k, 2);
+    auto bias = random_vector(m, 3);
+    std::vector<std::uint16_t> w16(w.size()), wbf(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      w16[i] = f32_to_f16(w[i]);
+      wbf[i] = f32_to_bf16(w[i]);
+    }
+    struct Case {
+      DType dtype;
+      const void* data;
+      float (*decode)(const void*, std::size_t);
+    };
+    const Case cases[] = {
+        {DType::kF32, w.data(), [](const void* p, std::size_t i) { return static_cast<const float*>(p)[i]; }},
+        {DType::kF16, w16.data(),
+         [](const void* p, std::size_t i) { return f16_to_f32(static_cast<const std::uint16_t*>(p)[i]); }},
+        {DType::kBF16, wbf.data(),
+         [](const void* p, std::size_t i) { return bf16_to_f32(static_cast<const std::uint16_t*>(p)[i]); }},
+    };
+    for (const Case& c : cases) {
+      auto view = TensorView::contiguous(static_cast<const std::byte*>(c.data), c.dtype,
+                                         Shape{static_cast<std::int64_t>(m), static_cast<std::int64_t>(k)});
+      std::vector<float> out(n * m);
+      matmul(x, n, view, bias, out);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < m; ++j) {
+          double expect = bias[j];
+          for (std::size_t c2 = 0; c2 < k; ++c2) expect += double{x[i * k + c2]} * c.decode(c.data, j * k + c2);
+          EXPECT_NEAR(out[i * m + j], expect, 1e-4 * std::sqrt(double(k)) + 1e-5)
+              << "k=" << k << " dtype=" << dtype_name(c.dtype);
+        }
+      }
+    }
+  }
+}
+
+TEST(Kernels, LayerNormAndRmsNorm) {
+  for (std::size_t d : kSizes) {
+    auto x = random_vector(2 * d, 4, 3.0f);
+    auto gamma = random_vector(d, 5);
+    auto beta = random_vector(d, 6);
+    std::vector<float> ln(2 * d), rms(2 * d);
+    layer_norm(x, d, gamma, beta, 1e-5f, ln);
+    rms_norm(x, d, gamma, 1e-5f, rms);
+    for (std::size_t r = 0; r < 2; ++r) {
+      double mean = 0, var = 0, ss = 0;
+      for (std::size_t c = 0; c < d; ++c) mean += x[r * d + c];
+      mean /= double(d);
+      for (std::size_t c = 0; c < d; ++c) {
+        var += (x[r * d + c] - mean) * (x[r * d + c] - mean);
+        ss += double{x[r * d + c]} * x[r * d + c];
+      }
+      var /= double(d);
+      for (std::size_t c = 0; c < d; ++c) {
+        EXPECT_NEAR(ln[r * d + c], (x[r * d + c] - mean) / std::sqrt(var + 1e-5) * gamma[c] + beta[c], 1e-4);
+        EXPECT_NEAR(rms[r * d + c], x[r * d + c] / std::sqrt(ss / double(d) + 1e-5) * gamma[c], 1e-4);
+      }
+    }
+  }
+}
+
+TEST(Kernels, NormsMayWorkInPlace) {
+  auto x = random_vector(33, 7);
+  auto w = random_vector(33, 8);
+  std::vector<float> out(33);
+  rms_norm(x, 33, w, 1e-5f, out);
+  rms_norm(x, 33, w, 1e-5f, x);
+  EXPECT_EQ(out, x);
+}
+
+TEST(Kernels, Activations) {
+  std::vector<float> x = {-3.0f, -0.5f, 0.0f, 0.5f, 3.0f};
+  auto g = x;
+  gelu_tanh(g);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    EXPECT_NEAR(g[i], 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))), 1e-6);
+  }
+  auto gate = x;
+  std::vector<float> up = {1, 2, 3, 4, 5};
+  swiglu(gate, up);
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(gate[i], x[i] / (1 + std::exp(-double(x[i]))) * up[i], 1e-6);
+}
+
+TEST(Kernels, SoftmaxIsStableAndSumsToOne) {
+  std::vector<float> x = {1000.0f, 1001.0f, 999.0f};
+  softmax(x);
+  EXPECT_NEAR(x[0] + x[1] + x[2], 1.0f, 1e-6);
+  EXPECT_GT(x[1], x[0]);
+  EXPECT_NEAR(x[1] / x[0], std::exp(1.0), 1e-4);
+}
+
+TEST(Kernels, RopeRotatesHalvesByPositionAngle) {
+  const std::size_t heads = 2, hd = 8, n = 3, pos0 = 5;
+  auto x = random_vector(n * heads * hd, 9);
+  auto y = x;
+  rope(y, n, heads, hd, pos0, 10000.0f);
+  for (std::size_t t = 0; t < n; ++t) {
+    for (std::size_t h = 0; h < heads; ++h) {
+      for (std::size_t i = 0; i < hd / 2; ++i) {
+        const double angle = double(pos0 + t) * std::pow(10000.0, -2.0 * double(i) / double(hd));
+        const float a = x[(t * heads + h) * hd + i], b = x[(t * heads + h) * hd + i + hd / 2];
+        EXPECT_NEAR(y[(t * heads + h) * hd + i], a * std::cos(angle) - b * std::sin(angle), 1e-4);
+        EXPECT_NEAR(y[(t * heads + h) * hd + i + hd / 2], a * std::sin(angle) + b * std::cos(angle), 1e-4);
+      }
+    }
+  }
+  // Position 0 is the identity.
+  auto z = x;
+  rope(z, 1, heads, hd, 0, 10000.0f);
+  for (std::size_t i = 0; i < heads * hd; ++i) EXPECT_FLOAT_EQ(z[i], x[i]);
+}
+
+TEST(Kernels, AttentionIsCausalWithGroupedQueryHeads) {
+  const std::size_t heads = 4, kv_heads = 2, hd = 5, pos0 = 3, n = 2, ctx = pos0 + n;
+  auto q = random_vector(n * heads * hd, 10);
+  auto k = random_vector(ctx * kv_heads * hd, 11);
+  auto v = random_vector(ctx * kv_heads * hd, 12);
+  std::vector<float> out(n * heads * hd), scratch(ctx);
+  AttentionArgs args{n, pos0, heads, kv_heads, hd, 1.0f / std::sqrt(float(hd))};
+  attention(args, q, k, v, scratch, out);
+  for (std::size_t t = 0; t < n; ++t) {
+    for (std::size_t h = 0; h < heads; ++h) {
+      const std::size_t kvh = h / (heads / kv_heads);
+      const std::size_t keys = pos0 + t + 1;
+      std::vector<double> s(keys);
+      double max = -1e300, sum = 0;
+      for (std::size_t p = 0; p < keys; ++p) {
+        double dot = 0;
+        for (std::size_t c = 0; c < hd; ++c) dot += double{q[(t * heads + h) * hd + c]} * k[(p * kv_heads + kvh) * hd + c];
+        s[p] = dot / std::sqrt(double(hd));
+        max = std::max(max, s[p]);
+      }
+      for (double& e : s) sum += (e = std::exp(e - max));
+      for (std::size_t c = 0; c < hd; ++c) {
+        double o = 0;
+        for (std::size_t p = 0; p < keys; ++p) o += s[p] / sum * v[(p * kv_heads + kvh) * hd + c];
+        EXPECT_NEAR(out[(t * heads + h) * hd + c], o, 1e-5);
+      }
+    }
+  }
+}
+
+TEST(Kernels, EntryPointsAgreeWithReference) {
+  auto x = random_vector(4097, 13);
+  auto a = x, b = x;
+  softmax(a);
+  reference::softmax(b);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(argmax(std::vector<float>{1, 3, 3, 2}), 1u);
+}
+
+}  // namespace
+}  // namespace edge_rt::tensor_core
