@@ -9,7 +9,7 @@
 
 namespace edge_rt::cli {
 
-/// Exit codes: 0 success, 1 a runtime error (bad model, budget, I/O), 2 bad usage (CLI11 reports those itself).
+/// Exit codes: 0 success, 1 a runtime error (bad model, budget, I/O), 2 bad usage (unknown flag, bad value).
 inline constexpr int kExitError = 1;
 
 /// Prints "edge-rt: error: <message>" to stderr and returns kExitError.

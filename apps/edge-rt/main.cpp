@@ -17,7 +17,12 @@ int main(int argc, char** argv) {
   auto run = edge_rt::cli::add_run_command(app);
   auto tokenize = edge_rt::cli::add_tokenize_command(app);
   auto convert = edge_rt::cli::add_convert_command(app);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits 2 (CLI11's own codes vary by error kind).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   if (app.got_subcommand("run")) return run();
   if (app.got_subcommand("tokenize")) return tokenize();
   return convert();

@@ -23,7 +23,8 @@ Result<void> read(const toml::table& table, std::string_view key, std::optional<
     if (node->is_string()) value = node->value<std::string>();
   }
   if (!value) {
-    return fail(ErrorCode::kInvalidFormat, "[preset] " + label + ": key '" + std::string(key) + "' must be " + expected);
+    return fail(ErrorCode::kInvalidFormat,
+                "[preset] " + label + ": key '" + std::string(key) + "' must be " + expected);
   }
   out = std::move(value);
   return boost::outcome_v2::success();
@@ -46,9 +47,9 @@ Result<Preset> load_preset(const std::filesystem::path& path) {
        << e.description();
     return fail(ErrorCode::kInvalidFormat, os.str());
   }
-  static const std::set<std::string, std::less<>> kKeys = {
-      "model", "memory_budget", "strategy", "num_threads", "ctx_size", "n_predict", "temperature", "top_k", "top_p",
-      "min_p", "repeat_penalty", "seed"};
+  static const std::set<std::string, std::less<>> kKeys = {"model",    "memory_budget", "strategy",       "num_threads",
+                                                           "ctx_size", "n_predict",     "temperature",    "top_k",
+                                                           "top_p",    "min_p",         "repeat_penalty", "seed"};
   for (const auto& [key, node] : table) {
     if (!kKeys.contains(key.str())) {
       return fail(ErrorCode::kInvalidFormat, "[preset] " + label + ": unknown key '" + std::string(key.str()) +

@@ -173,7 +173,10 @@ Result<int> run(const RunArgs& a) {
   if (!json) {
     if (decoder) {
       // Echo the prompt as llama.cpp does; generated text continues from it.
-      for (tokenizer::TokenId id : prompt) std::fputs(decoder->push(id).c_str(), stdout);
+      // Ids outside the tokenizer are not echoed; generate() reports those outside the model's vocabulary.
+      for (tokenizer::TokenId id : prompt) {
+        if (id >= 0 && static_cast<std::size_t>(id) < tok->vocab_size()) std::fputs(decoder->push(id).c_str(), stdout);
+      }
     } else {
       std::fputs("edge-rt: the model has no tokenizer: printing token ids\n", stderr);
     }
@@ -226,7 +229,9 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--min-p", args->min_p, "Min-p; 0 disables")->capture_default_str();
   cmd->add_option("--repeat-penalty", args->repeat_penalty, "Repetition penalty; 1 disables")->capture_default_str();
   cmd->add_option("-s,--seed", args->seed, "RNG seed; < 0 picks one at random")->capture_default_str();
-  cmd->add_option("--output", args->output, "text | json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  cmd->add_option("--output", args->output, "text | json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   cmd->add_flag("--all-logits", args->all_logits, "With --output json: logits of every prompt position");
   cmd->add_flag("-v,--verbose", args->verbose, "Print the execution plan to stderr");
   return [args, cmd]() -> int {

@@ -36,7 +36,8 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
     auto tok = tokenizer::load_tokenizer(args->model);
     if (!tok) return report(tok.error());
     if (lines->count() == 0) {
-      if (text->count() == 0) return report(Error{ErrorCode::kInvalidArgument, "tokenize needs --text or --json-lines"});
+      if (text->count() == 0)
+        return report(Error{ErrorCode::kInvalidArgument, "tokenize needs --text or --json-lines"});
       print_ids(tok.value()->encode(args->text));
       return 0;
     }
@@ -49,8 +50,8 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
       boost::system::error_code ec;
       boost::json::value v = boost::json::parse(line, ec);
       if (ec || !v.is_string()) {
-        return report(Error{ErrorCode::kInvalidFormat,
-                            "[tokenize] " + args->json_lines + ":" + std::to_string(number) + ": expected a JSON string"});
+        return report(Error{ErrorCode::kInvalidFormat, "[tokenize] " + args->json_lines + ":" + std::to_string(number) +
+                                                           ": expected a JSON string"});
       }
       print_ids(tok.value()->encode(std::string_view(v.as_string())));
     }

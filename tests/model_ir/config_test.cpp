@@ -240,8 +240,8 @@ TEST(HfConfigError, MissingGpt2KeysNameTheKey) {
 }
 
 TEST(HfConfigError, MissingLlamaKeysNameTheKey) {
-  for (const char* key : {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                          "vocab_size", "max_position_embeddings"}) {
+  for (const char* key : {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size",
+                          "max_position_embeddings"}) {
     SCOPED_TRACE(key);
     expect_error(parse_hf_config_text(with_key(kLlamaGqa, key, ""), "llama.json"), ErrorCode::kMissingField,
                  {"[config] llama.json", std::string("'") + key + "'"});

@@ -33,18 +33,26 @@ using test::ScopedTempDir;
 // ---- type-states, checked at compile time ----
 
 template <class G>
-concept CanValidate = requires(G g) { std::move(g).validate(); };
+concept CanValidate = requires(G g) {
+  std::move(g).validate();
+};
 template <class G>
-concept CanValidateLvalue = requires(G& g) { g.validate(); };
+concept CanValidateLvalue = requires(G& g) {
+  g.validate();
+};
 template <class G>
-concept HasUnits = requires(const G& g) { g.units(); };
+concept HasUnits = requires(const G& g) {
+  g.units();
+};
 template <class G>
 concept HasWeightTotals = requires(const G& g) {
   g.total_weight_bytes();
   g.parameter_count();
 };
 template <class G>
-concept CanLoad = requires(const std::filesystem::path& p) { G::load(p); };
+concept CanLoad = requires(const std::filesystem::path& p) {
+  G::load(p);
+};
 
 static_assert(CanValidate<ModelGraph<Loaded>>);
 static_assert(!CanValidate<ModelGraph<Validated>>, "a validated graph cannot be validated again");
@@ -67,15 +75,21 @@ static_assert(!std::is_copy_constructible_v<SafetensorsFile> && std::is_nothrow_
 
 // ---- helpers ----
 
-std::filesystem::path capp_dir() { return test::shared_models_dir() / "capp-gpt2-tiny"; }
-std::filesystem::path tiny_gpt2_dir() { return test::shared_models_dir() / "tiny-random-gpt2"; }
+std::filesystem::path capp_dir() {
+  return test::shared_models_dir() / "capp-gpt2-tiny";
+}
+std::filesystem::path tiny_gpt2_dir() {
+  return test::shared_models_dir() / "tiny-random-gpt2";
+}
 
 Result<ModelGraph<Validated>> load_validated(const std::filesystem::path& dir) {
   EDGE_RT_TRY(auto loaded, ModelGraph<Loaded>::load(dir));
   return std::move(loaded).validate();
 }
 
-std::uint64_t numel(const Shape& s) { return static_cast<std::uint64_t>(s.numel()); }
+std::uint64_t numel(const Shape& s) {
+  return static_cast<std::uint64_t>(s.numel());
+}
 
 /// Copies config.json of `from` into `to` and rewrites its model.safetensors through `edit`, which may drop a
 /// tensor (return nullopt) or replace it. Replacement bytes must outlive the call: `storage` keeps them.
@@ -277,8 +291,8 @@ TEST(ModelGraph, Stories260K) {
   const auto d = static_cast<std::uint64_t>(c.d_model), ff = static_cast<std::uint64_t>(c.d_ff);
   const auto kv = static_cast<std::uint64_t>(c.n_kv_heads * c.head_dim);
   const std::uint64_t per_layer = 2 * d + d * d + 2 * kv * d + d * d + 3 * ff * d;
-  const std::uint64_t expected = static_cast<std::uint64_t>(c.vocab_size) * d +
-                                 static_cast<std::uint64_t>(c.n_layers) * per_layer + d;
+  const std::uint64_t expected =
+      static_cast<std::uint64_t>(c.vocab_size) * d + static_cast<std::uint64_t>(c.n_layers) * per_layer + d;
   EXPECT_EQ(expected, 512u * 64 + 5 * (2 * 64 + 2 * 64 * 64 + 2 * 32 * 64 + 3 * 172 * 64) + 64);
   EXPECT_EQ(g.parameter_count(), expected);
   EXPECT_EQ(g.total_weight_bytes(), 4 * (expected + 512 * 64));

@@ -17,8 +17,12 @@
 
 namespace edge_rt::model_ir::test {
 
-inline std::filesystem::path shared_models_dir() { return EDGE_RT_SHARED_MODELS_DIR; }
-inline std::filesystem::path default_model_dir() { return EDGE_RT_DEFAULT_MODEL_DIR; }
+inline std::filesystem::path shared_models_dir() {
+  return EDGE_RT_SHARED_MODELS_DIR;
+}
+inline std::filesystem::path default_model_dir() {
+  return EDGE_RT_DEFAULT_MODEL_DIR;
+}
 
 /// A fresh, empty folder for the running test, removed when the object dies.
 class ScopedTempDir final {

@@ -17,7 +17,9 @@ ModelGraph<model_ir::Validated> stories() {
   return std::move(graph).value();
 }
 
-MemoryBudget budget(std::uint64_t bytes) { return MemoryBudget::from_bytes(bytes).value(); }
+MemoryBudget budget(std::uint64_t bytes) {
+  return MemoryBudget::from_bytes(bytes).value();
+}
 
 TEST(RuntimeBuffers, SizesFollowTheConfig) {
   auto g = stories();
@@ -98,7 +100,8 @@ TEST(Strategies, ShapesOfTheirPlansAtTightBudgets) {
   for (const Group& grp : greedy.groups) EXPECT_LE(grp.peak_bytes, greedy.budget.bytes());
 
   // Prefetch keeps two groups live: every adjacent pair (wrapping) fits.
-  auto spec = make_strategy("speculative-prefetch").value()->plan(g, budget(fixed + 3 * layer + layer / 2), 64, 8).value();
+  auto spec =
+      make_strategy("speculative-prefetch").value()->plan(g, budget(fixed + 3 * layer + layer / 2), 64, 8).value();
   EXPECT_EQ(spec.prefetch_depth, 1u);
   for (std::size_t i = 0; i < spec.groups.size(); ++i) {
     const auto& a = spec.groups[i];

@@ -11,15 +11,25 @@ using memory_manager::MemoryBudget;
 
 // Misuse of the type-states does not compile.
 template <class E>
-concept CanGenerate = requires(E& e, std::span<const TokenId> p) { e.generate(p, GenerateOptions{}); };
+concept CanGenerate = requires(E& e, std::span<const TokenId> p) {
+  e.generate(p, GenerateOptions{});
+};
 template <class E>
-concept CanPrepareLvalue = requires(E& e) { e.prepare(); };
+concept CanPrepareLvalue = requires(E& e) {
+  e.prepare();
+};
 template <class E>
-concept CanPrepare = requires(E e) { std::move(e).prepare(); };
+concept CanPrepare = requires(E e) {
+  std::move(e).prepare();
+};
 template <class E>
-concept CanLoadLvalue = requires(E& e) { e.load_model(EngineOptions{}); };
+concept CanLoadLvalue = requires(E& e) {
+  e.load_model(EngineOptions{});
+};
 template <class E>
-concept HasPlan = requires(const E& e) { e.plan(); };
+concept HasPlan = requires(const E& e) {
+  e.plan();
+};
 static_assert(!CanGenerate<InferenceEngine<Idle>>);
 static_assert(!CanGenerate<InferenceEngine<Planned>>);
 static_assert(CanGenerate<InferenceEngine<Ready>>);
@@ -85,8 +95,7 @@ TEST(Engine, EveryStrategyAndBudgetGivesTheSameTokensWithinBudget) {
     ASSERT_EQ(refused.error().code, ErrorCode::kBudgetExceeded);
     // The minimum from an unlimited plan.
     probe.budget = MemoryBudget::unlimited();
-    const std::uint64_t minimum =
-        InferenceEngine<Idle>::create().load_model(probe).value().plan().minimum_budget_bytes;
+    const std::uint64_t minimum = InferenceEngine<Idle>::create().load_model(probe).value().plan().minimum_budget_bytes;
     for (std::uint64_t b : {minimum, minimum + minimum / 3, 2 * minimum, 8 * minimum}) {
       EngineOptions o = stories_options();
       o.strategy = std::string(strategy);

@@ -39,10 +39,10 @@ TEST(DType, F16KnownValuesAndRounding) {
   EXPECT_EQ(f16_to_f32(0x3c00), 1.0f);
   EXPECT_EQ(f16_to_f32(0xc000), -2.0f);
   EXPECT_EQ(f16_to_f32(0x7bff), 65504.0f);
-  EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
-  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);               // rounds past the largest half: inf
+  EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));         // smallest subnormal
+  EXPECT_EQ(f32_to_f16(65520.0f), 0x7c00);                      // rounds past the largest half: inf
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);  // tie goes to even
-  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);          // tie between 0 and the smallest subnormal
+  EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);         // tie between 0 and the smallest subnormal
   EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001);
   EXPECT_EQ(f32_to_f16(std::numeric_limits<float>::quiet_NaN()) & 0x7c00, 0x7c00);
 }

@@ -153,7 +153,8 @@ TEST(Kernels, AttentionIsCausalWithGroupedQueryHeads) {
       double max = -1e300, sum = 0;
       for (std::size_t p = 0; p < keys; ++p) {
         double dot = 0;
-        for (std::size_t c = 0; c < hd; ++c) dot += double{q[(t * heads + h) * hd + c]} * k[(p * kv_heads + kvh) * hd + c];
+        for (std::size_t c = 0; c < hd; ++c)
+          dot += double{q[(t * heads + h) * hd + c]} * k[(p * kv_heads + kvh) * hd + c];
         s[p] = dot / std::sqrt(double(hd));
         max = std::max(max, s[p]);
       }

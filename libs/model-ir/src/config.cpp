@@ -60,10 +60,12 @@ class Reader {
     }
     return wrong(key, "an integer");
   }
-  Error missing(const char* key) const { return error(ErrorCode::kMissingField, "missing key '" + std::string(key) + "'"); }
+  Error missing(const char* key) const {
+    return error(ErrorCode::kMissingField, "missing key '" + std::string(key) + "'");
+  }
   Error wrong(const char* key, const char* expected) const {
-    return error(ErrorCode::kInvalidFormat, "key '" + std::string(key) + "' is " + json::serialize(*obj_.if_contains(key)) +
-                                                ", expected " + expected);
+    return error(ErrorCode::kInvalidFormat, "key '" + std::string(key) + "' is " +
+                                                json::serialize(*obj_.if_contains(key)) + ", expected " + expected);
   }
   const json::object& obj_;
   const std::string& label_;
@@ -84,7 +86,8 @@ Result<void> read_gpt2(const Reader& r, ModelConfig& c) {
   EDGE_RT_TRY(c.norm_eps, r.number("layer_norm_epsilon", 1e-5f));
   EDGE_RT_TRY(auto act, r.string("activation_function", std::string("gelu_new")));
   if (act != "gelu_new" && act != "gelu_pytorch_tanh") {
-    return r.error(ErrorCode::kUnsupported, "activation_function '" + act + "', expected gelu_new or gelu_pytorch_tanh");
+    return r.error(ErrorCode::kUnsupported,
+                   "activation_function '" + act + "', expected gelu_new or gelu_pytorch_tanh");
   }
   c.activation = Activation::kGeluTanh;
   EDGE_RT_TRY(auto inner, r.optional_integer("n_inner"));
@@ -137,14 +140,16 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
   } else if (name == "LlamaForCausalLM" || name == "llama") {
     EDGE_RT_TRY(read_llama(r, c));
   } else {
-    return r.error(ErrorCode::kUnsupported, "architecture '" + name + "', expected GPT2LMHeadModel or LlamaForCausalLM");
+    return r.error(ErrorCode::kUnsupported,
+                   "architecture '" + name + "', expected GPT2LMHeadModel or LlamaForCausalLM");
   }
   if (const json::value* scaling = obj.if_contains("rope_scaling"); scaling && !scaling->is_null()) {
     return r.error(ErrorCode::kUnsupported, "rope_scaling is set; only plain RoPE is supported");
   }
   auto positive = [&](std::int64_t v, const char* what) -> Result<void> {
     if (v <= 0 || v > (std::int64_t{1} << 31)) {
-      return r.error(ErrorCode::kInvalidFormat, std::string(what) + " is " + std::to_string(v) + ", expected a positive value");
+      return r.error(ErrorCode::kInvalidFormat,
+                     std::string(what) + " is " + std::to_string(v) + ", expected a positive value");
     }
     return boost::outcome_v2::success();
   };
@@ -158,13 +163,15 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
   if (c.head_dim == 0) {
     if (c.d_model % c.n_heads != 0) {
       return r.error(ErrorCode::kInvalidFormat, "hidden size " + std::to_string(c.d_model) +
-                                                    " is not a multiple of the head count " + std::to_string(c.n_heads));
+                                                    " is not a multiple of the head count " +
+                                                    std::to_string(c.n_heads));
     }
     c.head_dim = c.d_model / c.n_heads;
   }
   if (c.n_heads % c.n_kv_heads != 0) {
     return r.error(ErrorCode::kInvalidFormat, "num_attention_heads " + std::to_string(c.n_heads) +
-                                                  " is not a multiple of num_key_value_heads " + std::to_string(c.n_kv_heads));
+                                                  " is not a multiple of num_key_value_heads " +
+                                                  std::to_string(c.n_kv_heads));
   }
   if (c.architecture == Architecture::kLlama && c.head_dim % 2 != 0) {
     return r.error(ErrorCode::kInvalidFormat, "head_dim " + std::to_string(c.head_dim) + " is odd; RoPE needs it even");

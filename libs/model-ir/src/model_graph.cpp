@@ -157,8 +157,8 @@ Result<std::vector<Unit>> build_llama(const detail::GraphData& g) {
     return fail(ErrorCode::kMissingField, "[model] " + g.model_dir.string() +
                                               ": tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
   }
-  EDGE_RT_TRY(b.add(head, WeightRole::kLmHead, has_head ? "lm_head.weight" : "model.embed_tokens.weight",
-                    {c.vocab_size, d}));
+  EDGE_RT_TRY(
+      b.add(head, WeightRole::kLmHead, has_head ? "lm_head.weight" : "model.embed_tokens.weight", {c.vocab_size, d}));
   units.push_back(std::move(head));
   return units;
 }
@@ -175,9 +175,8 @@ template <class State>
 ModelGraph<State>::~ModelGraph() = default;
 
 template <class State>
-Result<ModelGraph<Loaded>> ModelGraph<State>::load(const std::filesystem::path& model_dir)
-  requires std::same_as<State, Loaded>
-{
+Result<ModelGraph<Loaded>> ModelGraph<State>::load(
+    const std::filesystem::path& model_dir) requires std::same_as<State, Loaded> {
   std::error_code ec;
   if (!std::filesystem::is_directory(model_dir, ec)) {
     return fail(ErrorCode::kIoError, "[model] " + model_dir.string() + ": not a directory");
@@ -189,9 +188,7 @@ Result<ModelGraph<Loaded>> ModelGraph<State>::load(const std::filesystem::path& 
 }
 
 template <class State>
-Result<ModelGraph<Validated>> ModelGraph<State>::validate() &&
-  requires std::same_as<State, Loaded>
-{
+    Result<ModelGraph<Validated>> ModelGraph<State>::validate() && requires std::same_as<State, Loaded> {
   auto units = data_->config.architecture == Architecture::kGpt2 ? build_gpt2(*data_) : build_llama(*data_);
   if (!units) return units.error();
   data_->units = std::move(units).value();
@@ -212,25 +209,19 @@ const Checkpoint& ModelGraph<State>::checkpoint() const noexcept {
 }
 
 template <class State>
-const std::vector<Unit>& ModelGraph<State>::units() const noexcept
-  requires std::same_as<State, Validated>
-{
+const std::vector<Unit>& ModelGraph<State>::units() const noexcept requires std::same_as<State, Validated> {
   return data_->units;
 }
 
 template <class State>
-std::uint64_t ModelGraph<State>::total_weight_bytes() const noexcept
-  requires std::same_as<State, Validated>
-{
+std::uint64_t ModelGraph<State>::total_weight_bytes() const noexcept requires std::same_as<State, Validated> {
   std::uint64_t total = 0;
   for (const Unit& u : data_->units) total += u.weight_bytes;
   return total;
 }
 
 template <class State>
-std::uint64_t ModelGraph<State>::parameter_count() const noexcept
-  requires std::same_as<State, Validated>
-{
+std::uint64_t ModelGraph<State>::parameter_count() const noexcept requires std::same_as<State, Validated> {
   std::set<const TensorInfo*> seen;
   std::uint64_t total = 0;
   for (const Unit& u : data_->units) {

@@ -1,10 +1,10 @@
 #include <edge_rt/model_ir/safetensors.hpp>
 
-#include <boost/json.hpp>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -67,8 +67,8 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
     info.name = name;
     auto parsed_dtype = tensor_core::parse_dtype(dtype->as_string());
     if (!parsed_dtype) {
-      return Error{ErrorCode::kUnsupported, "[safetensors] " + file_label + ": " + where + " has " +
-                                                parsed_dtype.error().message};
+      return Error{ErrorCode::kUnsupported,
+                   "[safetensors] " + file_label + ": " + where + " has " + parsed_dtype.error().message};
     }
     info.dtype = parsed_dtype.value();
     std::vector<std::int64_t> dims;
@@ -136,18 +136,23 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
     return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot stat: " + std::strerror(errno));
   }
   const auto file_size = static_cast<std::uint64_t>(st.st_size);
-  if (file_size < 8) return format_error(label, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+  if (file_size < 8)
+    return format_error(label,
+                        "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
   SafetensorsFile file;
   file.path_ = path;
   file.file_size_ = file_size;
   void* p = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
-  if (p == MAP_FAILED) return fail(ErrorCode::kIoError, "[safetensors] " + label + ": mmap failed: " + std::strerror(errno));
+  if (p == MAP_FAILED)
+    return fail(ErrorCode::kIoError, "[safetensors] " + label + ": mmap failed: " + std::strerror(errno));
   file.map_ = std::unique_ptr<std::byte, Unmap>(static_cast<std::byte*>(p), Unmap{file_size});
   std::uint64_t header_bytes = 0;
   for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | std::to_integer<std::uint64_t>(file.map_.get()[i]);
   if (header_bytes > kMaxSafetensorsHeaderBytes || header_bytes > file_size - 8) {
-    return format_error(label, "header length " + std::to_string(header_bytes) + " exceeds " +
-                                   (header_bytes > kMaxSafetensorsHeaderBytes ? "the 100 MiB cap" : "the file size " + std::to_string(file_size)));
+    return format_error(label,
+                        "header length " + std::to_string(header_bytes) + " exceeds " +
+                            (header_bytes > kMaxSafetensorsHeaderBytes ? "the 100 MiB cap"
+                                                                       : "the file size " + std::to_string(file_size)));
   }
   const std::string_view header(reinterpret_cast<const char*>(file.map_.get() + 8), header_bytes);
   const std::uint64_t data_start = 8 + header_bytes;
@@ -190,7 +195,8 @@ Result<void> write_safetensors(const std::filesystem::path& path, std::span<cons
                                                    std::to_string(expected));
     }
     if (!names.insert(t.name).second) {
-      return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path.string() + ": duplicate tensor '" + t.name + "'");
+      return fail(ErrorCode::kInvalidArgument,
+                  "[safetensors] writing " + path.string() + ": duplicate tensor '" + t.name + "'");
     }
     json::array shape;
     for (std::int64_t d : t.shape.dims()) shape.push_back(d);
@@ -252,13 +258,23 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {
       }
       checkpoint.index_[std::string(name)] = it->second;
     }
+    for (std::size_t f = 0; f < checkpoint.files_.size(); ++f) {
+      for (const TensorInfo& t : checkpoint.files_[f].tensors()) {
+        auto owner = checkpoint.index_.find(t.name);
+        if (owner != checkpoint.index_.end() && owner->second != f) {
+          return format_error(label, "tensor '" + t.name + "' is in both " +
+                                         checkpoint.files_[owner->second].path().filename().string() + " and " +
+                                         checkpoint.files_[f].path().filename().string());
+        }
+      }
+    }
   } else if (std::filesystem::exists(single_path, fs_ec)) {
     EDGE_RT_TRY(auto file, SafetensorsFile::open(single_path));
     checkpoint.files_.push_back(std::move(file));
     for (const TensorInfo& t : checkpoint.files_[0].tensors()) checkpoint.index_[t.name] = 0;
   } else {
-    return fail(ErrorCode::kIoError, "[safetensors] " + model_dir.string() +
-                                         ": no model.safetensors or model.safetensors.index.json");
+    return fail(ErrorCode::kIoError,
+                "[safetensors] " + model_dir.string() + ": no model.safetensors or model.safetensors.index.json");
   }
   return checkpoint;
 }

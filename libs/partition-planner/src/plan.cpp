@@ -92,7 +92,8 @@ Result<void> ExecutionPlan::validate(std::size_t n_units) const {
     if (g.peak_bytes > budget.bytes()) return broken("a group's peak passes the budget");
     next = g.last_unit;
   }
-  if (next != n_units) return broken("groups cover " + std::to_string(next) + " of " + std::to_string(n_units) + " units");
+  if (next != n_units)
+    return broken("groups cover " + std::to_string(next) + " of " + std::to_string(n_units) + " units");
   if (peak_bytes > budget.bytes()) return broken("peak passes the budget");
   return boost::outcome_v2::success();
 }
@@ -120,8 +121,7 @@ namespace {
 class PackingStrategy : public PartitionStrategy {
  public:
   Result<ExecutionPlan> plan(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                             memory_manager::MemoryBudget budget, std::size_t n_ctx,
-                             std::size_t n_batch) const final {
+                             memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch) const final {
     const auto& units = graph.units();
     EDGE_RT_TRY(auto buffers, runtime_buffers(graph.config(), n_ctx, n_batch));
     const std::uint64_t fixed = buffers.reserved_bytes();
@@ -153,7 +153,8 @@ class PackingStrategy : public PartitionStrategy {
     }
     const std::uint64_t all = MemoryPool::size_class(group_weight_bytes(units, 0, units.size()));
     std::uint64_t sum_single = 0;
-    for (std::size_t u = 0; u < units.size(); ++u) sum_single += MemoryPool::size_class(group_weight_bytes(units, u, u + 1));
+    for (std::size_t u = 0; u < units.size(); ++u)
+      sum_single += MemoryPool::size_class(group_weight_bytes(units, u, u + 1));
     if (fits_all_in_one() && fixed + all <= budget.bytes()) {
       plan.groups.push_back(make_group(units, 0, units.size(), fixed));
       plan.all_resident = true;
@@ -246,7 +247,9 @@ constexpr std::string_view kNames[] = {"sequential", "greedy-grouping", "specula
 
 }  // namespace
 
-std::span<const std::string_view> strategy_names() noexcept { return kNames; }
+std::span<const std::string_view> strategy_names() noexcept {
+  return kNames;
+}
 
 Result<std::unique_ptr<PartitionStrategy>> make_strategy(std::string_view name) {
   if (name == "sequential") return std::unique_ptr<PartitionStrategy>(std::make_unique<Sequential>());

@@ -44,8 +44,8 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
   if (!in) return fail(ErrorCode::kIoError, label + "cannot open");
   std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (raw.size() < sizeof(Header)) {
-    return fail(ErrorCode::kInvalidFormat, label + "file is " + std::to_string(raw.size()) +
-                                               " bytes, shorter than the 28-byte header");
+    return fail(ErrorCode::kInvalidFormat,
+                label + "file is " + std::to_string(raw.size()) + " bytes, shorter than the 28-byte header");
   }
   Header h;
   std::memcpy(&h, raw.data(), sizeof(Header));
@@ -55,23 +55,23 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
   if (!in_range(h.dim) || !in_range(h.hidden_dim) || !in_range(h.n_layers) || !in_range(h.n_heads) ||
       !in_range(h.n_kv_heads) || !in_range(vocab) || !in_range(h.seq_len) || h.dim % h.n_heads != 0 ||
       h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0) {
-    return fail(ErrorCode::kInvalidFormat, label + "header (dim " + std::to_string(h.dim) + ", hidden_dim " +
-                                               std::to_string(h.hidden_dim) + ", layers " + std::to_string(h.n_layers) +
-                                               ", heads " + std::to_string(h.n_heads) + "/" +
-                                               std::to_string(h.n_kv_heads) + ", vocab " + std::to_string(h.vocab_size) +
-                                               ", seq_len " + std::to_string(h.seq_len) + ") is not a valid model");
+    return fail(ErrorCode::kInvalidFormat,
+                label + "header (dim " + std::to_string(h.dim) + ", hidden_dim " + std::to_string(h.hidden_dim) +
+                    ", layers " + std::to_string(h.n_layers) + ", heads " + std::to_string(h.n_heads) + "/" +
+                    std::to_string(h.n_kv_heads) + ", vocab " + std::to_string(h.vocab_size) + ", seq_len " +
+                    std::to_string(h.seq_len) + ") is not a valid model");
   }
   const std::size_t d = static_cast<std::size_t>(h.dim), ff = static_cast<std::size_t>(h.hidden_dim);
   const std::size_t L = static_cast<std::size_t>(h.n_layers), V = static_cast<std::size_t>(vocab);
   const std::size_t head_dim = d / static_cast<std::size_t>(h.n_heads);
   const std::size_t kv_dim = head_dim * static_cast<std::size_t>(h.n_kv_heads);
   const std::size_t rope_floats = static_cast<std::size_t>(h.seq_len) * head_dim;  // two tables of seq_len x hd/2
-  const std::size_t n_floats = V * d + L * d + L * d * d + 2 * L * kv_dim * d + L * d * d + L * d + 3 * L * ff * d +
-                               d + rope_floats + (shared ? 0 : V * d);
+  const std::size_t n_floats = V * d + L * d + L * d * d + 2 * L * kv_dim * d + L * d * d + L * d + 3 * L * ff * d + d +
+                               rope_floats + (shared ? 0 : V * d);
   const std::size_t expected = sizeof(Header) + n_floats * sizeof(float);
   if (raw.size() != expected) {
-    return fail(ErrorCode::kInvalidFormat, label + "file is " + std::to_string(raw.size()) +
-                                               " bytes, expected " + std::to_string(expected) + " for its header");
+    return fail(ErrorCode::kInvalidFormat, label + "file is " + std::to_string(raw.size()) + " bytes, expected " +
+                                               std::to_string(expected) + " for its header");
   }
   std::vector<float> w(n_floats);
   std::memcpy(w.data(), raw.data() + sizeof(Header), n_floats * sizeof(float));
@@ -105,10 +105,13 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
   for (std::size_t l = 0; l < L; ++l) {
     const std::string pre = "model.layers." + std::to_string(l) + ".";
     permuted.push_back(permute_rope_rows(wq + l * d * d, static_cast<std::size_t>(h.n_heads), head_dim, d));
-    tensors.push_back({pre + "self_attn.q_proj.weight", DType::kF32, Shape{sd, sd}, as_bytes(permuted.back().data(), d * d)});
+    tensors.push_back(
+        {pre + "self_attn.q_proj.weight", DType::kF32, Shape{sd, sd}, as_bytes(permuted.back().data(), d * d)});
     permuted.push_back(permute_rope_rows(wk + l * kv_dim * d, static_cast<std::size_t>(h.n_kv_heads), head_dim, d));
-    tensors.push_back({pre + "self_attn.k_proj.weight", DType::kF32, Shape{skv, sd}, as_bytes(permuted.back().data(), kv_dim * d)});
-    tensors.push_back({pre + "self_attn.v_proj.weight", DType::kF32, Shape{skv, sd}, as_bytes(wv + l * kv_dim * d, kv_dim * d)});
+    tensors.push_back(
+        {pre + "self_attn.k_proj.weight", DType::kF32, Shape{skv, sd}, as_bytes(permuted.back().data(), kv_dim * d)});
+    tensors.push_back(
+        {pre + "self_attn.v_proj.weight", DType::kF32, Shape{skv, sd}, as_bytes(wv + l * kv_dim * d, kv_dim * d)});
     tensors.push_back({pre + "self_attn.o_proj.weight", DType::kF32, Shape{sd, sd}, as_bytes(wo + l * d * d, d * d)});
     tensors.push_back({pre + "mlp.gate_proj.weight", DType::kF32, Shape{sff, sd}, as_bytes(w1 + l * ff * d, ff * d)});
     tensors.push_back({pre + "mlp.down_proj.weight", DType::kF32, Shape{sd, sff}, as_bytes(w2 + l * d * ff, d * ff)});
@@ -122,8 +125,8 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
   EDGE_RT_TRY(auto vocab_data, tokenizer::read_llama2c_vocab(tokenizer_bin));
   if (vocab_data.pieces.size() != V) {
     return fail(ErrorCode::kInvalidFormat, "[convert] " + tokenizer_bin.string() + ": " +
-                                               std::to_string(vocab_data.pieces.size()) + " tokens, but the checkpoint's vocab_size is " +
-                                               std::to_string(V));
+                                               std::to_string(vocab_data.pieces.size()) +
+                                               " tokens, but the checkpoint's vocab_size is " + std::to_string(V));
   }
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);

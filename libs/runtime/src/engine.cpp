@@ -54,16 +54,13 @@ template <class State>
 InferenceEngine<State>::~InferenceEngine() = default;
 
 template <class State>
-InferenceEngine<Idle> InferenceEngine<State>::create()
-  requires std::same_as<State, Idle>
-{
+InferenceEngine<Idle> InferenceEngine<State>::create() requires std::same_as<State, Idle> {
   return InferenceEngine<Idle>(std::make_unique<detail::EngineData>());
 }
 
 template <class State>
-Result<InferenceEngine<Planned>> InferenceEngine<State>::load_model(const EngineOptions& options) &&
-  requires std::same_as<State, Idle>
-{
+    Result<InferenceEngine<Planned>> InferenceEngine<State>::load_model(const EngineOptions& options) && requires
+    std::same_as<State, Idle> {
   const auto start = Clock::now();
   auto data = std::move(data_);
   data->options = options;
@@ -75,10 +72,10 @@ Result<InferenceEngine<Planned>> InferenceEngine<State>::load_model(const Engine
   }
   if (data->tokenizer) {
     if (data->tokenizer->vocab_size() > static_cast<std::size_t>(graph.config().vocab_size)) {
-      return fail(ErrorCode::kInvalidFormat,
-                  "[engine] " + options.model_dir.string() + ": the tokenizer has " +
-                      std::to_string(data->tokenizer->vocab_size()) + " tokens, more than the model's vocab_size " +
-                      std::to_string(graph.config().vocab_size));
+      return fail(ErrorCode::kInvalidFormat, "[engine] " + options.model_dir.string() + ": the tokenizer has " +
+                                                 std::to_string(data->tokenizer->vocab_size()) +
+                                                 " tokens, more than the model's vocab_size " +
+                                                 std::to_string(graph.config().vocab_size));
     }
   }
   const auto max_ctx = static_cast<std::size_t>(graph.config().max_context);
@@ -87,7 +84,8 @@ Result<InferenceEngine<Planned>> InferenceEngine<State>::load_model(const Engine
     return fail(ErrorCode::kContextOverflow, "[engine] context of " + std::to_string(n_ctx) +
                                                  " tokens exceeds the model's maximum of " + std::to_string(max_ctx));
   }
-  const std::size_t n_batch = options.n_batch == 0 ? std::min<std::size_t>(512, n_ctx) : std::min(options.n_batch, n_ctx);
+  const std::size_t n_batch =
+      options.n_batch == 0 ? std::min<std::size_t>(512, n_ctx) : std::min(options.n_batch, n_ctx);
   EDGE_RT_TRY(auto strategy, partition_planner::make_strategy(options.strategy));
   EDGE_RT_TRY(data->plan, strategy->plan(graph, options.budget, n_ctx, n_batch));
   data->graph.emplace(std::move(graph));
@@ -96,9 +94,7 @@ Result<InferenceEngine<Planned>> InferenceEngine<State>::load_model(const Engine
 }
 
 template <class State>
-Result<InferenceEngine<Ready>> InferenceEngine<State>::prepare() &&
-  requires std::same_as<State, Planned>
-{
+    Result<InferenceEngine<Ready>> InferenceEngine<State>::prepare() && requires std::same_as<State, Planned> {
   const auto start = Clock::now();
   auto data = std::move(data_);
   EDGE_RT_TRY(data->executor, detail::Executor::create(*data->graph, data->plan));
@@ -107,11 +103,9 @@ Result<InferenceEngine<Ready>> InferenceEngine<State>::prepare() &&
 }
 
 template <class State>
-Result<GenerationResult> InferenceEngine<State>::generate(std::span<const TokenId> prompt,
-                                                          const GenerateOptions& options,
-                                                          const TokenCallback& on_token)
-  requires std::same_as<State, Ready>
-{
+Result<GenerationResult> InferenceEngine<State>::generate(
+    std::span<const TokenId> prompt, const GenerateOptions& options,
+    const TokenCallback& on_token) requires std::same_as<State, Ready> {
   const auto start = Clock::now();
   EDGE_RT_TRY(options.sampling.validate());
   const model_ir::ModelConfig& config = data_->graph->config();
@@ -128,14 +122,16 @@ Result<GenerationResult> InferenceEngine<State>::generate(std::span<const TokenI
   GenerationResult result;
   const bool add_bos = bos && (config.architecture == model_ir::Architecture::kLlama || prompt.empty());
   if (prompt.empty() && !bos) {
-    return fail(ErrorCode::kInvalidArgument, "[engine] the prompt is empty and the model defines no BOS token: "
-                                             "give a prompt");
+    return fail(ErrorCode::kInvalidArgument,
+                "[engine] the prompt is empty and the model defines no BOS token: "
+                "give a prompt");
   }
   if (add_bos) result.input_tokens.push_back(*bos);
   for (TokenId id : prompt) {
     if (id < 0 || id >= config.vocab_size) {
       return fail(ErrorCode::kInvalidArgument, "[engine] prompt token id " + std::to_string(id) +
-                                                   " is outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
+                                                   " is outside the vocabulary [0, " +
+                                                   std::to_string(config.vocab_size) + ")");
     }
     result.input_tokens.push_back(id);
   }
@@ -204,44 +200,33 @@ Result<GenerationResult> InferenceEngine<State>::generate(std::span<const TokenI
 }
 
 template <class State>
-const model_ir::ModelConfig& InferenceEngine<State>::config() const noexcept
-  requires(!std::same_as<State, Idle>)
-{
+const model_ir::ModelConfig& InferenceEngine<State>::config() const noexcept requires(!std::same_as<State, Idle>) {
   return data_->graph->config();
 }
 
 template <class State>
 const partition_planner::ExecutionPlan& InferenceEngine<State>::plan() const noexcept
-  requires(!std::same_as<State, Idle>)
-{
+    requires(!std::same_as<State, Idle>) {
   return data_->plan;
 }
 
 template <class State>
-const tokenizer::Tokenizer* InferenceEngine<State>::tokenizer() const noexcept
-  requires(!std::same_as<State, Idle>)
-{
+const tokenizer::Tokenizer* InferenceEngine<State>::tokenizer() const noexcept requires(!std::same_as<State, Idle>) {
   return data_->tokenizer.get();
 }
 
 template <class State>
-std::uint64_t InferenceEngine<State>::weight_bytes() const noexcept
-  requires(!std::same_as<State, Idle>)
-{
+std::uint64_t InferenceEngine<State>::weight_bytes() const noexcept requires(!std::same_as<State, Idle>) {
   return data_->graph->total_weight_bytes();
 }
 
 template <class State>
-std::uint64_t InferenceEngine<State>::parameter_count() const noexcept
-  requires(!std::same_as<State, Idle>)
-{
+std::uint64_t InferenceEngine<State>::parameter_count() const noexcept requires(!std::same_as<State, Idle>) {
   return data_->graph->parameter_count();
 }
 
 template <class State>
-std::string InferenceEngine<State>::describe_plan() const
-  requires(!std::same_as<State, Idle>)
-{
+std::string InferenceEngine<State>::describe_plan() const requires(!std::same_as<State, Idle>) {
   return data_->plan.describe(data_->graph->units());
 }
 

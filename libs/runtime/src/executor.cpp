@@ -39,7 +39,9 @@ Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<mo
   return ex;
 }
 
-std::span<float> Executor::scratch(Scratch s) noexcept { return scratch_[static_cast<std::size_t>(s)].as<float>(); }
+std::span<float> Executor::scratch(Scratch s) noexcept {
+  return scratch_[static_cast<std::size_t>(s)].as<float>();
+}
 
 std::span<float> Executor::logits() noexcept {
   return scratch(Scratch::kLogits).first(static_cast<std::size_t>(config_.vocab_size));
@@ -175,7 +177,8 @@ void Executor::run_gpt2_layer(const LoadedUnit& unit, std::size_t n, std::size_t
   float* k_cache = kv_cache_.as<float>().data() + layer * layer_elems;
   float* v_cache = kv_cache_.as<float>().data() + (static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems;
 
-  tc::layer_norm(x, d, unit.vector(WeightRole::kAttnNorm), unit.vector(WeightRole::kAttnNormBias), config_.norm_eps, xb);
+  tc::layer_norm(x, d, unit.vector(WeightRole::kAttnNorm), unit.vector(WeightRole::kAttnNormBias), config_.norm_eps,
+                 xb);
   tc::matmul(xb, n, unit.matrix(WeightRole::kQkv), unit.vector(WeightRole::kQkvBias), qkv);
   for (std::size_t t = 0; t < n; ++t) {
     const float* row = qkv.data() + t * 3 * d;
@@ -184,7 +187,8 @@ void Executor::run_gpt2_layer(const LoadedUnit& unit, std::size_t n, std::size_t
     std::memcpy(v_cache + (pos0 + t) * d, row + 2 * d, d * sizeof(float));
   }
   attend(layer, n, pos0);
-  tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), unit.vector(WeightRole::kAttnOutBias), xb);
+  tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), unit.vector(WeightRole::kAttnOutBias),
+             xb);
   tc::add(xb, x);
 
   std::span<float> hidden = scratch(Scratch::kFfnA).first(n * ff);

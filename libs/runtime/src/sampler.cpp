@@ -20,8 +20,8 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
 
 TokenId Sampler::sample(std::span<float> logits, std::span<const TokenId> history) {
   if (params_.repeat_penalty != 1.0f && params_.repeat_last_n != 0) {
-    const std::size_t n = params_.repeat_last_n < 0 ? history.size()
-                                                    : std::min<std::size_t>(history.size(), params_.repeat_last_n);
+    const std::size_t n =
+        params_.repeat_last_n < 0 ? history.size() : std::min<std::size_t>(history.size(), params_.repeat_last_n);
     std::unordered_set<TokenId> seen(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
     for (TokenId id : seen) {
       if (id < 0 || static_cast<std::size_t>(id) >= logits.size()) continue;
@@ -33,10 +33,14 @@ TokenId Sampler::sample(std::span<float> logits, std::span<const TokenId> histor
 
   candidates_.clear();
   for (std::size_t i = 0; i < logits.size(); ++i) candidates_.push_back({static_cast<TokenId>(i), logits[i], 0.0f});
-  auto by_logit = [](const Candidate& a, const Candidate& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); };
+  auto by_logit = [](const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  };
   std::size_t keep = candidates_.size();
-  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < keep) keep = static_cast<std::size_t>(params_.top_k);
-  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(), by_logit);
+  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < keep)
+    keep = static_cast<std::size_t>(params_.top_k);
+  std::partial_sort(candidates_.begin(), candidates_.begin() + static_cast<std::ptrdiff_t>(keep), candidates_.end(),
+                    by_logit);
   candidates_.resize(keep);
 
   auto softmax = [&](float temperature) {

@@ -36,8 +36,8 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
         tensor_core::to_f32(w.source->dtype, src.data(), static_cast<std::size_t>(w.shape.numel()),
                             reinterpret_cast<float*>(cursor));
       } else if (w.transpose) {
-        transpose(src.data(), static_cast<std::size_t>(w.source->shape[0]), static_cast<std::size_t>(w.source->shape[1]),
-                  tensor_core::dtype_size(w.dtype), cursor);
+        transpose(src.data(), static_cast<std::size_t>(w.source->shape[0]),
+                  static_cast<std::size_t>(w.source->shape[1]), tensor_core::dtype_size(w.dtype), cursor);
       } else {
         std::memcpy(cursor, src.data(), src.size());
       }

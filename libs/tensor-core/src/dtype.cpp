@@ -24,7 +24,7 @@ std::uint16_t f32_to_f16(float f) noexcept {
   const std::uint32_t bits = std::bit_cast<std::uint32_t>(f);
   const std::uint32_t sign = (bits >> 16) & 0x8000u;
   const std::uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // rounds past 65504: inf
   if (abs < 0x38800000u) {  // below the smallest normal half: subnormal or zero
     if (abs < 0x33000000u) return static_cast<std::uint16_t>(sign);
@@ -46,9 +46,7 @@ std::uint16_t f32_to_f16(float f) noexcept {
 
 void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexcept {
   switch (dtype) {
-    case DType::kF32:
-      std::memcpy(out, src, n * sizeof(float));
-      return;
+    case DType::kF32: std::memcpy(out, src, n * sizeof(float)); return;
     case DType::kF16:
       for (std::size_t i = 0; i < n; ++i) {
         std::uint16_t h;

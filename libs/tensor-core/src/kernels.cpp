@@ -17,10 +17,18 @@ void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> 
 void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out) {
   reference::rms_norm(x, d, w, eps, out);
 }
-void gelu_tanh(std::span<float> x) { reference::gelu_tanh(x); }
-void swiglu(std::span<float> gate, std::span<const float> up) { reference::swiglu(gate, up); }
-void softmax(std::span<float> x) { reference::softmax(x); }
-void add(std::span<const float> x, std::span<float> out) { reference::add(x, out); }
+void gelu_tanh(std::span<float> x) {
+  reference::gelu_tanh(x);
+}
+void swiglu(std::span<float> gate, std::span<const float> up) {
+  reference::swiglu(gate, up);
+}
+void softmax(std::span<float> x) {
+  reference::softmax(x);
+}
+void add(std::span<const float> x, std::span<float> out) {
+  reference::add(x, out);
+}
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
           float theta) {
   reference::rope(x, n_tokens, n_heads, head_dim, pos0, theta);

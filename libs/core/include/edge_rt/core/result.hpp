@@ -14,14 +14,14 @@ namespace edge_rt {
 
 /// What went wrong, for callers to branch on.
 enum class ErrorCode {
-  kInvalidArgument,   ///< A caller-supplied value is out of range or malformed (flag, budget string, token id).
-  kIoError,           ///< open/read/mmap failed, or a file is shorter than its header says.
-  kInvalidFormat,     ///< A file is readable but breaks its format (safetensors header, JSON, tokenizer.bin).
-  kMissingField,      ///< A required key is absent from config.json, tokenizer.json or a preset.
-  kUnsupported,       ///< Well-formed input that edge-rt does not handle (architecture, dtype, activation).
-  kBudgetExceeded,    ///< The memory budget cannot hold what was asked for.
-  kContextOverflow,   ///< More tokens than the model's or the plan's context length.
-  kInternal,          ///< A broken invariant detected at run time.
+  kInvalidArgument,  ///< A caller-supplied value is out of range or malformed (flag, budget string, token id).
+  kIoError,          ///< A file is missing, or open/read/mmap failed.
+  kInvalidFormat,    ///< A readable file breaks its format (header, JSON, tokenizer.bin, shorter than it says).
+  kMissingField,     ///< A required key is absent from config.json, tokenizer.json or a preset.
+  kUnsupported,      ///< Well-formed input that edge-rt does not handle (architecture, dtype, activation).
+  kBudgetExceeded,   ///< The memory budget cannot hold what was asked for.
+  kContextOverflow,  ///< More tokens than the model's or the plan's context length.
+  kInternal,         ///< A broken invariant detected at run time.
 };
 
 /// Human-readable name of an ErrorCode ("InvalidFormat", ...).
@@ -50,8 +50,8 @@ namespace detail {
 }  // namespace edge_rt
 
 /// Always-on precondition check for programmer errors: aborts with file and line. Not for bad input.
-#define EDGE_RT_CHECK(expr, message)                                                      \
-  do {                                                                                    \
+#define EDGE_RT_CHECK(expr, message)                                                    \
+  do {                                                                                  \
     if (!(expr)) ::edge_rt::detail::check_failed(#expr, __FILE__, __LINE__, (message)); \
   } while (false)
 

@@ -16,18 +16,18 @@ enum class Activation { kGeluTanh, kSilu };
 /// Copyable value: the hyper-parameters the runtime needs, in one vocabulary for both architectures.
 struct ModelConfig {
   Architecture architecture = Architecture::kLlama;
-  std::string architecture_name;       ///< As in config.json: "GPT2LMHeadModel", "LlamaForCausalLM".
-  std::int64_t d_model = 0;            ///< n_embd / hidden_size.
-  std::int64_t n_layers = 0;           ///< n_layer / num_hidden_layers.
-  std::int64_t n_heads = 0;            ///< n_head / num_attention_heads.
-  std::int64_t n_kv_heads = 0;         ///< num_key_value_heads (GQA); n_heads for GPT-2.
-  std::int64_t head_dim = 0;           ///< d_model / n_heads unless config.json says head_dim.
-  std::int64_t d_ff = 0;               ///< n_inner (null: 4 x n_embd) / intermediate_size.
+  std::string architecture_name;  ///< As in config.json: "GPT2LMHeadModel", "LlamaForCausalLM".
+  std::int64_t d_model = 0;       ///< n_embd / hidden_size.
+  std::int64_t n_layers = 0;      ///< n_layer / num_hidden_layers.
+  std::int64_t n_heads = 0;       ///< n_head / num_attention_heads.
+  std::int64_t n_kv_heads = 0;    ///< num_key_value_heads (GQA); n_heads for GPT-2.
+  std::int64_t head_dim = 0;      ///< d_model / n_heads unless config.json says head_dim.
+  std::int64_t d_ff = 0;          ///< n_inner (null: 4 x n_embd) / intermediate_size.
   std::int64_t vocab_size = 0;
-  std::int64_t max_context = 0;        ///< n_positions / max_position_embeddings, in tokens.
-  float norm_eps = 1e-5f;              ///< layer_norm_epsilon / rms_norm_eps.
-  float rope_theta = 10000.0f;         ///< Llama only.
-  bool tie_embeddings = false;         ///< LM head shares the token embedding (always for GPT-2).
+  std::int64_t max_context = 0;  ///< n_positions / max_position_embeddings, in tokens.
+  float norm_eps = 1e-5f;        ///< layer_norm_epsilon / rms_norm_eps.
+  float rope_theta = 10000.0f;   ///< Llama only.
+  bool tie_embeddings = false;   ///< LM head shares the token embedding (always for GPT-2).
   Activation activation = Activation::kSilu;
   std::optional<std::int32_t> bos_id;  ///< Only when inside the vocabulary.
   std::optional<std::int32_t> eos_id;  ///< Only when inside the vocabulary.

@@ -46,7 +46,7 @@ struct WeightRef {
   WeightRole role = WeightRole::kTokenEmbedding;
   const SafetensorsFile* file = nullptr;  ///< Owned by the graph; valid while it lives.
   const TensorInfo* source = nullptr;
-  bool transpose = false;                 ///< Stored [in, out] in the file.
+  bool transpose = false;                               ///< Stored [in, out] in the file.
   tensor_core::DType dtype = tensor_core::DType::kF32;  ///< In memory.
   tensor_core::Shape shape;                             ///< In memory.
   std::uint64_t resident_bytes = 0;                     ///< In memory.
@@ -79,14 +79,12 @@ class ModelGraph final {
  public:
   /// Reads model_dir/config.json and opens the checkpoint (model.safetensors or a sharded index).
   /// Errors: those of parse_hf_config and Checkpoint::open.
-  static Result<ModelGraph<Loaded>> load(const std::filesystem::path& model_dir)
-    requires std::same_as<State, Loaded>;
+  static Result<ModelGraph<Loaded>> load(const std::filesystem::path& model_dir) requires std::same_as<State, Loaded>;
 
   /// Resolves every tensor the architecture needs, checks its shape against the config, and builds the units.
   /// Errors: kMissingField naming the absent tensor and file; kInvalidFormat for a shape that disagrees with
   /// config.json (the message gives both).
-  [[nodiscard]] Result<ModelGraph<Validated>> validate() &&
-    requires std::same_as<State, Loaded>;
+  [[nodiscard]] Result<ModelGraph<Validated>> validate() && requires std::same_as<State, Loaded>;
 
   ModelGraph(ModelGraph&&) noexcept;
   ModelGraph& operator=(ModelGraph&&) noexcept;
@@ -97,14 +95,11 @@ class ModelGraph final {
   const Checkpoint& checkpoint() const noexcept;
 
   /// Embedding, then one unit per layer, then head; the order of the forward pass.
-  const std::vector<Unit>& units() const noexcept
-    requires std::same_as<State, Validated>;
+  const std::vector<Unit>& units() const noexcept requires std::same_as<State, Validated>;
   /// Sum of the units' weight bytes (a tied embedding counts in both the embedding and the head unit).
-  std::uint64_t total_weight_bytes() const noexcept
-    requires std::same_as<State, Validated>;
+  std::uint64_t total_weight_bytes() const noexcept requires std::same_as<State, Validated>;
   /// Parameters in the checkpoint tensors the graph uses, each counted once.
-  std::uint64_t parameter_count() const noexcept
-    requires std::same_as<State, Validated>;
+  std::uint64_t parameter_count() const noexcept requires std::same_as<State, Validated>;
 
  private:
   template <class>

@@ -96,6 +96,11 @@ class Checkpoint final {
   /// that lacks a tensor the index maps to it, or a tensor in two shards; errors of SafetensorsFile::open.
   static Result<Checkpoint> open(const std::filesystem::path& model_dir);
 
+  Checkpoint(Checkpoint&&) noexcept = default;
+  Checkpoint& operator=(Checkpoint&&) noexcept = default;
+  Checkpoint(const Checkpoint&) = delete;
+  Checkpoint& operator=(const Checkpoint&) = delete;
+
   /// The tensor and the file that holds it; nullptr when absent.
   struct Entry {
     const SafetensorsFile* file;

@@ -16,15 +16,15 @@ namespace edge_rt::partition_planner {
 
 /// Activation and scratch buffers the runtime allocates, one pool block each.
 enum class Scratch : std::uint8_t {
-  kResidual,   ///< [n_batch, d_model]
-  kNormed,     ///< [n_batch, d_model]
-  kQuery,      ///< [n_batch, n_heads head_dim]
-  kAttnOut,    ///< [n_batch, n_heads head_dim]
-  kQkv,        ///< [n_batch, (n_heads + 2 n_kv_heads) head_dim]; GPT-2's fused projection, 0 bytes for Llama
-  kFfnA,       ///< [n_batch, d_ff]
-  kFfnB,       ///< [n_batch, d_ff]; Llama's up projection, 0 bytes for GPT-2
-  kScores,     ///< [n_ctx] attention scores of one query row
-  kLogits,     ///< [vocab]
+  kResidual,  ///< [n_batch, d_model]
+  kNormed,    ///< [n_batch, d_model]
+  kQuery,     ///< [n_batch, n_heads head_dim]
+  kAttnOut,   ///< [n_batch, n_heads head_dim]
+  kQkv,       ///< [n_batch, (n_heads + 2 n_kv_heads) head_dim]; GPT-2's fused projection, 0 bytes for Llama
+  kFfnA,      ///< [n_batch, d_ff]
+  kFfnB,      ///< [n_batch, d_ff]; Llama's up projection, 0 bytes for GPT-2
+  kScores,    ///< [n_ctx] attention scores of one query row
+  kLogits,    ///< [vocab]
   kCount,
 };
 std::string_view scratch_name(Scratch s) noexcept;
@@ -47,11 +47,11 @@ std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::siz
 
 /// A run of consecutive units loaded in one pool block.
 struct Group {
-  std::size_t first_unit = 0;     ///< Index into ModelGraph::units().
-  std::size_t last_unit = 0;      ///< One past the end.
-  std::uint64_t weight_bytes = 0;     ///< group_weight_bytes().
-  std::uint64_t reserved_bytes = 0;   ///< weight_bytes rounded to its pool size class.
-  std::uint64_t peak_bytes = 0;       ///< Predicted pool reservation while this group computes.
+  std::size_t first_unit = 0;        ///< Index into ModelGraph::units().
+  std::size_t last_unit = 0;         ///< One past the end.
+  std::uint64_t weight_bytes = 0;    ///< group_weight_bytes().
+  std::uint64_t reserved_bytes = 0;  ///< weight_bytes rounded to its pool size class.
+  std::uint64_t peak_bytes = 0;      ///< Predicted pool reservation while this group computes.
 };
 
 /// Copyable value: the output of a PartitionStrategy.

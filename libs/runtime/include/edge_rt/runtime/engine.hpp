@@ -31,9 +31,9 @@ struct EngineOptions {
   std::filesystem::path model_dir;
   memory_manager::MemoryBudget budget = memory_manager::MemoryBudget::unlimited();
   std::string strategy = "greedy-grouping";  ///< See partition_planner::make_strategy.
-  std::size_t n_ctx = 0;    ///< KV cache length in tokens; 0: the model's context length.
-  std::size_t n_batch = 0;  ///< Tokens per prefill forward pass; 0: min(512, n_ctx).
-  std::int32_t n_threads = 1;  ///< Worker threads for kernels (reference kernels use one).
+  std::size_t n_ctx = 0;                     ///< KV cache length in tokens; 0: the model's context length.
+  std::size_t n_batch = 0;                   ///< Tokens per prefill forward pass; 0: min(512, n_ctx).
+  std::int32_t n_threads = 1;                ///< Worker threads for kernels (reference kernels use one).
   /// A tokenizer the caller already loaded from model_dir (to size the context from the prompt); when null the
   /// engine loads the folder's own, if any.
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
@@ -49,17 +49,17 @@ struct GenerateOptions {
 
 /// Counters of one generate() call. Times in ms, rates in tokens per second.
 struct Metrics {
-  double load_ms = 0;      ///< load_model() + prepare().
-  double ttft_ms = 0;      ///< From generate() entry to the first new token sampled.
+  double load_ms = 0;  ///< load_model() + prepare().
+  double ttft_ms = 0;  ///< From generate() entry to the first new token sampled.
   double prefill_ms = 0;
-  double decode_ms = 0;    ///< Forward passes of the generated tokens.
+  double decode_ms = 0;             ///< Forward passes of the generated tokens.
   std::size_t n_prompt_tokens = 0;  ///< Input positions evaluated in prefill (BOS included).
   std::size_t n_generated_tokens = 0;
   double prefill_tok_s = 0;
   double decode_tok_s = 0;
-  std::uint64_t peak_pool_bytes = 0;       ///< Highest pool reservation since prepare(); <= the budget.
-  std::uint64_t budget_bytes = 0;          ///< UINT64_MAX when unlimited.
-  std::uint64_t weight_bytes_loaded = 0;   ///< Weight bytes copied into the pool during this call.
+  std::uint64_t peak_pool_bytes = 0;      ///< Highest pool reservation since prepare(); <= the budget.
+  std::uint64_t budget_bytes = 0;         ///< UINT64_MAX when unlimited.
+  std::uint64_t weight_bytes_loaded = 0;  ///< Weight bytes copied into the pool during this call.
 };
 
 /// Why generation stopped.
@@ -85,44 +85,35 @@ struct EngineData;
 template <class State>
 class InferenceEngine final {
  public:
-  static InferenceEngine<Idle> create()
-    requires std::same_as<State, Idle>;
+  static InferenceEngine<Idle> create() requires std::same_as<State, Idle>;
 
   /// Opens model_dir (config.json, safetensors, tokenizer if present), validates the graph and plans it for the
   /// budget and strategy. Allocates nothing from the budget yet.
   /// Errors: those of ModelGraph::load/validate, load_tokenizer (a tokenizer file that exists but is broken),
   /// make_strategy and PartitionStrategy::plan (kBudgetExceeded names the minimum budget).
-  [[nodiscard]] Result<InferenceEngine<Planned>> load_model(const EngineOptions& options) &&
-    requires std::same_as<State, Idle>;
+  [[nodiscard]] Result<InferenceEngine<Planned>> load_model(const EngineOptions& options) && requires
+      std::same_as<State, Idle>;
 
   /// Allocates the KV cache and scratch from the pool and loads the groups that stay resident.
   /// Errors: kBudgetExceeded (cannot happen for a valid plan), kIoError reading weights.
-  [[nodiscard]] Result<InferenceEngine<Ready>> prepare() &&
-    requires std::same_as<State, Planned>;
+  [[nodiscard]] Result<InferenceEngine<Ready>> prepare() && requires std::same_as<State, Planned>;
 
   /// Generates after `prompt` (ids; may be empty: then it starts from BOS, and a model without BOS is an error).
   /// Llama-family models get BOS prepended. The KV cache restarts at position 0 on every call.
   /// Errors: kInvalidArgument (an id outside the vocabulary, empty prompt without BOS, bad sampling params),
   /// kContextOverflow (the prompt does not fit the context), kIoError (streaming a weight failed).
   Result<GenerationResult> generate(std::span<const TokenId> prompt, const GenerateOptions& options,
-                                    const TokenCallback& on_token = {})
-    requires std::same_as<State, Ready>;
+                                    const TokenCallback& on_token = {}) requires std::same_as<State, Ready>;
 
-  const model_ir::ModelConfig& config() const noexcept
-    requires(!std::same_as<State, Idle>);
-  const partition_planner::ExecutionPlan& plan() const noexcept
-    requires(!std::same_as<State, Idle>);
+  const model_ir::ModelConfig& config() const noexcept requires(!std::same_as<State, Idle>);
+  const partition_planner::ExecutionPlan& plan() const noexcept requires(!std::same_as<State, Idle>);
   /// The model's tokenizer; nullptr when the folder has none (then only token ids can be given).
-  const tokenizer::Tokenizer* tokenizer() const noexcept
-    requires(!std::same_as<State, Idle>);
+  const tokenizer::Tokenizer* tokenizer() const noexcept requires(!std::same_as<State, Idle>);
   /// Bytes of weights the graph holds, and parameters.
-  std::uint64_t weight_bytes() const noexcept
-    requires(!std::same_as<State, Idle>);
-  std::uint64_t parameter_count() const noexcept
-    requires(!std::same_as<State, Idle>);
+  std::uint64_t weight_bytes() const noexcept requires(!std::same_as<State, Idle>);
+  std::uint64_t parameter_count() const noexcept requires(!std::same_as<State, Idle>);
   /// Human-readable plan with unit names.
-  std::string describe_plan() const
-    requires(!std::same_as<State, Idle>);
+  std::string describe_plan() const requires(!std::same_as<State, Idle>);
 
   InferenceEngine(InferenceEngine&&) noexcept;
   InferenceEngine& operator=(InferenceEngine&&) noexcept;

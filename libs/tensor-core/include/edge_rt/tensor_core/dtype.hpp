@@ -15,7 +15,9 @@ namespace edge_rt::tensor_core {
 enum class DType : std::uint8_t { kF32, kF16, kBF16 };
 
 /// Bytes per element.
-constexpr std::size_t dtype_size(DType dtype) noexcept { return dtype == DType::kF32 ? 4 : 2; }
+constexpr std::size_t dtype_size(DType dtype) noexcept {
+  return dtype == DType::kF32 ? 4 : 2;
+}
 
 /// Safetensors spelling: "F32", "F16", "BF16".
 std::string_view dtype_name(DType dtype) noexcept;
@@ -53,7 +55,9 @@ inline float f16_to_f32(std::uint16_t h) noexcept {
 std::uint16_t f32_to_f16(float f) noexcept;
 
 /// bfloat16 is the top half of a float.
-inline float bf16_to_f32(std::uint16_t b) noexcept { return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16); }
+inline float bf16_to_f32(std::uint16_t b) noexcept {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(b) << 16);
+}
 
 /// float -> bfloat16, round to nearest even; NaN stays NaN.
 inline std::uint16_t f32_to_bf16(float f) noexcept {

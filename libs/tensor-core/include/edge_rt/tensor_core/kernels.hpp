@@ -21,7 +21,7 @@ struct AttentionArgs {
   std::size_t n_heads = 0;     ///< Query heads.
   std::size_t n_kv_heads = 0;  ///< KV heads; n_heads % n_kv_heads == 0 (GQA: query head h reads KV head h / group).
   std::size_t head_dim = 0;
-  float scale = 1.0f;          ///< Usually 1/sqrt(head_dim).
+  float scale = 1.0f;  ///< Usually 1/sqrt(head_dim).
 };
 
 /// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType.

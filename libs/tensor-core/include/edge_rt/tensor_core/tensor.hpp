@@ -57,9 +57,7 @@ class TensorView final {
   /// Rows [begin, end) of a rank-2 view.
   TensorView rows(std::int64_t begin, std::int64_t end) const noexcept;
   /// Elements as float when dtype is F32 (nullptr otherwise).
-  const float* f32() const noexcept {
-    return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(data_) : nullptr;
-  }
+  const float* f32() const noexcept { return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(data_) : nullptr; }
 
  private:
   const std::byte* data_ = nullptr;
