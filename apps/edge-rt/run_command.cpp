@@ -157,33 +157,40 @@ Result<int> run(const RunArgs& a) {
 
   const tokenizer::Tokenizer* tok = engine.tokenizer();
   const bool json = a.output == "json";
+  if (a.threads > 1) {
+    std::fprintf(stderr, "edge-rt: note: --threads %lld accepted, but the reference kernels run on one thread\n",
+                 static_cast<long long>(a.threads));
+  }
+  // The decoder sees the prompt first, so the generated text continues it with the right spacing (a SentencePiece
+  // decoder drops the leading space only at the very start).
   std::optional<tokenizer::StreamingDecoder> decoder;
   if (tok) decoder.emplace(*tok);
   std::string text;  // generated text only
-  runtime::TokenCallback on_token = [&](tokenizer::TokenId id) {
-    if (json) return true;
-    if (decoder) {
-      std::fputs(decoder->push(id).c_str(), stdout);
-    } else {
-      std::fprintf(stdout, "%d ", id);
-    }
+  auto emit = [&](const std::string& piece) {
+    if (json) return;
+    std::fputs(piece.c_str(), stdout);
     std::fflush(stdout);
+  };
+  if (decoder) {
+    // Ids outside the tokenizer are skipped here; generate() reports those outside the model's vocabulary.
+    for (tokenizer::TokenId id : prompt) {
+      if (id >= 0 && static_cast<std::size_t>(id) < tok->vocab_size()) emit(decoder->push(id));  // echo, as llama.cpp
+    }
+  } else if (!json) {
+    std::fputs("edge-rt: the model has no tokenizer: printing token ids\n", stderr);
+  }
+  runtime::TokenCallback on_token = [&](tokenizer::TokenId id) {
+    const std::string piece = decoder ? decoder->push(id) : std::to_string(id) + " ";
+    if (decoder) text += piece;
+    emit(piece);
     return true;
   };
-  if (!json) {
-    if (decoder) {
-      // Echo the prompt as llama.cpp does; generated text continues from it.
-      // Ids outside the tokenizer are not echoed; generate() reports those outside the model's vocabulary.
-      for (tokenizer::TokenId id : prompt) {
-        if (id >= 0 && static_cast<std::size_t>(id) < tok->vocab_size()) std::fputs(decoder->push(id).c_str(), stdout);
-      }
-    } else {
-      std::fputs("edge-rt: the model has no tokenizer: printing token ids\n", stderr);
-    }
-    std::fflush(stdout);
-  }
   EDGE_RT_TRY(auto result, engine.generate(prompt, gen, on_token));
-  if (tok) text = tok->decode(result.generated_tokens);
+  if (decoder) {
+    const std::string rest = decoder->flush();
+    text += rest;
+    emit(rest);
+  }
   if (json) {
     boost::json::array prompt_ids, generated_ids;
     for (auto id : prompt) prompt_ids.push_back(id);
@@ -200,7 +207,6 @@ Result<int> run(const RunArgs& a) {
     }
     std::cout << boost::json::serialize(out) << "\n";
   } else {
-    if (decoder) std::fputs(decoder->flush().c_str(), stdout);
     std::fputs("\n", stdout);
     std::fflush(stdout);
     print_metrics(result.metrics, engine.plan());
