@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Writes a Hugging Face-layout model folder (config.json, safetensors weights, tokenizer files) with
+deterministic random weights, for benchmarking and testing edge-rt on real model shapes without downloading them.
+
+Shapes (--arch):
+  gpt2-124m, gpt2-355m, gpt2-774m, gpt2-1.5b   the four GPT-2 sizes (tied LM head, Conv1D [in, out] weights,
+                                              tensor names as in HF's GPT-2 model.safetensors: wte.weight, h.0...)
+  tinyllama-1.1b                              TinyLlama-1.1B (GQA 32/4 heads, untied lm_head)
+  gpt2-tiny, llama-tiny                       small shapes of the same layouts, for tests
+
+Values: matrices and embeddings ~ Normal(0, 0.02), norm weights 1.0, biases 0.0. Tensor number i (in header order)
+draws from numpy.random.default_rng([seed, i]) in float32, then is converted to --dtype (bf16 by round-to-nearest-
+even), so the same (arch, dtype, seed) always gives byte-identical files, whatever --shard-size is. The output is
+streamed: headers first (all offsets follow from the shapes), then one tensor at a time, large ones in row chunks,
+so memory stays around one chunk however big the model.
+
+Tokenizer files are copied from --tokenizer-dir: by default the real GPT-2 tokenizer of
+/work/shared/models/tiny-random-gpt2 for GPT-2 shapes, and the committed models/stories260K/tokenizer.json (512
+tokens; smaller than the model's vocabulary, which edge-rt accepts) for Llama shapes.
+
+Usage (needs numpy; on this machine use Debian's /usr/bin/python3):
+  /usr/bin/python3 tools/gen_model.py --arch gpt2-124m --dtype f32 --out /tmp/gpt2-124m
+  /usr/bin/python3 tools/gen_model.py --arch tinyllama-1.1b --dtype bf16 --shard-size 1000000000 --out /tmp/tl
+  /usr/bin/python3 tools/gen_model.py --arch gpt2-1.5b --dtype f16 --print-size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import shutil
+import struct
+import sys
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+GPT2_TOKENIZER_DIR = pathlib.Path("/work/shared/models/tiny-random-gpt2")
+GPT2_TOKENIZER_FILES = ["vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                        "special_tokens_map.json"]
+LLAMA_TOKENIZER_DIR = REPO / "models" / "stories260K"
+LLAMA_TOKENIZER_FILES = ["tokenizer.json"]
+
+INIT_STD = 0.02
+CHUNK_ELEMENTS = 1 << 22  # generate/convert/write at most this many values at once (16 MiB of float32)
+
+GPT2_SHAPES = {  # n_embd, n_layer, n_head, vocab_size, n_positions
+    "gpt2-124m": (768, 12, 12, 50257, 1024),
+    "gpt2-355m": (1024, 24, 16, 50257, 1024),
+    "gpt2-774m": (1280, 36, 20, 50257, 1024),
+    "gpt2-1.5b": (1600, 48, 25, 50257, 1024),
+    "gpt2-tiny": (64, 2, 2, 50257, 256),
+}
+LLAMA_SHAPES = {  # hidden, layers, heads, kv_heads, intermediate, vocab, max_position
+    "tinyllama-1.1b": (2048, 22, 32, 4, 5632, 32000, 2048),
+    "llama-tiny": (64, 2, 4, 2, 160, 512, 256),
+}
+ARCHS = list(GPT2_SHAPES) + list(LLAMA_SHAPES)
+
+# --dtype -> (safetensors dtype, bytes per value, config.json torch_dtype)
+DTYPES = {
+    "f32": ("F32", 4, "float32"),
+    "f16": ("F16", 2, "float16"),
+    "bf16": ("BF16", 2, "bfloat16"),
+}
+
+
+class Tensor:
+    """One tensor to write: name, shape, and how its values are made ('normal', 'ones' or 'zeros')."""
+
+    def __init__(self, name: str, shape: tuple[int, ...], init: str):
+        self.name, self.shape, self.init = name, shape, init
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+def gpt2_layout(arch: str) -> tuple[dict, list[Tensor]]:
+    d, n_layer, n_head, vocab, n_pos = GPT2_SHAPES[arch]
+    config = {
+        "activation_function": "gelu_new",
+        "architectures": ["GPT2LMHeadModel"],
+        "attn_pdrop": 0.1,
+        "bos_token_id": 50256,
+        "embd_pdrop": 0.1,
+        "eos_token_id": 50256,
+        "initializer_range": INIT_STD,
+        "layer_norm_epsilon": 1e-05,
+        "model_type": "gpt2",
+        "n_ctx": n_pos,
+        "n_embd": d,
+        "n_head": n_head,
+        "n_inner": None,
+        "n_layer": n_layer,
+        "n_positions": n_pos,
+        "reorder_and_upcast_attn": False,
+        "resid_pdrop": 0.1,
+        "scale_attn_by_inverse_layer_idx": False,
+        "scale_attn_weights": True,
+        "summary_activation": None,
+        "summary_first_dropout": 0.1,
+        "summary_proj_to_labels": True,
+        "summary_type": "cls_index",
+        "summary_use_proj": True,
+        "torch_dtype": None,  # filled in from --dtype
+        "use_cache": True,
+        "vocab_size": vocab,
+    }
+    t = [Tensor("wte.weight", (vocab, d), "normal"), Tensor("wpe.weight", (n_pos, d), "normal")]
+    for i in range(n_layer):
+        h = f"h.{i}."
+        t += [
+            Tensor(h + "ln_1.weight", (d,), "ones"),
+            Tensor(h + "ln_1.bias", (d,), "zeros"),
+            Tensor(h + "attn.c_attn.weight", (d, 3 * d), "normal"),  # Conv1D: [in, out]
+            Tensor(h + "attn.c_attn.bias", (3 * d,), "zeros"),
+            Tensor(h + "attn.c_proj.weight", (d, d), "normal"),
+            Tensor(h + "attn.c_proj.bias", (d,), "zeros"),
+            Tensor(h + "ln_2.weight", (d,), "ones"),
+            Tensor(h + "ln_2.bias", (d,), "zeros"),
+            Tensor(h + "mlp.c_fc.weight", (d, 4 * d), "normal"),
+            Tensor(h + "mlp.c_fc.bias", (4 * d,), "zeros"),
+            Tensor(h + "mlp.c_proj.weight", (4 * d, d), "normal"),
+            Tensor(h + "mlp.c_proj.bias", (d,), "zeros"),
+        ]
+    t += [Tensor("ln_f.weight", (d,), "ones"), Tensor("ln_f.bias", (d,), "zeros")]
+    return config, t  # no lm_head.weight: tied to wte.weight
+
+
+def llama_layout(arch: str) -> tuple[dict, list[Tensor]]:
+    d, n_layer, n_head, n_kv, ff, vocab, max_pos = LLAMA_SHAPES[arch]
+    head_dim = d // n_head
+    q_dim, kv_dim = n_head * head_dim, n_kv * head_dim
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "attention_bias": False,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "hidden_act": "silu",
+        "hidden_size": d,
+        "initializer_range": INIT_STD,
+        "intermediate_size": ff,
+        "max_position_embeddings": max_pos,
+        "model_type": "llama",
+        "num_attention_heads": n_head,
+        "num_hidden_layers": n_layer,
+        "num_key_value_heads": n_kv,
+        "pretraining_tp": 1,
+        "rms_norm_eps": 1e-05,
+        "rope_scaling": None,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+        "torch_dtype": None,  # filled in from --dtype
+        "use_cache": True,
+        "vocab_size": vocab,
+    }
+    t = [Tensor("model.embed_tokens.weight", (vocab, d), "normal")]
+    for i in range(n_layer):
+        p = f"model.layers.{i}."
+        t += [
+            Tensor(p + "input_layernorm.weight", (d,), "ones"),
+            Tensor(p + "self_attn.q_proj.weight", (q_dim, d), "normal"),  # nn.Linear: [out, in]
+            Tensor(p + "self_attn.k_proj.weight", (kv_dim, d), "normal"),
+            Tensor(p + "self_attn.v_proj.weight", (kv_dim, d), "normal"),
+            Tensor(p + "self_attn.o_proj.weight", (d, q_dim), "normal"),
+            Tensor(p + "post_attention_layernorm.weight", (d,), "ones"),
+            Tensor(p + "mlp.gate_proj.weight", (ff, d), "normal"),
+            Tensor(p + "mlp.up_proj.weight", (ff, d), "normal"),
+            Tensor(p + "mlp.down_proj.weight", (d, ff), "normal"),
+        ]
+    t += [Tensor("model.norm.weight", (d,), "ones"), Tensor("lm_head.weight", (vocab, d), "normal")]
+    return config, t
+
+
+def layout(arch: str, dtype: str) -> tuple[dict, list[Tensor]]:
+    config, tensors = gpt2_layout(arch) if arch in GPT2_SHAPES else llama_layout(arch)
+    config["torch_dtype"] = DTYPES[dtype][2]
+    return config, tensors
+
+
+def plan_shards(tensors: list[Tensor], value_bytes: int, shard_size: int | None) -> list[list[int]]:
+    """Tensor indices per output file. Like HF's sharding: fill a shard until the next tensor would push its data
+    past shard_size (a tensor bigger than shard_size gets a shard of its own). One file when everything fits."""
+    total = sum(t.numel for t in tensors) * value_bytes
+    if shard_size is None or total <= shard_size:
+        return [list(range(len(tensors)))]
+    shards: list[list[int]] = [[]]
+    used = 0
+    for i, t in enumerate(tensors):
+        nbytes = t.numel * value_bytes
+        if shards[-1] and used + nbytes > shard_size:
+            shards.append([])
+            used = 0
+        shards[-1].append(i)
+        used += nbytes
+    return shards
+
+
+def build_header(tensors: list[Tensor], indices: list[int], st_dtype: str, value_bytes: int, seed: int) -> bytes:
+    """The safetensors header JSON (tensors in the order they are written), space-padded to a multiple of 8."""
+    header: dict = {"__metadata__": {"format": "pt", "generator": "edge-rt tools/gen_model.py", "seed": str(seed)}}
+    offset = 0
+    for i in indices:
+        t = tensors[i]
+        end = offset + t.numel * value_bytes
+        header[t.name] = {"dtype": st_dtype, "shape": list(t.shape), "data_offsets": [offset, end]}
+        offset = end
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    return text + b" " * (-len(text) % 8)
+
+
+def to_bf16_bits(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bit patterns (uint16), rounding to nearest, ties to even (inputs are finite)."""
+    bits = x.view(np.uint32)
+    return ((bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype("<u2")
+
+
+def convert(x: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "f32":
+        return x.astype("<f4", copy=False)
+    if dtype == "f16":
+        return x.astype("<f2")
+    return to_bf16_bits(x)
+
+
+def write_tensor(f, t: Tensor, index: int, seed: int, dtype: str) -> None:
+    """Generates tensor number `index` in row chunks and appends its bytes to `f`."""
+    if t.init == "normal":
+        rng = np.random.default_rng([seed, index])
+        cols = t.shape[-1] if len(t.shape) > 1 else 1
+        rows = t.numel // cols
+        step = max(1, CHUNK_ELEMENTS // cols)
+        for r0 in range(0, rows, step):
+            n = min(step, rows - r0)
+            x = rng.standard_normal((n, cols), dtype=np.float32)  # sequential draws: same values as one big draw
+            x *= np.float32(INIT_STD)
+            f.write(memoryview(convert(x, dtype)))
+    else:
+        value = np.float32(1.0 if t.init == "ones" else 0.0)
+        x = np.full(min(t.numel, CHUNK_ELEMENTS), value, dtype=np.float32)
+        chunk = memoryview(convert(x, dtype)).cast("B")
+        left = t.numel * DTYPES[dtype][1]
+        while left > 0:
+            f.write(chunk[: min(left, len(chunk))])
+            left -= len(chunk)
+
+
+def shard_names(n: int) -> list[str]:
+    if n == 1:
+        return ["model.safetensors"]
+    return [f"model-{k + 1:05d}-of-{n:05d}.safetensors" for k in range(n)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", required=True, choices=ARCHS)
+    ap.add_argument("--dtype", default="f32", choices=list(DTYPES), help="stored weight type (default f32)")
+    ap.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ap.add_argument("--out", type=pathlib.Path, help="model folder to write (created if missing)")
+    ap.add_argument("--shard-size", type=int, metavar="BYTES",
+                    help="split into model-0000k-of-0000N.safetensors + model.safetensors.index.json when the "
+                         "tensor data exceeds BYTES")
+    ap.add_argument("--tokenizer-dir", type=pathlib.Path,
+                    help=f"where to copy tokenizer files from (default {GPT2_TOKENIZER_DIR} for GPT-2 shapes, "
+                         f"{LLAMA_TOKENIZER_DIR.relative_to(REPO)} for Llama shapes)")
+    ap.add_argument("--print-size", action="store_true", help="print parameter count and file bytes; write nothing")
+    args = ap.parse_args()
+    if args.seed < 0:
+        ap.error("--seed must be >= 0")
+    if args.shard_size is not None and args.shard_size <= 0:
+        ap.error("--shard-size must be positive")
+    if not args.print_size and args.out is None:
+        ap.error("--out is required unless --print-size is given")
+
+    st_dtype, value_bytes, _ = DTYPES[args.dtype]
+    config, tensors = layout(args.arch, args.dtype)
+    shards = plan_shards(tensors, value_bytes, args.shard_size)
+    names = shard_names(len(shards))
+    headers = [build_header(tensors, s, st_dtype, value_bytes, args.seed) for s in shards]
+    n_params = sum(t.numel for t in tensors)
+    data_bytes = n_params * value_bytes
+    file_bytes = sum(8 + len(h) for h in headers) + data_bytes
+
+    if args.print_size:
+        print(f"{args.arch} {args.dtype}: {n_params} params, {file_bytes} bytes in {len(shards)} safetensors file(s)")
+        return 0
+
+    is_gpt2 = args.arch in GPT2_SHAPES
+    tok_dir = args.tokenizer_dir or (GPT2_TOKENIZER_DIR if is_gpt2 else LLAMA_TOKENIZER_DIR)
+    tok_files = GPT2_TOKENIZER_FILES if is_gpt2 else LLAMA_TOKENIZER_FILES
+    missing = [n for n in tok_files if not (tok_dir / n).is_file()]
+    if missing:
+        print(f"error: {tok_dir} lacks tokenizer file(s): {', '.join(missing)}", file=sys.stderr)
+        return 1
+
+    start = time.perf_counter()
+    out: pathlib.Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    # Remove weight files of an earlier run that this one would not overwrite (edge-rt prefers the index file).
+    stale = [out / "model.safetensors", out / "model.safetensors.index.json", *out.glob("model-*-of-*.safetensors")]
+    keep = set(names) | ({"model.safetensors.index.json"} if len(shards) > 1 else set())
+    for p in stale:
+        if p.name not in keep and p.is_file():
+            p.unlink()
+
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    for n in tok_files:
+        shutil.copyfile(tok_dir / n, out / n)
+
+    for name, header, indices in zip(names, headers, shards):
+        with open(out / name, "wb") as f:
+            f.write(struct.pack("<Q", len(header)))
+            f.write(header)
+            for i in indices:
+                write_tensor(f, tensors[i], i, args.seed, args.dtype)
+    if len(shards) > 1:
+        index = {
+            "metadata": {"total_size": data_bytes},
+            "weight_map": {tensors[i].name: name for name, s in zip(names, shards) for i in s},
+        }
+        (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+    seconds = time.perf_counter() - start
+    print(f"{args.arch} {args.dtype} seed {args.seed}: {n_params} params, {file_bytes} bytes in {len(shards)} "
+          f"safetensors file(s), {seconds:.1f} s -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
