@@ -35,6 +35,7 @@ struct RunArgs {
   std::string preset;
   bool all_logits = false;
   bool verbose = false;
+  bool cold_cache = false;
 };
 
 // Preset values apply where the flag was not given on the command line.
@@ -63,8 +64,14 @@ Result<std::vector<tokenizer::TokenId>> parse_token_list(const std::string& text
   return ids;
 }
 
-boost::json::object metrics_json(const runtime::Metrics& m, const partition_planner::ExecutionPlan& plan,
-                                 std::uint64_t seed) {
+boost::json::object metrics_json(const runtime::GenerationResult& r, const partition_planner::ExecutionPlan& plan,
+                                 std::uint64_t streamed_per_token, std::uint64_t seed) {
+  const runtime::Metrics& m = r.metrics;
+  boost::json::array passes;
+  for (const runtime::TokenStats& p : r.passes) {
+    passes.push_back(boost::json::object{
+        {"io_ms", p.io_ms}, {"compute_ms", p.compute_ms}, {"stall_ms", p.stall_ms}, {"bytes_read", p.bytes_read}});
+  }
   boost::json::object o{
       {"load_ms", m.load_ms},
       {"ttft_ms", m.ttft_ms},
@@ -76,11 +83,20 @@ boost::json::object metrics_json(const runtime::Metrics& m, const partition_plan
       {"n_generated_tokens", m.n_generated_tokens},
       {"peak_pool_bytes", m.peak_pool_bytes},
       {"weight_bytes_loaded", m.weight_bytes_loaded},
+      {"io_ms", m.io_ms},
+      {"compute_ms", m.compute_ms},
+      {"stall_ms", m.stall_ms},
+      {"overlap_efficiency", m.overlap_efficiency},
+      {"streamed_bytes_per_token", streamed_per_token},
+      {"resident_bytes", plan.resident_bytes},
       {"strategy", plan.strategy},
       {"groups", plan.groups.size()},
-      {"all_resident", plan.all_resident},
+      {"prefetch_depth", plan.prefetch_depth},
+      {"all_resident", plan.all_resident()},
       {"minimum_budget_bytes", plan.minimum_budget_bytes},
+      {"predicted_peak_bytes", plan.peak_bytes},
       {"seed", seed},
+      {"passes", std::move(passes)},
   };
   if (plan.budget.is_unlimited()) {
     o["budget_bytes"] = nullptr;
@@ -90,7 +106,12 @@ boost::json::object metrics_json(const runtime::Metrics& m, const partition_plan
   return o;
 }
 
-void print_metrics(const runtime::Metrics& m, const partition_planner::ExecutionPlan& plan) {
+void print_metrics(const runtime::Metrics& m, const partition_planner::ExecutionPlan& plan, bool verbose) {
+  if (verbose) {
+    std::fprintf(stderr, "\nedge-rt: streaming: read %s, I/O %.1f ms, compute %.1f ms, stall %.1f ms, overlap %.0f%%",
+                 memory_manager::format_bytes(m.weight_bytes_loaded).c_str(), m.io_ms, m.compute_ms, m.stall_ms,
+                 100.0 * m.overlap_efficiency);
+  }
   std::fprintf(stderr,
                "\nedge-rt: load %.1f ms | TTFT %.1f ms | prefill %zu tok, %.1f tok/s | decode %zu tok, %.1f tok/s | "
                "peak pool %s of %s (%s)\n",
@@ -107,6 +128,7 @@ Result<int> run(const RunArgs& a) {
   options.model_dir = a.model;
   options.strategy = a.strategy;
   options.n_threads = static_cast<std::int32_t>(a.threads);
+  options.cold_cache = a.cold_cache;
   if (!a.memory_budget.empty()) {
     EDGE_RT_TRY(options.budget, memory_manager::MemoryBudget::parse(a.memory_budget));
   }
@@ -180,7 +202,10 @@ Result<int> run(const RunArgs& a) {
     std::fputs("edge-rt: the model has no tokenizer: printing token ids\n", stderr);
   }
   runtime::TokenCallback on_token = [&](tokenizer::TokenId id) {
-    const std::string piece = decoder ? decoder->push(id) : std::to_string(id) + " ";
+    // A model's vocabulary may be larger than its tokenizer's (padding rows): such ids print as <id>.
+    const bool known = decoder && static_cast<std::size_t>(id) < tok->vocab_size();
+    const std::string piece =
+        known ? decoder->push(id) : (decoder ? "<" + std::to_string(id) + ">" : std::to_string(id) + " ");
     if (decoder) text += piece;
     emit(piece);
     return true;
@@ -195,11 +220,12 @@ Result<int> run(const RunArgs& a) {
     boost::json::array prompt_ids, generated_ids;
     for (auto id : prompt) prompt_ids.push_back(id);
     for (auto id : result.generated_tokens) generated_ids.push_back(id);
-    boost::json::object out{{"prompt_token_ids", std::move(prompt_ids)},
-                            {"generated_token_ids", std::move(generated_ids)},
-                            {"text", text},
-                            {"stop_reason", runtime::to_string(result.stop_reason)},
-                            {"metrics", metrics_json(result.metrics, engine.plan(), gen.sampling.seed)}};
+    boost::json::object out{
+        {"prompt_token_ids", std::move(prompt_ids)},
+        {"generated_token_ids", std::move(generated_ids)},
+        {"text", text},
+        {"stop_reason", runtime::to_string(result.stop_reason)},
+        {"metrics", metrics_json(result, engine.plan(), engine.streamed_bytes_per_token(), gen.sampling.seed)}};
     if (a.all_logits) {
       boost::json::array rows;
       for (const auto& row : result.logits) rows.push_back(boost::json::array(row.begin(), row.end()));
@@ -209,7 +235,7 @@ Result<int> run(const RunArgs& a) {
   } else {
     std::fputs("\n", stdout);
     std::fflush(stdout);
-    print_metrics(result.metrics, engine.plan());
+    print_metrics(result.metrics, engine.plan(), a.verbose);
   }
   return 0;
 }
@@ -239,7 +265,9 @@ std::function<int()> add_run_command(CLI::App& app) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cmd->add_flag("--all-logits", args->all_logits, "With --output json: logits of every prompt position");
-  cmd->add_flag("-v,--verbose", args->verbose, "Print the execution plan to stderr");
+  cmd->add_flag("-v,--verbose", args->verbose, "Print the execution plan and streaming metrics to stderr");
+  cmd->add_flag("--cold-cache", args->cold_cache,
+                "Drop the page cache of every weight read: each token streams from the device");
   return [args, cmd]() -> int {
     RunArgs a = *args;
     if (!a.preset.empty()) {

@@ -151,7 +151,7 @@ void expect_units_consistent(const ModelGraph<Validated>& g) {
 
 void expect_unit_layout(const ModelGraph<Validated>& g) {
   const std::vector<Unit>& units = g.units();
-  ASSERT_EQ(units.size(), static_cast<std::size_t>(g.config().n_layers) + 2);
+  ASSERT_EQ(units.size(), 2 * static_cast<std::size_t>(g.config().n_layers) + 2);
   EXPECT_EQ(units.front().kind, UnitKind::kEmbedding);
   EXPECT_EQ(units.front().name, "embedding");
   EXPECT_EQ(units.front().layer, -1);
@@ -159,10 +159,14 @@ void expect_unit_layout(const ModelGraph<Validated>& g) {
   EXPECT_EQ(units.back().name, "head");
   EXPECT_EQ(units.back().layer, -1);
   for (std::int64_t i = 0; i < g.config().n_layers; ++i) {
-    const Unit& u = units[static_cast<std::size_t>(i) + 1];
-    EXPECT_EQ(u.kind, UnitKind::kLayer);
-    EXPECT_EQ(u.layer, i);
-    EXPECT_EQ(u.name, "layer." + std::to_string(i));
+    const Unit& attn = units[2 * static_cast<std::size_t>(i) + 1];
+    const Unit& ffn = units[2 * static_cast<std::size_t>(i) + 2];
+    EXPECT_EQ(attn.kind, UnitKind::kAttention);
+    EXPECT_EQ(ffn.kind, UnitKind::kFeedForward);
+    EXPECT_EQ(attn.layer, i);
+    EXPECT_EQ(ffn.layer, i);
+    EXPECT_EQ(attn.name, "layer." + std::to_string(i) + ".attn");
+    EXPECT_EQ(ffn.name, "layer." + std::to_string(i) + ".ffn");
   }
 }
 
@@ -200,35 +204,37 @@ TEST(ModelGraph, CappGpt2Tiny) {
   expect_unit_layout(g);
   expect_units_consistent(g);
   const std::vector<Unit>& units = g.units();
-  ASSERT_EQ(units.size(), 6u);
+  ASSERT_EQ(units.size(), 10u);
   expect_weight(units[0], WeightRole::kTokenEmbedding, {53, 64}, false);
   expect_weight(units[0], WeightRole::kPositionEmbedding, {512, 64}, false);
   EXPECT_EQ(units[0].weights.size(), 2u);
-  for (std::size_t i = 1; i <= 4; ++i) {
-    const Unit& u = units[i];
-    EXPECT_EQ(u.weights.size(), 12u);
-    expect_weight(u, WeightRole::kAttnNorm, {64}, false);
-    expect_weight(u, WeightRole::kAttnNormBias, {64}, false);
-    expect_weight(u, WeightRole::kQkv, {192, 64}, true);  // Conv1D [64, 192] in the file
-    expect_weight(u, WeightRole::kQkvBias, {192}, false);
-    expect_weight(u, WeightRole::kAttnOut, {64, 64}, true);
-    expect_weight(u, WeightRole::kAttnOutBias, {64}, false);
-    expect_weight(u, WeightRole::kFfnNorm, {64}, false);
-    expect_weight(u, WeightRole::kFfnNormBias, {64}, false);
-    expect_weight(u, WeightRole::kFfnUp, {256, 64}, true);
-    expect_weight(u, WeightRole::kFfnUpBias, {256}, false);
-    expect_weight(u, WeightRole::kFfnDown, {64, 256}, true);
-    expect_weight(u, WeightRole::kFfnDownBias, {64}, false);
-    EXPECT_EQ(u.find(WeightRole::kQ), nullptr);
-    EXPECT_EQ(u.find(WeightRole::kFfnGate), nullptr);
-    EXPECT_EQ(u.find(WeightRole::kQkv)->source->name, "transformer.h." + std::to_string(i - 1) + ".attn.c_attn.weight");
+  for (std::size_t i = 0; i < 4; ++i) {
+    const Unit& attn = units[2 * i + 1];
+    const Unit& ffn = units[2 * i + 2];
+    EXPECT_EQ(attn.weights.size(), 6u);
+    EXPECT_EQ(ffn.weights.size(), 6u);
+    expect_weight(attn, WeightRole::kAttnNorm, {64}, false);
+    expect_weight(attn, WeightRole::kAttnNormBias, {64}, false);
+    expect_weight(attn, WeightRole::kQkv, {192, 64}, true);  // Conv1D [64, 192] in the file
+    expect_weight(attn, WeightRole::kQkvBias, {192}, false);
+    expect_weight(attn, WeightRole::kAttnOut, {64, 64}, true);
+    expect_weight(attn, WeightRole::kAttnOutBias, {64}, false);
+    expect_weight(ffn, WeightRole::kFfnNorm, {64}, false);
+    expect_weight(ffn, WeightRole::kFfnNormBias, {64}, false);
+    expect_weight(ffn, WeightRole::kFfnUp, {256, 64}, true);
+    expect_weight(ffn, WeightRole::kFfnUpBias, {256}, false);
+    expect_weight(ffn, WeightRole::kFfnDown, {64, 256}, true);
+    expect_weight(ffn, WeightRole::kFfnDownBias, {64}, false);
+    EXPECT_EQ(attn.find(WeightRole::kQ), nullptr);
+    EXPECT_EQ(ffn.find(WeightRole::kFfnGate), nullptr);
+    EXPECT_EQ(attn.find(WeightRole::kQkv)->source->name, "transformer.h." + std::to_string(i) + ".attn.c_attn.weight");
   }
-  expect_weight(units[5], WeightRole::kFinalNorm, {64}, false);
-  expect_weight(units[5], WeightRole::kFinalNormBias, {64}, false);
-  expect_weight(units[5], WeightRole::kLmHead, {53, 64}, false);
+  expect_weight(units[9], WeightRole::kFinalNorm, {64}, false);
+  expect_weight(units[9], WeightRole::kFinalNormBias, {64}, false);
+  expect_weight(units[9], WeightRole::kLmHead, {53, 64}, false);
   // Tied: the head reads the token embedding tensor, counted once in the parameters but in both units' bytes.
-  EXPECT_EQ(units[5].find(WeightRole::kLmHead)->source, units[0].find(WeightRole::kTokenEmbedding)->source);
-  EXPECT_EQ(units[5].find(WeightRole::kLmHead)->source->name, "transformer.wte.weight");
+  EXPECT_EQ(units[9].find(WeightRole::kLmHead)->source, units[0].find(WeightRole::kTokenEmbedding)->source);
+  EXPECT_EQ(units[9].find(WeightRole::kLmHead)->source->name, "transformer.wte.weight");
   EXPECT_EQ(g.parameter_count(), gpt2_parameters(g.config()));
   std::uint64_t file_params = 0;
   for (const TensorInfo& t : g.checkpoint().files()[0].tensors()) file_params += numel(t.shape);
@@ -242,13 +248,13 @@ TEST(ModelGraph, TinyRandomGpt2) {
   const ModelGraph<Validated>& g = graph.value();
   expect_unit_layout(g);
   expect_units_consistent(g);
-  ASSERT_EQ(g.units().size(), 3u);
+  ASSERT_EQ(g.units().size(), 4u);
   expect_weight(g.units()[0], WeightRole::kTokenEmbedding, {50257, 16}, false);
   expect_weight(g.units()[0], WeightRole::kPositionEmbedding, {256, 16}, false);
   expect_weight(g.units()[1], WeightRole::kQkv, {48, 16}, true);
-  expect_weight(g.units()[1], WeightRole::kFfnUp, {64, 16}, true);
-  expect_weight(g.units()[1], WeightRole::kFfnDown, {16, 64}, true);
-  expect_weight(g.units()[2], WeightRole::kLmHead, {50257, 16}, false);
+  expect_weight(g.units()[2], WeightRole::kFfnUp, {64, 16}, true);
+  expect_weight(g.units()[2], WeightRole::kFfnDown, {16, 64}, true);
+  expect_weight(g.units()[3], WeightRole::kLmHead, {50257, 16}, false);
   EXPECT_EQ(g.parameter_count(), gpt2_parameters(g.config()));
   EXPECT_EQ(g.total_weight_bytes(), 4 * (g.parameter_count() + 50257 * 16));
 }
@@ -262,30 +268,33 @@ TEST(ModelGraph, Stories260K) {
   expect_unit_layout(g);
   expect_units_consistent(g);
   const std::vector<Unit>& units = g.units();
-  ASSERT_EQ(units.size(), 7u);
+  ASSERT_EQ(units.size(), 12u);
   expect_weight(units[0], WeightRole::kTokenEmbedding, {512, 64}, false);
   EXPECT_EQ(units[0].find(WeightRole::kPositionEmbedding), nullptr);  // RoPE, no learned positions
-  for (std::size_t i = 1; i <= 5; ++i) {
-    const Unit& u = units[i];
-    EXPECT_EQ(u.weights.size(), 9u);
-    expect_weight(u, WeightRole::kAttnNorm, {64}, false);
-    expect_weight(u, WeightRole::kQ, {64, 64}, false);  // 8 heads x 8
-    expect_weight(u, WeightRole::kK, {32, 64}, false);  // GQA: 4 KV heads x 8
-    expect_weight(u, WeightRole::kV, {32, 64}, false);
-    expect_weight(u, WeightRole::kAttnOut, {64, 64}, false);
-    expect_weight(u, WeightRole::kFfnNorm, {64}, false);
-    expect_weight(u, WeightRole::kFfnGate, {172, 64}, false);
-    expect_weight(u, WeightRole::kFfnUp, {172, 64}, false);
-    expect_weight(u, WeightRole::kFfnDown, {64, 172}, false);
+  for (std::size_t i = 0; i < 5; ++i) {
+    const Unit& attn = units[2 * i + 1];
+    const Unit& ffn = units[2 * i + 2];
+    EXPECT_EQ(attn.weights.size(), 5u);
+    EXPECT_EQ(ffn.weights.size(), 4u);
+    expect_weight(attn, WeightRole::kAttnNorm, {64}, false);
+    expect_weight(attn, WeightRole::kQ, {64, 64}, false);  // 8 heads x 8
+    expect_weight(attn, WeightRole::kK, {32, 64}, false);  // GQA: 4 KV heads x 8
+    expect_weight(attn, WeightRole::kV, {32, 64}, false);
+    expect_weight(attn, WeightRole::kAttnOut, {64, 64}, false);
+    expect_weight(ffn, WeightRole::kFfnNorm, {64}, false);
+    expect_weight(ffn, WeightRole::kFfnGate, {172, 64}, false);
+    expect_weight(ffn, WeightRole::kFfnUp, {172, 64}, false);
+    expect_weight(ffn, WeightRole::kFfnDown, {64, 172}, false);
     for (WeightRole absent : {WeightRole::kQkv, WeightRole::kQkvBias, WeightRole::kAttnNormBias,
                               WeightRole::kAttnOutBias, WeightRole::kFfnUpBias, WeightRole::kFfnDownBias}) {
-      EXPECT_EQ(u.find(absent), nullptr) << role_name(absent);
+      EXPECT_EQ(attn.find(absent), nullptr) << role_name(absent);
+      EXPECT_EQ(ffn.find(absent), nullptr) << role_name(absent);
     }
   }
-  expect_weight(units[6], WeightRole::kFinalNorm, {64}, false);
-  expect_weight(units[6], WeightRole::kLmHead, {512, 64}, false);
-  EXPECT_EQ(units[6].find(WeightRole::kFinalNormBias), nullptr);
-  EXPECT_EQ(units[6].find(WeightRole::kLmHead)->source, units[0].find(WeightRole::kTokenEmbedding)->source);
+  expect_weight(units[11], WeightRole::kFinalNorm, {64}, false);
+  expect_weight(units[11], WeightRole::kLmHead, {512, 64}, false);
+  EXPECT_EQ(units[11].find(WeightRole::kFinalNormBias), nullptr);
+  EXPECT_EQ(units[11].find(WeightRole::kLmHead)->source, units[0].find(WeightRole::kTokenEmbedding)->source);
 
   // From the config alone: embedding (shared with the head), per layer 2 norms + q, k, v, o + 3 FFN, final norm.
   const auto d = static_cast<std::uint64_t>(c.d_model), ff = static_cast<std::uint64_t>(c.d_ff);
@@ -305,7 +314,7 @@ TEST(ModelGraph, MovedGraphKeepsItsUnits) {
   ModelGraph<Validated> moved = std::move(graph).value();
   EXPECT_EQ(&moved.units()[0], first);  // O(1) move: the data stays where it was
   ModelGraph<Validated> assigned = std::move(moved);
-  EXPECT_EQ(assigned.units().size(), 6u);
+  EXPECT_EQ(assigned.units().size(), 10u);
   EXPECT_EQ(assigned.config().d_model, 64);
 }
 

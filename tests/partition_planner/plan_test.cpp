@@ -53,9 +53,9 @@ TEST(Strategies, UnlimitedBudgetKeepsEverythingResident) {
   for (std::string_view name : strategy_names()) {
     auto plan = make_strategy(name).value()->plan(g, MemoryBudget::unlimited(), 64, 8);
     ASSERT_TRUE(plan) << plan.error().message;
-    EXPECT_TRUE(plan.value().all_resident) << name;
-    EXPECT_EQ(plan.value().streamed_bytes_per_pass(), 0u);
-    EXPECT_TRUE(plan.value().validate(g.units().size()));
+    EXPECT_TRUE(plan.value().all_resident()) << name;
+    EXPECT_EQ(plan.value().streamed_bytes_per_token(g.units()), 0u);
+    EXPECT_TRUE(plan.value().validate(g.units()));
   }
 }
 
@@ -82,49 +82,106 @@ TEST(Strategies, BelowTheMinimumNamesTheMinimum) {
 
 TEST(Strategies, ShapesOfTheirPlansAtTightBudgets) {
   auto g = stories();
-  const std::size_t n_units = g.units().size();  // embedding + 5 layers + head
-  ASSERT_EQ(n_units, 7u);
+  const auto units = g.units();
+  ASSERT_EQ(units.size(), 12u);  // embedding + 5 x (attention, feed-forward) + head
+  auto min_of = [&](std::string_view name) {
+    auto probe = make_strategy(name).value()->plan(g, MemoryBudget::unlimited(), 64, 8).value();
+    return probe.minimum_budget_bytes;
+  };
 
-  auto seq = make_strategy("sequential").value()->plan(g, budget(600 << 10), 64, 8).value();
-  EXPECT_FALSE(seq.all_resident);
-  EXPECT_EQ(seq.groups.size(), n_units);
+  // At its minimum, sequential streams everything but the embedding (gathered) one unit at a time.
+  auto seq = make_strategy("sequential").value()->plan(g, budget(min_of("sequential")), 64, 8).value();
+  EXPECT_FALSE(seq.all_resident());
   EXPECT_EQ(seq.prefetch_depth, 0u);
-
-  // Room for about three layers at once: greedy packs several units per group.
-  const std::uint64_t fixed = seq.buffers.reserved_bytes();
-  const std::uint64_t layer = memory_manager::MemoryPool::size_class(group_weight_bytes(g.units(), 1, 2));
-  auto greedy = make_strategy("greedy-grouping").value()->plan(g, budget(fixed + 3 * layer + layer / 2), 64, 8).value();
-  EXPECT_FALSE(greedy.all_resident);
-  EXPECT_LT(greedy.groups.size(), n_units);
-  EXPECT_GT(greedy.groups.size(), 1u);
-  for (const Group& grp : greedy.groups) EXPECT_LE(grp.peak_bytes, greedy.budget.bytes());
-
-  // Prefetch keeps two groups live: every adjacent pair (wrapping) fits.
-  auto spec =
-      make_strategy("speculative-prefetch").value()->plan(g, budget(fixed + 3 * layer + layer / 2), 64, 8).value();
-  EXPECT_EQ(spec.prefetch_depth, 1u);
-  for (std::size_t i = 0; i < spec.groups.size(); ++i) {
-    const auto& a = spec.groups[i];
-    const auto& b = spec.groups[(i + 1) % spec.groups.size()];
-    EXPECT_LE(fixed + a.reserved_bytes + b.reserved_bytes, spec.budget.bytes());
+  EXPECT_TRUE(seq.groups.front().gathered);
+  std::size_t head_chunks = 0;
+  for (const Group& grp : seq.groups) {
+    if (grp.is_head_chunk()) ++head_chunks;
+    if (!grp.gathered && !grp.is_head_chunk()) {
+      EXPECT_EQ(grp.last_unit - grp.first_unit, 1u);
+    }
   }
-  EXPECT_GT(spec.streamed_bytes_per_pass(), 0u);
-  EXPECT_NE(spec.describe(g.units()).find("streamed"), std::string::npos);
+  EXPECT_GE(head_chunks, 1u);
+  EXPECT_GT(seq.streamed_bytes_per_token(units), 0u);
+  EXPECT_TRUE(seq.validate(units));
+
+  // More room: the largest units get pinned, so fewer bytes stream per token.
+  const std::uint64_t fixed = seq.buffers.reserved_bytes();
+  const std::uint64_t ffn = memory_manager::MemoryPool::size_class(group_weight_bytes(units, 2, 3));
+  auto roomy = make_strategy("sequential").value()->plan(g, budget(fixed + 6 * ffn), 64, 8).value();
+  EXPECT_GT(roomy.resident_bytes, 0u);
+  EXPECT_LT(roomy.streamed_bytes_per_token(units), seq.streamed_bytes_per_token(units));
+  EXPECT_LE(roomy.peak_bytes, roomy.budget.bytes());
+
+  // Greedy packs consecutive streamed units into one load where the free budget allows.
+  bool packed = false;
+  for (std::uint64_t b = fixed + 2 * ffn; b < fixed + 8 * ffn; b += ffn / 4) {
+    auto greedy = make_strategy("greedy-grouping").value()->plan(g, budget(b), 64, 8).value();
+    for (const Group& grp : greedy.groups) packed |= !grp.resident && grp.last_unit - grp.first_unit > 1;
+    EXPECT_LE(greedy.peak_bytes, greedy.budget.bytes());
+    EXPECT_TRUE(greedy.validate(units));
+  }
+  EXPECT_TRUE(packed);
+
+  // Prefetch keeps depth + 1 loads live; its minimum is twice the largest unit above the fixed buffers.
+  EXPECT_GT(min_of("speculative-prefetch"), min_of("sequential"));
+  auto spec = make_strategy("speculative-prefetch").value()->plan(g, budget(fixed + 6 * ffn), 64, 8).value();
+  EXPECT_GE(spec.prefetch_depth, 1u);
+  std::uint64_t largest_streamed = 0;
+  for (const Group& grp : spec.groups) {
+    if (!grp.resident) largest_streamed = std::max(largest_streamed, grp.reserved_bytes);
+  }
+  EXPECT_LE(fixed + spec.resident_bytes + (1 + spec.prefetch_depth) * largest_streamed, spec.budget.bytes());
+  EXPECT_NE(spec.describe(units).find("streamed"), std::string::npos);
+}
+
+// A large vocabulary: the LM head streams in chunks, and the minimum budget is set by a layer unit, not by the
+// 3.2 MB head or embedding.
+TEST(Strategies, LargeHeadStreamsInVocabularyChunks) {
+  auto loaded = ModelGraph<model_ir::Loaded>::load(std::string(EDGE_RT_SHARED_MODELS_DIR) + "/tiny-random-gpt2");
+  ASSERT_TRUE(loaded);
+  auto g = std::move(loaded).value().validate().value();
+  const auto units = g.units();
+  for (std::string_view name : strategy_names()) {
+    auto strategy = make_strategy(name).value();
+    const std::uint64_t minimum = strategy->plan(g, MemoryBudget::unlimited(), 32, 4).value().minimum_budget_bytes;
+    EXPECT_LT(minimum, 1u << 20) << name;  // the tied 50257 x 16 F32 head alone is 3.2 MB
+    auto plan = strategy->plan(g, budget(minimum), 32, 4);
+    ASSERT_TRUE(plan) << plan.error().message;
+    std::size_t chunks = 0;
+    std::int64_t covered = 0;
+    for (const Group& grp : plan.value().groups) {
+      if (!grp.is_head_chunk()) continue;
+      ++chunks;
+      EXPECT_EQ(grp.row_begin, covered);
+      covered = grp.row_end;
+    }
+    EXPECT_GT(chunks, 10u) << name;
+    EXPECT_EQ(covered, 50257);
+    EXPECT_TRUE(plan.value().validate(units));
+  }
 }
 
 TEST(ExecutionPlan, ValidateRejectsBrokenPlans) {
-  ExecutionPlan plan;
-  plan.budget = budget(1000);
-  plan.groups = {Group{0, 2, 10, 64, 100}, Group{3, 4, 10, 64, 100}};
-  auto gap = plan.validate(4);
-  ASSERT_FALSE(gap);
-  EXPECT_EQ(gap.error().code, ErrorCode::kInternal);
-  plan.groups = {Group{0, 2, 10, 64, 100}, Group{2, 3, 10, 64, 100}};
-  EXPECT_FALSE(plan.validate(4));  // does not cover unit 3
-  plan.groups = {Group{0, 4, 10, 64, 2000}};
-  EXPECT_FALSE(plan.validate(4));  // over budget
-  plan.groups = {Group{0, 4, 10, 64, 900}};
-  EXPECT_TRUE(plan.validate(4));
+  auto g = stories();
+  const auto units = g.units();
+  auto plan = make_strategy("sequential").value()->plan(g, MemoryBudget::unlimited(), 64, 8).value();
+  ASSERT_TRUE(plan.validate(units));
+  auto gap = plan;
+  gap.groups.erase(gap.groups.begin() + 3);
+  auto r = gap.validate(units);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInternal);
+  auto short_plan = plan;
+  short_plan.groups.pop_back();
+  EXPECT_FALSE(short_plan.validate(units));
+  auto over = plan;
+  over.budget = budget(1024);
+  EXPECT_FALSE(over.validate(units));
+  auto bad_chunk = plan;
+  bad_chunk.groups.back().row_begin = 5;
+  bad_chunk.groups.back().row_end = 9;
+  EXPECT_FALSE(bad_chunk.validate(units));
 }
 
 }  // namespace

@@ -24,14 +24,6 @@ Error format_error(const std::string& file, const std::string& what) {
   return Error{ErrorCode::kInvalidFormat, "[safetensors] " + file + ": " + what};
 }
 
-// RAII file descriptor for open().
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header_json, std::uint64_t data_bytes,
@@ -125,24 +117,57 @@ void SafetensorsFile::Unmap::operator()(std::byte* p) const noexcept {
   if (p) ::munmap(p, size);
 }
 
+void SafetensorsFile::Fd::reset() noexcept {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
 SafetensorsFile::~SafetensorsFile() = default;
+
+Result<void> SafetensorsFile::read(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const {
+  EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
+  std::uint64_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done,
+                              static_cast<off_t>(info.offset_bytes + offset_bytes + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": reading tensor '" + info.name +
+                                           "' failed: " + std::strerror(errno));
+    }
+    if (n == 0) {
+      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
+                                           "' (truncated after it was opened?)");
+    }
+    done += static_cast<std::uint64_t>(n);
+  }
+  return boost::outcome_v2::success();
+}
+
+void SafetensorsFile::drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes,
+                                      std::uint64_t size_bytes) const noexcept {
+  ::posix_fadvise(fd_.get(), static_cast<off_t>(info.offset_bytes + offset_bytes), static_cast<off_t>(size_bytes),
+                  POSIX_FADV_DONTNEED);
+}
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string label = path.string();
-  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot open: " + std::strerror(errno));
+  SafetensorsFile file;
+  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw_fd < 0) return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot open: " + std::strerror(errno));
+  file.fd_ = Fd(raw_fd);
+  const int fd = raw_fd;
   struct stat st {};
-  if (::fstat(fd.fd, &st) != 0) {
+  if (::fstat(fd, &st) != 0) {
     return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot stat: " + std::strerror(errno));
   }
   const auto file_size = static_cast<std::uint64_t>(st.st_size);
   if (file_size < 8)
     return format_error(label,
                         "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
-  SafetensorsFile file;
   file.path_ = path;
   file.file_size_ = file_size;
-  void* p = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  void* p = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED)
     return fail(ErrorCode::kIoError, "[safetensors] " + label + ": mmap failed: " + std::strerror(errno));
   file.map_ = std::unique_ptr<std::byte, Unmap>(static_cast<std::byte*>(p), Unmap{file_size});

@@ -20,6 +20,7 @@ std::string_view scratch_name(Scratch s) noexcept {
     case Scratch::kFfnB: return "ffn_b";
     case Scratch::kScores: return "scores";
     case Scratch::kLogits: return "logits";
+    case Scratch::kEmbeddingRow: return "embedding_row";
     case Scratch::kCount: break;
   }
   return "?";
@@ -65,6 +66,7 @@ Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& c, std::size
   set(Scratch::kFfnB, gpt2 ? 0 : n_batch * ff * f);
   set(Scratch::kScores, n_ctx * f);
   set(Scratch::kLogits, static_cast<std::uint64_t>(c.vocab_size) * f);
+  set(Scratch::kEmbeddingRow, d * f);
   return b;
 }
 
@@ -76,24 +78,82 @@ std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::siz
   return total;
 }
 
-std::uint64_t ExecutionPlan::streamed_bytes_per_pass() const noexcept {
-  if (all_resident) return 0;
+namespace {
+
+std::uint64_t align64(std::uint64_t bytes) noexcept {
+  return (bytes + 63) & ~std::uint64_t{63};
+}
+
+// Pool bytes of a head chunk holding LM head rows [begin, end) and the final norm (and bias).
+std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, std::int64_t end) noexcept {
   std::uint64_t total = 0;
-  for (const Group& g : groups) total += g.weight_bytes;
+  for (const model_ir::WeightRef& w : head.weights) {
+    if (w.role == model_ir::WeightRole::kLmHead) {
+      total += align64(static_cast<std::uint64_t>(end - begin) * static_cast<std::uint64_t>(w.shape[1]) *
+                       tensor_core::dtype_size(w.dtype));
+    } else {
+      total += align64(w.resident_bytes);
+    }
+  }
   return total;
 }
 
-Result<void> ExecutionPlan::validate(std::size_t n_units) const {
+// Bytes one token's embedding gather reads: a row of each embedding table.
+std::uint64_t gather_bytes(const model_ir::Unit& embedding) noexcept {
+  std::uint64_t total = 0;
+  for (const model_ir::WeightRef& w : embedding.weights) {
+    total += static_cast<std::uint64_t>(w.shape[1]) * tensor_core::dtype_size(w.dtype);
+  }
+  return total;
+}
+
+}  // namespace
+
+bool ExecutionPlan::all_resident() const noexcept {
+  for (const Group& g : groups) {
+    if (!g.resident) return false;
+  }
+  return true;
+}
+
+std::uint64_t ExecutionPlan::streamed_bytes_per_token(std::span<const model_ir::Unit> units) const noexcept {
+  std::uint64_t total = 0;
+  for (const Group& g : groups) {
+    if (g.gathered) {
+      total += gather_bytes(units[g.first_unit]);
+    } else if (!g.resident) {
+      total += g.weight_bytes;
+    }
+  }
+  return total;
+}
+
+Result<void> ExecutionPlan::validate(std::span<const model_ir::Unit> units) const {
   auto broken = [&](const std::string& what) { return fail(ErrorCode::kInternal, "[planner] invalid plan: " + what); };
   std::size_t next = 0;
+  std::int64_t next_row = 0;
   for (const Group& g : groups) {
+    if (g.is_head_chunk()) {
+      if (g.first_unit + 1 != g.last_unit || units[g.first_unit].kind != model_ir::UnitKind::kHead) {
+        return broken("a row chunk that is not the head");
+      }
+      if (g.first_unit != next || g.row_begin != next_row) return broken("head chunks are not contiguous");
+      next_row = g.row_end;
+      const model_ir::WeightRef* lm = units[g.first_unit].find(model_ir::WeightRole::kLmHead);
+      if (next_row == lm->shape[0]) {
+        next = g.last_unit;
+        next_row = 0;
+      }
+      continue;
+    }
+    if (next_row != 0) return broken("head chunks do not cover the vocabulary");
     if (g.first_unit != next) return broken("groups are not contiguous at unit " + std::to_string(next));
     if (g.last_unit <= g.first_unit) return broken("empty group at unit " + std::to_string(next));
-    if (g.peak_bytes > budget.bytes()) return broken("a group's peak passes the budget");
     next = g.last_unit;
   }
-  if (next != n_units)
-    return broken("groups cover " + std::to_string(next) + " of " + std::to_string(n_units) + " units");
+  if (next != units.size()) {
+    return broken("groups cover " + std::to_string(next) + " of " + std::to_string(units.size()) + " units");
+  }
   if (peak_bytes > budget.bytes()) return broken("peak passes the budget");
   return boost::outcome_v2::success();
 }
@@ -101,124 +161,197 @@ Result<void> ExecutionPlan::validate(std::size_t n_units) const {
 std::string ExecutionPlan::describe(std::span<const model_ir::Unit> units) const {
   std::ostringstream os;
   os << "plan: strategy " << strategy << ", budget " << budget.to_string() << ", context " << n_ctx << " tokens, batch "
-     << n_batch << "\n";
+     << n_batch << ", prefetch depth " << prefetch_depth << "\n";
   os << "  KV cache " << format_bytes(buffers.kv_cache_bytes) << ", activations+scratch "
      << format_bytes(buffers.scratch_total_bytes()) << "\n";
   for (std::size_t i = 0; i < groups.size(); ++i) {
     const Group& g = groups[i];
     os << "  group " << i << ": " << units[g.first_unit].name;
     if (g.last_unit - g.first_unit > 1) os << " .. " << units[g.last_unit - 1].name;
-    os << ", weights " << format_bytes(g.weight_bytes) << (all_resident ? " (resident)" : " (streamed)") << "\n";
+    if (g.is_head_chunk()) os << " rows [" << g.row_begin << ", " << g.row_end << ")";
+    if (g.gathered) {
+      os << ", gathered per token (" << format_bytes(gather_bytes(units[g.first_unit])) << " per token)\n";
+    } else {
+      os << ", " << format_bytes(g.weight_bytes) << (g.resident ? " resident" : " streamed") << "\n";
+    }
   }
-  os << "  predicted peak " << format_bytes(peak_bytes) << ", minimum budget " << format_bytes(minimum_budget_bytes)
-     << ", streamed per pass " << format_bytes(streamed_bytes_per_pass());
+  os << "  resident " << format_bytes(resident_bytes) << ", streamed per token "
+     << format_bytes(streamed_bytes_per_token(units)) << ", predicted peak " << format_bytes(peak_bytes)
+     << ", minimum budget " << format_bytes(minimum_budget_bytes);
   return os.str();
 }
 
 namespace {
 
-// Shared by all strategies: fixed buffers, then groups packed under a per-group cap.
-class PackingStrategy : public PartitionStrategy {
+Group make_group(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last, bool resident) {
+  Group g;
+  g.first_unit = first;
+  g.last_unit = last;
+  g.resident = resident;
+  g.weight_bytes = group_weight_bytes(units, first, last);
+  g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
+  return g;
+}
+
+// Shared by all strategies; they differ in how streamed units are packed and how far loads run ahead.
+class PlanningStrategy : public PartitionStrategy {
  public:
   Result<ExecutionPlan> plan(const model_ir::ModelGraph<model_ir::Validated>& graph,
                              memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch) const final {
-    const auto& units = graph.units();
+    const std::span<const model_ir::Unit> units = graph.units();
+    const std::size_t n = units.size();
+    const std::size_t head = n - 1;
     EDGE_RT_TRY(auto buffers, runtime_buffers(graph.config(), n_ctx, n_batch));
     const std::uint64_t fixed = buffers.reserved_bytes();
-    std::uint64_t largest = 0;
-    std::size_t largest_unit = 0;
-    for (std::size_t u = 0; u < units.size(); ++u) {
-      const std::uint64_t b = MemoryPool::size_class(group_weight_bytes(units, u, u + 1));
-      if (b > largest) {
-        largest = b;
+    auto block = [&](std::size_t u) { return MemoryPool::size_class(group_weight_bytes(units, u, u + 1)); };
+
+    // Streaming holds the largest layer unit (attention or feed-forward) in each live slot; the head streams in
+    // chunks that can be as small as one row, and the embedding is gathered, so neither sets the minimum.
+    std::uint64_t largest = MemoryPool::size_class(head_chunk_bytes(units[head], 0, 1));
+    std::size_t largest_unit = head;
+    for (std::size_t u = 1; u < head; ++u) {
+      if (block(u) > largest) {
+        largest = block(u);
         largest_unit = u;
       }
     }
+    const std::size_t min_slots = 1 + min_depth();
     ExecutionPlan plan;
     plan.strategy = std::string(name());
     plan.budget = budget;
     plan.n_ctx = n_ctx;
     plan.n_batch = n_batch;
     plan.buffers = buffers;
-    plan.prefetch_depth = prefetch_depth();
-    plan.minimum_budget_bytes = fixed + largest * (1 + prefetch_depth());
+    plan.minimum_budget_bytes = fixed + min_slots * largest;
     if (budget.bytes() < plan.minimum_budget_bytes) {
       return fail(ErrorCode::kBudgetExceeded,
                   "[planner] budget " + budget.to_string() + " is below the minimum budget " +
                       format_bytes(plan.minimum_budget_bytes) + " (" + std::to_string(plan.minimum_budget_bytes) +
                       " bytes) of strategy " + std::string(name()) + ": KV cache and scratch for " +
-                      std::to_string(n_ctx) + " tokens " + format_bytes(fixed) + " + " +
-                      std::to_string(1 + prefetch_depth()) + " x largest unit '" + units[largest_unit].name + "' " +
-                      format_bytes(largest));
+                      std::to_string(n_ctx) + " tokens " + format_bytes(fixed) + " + " + std::to_string(min_slots) +
+                      " x largest unit '" + units[largest_unit].name + "' " + format_bytes(largest));
     }
-    const std::uint64_t all = MemoryPool::size_class(group_weight_bytes(units, 0, units.size()));
-    std::uint64_t sum_single = 0;
-    for (std::size_t u = 0; u < units.size(); ++u)
-      sum_single += MemoryPool::size_class(group_weight_bytes(units, u, u + 1));
-    if (fits_all_in_one() && fixed + all <= budget.bytes()) {
-      plan.groups.push_back(make_group(units, 0, units.size(), fixed));
-      plan.all_resident = true;
-    } else if (!fits_all_in_one() && fixed + sum_single <= budget.bytes()) {
-      for (std::size_t u = 0; u < units.size(); ++u) plan.groups.push_back(make_group(units, u, u + 1, fixed));
-      plan.all_resident = true;
+
+    // Everything fits: load once, keep across tokens.
+    std::uint64_t all_singles = 0;
+    for (std::size_t u = 0; u < n; ++u) all_singles += block(u);
+    const std::uint64_t all_in_one = MemoryPool::size_class(group_weight_bytes(units, 0, n));
+    if (fixed + (packs() ? all_in_one : all_singles) <= budget.bytes()) {
+      if (packs()) {
+        plan.groups.push_back(make_group(units, 0, n, /*resident=*/true));
+      } else {
+        for (std::size_t u = 0; u < n; ++u) plan.groups.push_back(make_group(units, u, u + 1, /*resident=*/true));
+      }
+      finish(plan);
+      EDGE_RT_TRY(plan.validate(units));
+      return plan;
+    }
+
+    // Streaming. Pin units by bytes per token saved (a pinned unit saves its whole size every token), largest
+    // first, as long as the rest can still stream through min_slots slots of the largest unpinned unit.
+    const std::uint64_t free = budget.bytes() - fixed;
+    const std::uint64_t head_min = MemoryPool::size_class(head_chunk_bytes(units[head], 0, 1));
+    std::vector<bool> pinned(n, false);
+    std::uint64_t pinned_bytes = 0;
+    auto largest_unpinned = [&]() {
+      std::uint64_t m = pinned[head] ? 0 : head_min;
+      for (std::size_t u = 1; u < head; ++u) {
+        if (!pinned[u]) m = std::max(m, block(u));
+      }
+      return m;
+    };
+    std::vector<std::size_t> candidates;
+    for (std::size_t u = 1; u < n; ++u) candidates.push_back(u);
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [&](std::size_t a, std::size_t b) { return block(a) > block(b); });
+    for (std::size_t u : candidates) {
+      pinned[u] = true;
+      if (pinned_bytes + block(u) + min_slots * largest_unpinned() <= free) {
+        pinned_bytes += block(u);
+      } else {
+        pinned[u] = false;
+      }
+    }
+    const std::uint64_t stream_free = free - pinned_bytes;
+    const std::uint64_t unit_slot = largest_unpinned();
+    plan.prefetch_depth = depth(stream_free, unit_slot);
+    const std::uint64_t slot = packs() ? stream_free / (1 + plan.prefetch_depth) : unit_slot;
+
+    Group gather;
+    gather.first_unit = 0;
+    gather.last_unit = 1;
+    gather.gathered = true;
+    plan.groups.push_back(gather);
+    std::size_t u = 1;
+    while (u < head) {
+      if (pinned[u]) {
+        plan.groups.push_back(make_group(units, u, u + 1, /*resident=*/true));
+        ++u;
+        continue;
+      }
+      std::size_t last = u + 1;
+      while (packs() && last < head && !pinned[last] &&
+             MemoryPool::size_class(group_weight_bytes(units, u, last + 1)) <= slot) {
+        ++last;
+      }
+      plan.groups.push_back(make_group(units, u, last, /*resident=*/false));
+      u = last;
+    }
+    if (pinned[head]) {
+      plan.groups.push_back(make_group(units, head, n, /*resident=*/true));
     } else {
-      const std::uint64_t cap = (budget.bytes() - fixed) / (1 + prefetch_depth());
-      std::size_t first = 0;
-      while (first < units.size()) {
-        std::size_t last = first + 1;
-        while (packs() && last < units.size() &&
-               MemoryPool::size_class(group_weight_bytes(units, first, last + 1)) <= cap) {
-          ++last;
+      const std::int64_t vocab = units[head].find(model_ir::WeightRole::kLmHead)->shape[0];
+      // The most rows whose chunk, rounded to its size class, fits a slot (binary search; 1 row always fits).
+      std::int64_t lo = 1, hi = vocab;
+      while (lo < hi) {
+        const std::int64_t mid = lo + (hi - lo + 1) / 2;
+        if (MemoryPool::size_class(head_chunk_bytes(units[head], 0, mid)) <= slot) {
+          lo = mid;
+        } else {
+          hi = mid - 1;
         }
-        plan.groups.push_back(make_group(units, first, last, fixed));
-        first = last;
+      }
+      const std::int64_t rows = lo;
+      for (std::int64_t begin = 0; begin < vocab; begin += rows) {
+        Group g;
+        g.first_unit = head;
+        g.last_unit = n;
+        g.row_begin = begin;
+        g.row_end = std::min(vocab, begin + rows);
+        g.weight_bytes = head_chunk_bytes(units[head], g.row_begin, g.row_end);
+        g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
+        plan.groups.push_back(g);
       }
     }
     finish(plan);
-    EDGE_RT_TRY(plan.validate(units.size()));
+    EDGE_RT_TRY(plan.validate(units));
     return plan;
   }
 
  protected:
-  virtual std::size_t prefetch_depth() const noexcept { return 0; }
   virtual bool packs() const noexcept = 0;
-  // Whether an all-resident plan is one block (greedy) or one block per unit (sequential).
-  virtual bool fits_all_in_one() const noexcept { return packs(); }
+  virtual std::size_t min_depth() const noexcept { return 0; }
+  /// Loads in flight ahead of the compute, given the streaming budget and the largest unpinned unit.
+  virtual std::size_t depth(std::uint64_t /*stream_free*/, std::uint64_t /*unit_slot*/) const noexcept { return 0; }
 
  private:
-  static Group make_group(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last,
-                          std::uint64_t fixed) {
-    Group g;
-    g.first_unit = first;
-    g.last_unit = last;
-    g.weight_bytes = group_weight_bytes(units, first, last);
-    g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
-    g.peak_bytes = fixed + g.reserved_bytes;
-    return g;
-  }
-
-  void finish(ExecutionPlan& plan) const {
+  static void finish(ExecutionPlan& plan) {
     const std::uint64_t fixed = plan.buffers.reserved_bytes();
-    if (plan.all_resident) {
-      std::uint64_t total = fixed;
-      for (const Group& g : plan.groups) total += g.reserved_bytes;
-      for (Group& g : plan.groups) g.peak_bytes = total;
-      plan.peak_bytes = total;
-      return;
+    std::uint64_t largest_streamed = 0;
+    plan.resident_bytes = 0;
+    for (const Group& g : plan.groups) {
+      if (g.resident) {
+        plan.resident_bytes += g.reserved_bytes;
+      } else {
+        largest_streamed = std::max(largest_streamed, g.reserved_bytes);
+      }
     }
-    // Streaming: the computing group plus the prefetched ones (wrapping to the next pass) are live at once.
-    const std::size_t n = plan.groups.size();
-    plan.peak_bytes = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      std::uint64_t live = fixed;
-      for (std::size_t k = 0; k <= prefetch_depth() && k < n; ++k) live += plan.groups[(i + k) % n].reserved_bytes;
-      plan.groups[i].peak_bytes = live;
-      plan.peak_bytes = std::max(plan.peak_bytes, live);
-    }
+    // The computing load plus `depth` loads ahead are live at once.
+    plan.peak_bytes = fixed + plan.resident_bytes + (1 + plan.prefetch_depth) * largest_streamed;
   }
 };
 
-class Sequential final : public PackingStrategy {
+class Sequential final : public PlanningStrategy {
  public:
   std::string_view name() const noexcept override { return "sequential"; }
 
@@ -226,7 +359,7 @@ class Sequential final : public PackingStrategy {
   bool packs() const noexcept override { return false; }
 };
 
-class GreedyGrouping final : public PackingStrategy {
+class GreedyGrouping final : public PlanningStrategy {
  public:
   std::string_view name() const noexcept override { return "greedy-grouping"; }
 
@@ -234,13 +367,19 @@ class GreedyGrouping final : public PackingStrategy {
   bool packs() const noexcept override { return true; }
 };
 
-class SpeculativePrefetch final : public PackingStrategy {
+class SpeculativePrefetch final : public PlanningStrategy {
  public:
   std::string_view name() const noexcept override { return "speculative-prefetch"; }
 
  protected:
-  std::size_t prefetch_depth() const noexcept override { return 1; }
   bool packs() const noexcept override { return true; }
+  std::size_t min_depth() const noexcept override { return 1; }
+  // Deeper readahead absorbs uneven read latency; stop at 3 or when a load could no longer hold the largest unit.
+  std::size_t depth(std::uint64_t stream_free, std::uint64_t unit_slot) const noexcept override {
+    std::size_t d = 1;
+    while (d < 3 && unit_slot > 0 && stream_free / (d + 2) >= unit_slot) ++d;
+    return d;
+  }
 };
 
 constexpr std::string_view kNames[] = {"sequential", "greedy-grouping", "speculative-prefetch"};

@@ -2,6 +2,7 @@
 
 #include <edge_rt/runtime/engine.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -97,7 +98,8 @@ template <class State>
     Result<InferenceEngine<Ready>> InferenceEngine<State>::prepare() && requires std::same_as<State, Planned> {
   const auto start = Clock::now();
   auto data = std::move(data_);
-  EDGE_RT_TRY(data->executor, detail::Executor::create(*data->graph, data->plan));
+  EDGE_RT_TRY(data->executor,
+              detail::Executor::create(*data->graph, data->plan, detail::IoOptions{data->options.cold_cache}));
   data->load_ms += ms_since(start);
   return InferenceEngine<Ready>(std::move(data));
 }
@@ -139,16 +141,28 @@ Result<GenerationResult> InferenceEngine<State>::generate(
     return fail(ErrorCode::kContextOverflow, "[engine] the prompt has " + std::to_string(result.input_tokens.size()) +
                                                  " tokens, more than the context of " + std::to_string(plan.n_ctx));
   }
-  const std::uint64_t loaded_before = ex.weight_bytes_loaded();
+  std::size_t pass_row0 = 0;  // first input row of the current prefill pass, for keep_rows
+  auto add_pass = [](const detail::PassStats& p, TokenStats& into) {
+    into.io_ms += p.io_ms;
+    into.compute_ms += p.compute_ms;
+    into.stall_ms += p.stall_ms;
+    into.bytes_read += p.bytes_read;
+  };
 
   // Prefill, n_batch tokens per pass.
   const std::span<const TokenId> input = result.input_tokens;
-  detail::RowLogits keep_rows = [&](std::size_t, std::span<const float> row) {
-    result.logits.emplace_back(row.begin(), row.end());
+  const auto vocab = static_cast<std::size_t>(config.vocab_size);
+  detail::RowLogits keep_rows = [&](std::size_t row, std::size_t first_id, std::span<const float> values) {
+    if (result.logits.size() <= pass_row0 + row) result.logits.resize(pass_row0 + row + 1, std::vector<float>(vocab));
+    std::copy(values.begin(), values.end(),
+              result.logits[pass_row0 + row].begin() + static_cast<std::ptrdiff_t>(first_id));
   };
+  result.passes.emplace_back();
   for (std::size_t pos = 0; pos < input.size(); pos += plan.n_batch) {
     const std::size_t n = std::min(plan.n_batch, input.size() - pos);
-    EDGE_RT_TRY(ex.forward(input.subspan(pos, n), pos, options.all_logits ? &keep_rows : nullptr));
+    pass_row0 = pos;
+    EDGE_RT_TRY(auto p, ex.forward(input.subspan(pos, n), pos, options.all_logits ? &keep_rows : nullptr));
+    add_pass(p, result.passes.front());
   }
   const double prefill_ms = ms_since(start);
 
@@ -178,8 +192,9 @@ Result<GenerationResult> InferenceEngine<State>::generate(
     }
     const auto step = Clock::now();
     const TokenId one[] = {next};
-    EDGE_RT_TRY(ex.forward(one, pos, nullptr));
+    EDGE_RT_TRY(auto p, ex.forward(one, pos, nullptr));
     decode_ms += ms_since(step);
+    add_pass(p, result.passes.emplace_back());
     ++pos;
   }
 
@@ -195,7 +210,13 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   m.decode_tok_s = decode_ms > 0 ? static_cast<double>(decode_passes) * 1000.0 / decode_ms : 0;
   m.peak_pool_bytes = ex.pool_stats().peak_reserved_bytes;
   m.budget_bytes = plan.budget.bytes();
-  m.weight_bytes_loaded = ex.weight_bytes_loaded() - loaded_before;
+  for (const TokenStats& p : result.passes) {
+    m.io_ms += p.io_ms;
+    m.compute_ms += p.compute_ms;
+    m.stall_ms += p.stall_ms;
+    m.weight_bytes_loaded += p.bytes_read;
+  }
+  m.overlap_efficiency = m.io_ms > 0 ? std::clamp((m.io_ms - m.stall_ms) / m.io_ms, 0.0, 1.0) : 1.0;
   return result;
 }
 
@@ -223,6 +244,11 @@ std::uint64_t InferenceEngine<State>::weight_bytes() const noexcept requires(!st
 template <class State>
 std::uint64_t InferenceEngine<State>::parameter_count() const noexcept requires(!std::same_as<State, Idle>) {
   return data_->graph->parameter_count();
+}
+
+template <class State>
+std::uint64_t InferenceEngine<State>::streamed_bytes_per_token() const noexcept requires(!std::same_as<State, Idle>) {
+  return data_->plan.streamed_bytes_per_token(data_->graph->units());
 }
 
 template <class State>

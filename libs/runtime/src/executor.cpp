@@ -2,6 +2,7 @@
 
 #include <edge_rt/tensor_core/kernels.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -10,31 +11,48 @@ namespace edge_rt::runtime::detail {
 namespace tc = tensor_core;
 using model_ir::WeightRole;
 using partition_planner::Scratch;
+using Clock = std::chrono::steady_clock;
 
-Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan)
+namespace {
+constexpr std::size_t kStagingBytes = 1 << 20;  // per loading thread, outside the pool
+double ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+}  // namespace
+
+Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
+                   const IoOptions& io)
     : graph_(graph),
       config_(graph.config()),
       plan_(plan),
-      pool_(std::make_unique<memory_manager::MemoryPool>(plan.budget)) {}
+      io_(io),
+      pool_(std::make_unique<memory_manager::MemoryPool>(plan.budget)),
+      pinned_(plan.groups.size()) {}
 
-Executor::~Executor() {
-  if (pending_.valid()) pending_.wait();
-}
+Executor::~Executor() = default;
 
 Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                                                   const partition_planner::ExecutionPlan& plan) {
-  std::unique_ptr<Executor> ex(new Executor(graph, plan));  // private constructor: make_unique cannot reach it
+                                                   const partition_planner::ExecutionPlan& plan, const IoOptions& io) {
+  std::unique_ptr<Executor> ex(new Executor(graph, plan, io));  // private constructor: make_unique cannot reach it
   EDGE_RT_TRY(ex->kv_cache_, ex->pool_->allocate(plan.buffers.kv_cache_bytes));
   std::memset(ex->kv_cache_.data(), 0, ex->kv_cache_.size_bytes());
   for (std::size_t s = 0; s < ex->scratch_.size(); ++s) {
     if (plan.buffers.scratch_bytes[s] == 0) continue;
     EDGE_RT_TRY(ex->scratch_[s], ex->pool_->allocate(plan.buffers.scratch_bytes[s]));
   }
-  if (plan.all_resident) {
-    for (std::size_t g = 0; g < plan.groups.size(); ++g) {
-      EDGE_RT_TRY(auto group, ex->load(g));
-      ex->resident_.push_back(std::move(group));
+  std::vector<std::size_t> streamed;
+  for (std::size_t g = 0; g < plan.groups.size(); ++g) {
+    if (plan.groups[g].resident) {
+      EDGE_RT_TRY(auto group, ex->load(g, ex->staging_));
+      ex->pinned_[g].emplace(std::move(group));
+    } else if (!plan.groups[g].gathered) {
+      streamed.push_back(g);
     }
+  }
+  if (plan.prefetch_depth > 0 && !streamed.empty()) {
+    ex->prefetcher_ = std::make_unique<Prefetcher>(
+        std::move(streamed), plan.prefetch_depth,
+        [raw = ex.get(), staging = std::vector<std::byte>()](std::size_t g) mutable { return raw->load(g, staging); });
   }
   return ex;
 }
@@ -47,34 +65,56 @@ std::span<float> Executor::logits() noexcept {
   return scratch(Scratch::kLogits).first(static_cast<std::size_t>(config_.vocab_size));
 }
 
-Result<LoadedGroup> Executor::load(std::size_t group_index) {
-  EDGE_RT_TRY(auto group, load_group(graph_.units(), plan_.groups[group_index], *pool_));
-  weight_bytes_loaded_ += plan_.groups[group_index].weight_bytes;
-  return group;
+Result<LoadedGroup> Executor::load(std::size_t group_index, std::vector<std::byte>& staging) {
+  if (staging.empty()) staging.resize(kStagingBytes);
+  IoStats stats;
+  auto loaded = load_group(graph_.units(), plan_.groups[group_index], *pool_, io_, staging, stats);
+  io_bytes_ += stats.bytes_read;
+  io_ns_ += static_cast<std::uint64_t>(stats.io_ms * 1e6);
+  return loaded;
 }
 
-Result<void> Executor::forward(std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
-                               const RowLogits* each_row) {
+Result<PassStats> Executor::forward(std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
+                                    const RowLogits* each_row) {
   EDGE_RT_CHECK(!tokens.empty() && tokens.size() <= plan_.n_batch && pos0 + tokens.size() <= plan_.n_ctx,
                 "forward: tokens do not fit the plan");
-  const std::size_t n_groups = plan_.groups.size();
-  for (std::size_t g = 0; g < n_groups; ++g) {
-    if (plan_.all_resident) {
-      for (const LoadedUnit& unit : resident_[g].units) run_unit(unit, tokens, pos0, each_row);
+  if (poisoned_) return *poisoned_;
+  const auto start = Clock::now();
+  const std::uint64_t bytes_before = io_bytes_;
+  const std::uint64_t ns_before = io_ns_;
+  PassStats stats;
+  auto done = run_pass(tokens, pos0, each_row, stats.stall_ms);
+  if (!done) {
+    poisoned_ = done.error();
+    return done.error();
+  }
+  stats.compute_ms = ms_since(start) - stats.stall_ms;
+  stats.bytes_read = io_bytes_ - bytes_before;
+  stats.io_ms = static_cast<double>(io_ns_ - ns_before) / 1e6;
+  return stats;
+}
+
+Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std::size_t pos0, const RowLogits* each_row,
+                                double& stall_ms) {
+  for (std::size_t g = 0; g < plan_.groups.size(); ++g) {
+    const partition_planner::Group& group = plan_.groups[g];
+    if (group.gathered) {
+      const auto start = Clock::now();
+      EDGE_RT_TRY(gather_embedding(tokens, pos0));
+      stall_ms += ms_since(start);  // synchronous reads: the compute waits for them
+      continue;
+    }
+    if (pinned_[g]) {
+      for (const LoadedUnit& unit : pinned_[g]->units) run_unit(unit, tokens, pos0, each_row);
       continue;
     }
     LoadedGroup current;
-    if (pending_.valid() && pending_index_ == g) {
-      EDGE_RT_TRY(current, pending_.get());
+    if (prefetcher_) {
+      EDGE_RT_TRY(current, prefetcher_->next(g, stall_ms));
     } else {
-      if (pending_.valid()) pending_.wait();  // a stale prefetch: let it finish and drop it
-      pending_ = {};
-      EDGE_RT_TRY(current, load(g));
-    }
-    if (plan_.prefetch_depth > 0 && n_groups > 1) {
-      // Load the next group (wrapping to the next pass) on a background thread while this one computes.
-      pending_index_ = (g + 1) % n_groups;
-      pending_ = std::async(std::launch::async, [this, index = pending_index_] { return load(index); });
+      const auto start = Clock::now();
+      EDGE_RT_TRY(current, load(g, staging_));
+      stall_ms += ms_since(start);
     }
     for (const LoadedUnit& unit : current.units) run_unit(unit, tokens, pos0, each_row);
   }
@@ -83,25 +123,52 @@ Result<void> Executor::forward(std::span<const tokenizer::TokenId> tokens, std::
 
 void Executor::run_unit(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
                         const RowLogits* each_row) {
+  const bool gpt2 = config_.architecture == model_ir::Architecture::kGpt2;
+  const std::size_t n = tokens.size();
   switch (unit.unit->kind) {
     case model_ir::UnitKind::kEmbedding: run_embedding(unit, tokens, pos0); return;
-    case model_ir::UnitKind::kLayer:
-      if (config_.architecture == model_ir::Architecture::kGpt2) {
-        run_gpt2_layer(unit, tokens.size(), pos0);
-      } else {
-        run_llama_layer(unit, tokens.size(), pos0);
-      }
+    case model_ir::UnitKind::kAttention:
+      gpt2 ? run_gpt2_attention(unit, n, pos0) : run_llama_attention(unit, n, pos0);
       return;
-    case model_ir::UnitKind::kHead: run_head(unit, tokens.size(), each_row); return;
+    case model_ir::UnitKind::kFeedForward: gpt2 ? run_gpt2_ffn(unit, n) : run_llama_ffn(unit, n); return;
+    case model_ir::UnitKind::kHead: run_head(unit, n, each_row); return;
   }
+}
+
+Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> tokens, std::size_t pos0) {
+  const auto d = static_cast<std::size_t>(config_.d_model);
+  std::span<float> x = scratch(Scratch::kResidual);
+  std::span<float> pos_row = scratch(Scratch::kNormed).first(d);  // free until the first layer
+  std::span<std::byte> raw = scratch_[static_cast<std::size_t>(Scratch::kEmbeddingRow)].bytes();
+  const model_ir::Unit& unit = graph_.units()[0];
+  IoStats stats;
+  const auto start = Clock::now();
+  for (std::size_t t = 0; t < tokens.size(); ++t) {
+    for (const model_ir::WeightRef& w : unit.weights) {
+      const std::size_t row = w.role == WeightRole::kTokenEmbedding ? static_cast<std::size_t>(tokens[t]) : pos0 + t;
+      const std::size_t row_bytes = d * tc::dtype_size(w.dtype);
+      EDGE_RT_TRY(w.file->read(*w.source, row * row_bytes, raw.first(row_bytes)));
+      if (io_.drop_page_cache) w.file->drop_page_cache(*w.source, row * row_bytes, row_bytes);
+      stats.bytes_read += row_bytes;
+      if (w.role == WeightRole::kTokenEmbedding) {
+        tc::to_f32(w.dtype, raw.data(), d, x.data() + t * d);
+      } else {
+        tc::to_f32(w.dtype, raw.data(), d, pos_row.data());
+        tc::add(pos_row, x.subspan(t * d, d));
+      }
+    }
+  }
+  io_bytes_ += stats.bytes_read;
+  io_ns_ += static_cast<std::uint64_t>(ms_since(start) * 1e6);
+  return boost::outcome_v2::success();
 }
 
 void Executor::run_embedding(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0) {
   const auto d = static_cast<std::size_t>(config_.d_model);
   std::span<float> x = scratch(Scratch::kResidual);
+  std::span<float> pos_row = scratch(Scratch::kNormed).first(d);
   const tc::TensorView& wte = unit.matrix(WeightRole::kTokenEmbedding);
   const tc::TensorView& wpe = unit.matrix(WeightRole::kPositionEmbedding);
-  std::vector<float> pos_row(wpe.data() ? d : 0);
   for (std::size_t t = 0; t < tokens.size(); ++t) {
     const tc::TensorView row = wte.row(tokens[t]);
     tc::to_f32(row.dtype(), row.data(), d, x.data() + t * d);
@@ -130,11 +197,10 @@ void Executor::attend(std::size_t layer, std::size_t n, std::size_t pos0) {
                 scratch(Scratch::kScores), scratch(Scratch::kAttnOut));
 }
 
-void Executor::run_llama_layer(const LoadedUnit& unit, std::size_t n, std::size_t pos0) {
+void Executor::run_llama_attention(const LoadedUnit& unit, std::size_t n, std::size_t pos0) {
   const auto d = static_cast<std::size_t>(config_.d_model);
   const auto hd = static_cast<std::size_t>(config_.head_dim);
   const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads) * hd;
-  const auto ff = static_cast<std::size_t>(config_.d_ff);
   const auto layer = static_cast<std::size_t>(unit.unit->layer);
   const std::size_t layer_elems = plan_.n_ctx * kv_dim;
   std::span<float> x = scratch(Scratch::kResidual).first(n * d);
@@ -154,7 +220,13 @@ void Executor::run_llama_layer(const LoadedUnit& unit, std::size_t n, std::size_
   attend(layer, n, pos0);
   tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), {}, xb);
   tc::add(xb, x);
+}
 
+void Executor::run_llama_ffn(const LoadedUnit& unit, std::size_t n) {
+  const auto d = static_cast<std::size_t>(config_.d_model);
+  const auto ff = static_cast<std::size_t>(config_.d_ff);
+  std::span<float> x = scratch(Scratch::kResidual).first(n * d);
+  std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
   std::span<float> gate = scratch(Scratch::kFfnA).first(n * ff);
   std::span<float> up = scratch(Scratch::kFfnB).first(n * ff);
   tc::rms_norm(x, d, unit.vector(WeightRole::kFfnNorm), config_.norm_eps, xb);
@@ -165,9 +237,8 @@ void Executor::run_llama_layer(const LoadedUnit& unit, std::size_t n, std::size_
   tc::add(xb, x);
 }
 
-void Executor::run_gpt2_layer(const LoadedUnit& unit, std::size_t n, std::size_t pos0) {
+void Executor::run_gpt2_attention(const LoadedUnit& unit, std::size_t n, std::size_t pos0) {
   const auto d = static_cast<std::size_t>(config_.d_model);
-  const auto ff = static_cast<std::size_t>(config_.d_ff);
   const auto layer = static_cast<std::size_t>(unit.unit->layer);
   const std::size_t layer_elems = plan_.n_ctx * d;
   std::span<float> x = scratch(Scratch::kResidual).first(n * d);
@@ -190,7 +261,13 @@ void Executor::run_gpt2_layer(const LoadedUnit& unit, std::size_t n, std::size_t
   tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), unit.vector(WeightRole::kAttnOutBias),
              xb);
   tc::add(xb, x);
+}
 
+void Executor::run_gpt2_ffn(const LoadedUnit& unit, std::size_t n) {
+  const auto d = static_cast<std::size_t>(config_.d_model);
+  const auto ff = static_cast<std::size_t>(config_.d_ff);
+  std::span<float> x = scratch(Scratch::kResidual).first(n * d);
+  std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
   std::span<float> hidden = scratch(Scratch::kFfnA).first(n * ff);
   tc::layer_norm(x, d, unit.vector(WeightRole::kFfnNorm), unit.vector(WeightRole::kFfnNormBias), config_.norm_eps, xb);
   tc::matmul(xb, n, unit.matrix(WeightRole::kFfnUp), unit.vector(WeightRole::kFfnUpBias), hidden);
@@ -203,19 +280,23 @@ void Executor::run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* 
   const auto d = static_cast<std::size_t>(config_.d_model);
   std::span<float> x = scratch(Scratch::kResidual);
   std::span<float> xb = scratch(Scratch::kNormed);
-  std::span<float> out = logits();
+  const tc::TensorView& lm_head = unit.matrix(WeightRole::kLmHead);
+  const auto first_id = static_cast<std::size_t>(unit.row_begin);
+  const auto n_ids = static_cast<std::size_t>(lm_head.shape()[0]);
+  std::span<float> out = logits().subspan(first_id, n_ids);
   const std::size_t first = each_row ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t) {
     std::span<const float> row = x.subspan(t * d, d);
     std::span<float> normed = xb.subspan(t * d, d);
+    // Every chunk normalises again: cheap (d elements) and keeps chunks independent of each other.
     if (config_.architecture == model_ir::Architecture::kGpt2) {
       tc::layer_norm(row, d, unit.vector(WeightRole::kFinalNorm), unit.vector(WeightRole::kFinalNormBias),
                      config_.norm_eps, normed);
     } else {
       tc::rms_norm(row, d, unit.vector(WeightRole::kFinalNorm), config_.norm_eps, normed);
     }
-    tc::matmul(normed, 1, unit.matrix(WeightRole::kLmHead), {}, out);
-    if (each_row) (*each_row)(t, out);
+    tc::matmul(normed, 1, lm_head, {}, out);
+    if (each_row) (*each_row)(t, first_id, out);
   }
 }
 

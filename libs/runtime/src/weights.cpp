@@ -1,53 +1,92 @@
 #include "weights.hpp"
 
+#include <chrono>
 #include <cstring>
 
 namespace edge_rt::runtime::detail {
 
 namespace {
 
-// dst [cols, rows] <- src [rows, cols], element size es; blocked so both sides stay in cache.
-void transpose(const std::byte* src, std::size_t rows, std::size_t cols, std::size_t es, std::byte* dst) {
-  constexpr std::size_t kBlock = 32;
-  for (std::size_t r0 = 0; r0 < rows; r0 += kBlock) {
-    for (std::size_t c0 = 0; c0 < cols; c0 += kBlock) {
-      const std::size_t r1 = std::min(rows, r0 + kBlock);
-      const std::size_t c1 = std::min(cols, c0 + kBlock);
-      for (std::size_t r = r0; r < r1; ++r) {
-        for (std::size_t c = c0; c < c1; ++c) std::memcpy(dst + (c * rows + r) * es, src + (r * cols + c) * es, es);
-      }
+using model_ir::WeightRef;
+
+Result<void> read_range(const WeightRef& w, std::uint64_t offset, std::span<std::byte> out, const IoOptions& io,
+                        IoStats& stats) {
+  EDGE_RT_TRY(w.file->read(*w.source, offset, out));
+  if (io.drop_page_cache) w.file->drop_page_cache(*w.source, offset, out.size());
+  stats.bytes_read += out.size();
+  return boost::outcome_v2::success();
+}
+
+// dst [cols, rows] <- src [rows, cols] (GPT-2 Conv1D [in, out] -> [out, in]), read a band of rows at a time.
+Result<void> load_transposed(const WeightRef& w, std::byte* dst, const IoOptions& io, std::vector<std::byte>& staging,
+                             IoStats& stats) {
+  const auto rows = static_cast<std::size_t>(w.source->shape[0]);
+  const auto cols = static_cast<std::size_t>(w.source->shape[1]);
+  const std::size_t es = tensor_core::dtype_size(w.dtype);
+  const std::size_t band = std::max<std::size_t>(1, staging.size() / (cols * es));
+  for (std::size_t r0 = 0; r0 < rows; r0 += band) {
+    const std::size_t r1 = std::min(rows, r0 + band);
+    const std::span<std::byte> chunk(staging.data(), (r1 - r0) * cols * es);
+    EDGE_RT_TRY(read_range(w, r0 * cols * es, chunk, io, stats));
+    for (std::size_t r = r0; r < r1; ++r) {
+      const std::byte* src = chunk.data() + (r - r0) * cols * es;
+      for (std::size_t c = 0; c < cols; ++c) std::memcpy(dst + (c * rows + r) * es, src + c * es, es);
     }
   }
+  return boost::outcome_v2::success();
+}
+
+// A vector (norm or bias) converted to F32.
+Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io, std::vector<std::byte>& staging,
+                         IoStats& stats) {
+  const auto n = static_cast<std::size_t>(w.shape.numel());
+  const std::size_t es = tensor_core::dtype_size(w.source->dtype);
+  const std::size_t step = staging.size() / es;
+  for (std::size_t i = 0; i < n; i += step) {
+    const std::size_t m = std::min(step, n - i);
+    EDGE_RT_TRY(read_range(w, i * es, std::span(staging.data(), m * es), io, stats));
+    tensor_core::to_f32(w.source->dtype, staging.data(), m, reinterpret_cast<float*>(dst) + i);
+  }
+  return boost::outcome_v2::success();
 }
 
 }  // namespace
 
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
-                               memory_manager::MemoryPool& pool) {
+                               memory_manager::MemoryPool& pool, const IoOptions& io, std::vector<std::byte>& staging,
+                               IoStats& stats) {
+  const auto start = std::chrono::steady_clock::now();
   LoadedGroup loaded;
   EDGE_RT_TRY(loaded.block, pool.allocate(group.weight_bytes));
   std::byte* cursor = loaded.block.data();
   for (std::size_t u = group.first_unit; u < group.last_unit; ++u) {
     LoadedUnit lu;
     lu.unit = &units[u];
-    for (const model_ir::WeightRef& w : units[u].weights) {
-      const std::span<const std::byte> src = w.file->bytes(*w.source);
+    lu.row_begin = group.row_begin;
+    for (const WeightRef& w : units[u].weights) {
+      tensor_core::Shape shape = w.shape;
+      std::uint64_t bytes = w.resident_bytes;
       if (w.shape.rank() == 1) {
-        tensor_core::to_f32(w.source->dtype, src.data(), static_cast<std::size_t>(w.shape.numel()),
-                            reinterpret_cast<float*>(cursor));
+        EDGE_RT_TRY(load_vector(w, cursor, io, staging, stats));
       } else if (w.transpose) {
-        transpose(src.data(), static_cast<std::size_t>(w.source->shape[0]),
-                  static_cast<std::size_t>(w.source->shape[1]), tensor_core::dtype_size(w.dtype), cursor);
+        EDGE_RT_TRY(load_transposed(w, cursor, io, staging, stats));
+      } else if (group.is_head_chunk() && w.role == model_ir::WeightRole::kLmHead) {
+        const std::uint64_t row_bytes = static_cast<std::uint64_t>(w.shape[1]) * tensor_core::dtype_size(w.dtype);
+        shape = tensor_core::Shape{group.row_end - group.row_begin, w.shape[1]};
+        bytes = static_cast<std::uint64_t>(shape[0]) * row_bytes;
+        EDGE_RT_TRY(read_range(w, static_cast<std::uint64_t>(group.row_begin) * row_bytes,
+                               std::span(cursor, static_cast<std::size_t>(bytes)), io, stats));
       } else {
-        std::memcpy(cursor, src.data(), src.size());
+        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, stats));
       }
-      lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(cursor, w.dtype, w.shape);
-      cursor += (w.resident_bytes + 63) & ~std::uint64_t{63};
+      lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(cursor, w.dtype, shape);
+      cursor += (bytes + 63) & ~std::uint64_t{63};
     }
     loaded.units.push_back(lu);
   }
   EDGE_RT_CHECK(static_cast<std::uint64_t>(cursor - loaded.block.data()) == group.weight_bytes,
                 "group bytes disagree with the plan");
+  stats.io_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return loaded;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Loading a plan group's weights from the checkpoint mapping into one pool block.
+// Loading a plan group's weights from storage into one pool block, with pread(2) (no file pages stay mapped in the
+// process), transposing GPT-2's Conv1D matrices and converting vectors to F32 on the way.
 
 #include <edge_rt/memory_manager/pool.hpp>
 #include <edge_rt/model_ir/model_graph.hpp>
@@ -13,8 +14,10 @@ namespace edge_rt::runtime::detail {
 inline constexpr std::size_t kRoleCount = static_cast<std::size_t>(model_ir::WeightRole::kLmHead) + 1;
 
 /// Views of one unit's weights inside a LoadedGroup block, indexed by WeightRole (empty view when absent).
+/// For a head chunk, the LM head view holds rows [row_begin, row_end) only.
 struct LoadedUnit {
   const model_ir::Unit* unit = nullptr;
+  std::int64_t row_begin = 0;
   std::array<tensor_core::TensorView, kRoleCount> views{};
 
   const tensor_core::TensorView& matrix(model_ir::WeightRole role) const noexcept {
@@ -34,9 +37,24 @@ struct LoadedGroup {
   std::vector<LoadedUnit> units;
 };
 
-/// Copies (transposing Conv1D matrices, converting vectors to F32) the weights of `group` into one pool block.
-/// Errors: kBudgetExceeded from the pool.
+/// How weights are read. Copyable value.
+struct IoOptions {
+  /// Drop the page cache of every range read (POSIX_FADV_DONTNEED), so each pass reads from the device: the
+  /// cold-cache mode, and page cache that does not grow with the model.
+  bool drop_page_cache = false;
+};
+
+/// What loading cost. Copyable value.
+struct IoStats {
+  std::uint64_t bytes_read = 0;
+  double io_ms = 0;  ///< Wall time spent reading and converting.
+};
+
+/// Reads the weights of `group` into one pool block. `staging` is a scratch buffer for transposes and
+/// conversions (any size >= 64 KiB; larger means fewer reads). Errors: kBudgetExceeded from the pool, kIoError
+/// from storage.
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
-                               memory_manager::MemoryPool& pool);
+                               memory_manager::MemoryPool& pool, const IoOptions& io, std::vector<std::byte>& staging,
+                               IoStats& stats);
 
 }  // namespace edge_rt::runtime::detail

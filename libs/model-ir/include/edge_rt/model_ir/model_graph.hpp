@@ -52,13 +52,16 @@ struct WeightRef {
   std::uint64_t resident_bytes = 0;                     ///< In memory.
 };
 
-enum class UnitKind : std::uint8_t { kEmbedding, kLayer, kHead };
+/// A layer is two units, so that streaming needs room for half a layer, not a whole one.
+enum class UnitKind : std::uint8_t { kEmbedding, kAttention, kFeedForward, kHead };
 
-/// The smallest piece of a model the planner places: its weights are loaded and released together.
+/// The smallest piece of a model the planner places: its weights are loaded and released together. Two units are
+/// special when streamed: the embedding's rows are gathered per token, and the head's LM head matrix is streamed
+/// in row (vocabulary) chunks.
 struct Unit {
-  UnitKind kind = UnitKind::kLayer;
-  std::int64_t layer = -1;  ///< Layer index for kLayer, -1 otherwise.
-  std::string name;         ///< "embedding", "layer.3", "head".
+  UnitKind kind = UnitKind::kAttention;
+  std::int64_t layer = -1;  ///< Layer index for kAttention and kFeedForward, -1 otherwise.
+  std::string name;         ///< "embedding", "layer.3.attn", "layer.3.ffn", "head".
   std::vector<WeightRef> weights;
   std::uint64_t weight_bytes = 0;  ///< Sum of resident_bytes.
   /// nullptr when the unit has no weight of this role (e.g. biases in Llama).
@@ -94,7 +97,7 @@ class ModelGraph final {
   const ModelConfig& config() const noexcept;
   const Checkpoint& checkpoint() const noexcept;
 
-  /// Embedding, then one unit per layer, then head; the order of the forward pass.
+  /// Embedding, then attention and feed-forward of each layer, then head; the order of the forward pass.
   const std::vector<Unit>& units() const noexcept requires std::same_as<State, Validated>;
   /// Sum of the units' weight bytes (a tied embedding counts in both the embedding and the head unit).
   std::uint64_t total_weight_bytes() const noexcept requires std::same_as<State, Validated>;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace edge_rt::model_ir {
@@ -55,7 +56,36 @@ class SafetensorsFile final {
   std::span<const std::byte> bytes(const TensorInfo& info) const noexcept;
   tensor_core::TensorView view(const TensorInfo& info) const noexcept;
 
+  /// Copies out.size() bytes of a tensor, starting `offset_bytes` into it, with pread(2): the copy leaves no file
+  /// pages mapped into the process (the runtime streams weights this way so that its resident set stays within the
+  /// memory budget). Thread-safe. Errors: kIoError when the read fails or the file is shorter than its header says
+  /// (truncated after open). Precondition: offset_bytes + out.size() <= info.size_bytes.
+  Result<void> read(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const;
+  /// Asks the kernel to drop the page cache of a range of a tensor (posix_fadvise POSIX_FADV_DONTNEED), so that
+  /// the next read comes from the device. Advisory: never fails.
+  void drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes) const noexcept;
+
  private:
+  // Move-only owner of a file descriptor.
+  class Fd {
+   public:
+    Fd() = default;
+    explicit Fd(int fd) noexcept : fd_(fd) {}
+    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    Fd& operator=(Fd&& other) noexcept {
+      if (this != &other) {
+        reset();
+        fd_ = std::exchange(other.fd_, -1);
+      }
+      return *this;
+    }
+    ~Fd() { reset(); }
+    int get() const noexcept { return fd_; }
+
+   private:
+    void reset() noexcept;
+    int fd_ = -1;
+  };
   struct Unmap {
     std::size_t size;
     void operator()(std::byte* p) const noexcept;
@@ -64,6 +94,7 @@ class SafetensorsFile final {
   std::filesystem::path path_;
   std::uint64_t file_size_ = 0;
   std::unique_ptr<std::byte, Unmap> map_{nullptr, Unmap{0}};
+  Fd fd_;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

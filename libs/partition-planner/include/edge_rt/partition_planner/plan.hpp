@@ -16,15 +16,16 @@ namespace edge_rt::partition_planner {
 
 /// Activation and scratch buffers the runtime allocates, one pool block each.
 enum class Scratch : std::uint8_t {
-  kResidual,  ///< [n_batch, d_model]
-  kNormed,    ///< [n_batch, d_model]
-  kQuery,     ///< [n_batch, n_heads head_dim]
-  kAttnOut,   ///< [n_batch, n_heads head_dim]
-  kQkv,       ///< [n_batch, (n_heads + 2 n_kv_heads) head_dim]; GPT-2's fused projection, 0 bytes for Llama
-  kFfnA,      ///< [n_batch, d_ff]
-  kFfnB,      ///< [n_batch, d_ff]; Llama's up projection, 0 bytes for GPT-2
-  kScores,    ///< [n_ctx] attention scores of one query row
-  kLogits,    ///< [vocab]
+  kResidual,      ///< [n_batch, d_model]
+  kNormed,        ///< [n_batch, d_model]
+  kQuery,         ///< [n_batch, n_heads head_dim]
+  kAttnOut,       ///< [n_batch, n_heads head_dim]
+  kQkv,           ///< [n_batch, (n_heads + 2 n_kv_heads) head_dim]; GPT-2's fused projection, 0 bytes for Llama
+  kFfnA,          ///< [n_batch, d_ff]
+  kFfnB,          ///< [n_batch, d_ff]; Llama's up projection, 0 bytes for GPT-2
+  kScores,        ///< [n_ctx] attention scores of one query row
+  kLogits,        ///< [vocab]
+  kEmbeddingRow,  ///< [d_model] F32: an embedding row read from storage when the embedding is gathered
   kCount,
 };
 std::string_view scratch_name(Scratch s) noexcept;
@@ -45,13 +46,17 @@ Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& config, std:
 /// Bytes of the one pool block holding units [first, last): each weight's resident bytes rounded up to 64.
 std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last) noexcept;
 
-/// A run of consecutive units loaded in one pool block.
+/// A run of consecutive units loaded in one pool block, or one vocabulary chunk of the head.
 struct Group {
-  std::size_t first_unit = 0;        ///< Index into ModelGraph::units().
-  std::size_t last_unit = 0;         ///< One past the end.
-  std::uint64_t weight_bytes = 0;    ///< group_weight_bytes().
+  std::size_t first_unit = 0;  ///< Index into ModelGraph::units().
+  std::size_t last_unit = 0;   ///< One past the end.
+  std::int64_t row_begin = 0;  ///< Head chunks: LM head rows [row_begin, row_end); otherwise both 0.
+  std::int64_t row_end = 0;
+  bool resident = false;             ///< Loaded once in prepare() and kept across tokens (pinned).
+  bool gathered = false;             ///< The embedding, not loaded: the rows each pass needs are read on demand.
+  std::uint64_t weight_bytes = 0;    ///< Bytes of its pool block (0 when gathered).
   std::uint64_t reserved_bytes = 0;  ///< weight_bytes rounded to its pool size class.
-  std::uint64_t peak_bytes = 0;      ///< Predicted pool reservation while this group computes.
+  bool is_head_chunk() const noexcept { return row_end > row_begin; }
 };
 
 /// Copyable value: the output of a PartitionStrategy.
@@ -61,20 +66,22 @@ struct ExecutionPlan {
   std::size_t n_ctx = 0;
   std::size_t n_batch = 0;
   RuntimeBuffers buffers;
+  /// In forward order; every unit is covered once, except the head, which may be several row chunks.
   std::vector<Group> groups;
-  /// Groups that fit together with the fixed buffers stay loaded across tokens; otherwise every forward pass
-  /// streams every group (load, compute, release).
-  bool all_resident = false;
-  /// Groups loaded ahead of the one computing (speculative-prefetch: 1).
+  /// Streamed groups loaded ahead of the one computing, on the I/O thread (0: loads happen in the compute thread).
   std::size_t prefetch_depth = 0;
+  std::uint64_t resident_bytes = 0;        ///< Pool bytes of the pinned groups.
   std::uint64_t peak_bytes = 0;            ///< Predicted pool peak; <= budget.
   std::uint64_t minimum_budget_bytes = 0;  ///< Smallest budget this strategy accepts for this model and context.
-  /// Weight bytes loaded per forward pass (0 when all resident after the first).
-  std::uint64_t streamed_bytes_per_pass() const noexcept;
-  /// Checks: groups cover the units contiguously in order, none empty, every peak within the budget.
-  /// Errors: kInternal naming the broken rule.
-  Result<void> validate(std::size_t n_units) const;
-  /// Multi-line human-readable table.
+
+  /// Every group is pinned: nothing streams after prepare().
+  bool all_resident() const noexcept;
+  /// Weight bytes read from storage per forward pass of one token: streamed groups plus gathered embedding rows.
+  std::uint64_t streamed_bytes_per_token(std::span<const model_ir::Unit> units) const noexcept;
+  /// Checks: groups cover the units in order (head chunks contiguous over the vocabulary), none empty, the peak
+  /// within the budget. Errors: kInternal naming the broken rule.
+  Result<void> validate(std::span<const model_ir::Unit> units) const;
+  /// Multi-line human-readable table: each group resident or streamed, bytes, the peak and the minimum budget.
   std::string describe(std::span<const model_ir::Unit> units) const;
 };
 
@@ -91,10 +98,14 @@ class PartitionStrategy {
                                      std::size_t n_batch) const = 0;
 };
 
-/// "sequential": one unit per group; streams one unit at a time when the model does not fit.
-/// "greedy-grouping": packs consecutive units into the largest groups the budget allows (fewer, bigger loads).
-/// "speculative-prefetch": groups of at most half the free budget, so the next group loads (on a background
-/// thread) while the current one computes.
+/// Every strategy keeps the whole model resident when it fits. Otherwise it pins (keeps resident across tokens)
+/// the largest units that leave room for streaming the rest, choosing by bytes per token saved, gathers embedding
+/// rows on demand, streams the LM head in vocabulary chunks, and streams the other units as follows.
+/// "sequential": one unit per load, loaded in the compute thread.
+/// "greedy-grouping": consecutive units packed into the largest loads the free budget allows (fewer, bigger reads).
+/// "speculative-prefetch": loads of at most 1/(depth+1) of the free budget, read on a background I/O thread
+/// `depth` loads ahead of the compute (double buffering at depth 1; the planner raises the depth up to 3 while
+/// each load still holds the largest unit).
 /// Errors: kInvalidArgument for another name (the message lists the valid ones).
 Result<std::unique_ptr<PartitionStrategy>> make_strategy(std::string_view name);
 

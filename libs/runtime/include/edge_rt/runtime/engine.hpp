@@ -34,6 +34,9 @@ struct EngineOptions {
   std::size_t n_ctx = 0;                     ///< KV cache length in tokens; 0: the model's context length.
   std::size_t n_batch = 0;                   ///< Tokens per prefill forward pass; 0: min(512, n_ctx).
   std::int32_t n_threads = 1;                ///< Worker threads for kernels (reference kernels use one).
+  /// Cold-cache streaming: drop the page cache of every weight range after reading it, so each pass reads from
+  /// the device and the page cache does not grow with the model (POSIX_FADV_DONTNEED).
+  bool cold_cache = false;
   /// A tokenizer the caller already loaded from model_dir (to size the context from the prompt); when null the
   /// engine loads the folder's own, if any.
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
@@ -45,6 +48,14 @@ struct GenerateOptions {
   SamplingParams sampling;
   bool stop_at_eos = true;
   bool all_logits = false;  ///< Keep the logits of every input position (prefill) in the result.
+};
+
+/// Weight streaming during one forward pass (prefill: the whole prompt; decode: one token). Copyable value.
+struct TokenStats {
+  double io_ms = 0;       ///< Reading and converting weights, on whichever thread did it.
+  double compute_ms = 0;  ///< Wall time of the pass minus stalls.
+  double stall_ms = 0;    ///< Compute waiting for weights (all of io_ms when loads are synchronous).
+  std::uint64_t bytes_read = 0;
 };
 
 /// Counters of one generate() call. Times in ms, rates in tokens per second.
@@ -59,7 +70,12 @@ struct Metrics {
   double decode_tok_s = 0;
   std::uint64_t peak_pool_bytes = 0;      ///< Highest pool reservation since prepare(); <= the budget.
   std::uint64_t budget_bytes = 0;         ///< UINT64_MAX when unlimited.
-  std::uint64_t weight_bytes_loaded = 0;  ///< Weight bytes copied into the pool during this call.
+  std::uint64_t weight_bytes_loaded = 0;  ///< Weight bytes read from storage during this call.
+  double io_ms = 0;                       ///< Sums over the passes of TokenStats.
+  double compute_ms = 0;
+  double stall_ms = 0;
+  /// Share of the I/O time hidden behind compute: (io_ms - stall_ms) / io_ms; 1 when nothing was read.
+  double overlap_efficiency = 1;
 };
 
 /// Why generation stopped.
@@ -71,6 +87,8 @@ struct GenerationResult {
   std::vector<TokenId> generated_tokens;  ///< New tokens, the stop token excluded.
   StopReason stop_reason = StopReason::kMaxTokens;
   std::vector<std::vector<float>> logits;  ///< [input position][vocab] when GenerateOptions::all_logits.
+  /// One entry per forward pass: [0] the prefill (all of it, even when chunked), then one per decoded token.
+  std::vector<TokenStats> passes;
   Metrics metrics;
 };
 
@@ -112,6 +130,8 @@ class InferenceEngine final {
   /// Bytes of weights the graph holds, and parameters.
   std::uint64_t weight_bytes() const noexcept requires(!std::same_as<State, Idle>);
   std::uint64_t parameter_count() const noexcept requires(!std::same_as<State, Idle>);
+  /// Weight bytes read from storage per decoded token under the plan (0 when everything is resident).
+  std::uint64_t streamed_bytes_per_token() const noexcept requires(!std::same_as<State, Idle>);
   /// Human-readable plan with unit names.
   std::string describe_plan() const requires(!std::same_as<State, Idle>);
 
