@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -64,6 +65,16 @@ Result<std::vector<tokenizer::TokenId>> parse_token_list(const std::string& text
   return ids;
 }
 
+// Peak resident set size of this process (VmHWM of /proc/self/status), in bytes; 0 where unavailable.
+std::uint64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmHWM:   123456 kB"
+  }
+  return 0;
+}
+
 boost::json::object metrics_json(const runtime::GenerationResult& r, const partition_planner::ExecutionPlan& plan,
                                  std::uint64_t streamed_per_token, std::uint64_t seed) {
   const runtime::Metrics& m = r.metrics;
@@ -82,6 +93,7 @@ boost::json::object metrics_json(const runtime::GenerationResult& r, const parti
       {"n_prompt_tokens", m.n_prompt_tokens},
       {"n_generated_tokens", m.n_generated_tokens},
       {"peak_pool_bytes", m.peak_pool_bytes},
+      {"peak_rss_bytes", peak_rss_bytes()},
       {"weight_bytes_loaded", m.weight_bytes_loaded},
       {"io_ms", m.io_ms},
       {"compute_ms", m.compute_ms},
@@ -114,10 +126,10 @@ void print_metrics(const runtime::Metrics& m, const partition_planner::Execution
   }
   std::fprintf(stderr,
                "\nedge-rt: load %.1f ms | TTFT %.1f ms | prefill %zu tok, %.1f tok/s | decode %zu tok, %.1f tok/s | "
-               "peak pool %s of %s (%s)\n",
+               "peak pool %s of %s (%s) | peak RSS %s\n",
                m.load_ms, m.ttft_ms, m.n_prompt_tokens, m.prefill_tok_s, m.n_generated_tokens, m.decode_tok_s,
                memory_manager::format_bytes(m.peak_pool_bytes).c_str(), plan.budget.to_string().c_str(),
-               plan.strategy.c_str());
+               plan.strategy.c_str(), memory_manager::format_bytes(peak_rss_bytes()).c_str());
 }
 
 Result<int> run(const RunArgs& a) {

@@ -1,5 +1,7 @@
 #include <edge_rt/memory_manager/pool.hpp>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstdint>
@@ -24,9 +26,33 @@ bool is_aligned(const std::byte* data, std::size_t alignment) {
   return reinterpret_cast<std::uintptr_t>(data) % alignment == 0;
 }
 
+// Blocks from this size up are mapped directly, so that freeing one returns its pages to the system at once:
+// glibc's malloc keeps freed heap memory (and raises its own mmap threshold after each large free), which would
+// let the process's resident set grow past the budget while the pool's accounting stays within it.
+constexpr std::size_t kMapThreshold = 64 * 1024;
+
+std::byte* allocate_block(std::size_t class_bytes, std::size_t alignment) noexcept {
+  if (class_bytes >= kMapThreshold) {  // page-aligned, and no request asks for more than a page
+    void* p = ::mmap(nullptr, class_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+  }
+  // posix_memalign rather than std::aligned_alloc: the latter requires the size to be a multiple of the
+  // alignment, which 5 KiB-style classes with 4 KiB alignment are not (and AddressSanitizer enforces it).
+  void* memory = nullptr;
+  return posix_memalign(&memory, alignment, class_bytes) == 0 ? static_cast<std::byte*>(memory) : nullptr;
+}
+
+void free_block(std::byte* data, std::size_t class_bytes) noexcept {
+  if (class_bytes >= kMapThreshold) {
+    ::munmap(data, class_bytes);
+  } else {
+    std::free(data);
+  }
+}
+
 // Frees every cached block and takes its bytes off the reservation. The caller holds the pool's mutex.
 void free_cache(std::multimap<std::size_t, std::byte*>& cache, PoolStats& stats) noexcept {
-  for (const auto& [class_bytes, data] : cache) std::free(data);
+  for (const auto& [class_bytes, data] : cache) free_block(data, class_bytes);
   cache.clear();
   stats.reserved_bytes -= stats.cached_bytes;
   stats.cached_bytes = 0;
@@ -124,17 +150,13 @@ Result<BufferGuard> MemoryPool::allocate(std::size_t size_bytes, std::size_t ali
                                                 " already reserved of a " + budget_.to_string() + " budget");
   }
 
-  // posix_memalign rather than std::aligned_alloc: the latter requires the size to be a multiple of the alignment,
-  // which 5 KiB-style classes with 4 KiB alignment are not (and AddressSanitizer enforces it).
   const std::size_t block_alignment = std::max(request_alignment, class_alignment(class_bytes));
-  void* memory = nullptr;
-  if (posix_memalign(&memory, block_alignment, class_bytes) != 0) {
-    memory = nullptr;
-    if (stats_.cached_bytes > 0) {  // the system is short of memory: give back what the cache holds, try once more
-      free_cache(cache_, stats_);
-      ++stats_.trims;
-      if (posix_memalign(&memory, block_alignment, class_bytes) != 0) memory = nullptr;
-    }
+  std::byte* memory = allocate_block(class_bytes, block_alignment);
+  if (memory == nullptr && stats_.cached_bytes > 0) {
+    // The system is short of memory: give back what the cache holds, try once more.
+    free_cache(cache_, stats_);
+    ++stats_.trims;
+    memory = allocate_block(class_bytes, block_alignment);
   }
   if (memory == nullptr) {
     ++stats_.failed_allocations;
@@ -146,7 +168,7 @@ Result<BufferGuard> MemoryPool::allocate(std::size_t size_bytes, std::size_t ali
   stats_.in_use_bytes += class_bytes;
   stats_.peak_reserved_bytes = std::max(stats_.peak_reserved_bytes, stats_.reserved_bytes);
   ++stats_.misses;
-  return BufferGuard(this, static_cast<std::byte*>(memory), size_bytes, class_bytes);
+  return BufferGuard(this, memory, size_bytes, class_bytes);
 }
 
 Result<BufferGuard> MemoryPool::allocate_array(std::size_t count, std::size_t element_bytes, std::size_t alignment) {
@@ -174,7 +196,7 @@ void MemoryPool::release(std::byte* data, std::size_t class_bytes) noexcept {
     cache_.emplace(class_bytes, data);
     stats_.cached_bytes += class_bytes;
   } catch (...) {  // no memory for a cache node: free the block instead of keeping it
-    std::free(data);
+    free_block(data, class_bytes);
     stats_.reserved_bytes -= class_bytes;
   }
 }

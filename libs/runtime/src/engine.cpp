@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <filesystem>
 
 namespace edge_rt::runtime {
@@ -90,6 +93,11 @@ template <class State>
   EDGE_RT_TRY(auto strategy, partition_planner::make_strategy(options.strategy));
   EDGE_RT_TRY(data->plan, strategy->plan(graph, options.budget, n_ctx, n_batch));
   data->graph.emplace(std::move(graph));
+#if defined(__GLIBC__)
+  // Parsing tokenizer.json and config.json leaves freed heap pages resident; hand them back before the budgeted
+  // pool fills up, so they do not add to the process's peak RSS.
+  malloc_trim(0);
+#endif
   data->load_ms = ms_since(start);
   return InferenceEngine<Planned>(std::move(data));
 }
