@@ -179,3 +179,44 @@ TEST(Kernels, EntryPointsAgreeWithReference) {
 
 }  // namespace
 }  // namespace edge_rt::tensor_core
+
+namespace edge_rt::tensor_core {
+namespace {
+
+// x . w_t where w_t is stored [k, m] equals x . w^T with w stored [m, k], for every dtype.
+TEST(Kernels, MatmulInOutEqualsMatmulOnTheTranspose) {
+  for (std::size_t k : {1u, 7u, 33u, 130u}) {
+    const std::size_t n = 3, m = 9;
+    std::mt19937 rng(static_cast<std::uint32_t>(k));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> x(n * k), w(m * k), wt(k * m), bias(m);
+    for (float& v : x) v = dist(rng);
+    for (float& v : w) v = dist(rng);
+    for (float& v : bias) v = dist(rng);
+    for (std::size_t j = 0; j < m; ++j) {
+      for (std::size_t c = 0; c < k; ++c) wt[c * m + j] = w[j * k + c];
+    }
+    std::vector<std::uint16_t> w16(w.size()), wt16(wt.size());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      w16[i] = f32_to_bf16(w[i]);
+      wt16[i] = f32_to_bf16(wt[i]);
+    }
+    const auto sk = static_cast<std::int64_t>(k), sm = static_cast<std::int64_t>(m);
+    std::vector<float> a(n * m), b(n * m);
+    matmul(x, n, TensorView::contiguous(reinterpret_cast<const std::byte*>(w.data()), DType::kF32, Shape{sm, sk}), bias,
+           a);
+    matmul_in_out(x, n,
+                  TensorView::contiguous(reinterpret_cast<const std::byte*>(wt.data()), DType::kF32, Shape{sk, sm}),
+                  bias, b);
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4 * std::sqrt(double(k))) << "k=" << k;
+    matmul(x, n, TensorView::contiguous(reinterpret_cast<const std::byte*>(w16.data()), DType::kBF16, Shape{sm, sk}),
+           {}, a);
+    matmul_in_out(x, n,
+                  TensorView::contiguous(reinterpret_cast<const std::byte*>(wt16.data()), DType::kBF16, Shape{sk, sm}),
+                  {}, b);
+    for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-4 * std::sqrt(double(k))) << "bf16 k=" << k;
+  }
+}
+
+}  // namespace
+}  // namespace edge_rt::tensor_core

@@ -348,6 +348,7 @@ class PlanningStrategy : public PartitionStrategy {
     }
     // The computing load plus `depth` loads ahead are live at once.
     plan.peak_bytes = fixed + plan.resident_bytes + (1 + plan.prefetch_depth) * largest_streamed;
+    plan.stream_block_bytes = largest_streamed;
   }
 };
 

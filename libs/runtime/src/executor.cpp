@@ -68,7 +68,9 @@ std::span<float> Executor::logits() noexcept {
 Result<LoadedGroup> Executor::load(std::size_t group_index, std::vector<std::byte>& staging) {
   if (staging.empty()) staging.resize(kStagingBytes);
   IoStats stats;
-  auto loaded = load_group(graph_.units(), plan_.groups[group_index], *pool_, io_, staging, stats);
+  const partition_planner::Group& group = plan_.groups[group_index];
+  const std::uint64_t block = group.resident ? 0 : plan_.stream_block_bytes;
+  auto loaded = load_group(graph_.units(), group, block, *pool_, io_, staging, stats);
   io_bytes_ += stats.bytes_read;
   io_ns_ += static_cast<std::uint64_t>(stats.io_ms * 1e6);
   return loaded;
@@ -250,7 +252,7 @@ void Executor::run_gpt2_attention(const LoadedUnit& unit, std::size_t n, std::si
 
   tc::layer_norm(x, d, unit.vector(WeightRole::kAttnNorm), unit.vector(WeightRole::kAttnNormBias), config_.norm_eps,
                  xb);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kQkv), unit.vector(WeightRole::kQkvBias), qkv);
+  tc::matmul_in_out(xb, n, unit.matrix(WeightRole::kQkv), unit.vector(WeightRole::kQkvBias), qkv);
   for (std::size_t t = 0; t < n; ++t) {
     const float* row = qkv.data() + t * 3 * d;
     std::memcpy(q.data() + t * d, row, d * sizeof(float));
@@ -258,8 +260,8 @@ void Executor::run_gpt2_attention(const LoadedUnit& unit, std::size_t n, std::si
     std::memcpy(v_cache + (pos0 + t) * d, row + 2 * d, d * sizeof(float));
   }
   attend(layer, n, pos0);
-  tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), unit.vector(WeightRole::kAttnOutBias),
-             xb);
+  tc::matmul_in_out(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut),
+                    unit.vector(WeightRole::kAttnOutBias), xb);
   tc::add(xb, x);
 }
 
@@ -270,9 +272,9 @@ void Executor::run_gpt2_ffn(const LoadedUnit& unit, std::size_t n) {
   std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
   std::span<float> hidden = scratch(Scratch::kFfnA).first(n * ff);
   tc::layer_norm(x, d, unit.vector(WeightRole::kFfnNorm), unit.vector(WeightRole::kFfnNormBias), config_.norm_eps, xb);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kFfnUp), unit.vector(WeightRole::kFfnUpBias), hidden);
+  tc::matmul_in_out(xb, n, unit.matrix(WeightRole::kFfnUp), unit.vector(WeightRole::kFfnUpBias), hidden);
   tc::gelu_tanh(hidden);
-  tc::matmul(hidden, n, unit.matrix(WeightRole::kFfnDown), unit.vector(WeightRole::kFfnDownBias), xb);
+  tc::matmul_in_out(hidden, n, unit.matrix(WeightRole::kFfnDown), unit.vector(WeightRole::kFfnDownBias), xb);
   tc::add(xb, x);
 }
 

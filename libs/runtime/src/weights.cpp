@@ -1,5 +1,6 @@
 #include "weights.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -14,25 +15,6 @@ Result<void> read_range(const WeightRef& w, std::uint64_t offset, std::span<std:
   EDGE_RT_TRY(w.file->read(*w.source, offset, out));
   if (io.drop_page_cache) w.file->drop_page_cache(*w.source, offset, out.size());
   stats.bytes_read += out.size();
-  return boost::outcome_v2::success();
-}
-
-// dst [cols, rows] <- src [rows, cols] (GPT-2 Conv1D [in, out] -> [out, in]), read a band of rows at a time.
-Result<void> load_transposed(const WeightRef& w, std::byte* dst, const IoOptions& io, std::vector<std::byte>& staging,
-                             IoStats& stats) {
-  const auto rows = static_cast<std::size_t>(w.source->shape[0]);
-  const auto cols = static_cast<std::size_t>(w.source->shape[1]);
-  const std::size_t es = tensor_core::dtype_size(w.dtype);
-  const std::size_t band = std::max<std::size_t>(1, staging.size() / (cols * es));
-  for (std::size_t r0 = 0; r0 < rows; r0 += band) {
-    const std::size_t r1 = std::min(rows, r0 + band);
-    const std::span<std::byte> chunk(staging.data(), (r1 - r0) * cols * es);
-    EDGE_RT_TRY(read_range(w, r0 * cols * es, chunk, io, stats));
-    for (std::size_t r = r0; r < r1; ++r) {
-      const std::byte* src = chunk.data() + (r - r0) * cols * es;
-      for (std::size_t c = 0; c < cols; ++c) std::memcpy(dst + (c * rows + r) * es, src + c * es, es);
-    }
-  }
   return boost::outcome_v2::success();
 }
 
@@ -53,11 +35,11 @@ Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io
 }  // namespace
 
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
-                               memory_manager::MemoryPool& pool, const IoOptions& io, std::vector<std::byte>& staging,
-                               IoStats& stats) {
+                               std::uint64_t block_bytes, memory_manager::MemoryPool& pool, const IoOptions& io,
+                               std::vector<std::byte>& staging, IoStats& stats) {
   const auto start = std::chrono::steady_clock::now();
   LoadedGroup loaded;
-  EDGE_RT_TRY(loaded.block, pool.allocate(group.weight_bytes));
+  EDGE_RT_TRY(loaded.block, pool.allocate(std::max(group.weight_bytes, block_bytes)));
   std::byte* cursor = loaded.block.data();
   for (std::size_t u = group.first_unit; u < group.last_unit; ++u) {
     LoadedUnit lu;
@@ -69,7 +51,9 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
       if (w.shape.rank() == 1) {
         EDGE_RT_TRY(load_vector(w, cursor, io, staging, stats));
       } else if (w.transpose) {
-        EDGE_RT_TRY(load_transposed(w, cursor, io, staging, stats));
+        // Kept input-major as stored (GPT-2 Conv1D): a straight read, no transpose; matmul_in_out consumes it.
+        shape = w.source->shape;
+        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, stats));
       } else if (group.is_head_chunk() && w.role == model_ir::WeightRole::kLmHead) {
         const std::uint64_t row_bytes = static_cast<std::uint64_t>(w.shape[1]) * tensor_core::dtype_size(w.dtype);
         shape = tensor_core::Shape{group.row_end - group.row_begin, w.shape[1]};

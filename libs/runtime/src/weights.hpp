@@ -50,11 +50,11 @@ struct IoStats {
   double io_ms = 0;  ///< Wall time spent reading and converting.
 };
 
-/// Reads the weights of `group` into one pool block. `staging` is a scratch buffer for transposes and
-/// conversions (any size >= 64 KiB; larger means fewer reads). Errors: kBudgetExceeded from the pool, kIoError
-/// from storage.
+/// Reads the weights of `group` into one pool block of max(group.weight_bytes, block_bytes) bytes. `staging` is a
+/// scratch buffer for transposes and conversions (any size >= 64 KiB; larger means fewer reads). Errors:
+/// kBudgetExceeded from the pool, kIoError from storage.
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
-                               memory_manager::MemoryPool& pool, const IoOptions& io, std::vector<std::byte>& staging,
-                               IoStats& stats);
+                               std::uint64_t block_bytes, memory_manager::MemoryPool& pool, const IoOptions& io,
+                               std::vector<std::byte>& staging, IoStats& stats);
 
 }  // namespace edge_rt::runtime::detail

@@ -10,6 +10,10 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
             std::span<float> out) {
   reference::matmul(x, n, w, bias, out);
 }
+void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                   std::span<float> out) {
+  reference::matmul_in_out(x, n, w, bias, out);
+}
 void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
                 float eps, std::span<float> out) {
   reference::layer_norm(x, d, gamma, beta, eps, out);

@@ -56,6 +56,28 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
   }
 }
 
+void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                   std::span<float> out) {
+  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul_in_out: weight must be rank-2 contiguous");
+  const auto k = static_cast<std::size_t>(w.shape()[0]);
+  const auto m = static_cast<std::size_t>(w.shape()[1]);
+  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul_in_out: x or out too small");
+  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul_in_out: bias size != columns of w");
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < m; ++j) out[i * m + j] = bias.empty() ? 0.0f : bias[j];
+  }
+  // One input row of w at a time, converted once and applied to every x row: w is read once per call.
+  std::vector<float> row(m);
+  for (std::size_t c = 0; c < k; ++c) {
+    to_f32(w.dtype(), w.data() + c * m * dtype_size(w.dtype()), m, row.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      const float xv = x[i * k + c];
+      float* oi = out.data() + i * m;
+      for (std::size_t j = 0; j < m; ++j) oi[j] += xv * row[j];
+    }
+  }
+}
+
 void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
                 float eps, std::span<float> out) {
   EDGE_RT_CHECK(d > 0 && x.size() % d == 0 && out.size() >= x.size(), "layer_norm: bad sizes");

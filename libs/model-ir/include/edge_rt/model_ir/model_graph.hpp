@@ -40,19 +40,19 @@ enum class WeightRole : std::uint8_t {
 
 std::string_view role_name(WeightRole role) noexcept;
 
-/// One weight as the runtime holds it in memory: matrices keep their file dtype and are laid out [out, in]
-/// (GPT-2's Conv1D [in, out] is transposed while loading); vectors (norms, biases) are converted to F32.
+/// One weight as the runtime holds it in memory: matrices keep their file dtype and layout; vectors (norms,
+/// biases) are converted to F32. GPT-2's Conv1D matrices are stored input-major [in, out] and stay so in memory
+/// (`transpose`), read by tensor_core::matmul_in_out, so streaming them is a plain read.
 struct WeightRef {
   WeightRole role = WeightRole::kTokenEmbedding;
   const SafetensorsFile* file = nullptr;  ///< Owned by the graph; valid while it lives.
   const TensorInfo* source = nullptr;
-  bool transpose = false;                               ///< Stored [in, out] in the file.
+  bool transpose = false;  ///< Stored (and kept) [in, out]; `shape` still gives the logical [out, in].
   tensor_core::DType dtype = tensor_core::DType::kF32;  ///< In memory.
-  tensor_core::Shape shape;                             ///< In memory.
+  tensor_core::Shape shape;                             ///< Logical: [out, in] for matrices, [n] for vectors.
   std::uint64_t resident_bytes = 0;                     ///< In memory.
 };
 
-/// A layer is two units, so that streaming needs room for half a layer, not a whole one.
 enum class UnitKind : std::uint8_t { kEmbedding, kAttention, kFeedForward, kHead };
 
 /// The smallest piece of a model the planner places: its weights are loaded and released together. Two units are

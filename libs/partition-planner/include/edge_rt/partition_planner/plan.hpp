@@ -70,7 +70,10 @@ struct ExecutionPlan {
   std::vector<Group> groups;
   /// Streamed groups loaded ahead of the one computing, on the I/O thread (0: loads happen in the compute thread).
   std::size_t prefetch_depth = 0;
-  std::uint64_t resident_bytes = 0;        ///< Pool bytes of the pinned groups.
+  std::uint64_t resident_bytes = 0;  ///< Pool bytes of the pinned groups.
+  /// Every streamed load gets a block of this size (the largest streamed group), so blocks are reused from the
+  /// pool's cache from the second load on: no page faults or system calls per load.
+  std::uint64_t stream_block_bytes = 0;
   std::uint64_t peak_bytes = 0;            ///< Predicted pool peak; <= budget.
   std::uint64_t minimum_budget_bytes = 0;  ///< Smallest budget this strategy accepts for this model and context.
 

@@ -28,6 +28,10 @@ struct AttentionArgs {
 /// x and out must not alias.
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out);
+/// out[n, m] = x[n, k] . w[k, m] (+ bias[m] when non-empty): the weight stored input-major, as GPT-2's Conv1D
+/// keeps it, so it streams from storage without a transpose. w: rank-2 contiguous [k, m], any DType.
+void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                   std::span<float> out);
 /// LayerNorm over rows of d (Ba et al. 2016): out = (x - mean) / sqrt(var + eps) * gamma + beta.
 /// x, out: [n, d]; may alias.
 void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
@@ -56,6 +60,8 @@ void attention(const AttentionArgs& args, std::span<const float> q, std::span<co
 namespace reference {
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out);
+void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                   std::span<float> out);
 void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
                 float eps, std::span<float> out);
 void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out);
