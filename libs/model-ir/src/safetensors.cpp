@@ -144,6 +144,43 @@ Result<void> SafetensorsFile::read(const TensorInfo& info, std::uint64_t offset_
   return boost::outcome_v2::success();
 }
 
+Result<void> SafetensorsFile::read_direct(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out,
+                                          std::span<std::byte> bounce) const {
+  constexpr std::uint64_t kBlock = 4096;
+  EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
+  EDGE_RT_CHECK(bounce.size() >= 2 * kBlock && bounce.size() % kBlock == 0 &&
+                    reinterpret_cast<std::uintptr_t>(bounce.data()) % kBlock == 0,
+                "read_direct: bounce buffer must be 4096-aligned, a multiple of 4096 bytes, >= 8 KiB");
+  if (!supports_direct_io()) {
+    return fail(ErrorCode::kUnsupported, "[safetensors] " + path_.string() + ": the file system refuses O_DIRECT");
+  }
+  std::uint64_t pos = info.offset_bytes + offset_bytes;
+  std::uint64_t done = 0;
+  while (done < out.size()) {
+    const std::uint64_t aligned = pos & ~(kBlock - 1);
+    const std::uint64_t skip = pos - aligned;
+    const std::uint64_t want =
+        std::min<std::uint64_t>(bounce.size(), (skip + (out.size() - done) + kBlock - 1) & ~(kBlock - 1));
+    ssize_t n;
+    do {
+      n = ::pread(direct_fd_.get(), bounce.data(), want, static_cast<off_t>(aligned));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": reading tensor '" + info.name +
+                                           "' (O_DIRECT) failed: " + std::strerror(errno));
+    }
+    if (static_cast<std::uint64_t>(n) <= skip) {
+      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
+                                           "' (truncated after it was opened?)");
+    }
+    const std::uint64_t got = std::min<std::uint64_t>(static_cast<std::uint64_t>(n) - skip, out.size() - done);
+    std::memcpy(out.data() + done, bounce.data() + skip, got);
+    done += got;
+    pos += got;
+  }
+  return boost::outcome_v2::success();
+}
+
 void SafetensorsFile::drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes,
                                       std::uint64_t size_bytes) const noexcept {
   ::posix_fadvise(fd_.get(), static_cast<off_t>(info.offset_bytes + offset_bytes), static_cast<off_t>(size_bytes),
@@ -156,6 +193,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
   const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (raw_fd < 0) return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot open: " + std::strerror(errno));
   file.fd_ = Fd(raw_fd);
+  file.direct_fd_ = Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT));
   const int fd = raw_fd;
   struct stat st {};
   if (::fstat(fd, &st) != 0) {

@@ -14,7 +14,6 @@ using partition_planner::Scratch;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-constexpr std::size_t kStagingBytes = 1 << 20;  // per loading thread, outside the pool
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -52,7 +51,7 @@ Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<mo
   if (plan.prefetch_depth > 0 && !streamed.empty()) {
     ex->prefetcher_ = std::make_unique<Prefetcher>(
         std::move(streamed), plan.prefetch_depth,
-        [raw = ex.get(), staging = std::vector<std::byte>()](std::size_t g) mutable { return raw->load(g, staging); });
+        [raw = ex.get(), staging = std::make_shared<Staging>()](std::size_t g) { return raw->load(g, *staging); });
   }
   return ex;
 }
@@ -65,8 +64,7 @@ std::span<float> Executor::logits() noexcept {
   return scratch(Scratch::kLogits).first(static_cast<std::size_t>(config_.vocab_size));
 }
 
-Result<LoadedGroup> Executor::load(std::size_t group_index, std::vector<std::byte>& staging) {
-  if (staging.empty()) staging.resize(kStagingBytes);
+Result<LoadedGroup> Executor::load(std::size_t group_index, Staging& staging) {
   IoStats stats;
   const partition_planner::Group& group = plan_.groups[group_index];
   const std::uint64_t block = group.resident ? 0 : plan_.stream_block_bytes;
@@ -150,7 +148,7 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
       const std::size_t row = w.role == WeightRole::kTokenEmbedding ? static_cast<std::size_t>(tokens[t]) : pos0 + t;
       const std::size_t row_bytes = d * tc::dtype_size(w.dtype);
       EDGE_RT_TRY(w.file->read(*w.source, row * row_bytes, raw.first(row_bytes)));
-      if (io_.drop_page_cache) w.file->drop_page_cache(*w.source, row * row_bytes, row_bytes);
+      if (io_.cold_cache) w.file->drop_page_cache(*w.source, row * row_bytes, row_bytes);
       stats.bytes_read += row_bytes;
       if (w.role == WeightRole::kTokenEmbedding) {
         tc::to_f32(w.dtype, raw.data(), d, x.data() + t * d);

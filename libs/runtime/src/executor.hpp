@@ -50,7 +50,7 @@ class Executor final {
   Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
            const IoOptions& io);
   std::span<float> scratch(partition_planner::Scratch s) noexcept;
-  Result<LoadedGroup> load(std::size_t group_index, std::vector<std::byte>& staging);
+  Result<LoadedGroup> load(std::size_t group_index, Staging& staging);
   Result<void> run_pass(std::span<const tokenizer::TokenId> tokens, std::size_t pos0, const RowLogits* each_row,
                         double& stall_ms);
   void run_unit(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
@@ -72,7 +72,7 @@ class Executor final {
   memory_manager::BufferGuard kv_cache_;
   std::array<memory_manager::BufferGuard, static_cast<std::size_t>(partition_planner::Scratch::kCount)> scratch_;
   std::vector<std::optional<LoadedGroup>> pinned_;  // by group index
-  std::vector<std::byte> staging_;                  // compute-thread loads
+  Staging staging_;                                 // compute-thread loads
   std::atomic<std::uint64_t> io_bytes_{0};
   std::atomic<std::uint64_t> io_ns_{0};
   std::optional<Error> poisoned_;

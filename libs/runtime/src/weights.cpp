@@ -11,22 +11,26 @@ namespace {
 using model_ir::WeightRef;
 
 Result<void> read_range(const WeightRef& w, std::uint64_t offset, std::span<std::byte> out, const IoOptions& io,
-                        IoStats& stats) {
-  EDGE_RT_TRY(w.file->read(*w.source, offset, out));
-  if (io.drop_page_cache) w.file->drop_page_cache(*w.source, offset, out.size());
+                        std::span<std::byte> staging, IoStats& stats) {
+  if (io.cold_cache && w.file->supports_direct_io()) {
+    EDGE_RT_TRY(w.file->read_direct(*w.source, offset, out, staging));
+  } else {
+    EDGE_RT_TRY(w.file->read(*w.source, offset, out));
+    if (io.cold_cache) w.file->drop_page_cache(*w.source, offset, out.size());
+  }
   stats.bytes_read += out.size();
   return boost::outcome_v2::success();
 }
 
 // A vector (norm or bias) converted to F32.
-Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io, std::vector<std::byte>& staging,
+Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io, std::span<std::byte> staging,
                          IoStats& stats) {
   const auto n = static_cast<std::size_t>(w.shape.numel());
   const std::size_t es = tensor_core::dtype_size(w.source->dtype);
-  const std::size_t step = staging.size() / es;
+  const std::size_t step = staging.size() / 2 / es;  // the other half is the O_DIRECT bounce
   for (std::size_t i = 0; i < n; i += step) {
     const std::size_t m = std::min(step, n - i);
-    EDGE_RT_TRY(read_range(w, i * es, std::span(staging.data(), m * es), io, stats));
+    EDGE_RT_TRY(read_range(w, i * es, staging.first(m * es), io, staging.subspan(staging.size() / 2), stats));
     tensor_core::to_f32(w.source->dtype, staging.data(), m, reinterpret_cast<float*>(dst) + i);
   }
   return boost::outcome_v2::success();
@@ -34,9 +38,25 @@ Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io
 
 }  // namespace
 
+void Staging::Free::operator()(std::byte* p) const noexcept {
+  std::free(p);
+}
+
+Result<std::span<std::byte>> Staging::bytes() {
+  if (!data_) {
+    void* p = nullptr;
+    if (posix_memalign(&p, 4096, kBytes) != 0) {
+      return fail(ErrorCode::kBudgetExceeded, "[weights] no memory for the 2 MiB staging buffer");
+    }
+    data_.reset(static_cast<std::byte*>(p));
+  }
+  return std::span<std::byte>(data_.get(), kBytes);
+}
+
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
                                std::uint64_t block_bytes, memory_manager::MemoryPool& pool, const IoOptions& io,
-                               std::vector<std::byte>& staging, IoStats& stats) {
+                               Staging& staging_buffer, IoStats& stats) {
+  EDGE_RT_TRY(std::span<std::byte> staging, staging_buffer.bytes());
   const auto start = std::chrono::steady_clock::now();
   LoadedGroup loaded;
   EDGE_RT_TRY(loaded.block, pool.allocate(std::max(group.weight_bytes, block_bytes)));
@@ -53,15 +73,15 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
       } else if (w.transpose) {
         // Kept input-major as stored (GPT-2 Conv1D): a straight read, no transpose; matmul_in_out consumes it.
         shape = w.source->shape;
-        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, stats));
+        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
       } else if (group.is_head_chunk() && w.role == model_ir::WeightRole::kLmHead) {
         const std::uint64_t row_bytes = static_cast<std::uint64_t>(w.shape[1]) * tensor_core::dtype_size(w.dtype);
         shape = tensor_core::Shape{group.row_end - group.row_begin, w.shape[1]};
         bytes = static_cast<std::uint64_t>(shape[0]) * row_bytes;
         EDGE_RT_TRY(read_range(w, static_cast<std::uint64_t>(group.row_begin) * row_bytes,
-                               std::span(cursor, static_cast<std::size_t>(bytes)), io, stats));
+                               std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
       } else {
-        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, stats));
+        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
       }
       lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(cursor, w.dtype, shape);
       cursor += (bytes + 63) & ~std::uint64_t{63};

@@ -7,6 +7,7 @@
 #include <edge_rt/partition_planner/plan.hpp>
 
 #include <array>
+#include <memory>
 #include <vector>
 
 namespace edge_rt::runtime::detail {
@@ -39,9 +40,24 @@ struct LoadedGroup {
 
 /// How weights are read. Copyable value.
 struct IoOptions {
-  /// Drop the page cache of every range read (POSIX_FADV_DONTNEED), so each pass reads from the device: the
-  /// cold-cache mode, and page cache that does not grow with the model.
-  bool drop_page_cache = false;
+  /// Cold-cache mode: every pass reads from the device, and the page cache does not grow with the model. Reads
+  /// use O_DIRECT where the file system allows it, else plain reads followed by POSIX_FADV_DONTNEED.
+  bool cold_cache = false;
+};
+
+/// Move-only: a 4096-aligned scratch buffer for one loading thread (conversions, O_DIRECT bounce). Lives outside
+/// the pool: part of the process's fixed overhead.
+class Staging final {
+ public:
+  static constexpr std::size_t kBytes = 2u << 20;
+  /// Empty until first use; bytes() allocates. Errors: kBudgetExceeded when the system has no memory for it.
+  Result<std::span<std::byte>> bytes();
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const noexcept;
+  };
+  std::unique_ptr<std::byte, Free> data_;
 };
 
 /// What loading cost. Copyable value.
@@ -55,6 +71,6 @@ struct IoStats {
 /// kBudgetExceeded from the pool, kIoError from storage.
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
                                std::uint64_t block_bytes, memory_manager::MemoryPool& pool, const IoOptions& io,
-                               std::vector<std::byte>& staging, IoStats& stats);
+                               Staging& staging, IoStats& stats);
 
 }  // namespace edge_rt::runtime::detail

@@ -61,6 +61,13 @@ class SafetensorsFile final {
   /// memory budget). Thread-safe. Errors: kIoError when the read fails or the file is shorter than its header says
   /// (truncated after open). Precondition: offset_bytes + out.size() <= info.size_bytes.
   Result<void> read(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const;
+  /// Like read(), with O_DIRECT: the device's data bypasses the page cache. Reads whole 4 KiB-aligned blocks into
+  /// `bounce` (4096-aligned, a multiple of 4096 bytes, at least 8 KiB) and copies the wanted bytes out.
+  /// Errors: kIoError as read(), and kUnsupported when the file system refused O_DIRECT (see supports_direct_io).
+  Result<void> read_direct(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out,
+                           std::span<std::byte> bounce) const;
+  /// Whether the file could be opened with O_DIRECT (tmpfs and some network file systems refuse it).
+  bool supports_direct_io() const noexcept { return direct_fd_.get() >= 0; }
   /// Asks the kernel to drop the page cache of a range of a tensor (posix_fadvise POSIX_FADV_DONTNEED), so that
   /// the next read comes from the device. Advisory: never fails.
   void drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes) const noexcept;
@@ -95,6 +102,7 @@ class SafetensorsFile final {
   std::uint64_t file_size_ = 0;
   std::unique_ptr<std::byte, Unmap> map_{nullptr, Unmap{0}};
   Fd fd_;
+  Fd direct_fd_;  // O_DIRECT, or -1 where the file system refuses it
   std::vector<TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };
