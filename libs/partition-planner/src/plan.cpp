@@ -232,16 +232,29 @@ class PlanningStrategy : public PartitionStrategy {
                       " x largest unit '" + units[largest_unit].name + "' " + format_bytes(largest));
     }
 
-    // Everything fits: load once, keep across tokens.
-    std::uint64_t all_singles = 0;
-    for (std::size_t u = 0; u < n; ++u) all_singles += block(u);
-    const std::uint64_t all_in_one = MemoryPool::size_class(group_weight_bytes(units, 0, n));
-    if (fixed + (packs() ? all_in_one : all_singles) <= budget.bytes()) {
-      if (packs()) {
-        plan.groups.push_back(make_group(units, 0, n, /*resident=*/true));
-      } else {
-        for (std::size_t u = 0; u < n; ++u) plan.groups.push_back(make_group(units, u, u + 1, /*resident=*/true));
+    // Everything fits: load once, keep across tokens. Tied weights are held once: the head shares the embedding.
+    const model_ir::WeightRef* lm_head = units[head].find(model_ir::WeightRole::kLmHead);
+    const model_ir::WeightRef* embedding = units[0].find(model_ir::WeightRole::kTokenEmbedding);
+    const bool tied = lm_head && embedding && lm_head->source == embedding->source;
+    auto share_head = [&](Group g) {
+      if (tied && g.last_unit == n) {
+        g.lm_head_shared = true;
+        g.weight_bytes -= align64(lm_head->resident_bytes);
+        g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
       }
+      return g;
+    };
+    std::vector<Group> resident;
+    if (packs()) {
+      resident.push_back(share_head(make_group(units, 0, n, /*resident=*/true)));
+    } else {
+      for (std::size_t u = 0; u < n; ++u)
+        resident.push_back(share_head(make_group(units, u, u + 1, /*resident=*/true)));
+    }
+    std::uint64_t resident_total = fixed;
+    for (const Group& g : resident) resident_total += g.reserved_bytes;
+    if (resident_total <= budget.bytes()) {
+      plan.groups = std::move(resident);
       finish(plan);
       EDGE_RT_TRY(plan.validate(units));
       return plan;

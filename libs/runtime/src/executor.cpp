@@ -48,6 +48,9 @@ Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<mo
       streamed.push_back(g);
     }
   }
+  if (ex->pinned_[0] && !ex->pinned_[0]->units.empty()) {
+    ex->shared_lm_head_ = ex->pinned_[0]->units[0].matrix(WeightRole::kTokenEmbedding);
+  }
   if (plan.prefetch_depth > 0 && !streamed.empty()) {
     ex->prefetcher_ = std::make_unique<Prefetcher>(
         std::move(streamed), plan.prefetch_depth,
@@ -280,7 +283,9 @@ void Executor::run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* 
   const auto d = static_cast<std::size_t>(config_.d_model);
   std::span<float> x = scratch(Scratch::kResidual);
   std::span<float> xb = scratch(Scratch::kNormed);
-  const tc::TensorView& lm_head = unit.matrix(WeightRole::kLmHead);
+  const tc::TensorView& lm_head =
+      unit.matrix(WeightRole::kLmHead).data() ? unit.matrix(WeightRole::kLmHead) : shared_lm_head_;
+  EDGE_RT_CHECK(lm_head.data() != nullptr, "head without an LM head");
   const auto first_id = static_cast<std::size_t>(unit.row_begin);
   const auto n_ids = static_cast<std::size_t>(lm_head.shape()[0]);
   std::span<float> out = logits().subspan(first_id, n_ids);

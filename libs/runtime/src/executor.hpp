@@ -72,6 +72,7 @@ class Executor final {
   memory_manager::BufferGuard kv_cache_;
   std::array<memory_manager::BufferGuard, static_cast<std::size_t>(partition_planner::Scratch::kCount)> scratch_;
   std::vector<std::optional<LoadedGroup>> pinned_;  // by group index
+  tensor_core::TensorView shared_lm_head_;          // tied weights: the resident token embedding
   Staging staging_;                                 // compute-thread loads
   std::atomic<std::uint64_t> io_bytes_{0};
   std::atomic<std::uint64_t> io_ns_{0};

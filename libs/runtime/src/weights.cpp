@@ -66,6 +66,7 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
     lu.unit = &units[u];
     lu.row_begin = group.row_begin;
     for (const WeightRef& w : units[u].weights) {
+      if (group.lm_head_shared && w.role == model_ir::WeightRole::kLmHead) continue;  // the embedding's copy serves
       tensor_core::Shape shape = w.shape;
       std::uint64_t bytes = w.resident_bytes;
       if (w.shape.rank() == 1) {

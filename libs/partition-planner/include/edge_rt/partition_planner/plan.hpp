@@ -52,8 +52,11 @@ struct Group {
   std::size_t last_unit = 0;   ///< One past the end.
   std::int64_t row_begin = 0;  ///< Head chunks: LM head rows [row_begin, row_end); otherwise both 0.
   std::int64_t row_end = 0;
-  bool resident = false;             ///< Loaded once in prepare() and kept across tokens (pinned).
-  bool gathered = false;             ///< The embedding, not loaded: the rows each pass needs are read on demand.
+  bool resident = false;  ///< Loaded once in prepare() and kept across tokens (pinned).
+  bool gathered = false;  ///< The embedding, not loaded: the rows each pass needs are read on demand.
+  /// Tied weights, all resident: the head reads its LM head from the resident token embedding instead of a
+  /// second copy (weight_bytes excludes it).
+  bool lm_head_shared = false;
   std::uint64_t weight_bytes = 0;    ///< Bytes of its pool block (0 when gathered).
   std::uint64_t reserved_bytes = 0;  ///< weight_bytes rounded to its pool size class.
   bool is_head_chunk() const noexcept { return row_end > row_begin; }
