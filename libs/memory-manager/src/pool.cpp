@@ -106,6 +106,11 @@ std::size_t MemoryPool::size_class(std::size_t size_bytes) noexcept {
     if (size_bytes == 0) return kMinAlignment;
     return (size_bytes + kMinAlignment - 1) / kMinAlignment * kMinAlignment;
   }
+  // Mapped blocks round to whole pages: a quarter-power class would waste up to 25% of a large weight block.
+  if (size_bytes >= kMapThreshold) {
+    if (size_bytes > SIZE_MAX - (kPageAlignment - 1)) return SIZE_MAX;
+    return (size_bytes + kPageAlignment - 1) / kPageAlignment * kPageAlignment;
+  }
   // Four classes per power of two: round up to a quarter of the largest power of two <= size_bytes.
   const std::size_t step = std::bit_floor(size_bytes) / 4;
   if (size_bytes > SIZE_MAX - (step - 1)) return SIZE_MAX;  // saturates: no budget or allocator can serve it

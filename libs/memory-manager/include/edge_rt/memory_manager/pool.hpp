@@ -77,8 +77,9 @@ class MemoryPool final {
   MemoryPool& operator=(const MemoryPool&) = delete;
   ~MemoryPool();  ///< Precondition: no live BufferGuard.
 
-  /// Size class a request is rounded to: multiples of 64 bytes up to 4 KiB, then four classes per power of two
-  /// (<= 25% waste). The rounded bytes are what count against the budget.
+  /// Size class a request is rounded to: multiples of 64 bytes up to 4 KiB, four classes per power of two up to
+  /// 64 KiB (<= 25% waste), whole 4 KiB pages from 64 KiB up (those blocks are mapped directly and unmapped when
+  /// freed). The rounded bytes are what count against the budget.
   static std::size_t size_class(std::size_t size_bytes) noexcept;
 
   /// A block of at least `size_bytes` (> 0), aligned to max(alignment, 64) (a power of two <= 4096).
