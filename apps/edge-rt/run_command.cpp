@@ -37,6 +37,7 @@ struct RunArgs {
   bool all_logits = false;
   bool verbose = false;
   bool cold_cache = false;
+  bool use_mmap = false;
 };
 
 // Preset values apply where the flag was not given on the command line.
@@ -141,6 +142,7 @@ Result<int> run(const RunArgs& a) {
   options.strategy = a.strategy;
   options.n_threads = static_cast<std::int32_t>(a.threads);
   options.cold_cache = a.cold_cache;
+  options.use_mmap = a.use_mmap;
   if (!a.memory_budget.empty()) {
     EDGE_RT_TRY(options.budget, memory_manager::MemoryBudget::parse(a.memory_budget));
   }
@@ -278,6 +280,7 @@ std::function<int()> add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--all-logits", args->all_logits, "With --output json: logits of every prompt position");
   cmd->add_flag("-v,--verbose", args->verbose, "Print the execution plan and streaming metrics to stderr");
+  cmd->add_flag("--mmap", args->use_mmap, "Copy weights from a mapping of the checkpoint instead of pread");
   cmd->add_flag("--cold-cache", args->cold_cache,
                 "Drop the page cache of every weight read: each token streams from the device");
   return [args, cmd]() -> int {

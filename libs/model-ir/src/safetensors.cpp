@@ -181,6 +181,15 @@ Result<void> SafetensorsFile::read_direct(const TensorInfo& info, std::uint64_t 
   return boost::outcome_v2::success();
 }
 
+void SafetensorsFile::release_mapped(const TensorInfo& info, std::uint64_t offset_bytes,
+                                     std::uint64_t size_bytes) const noexcept {
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t begin = info.offset_bytes + offset_bytes;
+  const std::uint64_t first = (begin + page - 1) / page * page;  // whole pages only: neighbours may be in use
+  const std::uint64_t last = (begin + size_bytes) / page * page;
+  if (last > first) ::madvise(map_.get() + first, last - first, MADV_DONTNEED);
+}
+
 void SafetensorsFile::drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes,
                                       std::uint64_t size_bytes) const noexcept {
   ::posix_fadvise(fd_.get(), static_cast<off_t>(info.offset_bytes + offset_bytes), static_cast<off_t>(size_bytes),

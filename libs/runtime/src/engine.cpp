@@ -107,7 +107,8 @@ template <class State>
   const auto start = Clock::now();
   auto data = std::move(data_);
   EDGE_RT_TRY(data->executor,
-              detail::Executor::create(*data->graph, data->plan, detail::IoOptions{data->options.cold_cache}));
+              detail::Executor::create(*data->graph, data->plan,
+                                       detail::IoOptions{data->options.cold_cache, data->options.use_mmap}));
   data->load_ms += ms_since(start);
   return InferenceEngine<Ready>(std::move(data));
 }

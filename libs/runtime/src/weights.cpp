@@ -14,6 +14,9 @@ Result<void> read_range(const WeightRef& w, std::uint64_t offset, std::span<std:
                         std::span<std::byte> staging, IoStats& stats) {
   if (io.cold_cache && w.file->supports_direct_io()) {
     EDGE_RT_TRY(w.file->read_direct(*w.source, offset, out, staging));
+  } else if (io.use_mmap && !io.cold_cache) {
+    std::memcpy(out.data(), w.file->bytes(*w.source).data() + offset, out.size());
+    w.file->release_mapped(*w.source, offset, out.size());
   } else {
     EDGE_RT_TRY(w.file->read(*w.source, offset, out));
     if (io.cold_cache) w.file->drop_page_cache(*w.source, offset, out.size());

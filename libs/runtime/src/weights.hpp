@@ -43,6 +43,9 @@ struct IoOptions {
   /// Cold-cache mode: every pass reads from the device, and the page cache does not grow with the model. Reads
   /// use O_DIRECT where the file system allows it, else plain reads followed by POSIX_FADV_DONTNEED.
   bool cold_cache = false;
+  /// Copy from the checkpoint's read-only mapping (then madvise the pages away) instead of pread. Ignored with
+  /// cold_cache.
+  bool use_mmap = false;
 };
 
 /// Move-only: a 4096-aligned scratch buffer for one loading thread (conversions, O_DIRECT bounce). Lives outside

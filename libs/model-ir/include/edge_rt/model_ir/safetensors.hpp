@@ -68,6 +68,9 @@ class SafetensorsFile final {
                            std::span<std::byte> bounce) const;
   /// Whether the file could be opened with O_DIRECT (tmpfs and some network file systems refuse it).
   bool supports_direct_io() const noexcept { return direct_fd_.get() >= 0; }
+  /// Drops the process's mapped pages of a range of a tensor (madvise MADV_DONTNEED on the whole pages inside it),
+  /// so copying from bytes() does not leave the range in the resident set. Advisory: never fails.
+  void release_mapped(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes) const noexcept;
   /// Asks the kernel to drop the page cache of a range of a tensor (posix_fadvise POSIX_FADV_DONTNEED), so that
   /// the next read comes from the device. Advisory: never fails.
   void drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes) const noexcept;

@@ -37,6 +37,9 @@ struct EngineOptions {
   /// Cold-cache streaming: drop the page cache of every weight range after reading it, so each pass reads from
   /// the device and the page cache does not grow with the model (POSIX_FADV_DONTNEED).
   bool cold_cache = false;
+  /// Copy weights from a read-only mapping of the checkpoint, releasing the pages after each copy, instead of
+  /// pread (the default). The measured difference is in docs/benchmarks.md.
+  bool use_mmap = false;
   /// A tokenizer the caller already loaded from model_dir (to size the context from the prompt); when null the
   /// engine loads the folder's own, if any.
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
