@@ -19,5 +19,6 @@ int report(const Error& error);
 std::function<int()> add_run_command(CLI::App& app);
 std::function<int()> add_tokenize_command(CLI::App& app);
 std::function<int()> add_convert_command(CLI::App& app);
+std::function<int()> add_inspect_command(CLI::App& app);
 
 }  // namespace edge_rt::cli
