@@ -151,9 +151,7 @@ Result<int> run(const RunArgs& a) {
   if (!std::filesystem::is_directory(options.model_dir, ec)) {
     return fail(ErrorCode::kIoError, "[run] model folder " + a.model + " does not exist");
   }
-  if (std::filesystem::exists(options.model_dir / "tokenizer.json", ec) ||
-      std::filesystem::exists(options.model_dir / "vocab.json", ec) ||
-      std::filesystem::exists(options.model_dir / "tokenizer.bin", ec)) {
+  if (tokenizer::has_tokenizer_files(options.model_dir)) {
     EDGE_RT_TRY(auto tok, tokenizer::load_tokenizer(options.model_dir));
     options.tokenizer = std::move(tok);
   }

@@ -39,13 +39,6 @@ struct EngineData {
   double load_ms = 0;
 };
 
-namespace {
-bool has_tokenizer_files(const std::filesystem::path& dir) {
-  std::error_code ec;
-  return std::filesystem::exists(dir / "tokenizer.json", ec) || std::filesystem::exists(dir / "vocab.json", ec) ||
-         std::filesystem::exists(dir / "tokenizer.bin", ec);
-}
-}  // namespace
 }  // namespace detail
 
 template <class State>
@@ -71,7 +64,7 @@ template <class State>
   EDGE_RT_TRY(auto loaded, model_ir::ModelGraph<model_ir::Loaded>::load(options.model_dir));
   EDGE_RT_TRY(auto graph, std::move(loaded).validate());
   data->tokenizer = options.tokenizer;
-  if (!data->tokenizer && detail::has_tokenizer_files(options.model_dir)) {
+  if (!data->tokenizer && tokenizer::has_tokenizer_files(options.model_dir)) {
     EDGE_RT_TRY(data->tokenizer, tokenizer::load_tokenizer(options.model_dir));
   }
   if (data->tokenizer) {

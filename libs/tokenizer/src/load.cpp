@@ -47,6 +47,14 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer_json(const std::filesystem:
 
 }  // namespace
 
+bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept {
+  std::error_code ec;
+  for (const char* name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
+    if (std::filesystem::exists(model_dir / name, ec)) return true;
+  }
+  return false;
+}
+
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir) {
   std::error_code ec;
   if (std::filesystem::is_regular_file(model_dir / "tokenizer.json", ec)) {

@@ -54,6 +54,10 @@ class Tokenizer {
 /// Errors: kIoError when none of these files exists; kInvalidFormat / kMissingField naming the file and field.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir);
 
+/// Whether model_dir holds any file load_tokenizer reads (tokenizer.json, vocab.json, merges.txt, tokenizer.bin).
+/// A folder without one has no tokenizer; a folder with a broken one must report it, not run without it.
+bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept;
+
 /// GPT-2 byte-level BPE (Radford et al. 2019; HF tokenizers "ByteLevel" pre-tokenizer and decoder).
 /// Splits text with the GPT-2 pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+,
 /// maps bytes to the printable byte alphabet, applies merges by rank. Special tokens (added_tokens with
