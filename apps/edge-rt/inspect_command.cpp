@@ -141,8 +141,7 @@ Result<int> inspect(const InspectArgs& a) {
               static_cast<unsigned long long>(graph.parameter_count()));
   for (const auto& [name, n] : dtype_params) std::printf(", %s %llu", name.c_str(), static_cast<unsigned long long>(n));
   std::printf("\n  file %s, weights in memory %s (all resident)\n",
-              format_bytes(graph.checkpoint().total_file_bytes()).c_str(),
-              format_bytes(all_resident_bytes).c_str());
+              format_bytes(graph.checkpoint().total_file_bytes()).c_str(), format_bytes(all_resident_bytes).c_str());
   std::printf("  d_model %lld, %lld layers, %lld heads / %lld KV heads, vocab %lld, context %lld\n",
               static_cast<long long>(c.d_model), static_cast<long long>(c.n_layers), static_cast<long long>(c.n_heads),
               static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.vocab_size),
