@@ -20,5 +20,6 @@ std::function<int()> add_run_command(CLI::App& app);
 std::function<int()> add_tokenize_command(CLI::App& app);
 std::function<int()> add_convert_command(CLI::App& app);
 std::function<int()> add_inspect_command(CLI::App& app);
+std::function<int()> add_status_command(CLI::App& app);
 
 }  // namespace edge_rt::cli

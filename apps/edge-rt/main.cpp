@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   auto tokenize = edge_rt::cli::add_tokenize_command(app);
   auto convert = edge_rt::cli::add_convert_command(app);
   auto inspect = edge_rt::cli::add_inspect_command(app);
+  auto status = edge_rt::cli::add_status_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -27,5 +28,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("run")) return run();
   if (app.got_subcommand("tokenize")) return tokenize();
   if (app.got_subcommand("inspect")) return inspect();
+  if (app.got_subcommand("status")) return status();
   return convert();
 }
