@@ -1,3 +1,4 @@
+#include <edge_rt/core/format.hpp>
 #include <edge_rt/resource_monitor/recommend.hpp>
 
 #include "text.hpp"
@@ -9,7 +10,7 @@ namespace edge_rt::resource_monitor {
 
 namespace {
 
-using detail::format_bytes;
+using ::edge_rt::format_bytes;
 
 bool is_throttling_trip(const std::optional<std::string>& type) {
   return type && (*type == "passive" || *type == "hot" || *type == "critical");

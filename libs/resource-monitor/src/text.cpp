@@ -91,18 +91,4 @@ std::optional<int> suffix_number(std::string_view name, std::string_view prefix)
   return static_cast<int>(*parse_u64(name));
 }
 
-std::string format_bytes(std::uint64_t bytes) {
-  if (bytes < 1024U) return std::to_string(bytes) + " B";
-  constexpr std::array<const char*, 6> kUnits = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  std::size_t unit = 0;
-  auto value = static_cast<double>(bytes) / 1024.0;
-  while (value >= 1024.0 && unit + 1 < kUnits.size()) {
-    value /= 1024.0;
-    ++unit;
-  }
-  std::array<char, 32> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%.*f %s", unit < 2 ? 1 : 2, value, kUnits[unit]);
-  return std::string(buffer.data());
-}
-
 }  // namespace edge_rt::resource_monitor::detail

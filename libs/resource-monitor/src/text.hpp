@@ -23,7 +23,5 @@ std::optional<double> parse_double(std::string_view s) noexcept;
 std::optional<std::uint32_t> count_cpu_list(std::string_view s) noexcept;
 /// The numeric suffix of a name ("thermal_zone12" with prefix "thermal_zone" -> 12); nullopt otherwise.
 std::optional<int> suffix_number(std::string_view name, std::string_view prefix) noexcept;
-/// "1.5 GiB" style rendering of a byte count.
-std::string format_bytes(std::uint64_t bytes);
 
 }  // namespace edge_rt::resource_monitor::detail

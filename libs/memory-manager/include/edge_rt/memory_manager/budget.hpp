@@ -1,6 +1,7 @@
 #pragma once
 // A memory budget in bytes, parsed from the user's text.
 
+#include <edge_rt/core/format.hpp>
 #include <edge_rt/core/result.hpp>
 
 #include <cstdint>
@@ -32,7 +33,7 @@ class MemoryBudget final {
   std::uint64_t bytes_;
 };
 
-/// "1.5 MiB" style rendering of a byte count, for messages.
-std::string format_bytes(std::uint64_t bytes);
+/// Byte counts in messages: see edge_rt/core/format.hpp.
+using ::edge_rt::format_bytes;
 
 }  // namespace edge_rt::memory_manager
