@@ -7,6 +7,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev   # Boost.Outcome (errors) and Boost.JSON
   libtomlplusplus-dev                       # presets
   libcli11-dev                              # command line
+  libhwy-dev                                # SIMD kernels (Google Highway, runtime dispatch)
   libgtest-dev libgmock-dev                 # tests
   python3 python3-numpy python3-regex       # reference implementations in tools/reference
 )

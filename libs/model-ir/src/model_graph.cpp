@@ -63,6 +63,17 @@ class UnitBuilder {
       return fail(ErrorCode::kMissingField, "[model] " + g_.model_dir.string() + ": tensor '" + name + "' (" +
                                                 std::string(role_name(role)) + ") is missing from the checkpoint");
     }
+    if (tensor_core::is_quantized(e.info->dtype) && transpose) {
+      // Quantized matrices are stored output-major: a Conv1D weight arrives already transposed.
+      file_shape = Shape{file_shape[1], file_shape[0]};
+      transpose = false;
+    }
+    if (tensor_core::is_quantized(e.info->dtype) && file_shape.rank() != 2) {
+      return fail(ErrorCode::kInvalidFormat, "[model] " + e.file->path().string() + ": tensor '" + name + "' (" +
+                                                 std::string(role_name(role)) + ") is " +
+                                                 std::string(tensor_core::dtype_name(e.info->dtype)) +
+                                                 ", expected F32/F16/BF16 for a vector");
+    }
     if (!(e.info->shape == file_shape)) {
       return fail(ErrorCode::kInvalidFormat, "[model] " + e.file->path().string() + ": tensor '" + name +
                                                  "' has shape " + e.info->shape.to_string() + ", expected " +
@@ -80,7 +91,7 @@ class UnitBuilder {
       w.dtype = e.info->dtype;
       w.shape = transpose ? Shape{file_shape[1], file_shape[0]} : file_shape;
     }
-    w.resident_bytes = static_cast<std::uint64_t>(w.shape.numel()) * tensor_core::dtype_size(w.dtype);
+    w.resident_bytes = tensor_core::storage_bytes(w.dtype, w.shape);
     unit.weight_bytes += w.resident_bytes;
     unit.weights.push_back(w);
     return boost::outcome_v2::success();

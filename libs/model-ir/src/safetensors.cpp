@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -24,6 +25,44 @@ Error format_error(const std::string& file, const std::string& what) {
   return Error{ErrorCode::kInvalidFormat, "[safetensors] " + file + ": " + what};
 }
 
+// A U8 tensor is a quantized matrix when the metadata describes it as "<Q8_0|Q4_0> [rows, cols]"; its stored
+// shape must then be [rows, row bytes]. Rewrites info's dtype and shape to the logical ones.
+Result<void> describe_quantized(const std::map<std::string, std::string>& meta, const std::string& file_label,
+                                TensorInfo& info) {
+  const std::string key = std::string(kQuantMetadataPrefix) + info.name;
+  const auto it = meta.find(key);
+  const std::string where = "tensor '" + info.name + "'";
+  if (it == meta.end()) {
+    return Error{ErrorCode::kUnsupported, "[safetensors] " + file_label + ": " + where +
+                                              " has dtype U8 but __metadata__ has no '" + key +
+                                              "' entry naming its quantization"};
+  }
+  const std::string& text = it->second;
+  const std::size_t space = text.find(' ');
+  auto parsed = tensor_core::parse_dtype(text.substr(0, space));
+  long long rows = -1;
+  long long cols = -1;
+  char tail = 0;
+  const bool shape_ok = space != std::string::npos &&
+                        std::sscanf(text.c_str() + space, " [%lld, %lld]%c", &rows, &cols, &tail) == 2 && rows >= 0 &&
+                        cols > 0 && cols % static_cast<long long>(tensor_core::kQuantBlock) == 0;
+  if (!parsed || !tensor_core::is_quantized(parsed.value()) || !shape_ok) {
+    return format_error(file_label, "__metadata__['" + key + "'] is '" + text +
+                                        "', expected 'Q8_0 [rows, cols]' or 'Q4_0 [rows, cols]' with cols a "
+                                        "multiple of 32");
+  }
+  const tensor_core::Shape logical{rows, cols};
+  const auto stored_cols =
+      static_cast<std::int64_t>(tensor_core::row_bytes(parsed.value(), static_cast<std::size_t>(cols)));
+  if (!(info.shape == tensor_core::Shape{rows, stored_cols})) {
+    return format_error(file_label, where + " has U8 shape " + info.shape.to_string() + ", expected [" +
+                                        std::to_string(rows) + ", " + std::to_string(stored_cols) + "] for " + text);
+  }
+  info.dtype = parsed.value();
+  info.shape = logical;
+  return boost::outcome_v2::success();
+}
+
 }  // namespace
 
 Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header_json, std::uint64_t data_bytes,
@@ -34,16 +73,17 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
   if (ec) return format_error(file_label, "header is not valid JSON (" + ec.message() + ")");
   if (!root.is_object()) return format_error(file_label, "header is not a JSON object");
   std::vector<TensorInfo> tensors;
+  std::map<std::string, std::string> meta;
+  if (const json::value* value = root.as_object().if_contains("__metadata__")) {
+    if (!value->is_object()) return format_error(file_label, "__metadata__ is not an object of strings");
+    for (const auto& [mk, mv] : value->as_object()) {
+      if (!mv.is_string()) return format_error(file_label, "__metadata__['" + std::string(mk) + "'] is not a string");
+      meta[std::string(mk)] = std::string(mv.as_string());
+    }
+  }
   for (const auto& [key, value] : root.as_object()) {
     const std::string name(key);
-    if (name == "__metadata__") {
-      if (!value.is_object()) return format_error(file_label, "__metadata__ is not an object of strings");
-      for (const auto& [mk, mv] : value.as_object()) {
-        if (!mv.is_string()) return format_error(file_label, "__metadata__['" + std::string(mk) + "'] is not a string");
-        if (metadata) (*metadata)[std::string(mk)] = std::string(mv.as_string());
-      }
-      continue;
-    }
+    if (name == "__metadata__") continue;
     const std::string where = "tensor '" + name + "'";
     if (!value.is_object()) return format_error(file_label, where + " entry is not an object");
     const json::object& entry = value.as_object();
@@ -57,12 +97,17 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
     }
     TensorInfo info;
     info.name = name;
-    auto parsed_dtype = tensor_core::parse_dtype(dtype->as_string());
-    if (!parsed_dtype) {
-      return Error{ErrorCode::kUnsupported,
-                   "[safetensors] " + file_label + ": " + where + " has " + parsed_dtype.error().message};
+    const std::string dtype_text(dtype->as_string());
+    const bool raw_bytes = dtype_text == "U8";
+    if (!raw_bytes) {
+      auto parsed_dtype = tensor_core::parse_dtype(dtype_text);
+      if (!parsed_dtype || tensor_core::is_quantized(parsed_dtype.value())) {
+        return Error{ErrorCode::kUnsupported, "[safetensors] " + file_label + ": " + where + " has dtype " +
+                                                  dtype_text + ", expected F32/F16/BF16 (or U8 with quantization " +
+                                                  "metadata)"};
+      }
+      info.dtype = parsed_dtype.value();
     }
-    info.dtype = parsed_dtype.value();
     std::vector<std::int64_t> dims;
     for (const json::value& d : shape->as_array()) {
       if (!d.is_int64() && !d.is_uint64()) return format_error(file_label, where + " shape has a non-integer entry");
@@ -75,6 +120,9 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
     auto parsed_shape = tensor_core::Shape::from(dims);
     if (!parsed_shape) return format_error(file_label, where + " shape: " + parsed_shape.error().message);
     info.shape = parsed_shape.value();
+    if (raw_bytes) {
+      EDGE_RT_TRY(describe_quantized(meta, file_label, info));
+    }
     std::uint64_t range[2];
     for (int i = 0; i < 2; ++i) {
       const json::value& o = offsets->as_array()[static_cast<std::size_t>(i)];
@@ -91,7 +139,7 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
                                           std::to_string(range[1]) + "] lie outside the data buffer of " +
                                           std::to_string(data_bytes) + " bytes");
     }
-    const auto expected = static_cast<std::uint64_t>(info.shape.numel()) * tensor_core::dtype_size(info.dtype);
+    const std::uint64_t expected = tensor_core::storage_bytes(info.dtype, info.shape);
     if (expected != range[1] - range[0]) {
       return format_error(file_label, where + " holds " + std::to_string(range[1] - range[0]) + " bytes, expected " +
                                           std::to_string(expected) + " for shape " + info.shape.to_string() + " " +
@@ -101,6 +149,7 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
     info.size_bytes = range[1] - range[0];
     tensors.push_back(std::move(info));
   }
+  if (metadata) *metadata = std::move(meta);
   std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
     return a.offset_bytes != b.offset_bytes ? a.offset_bytes < b.offset_bytes : a.size_bytes < b.size_bytes;
   });
@@ -249,51 +298,113 @@ tensor_core::TensorView SafetensorsFile::view(const TensorInfo& info) const noex
   return tensor_core::TensorView::contiguous(map_.get() + info.offset_bytes, info.dtype, info.shape);
 }
 
-Result<void> write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
-                               const std::map<std::string, std::string>& metadata) {
-  json::object header;
-  if (!metadata.empty()) {
-    json::object meta;
-    for (const auto& [k, v] : metadata) meta[k] = v;
-    header["__metadata__"] = std::move(meta);
-  }
+namespace {
+// The metadata key that describes quantized tensor `name`.
+std::string quant_key(const std::string& name) {
+  return std::string(kQuantMetadataPrefix) + name;
+}
+}  // namespace
+
+Result<SafetensorsWriter> SafetensorsWriter::create(const std::filesystem::path& path,
+                                                    std::span<const TensorSpec> tensors,
+                                                    const std::map<std::string, std::string>& metadata) {
+  json::object meta;
+  for (const auto& [k, v] : metadata) meta[k] = v;
+  json::object entries;
   std::set<std::string> names;
   std::uint64_t offset = 0;
-  for (const TensorToWrite& t : tensors) {
-    const auto expected = static_cast<std::uint64_t>(t.shape.numel()) * tensor_core::dtype_size(t.dtype);
-    if (expected != t.data.size()) {
-      return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path.string() + ": tensor '" + t.name +
-                                                   "' has " + std::to_string(t.data.size()) + " bytes, expected " +
-                                                   std::to_string(expected));
-    }
+  for (const TensorSpec& t : tensors) {
     if (!names.insert(t.name).second) {
       return fail(ErrorCode::kInvalidArgument,
                   "[safetensors] writing " + path.string() + ": duplicate tensor '" + t.name + "'");
     }
+    const std::uint64_t bytes = tensor_core::storage_bytes(t.dtype, t.shape);
     json::array shape;
-    for (std::int64_t d : t.shape.dims()) shape.push_back(d);
-    header[t.name] = json::object{{"dtype", std::string(tensor_core::dtype_name(t.dtype))},
-                                  {"shape", std::move(shape)},
-                                  {"data_offsets", json::array{offset, offset + expected}}};
-    offset += expected;
+    std::string dtype(tensor_core::dtype_name(t.dtype));
+    if (tensor_core::is_quantized(t.dtype)) {
+      const std::size_t rank = t.shape.rank();
+      if (rank != 2 || t.shape[1] % static_cast<std::int64_t>(tensor_core::kQuantBlock) != 0) {
+        return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path.string() + ": quantized tensor '" +
+                                                     t.name + "' must be rank 2 with columns a multiple of 32, got " +
+                                                     t.shape.to_string());
+      }
+      meta[quant_key(t.name)] = dtype + " " + t.shape.to_string();
+      shape = json::array{t.shape[0], static_cast<std::int64_t>(bytes) / std::max<std::int64_t>(t.shape[0], 1)};
+      dtype = "U8";
+    } else {
+      for (std::int64_t d : t.shape.dims()) shape.push_back(d);
+    }
+    entries[t.name] = json::object{
+        {"dtype", dtype}, {"shape", std::move(shape)}, {"data_offsets", json::array{offset, offset + bytes}}};
+    offset += bytes;
   }
+  json::object header;
+  if (!meta.empty()) header["__metadata__"] = std::move(meta);  // first, as the Python library writes it
+  for (auto& [k, v] : entries) header[k] = std::move(v);
   std::string text = json::serialize(header);
   while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // pad so the data buffer starts 8-byte aligned
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return fail(ErrorCode::kIoError, "[safetensors] cannot create " + path.string());
+  SafetensorsWriter writer;
+  writer.path_ = path;
+  writer.expected_bytes_ = offset;
+  writer.out_ = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
+  if (!*writer.out_) return fail(ErrorCode::kIoError, "[safetensors] cannot create " + path.string());
   char len[8];
   std::uint64_t n = text.size();
   for (char& c : len) {
     c = static_cast<char>(n & 0xff);
     n >>= 8;
   }
-  out.write(len, 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const TensorToWrite& t : tensors) {
-    out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size()));
+  writer.out_->write(len, 8);
+  writer.out_->write(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!*writer.out_) return fail(ErrorCode::kIoError, "[safetensors] write to " + path.string() + " failed");
+  return writer;
+}
+
+Result<void> SafetensorsWriter::append(std::span<const std::byte> bytes) {
+  if (written_ + bytes.size() > expected_bytes_) {
+    return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path_.string() + ": more data than the " +
+                                                 std::to_string(expected_bytes_) + " bytes the header declares");
   }
-  if (!out.flush()) return fail(ErrorCode::kIoError, "[safetensors] write to " + path.string() + " failed");
+  out_->write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!*out_) return fail(ErrorCode::kIoError, "[safetensors] write to " + path_.string() + " failed");
+  written_ += bytes.size();
   return boost::outcome_v2::success();
+}
+
+Result<void> SafetensorsWriter::finish() {
+  if (written_ != expected_bytes_) {
+    return fail(ErrorCode::kInvalidArgument,
+                "[safetensors] writing " + path_.string() + ": " + std::to_string(written_) +
+                    " data bytes written, the header declares " + std::to_string(expected_bytes_));
+  }
+  out_->flush();
+  out_->close();
+  if (!*out_) return fail(ErrorCode::kIoError, "[safetensors] write to " + path_.string() + " failed");
+  return boost::outcome_v2::success();
+}
+
+SafetensorsWriter::SafetensorsWriter() = default;
+SafetensorsWriter::SafetensorsWriter(SafetensorsWriter&&) noexcept = default;
+SafetensorsWriter& SafetensorsWriter::operator=(SafetensorsWriter&&) noexcept = default;
+SafetensorsWriter::~SafetensorsWriter() = default;
+
+Result<void> write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
+                               const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorSpec> specs;
+  for (const TensorToWrite& t : tensors) {
+    const std::uint64_t expected = tensor_core::storage_bytes(t.dtype, t.shape);
+    if (expected != t.data.size()) {
+      return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path.string() + ": tensor '" + t.name +
+                                                   "' has " + std::to_string(t.data.size()) + " bytes, expected " +
+                                                   std::to_string(expected));
+    }
+    specs.push_back({t.name, t.dtype, t.shape});
+  }
+  EDGE_RT_TRY(auto writer, SafetensorsWriter::create(path, specs, metadata));
+  for (const TensorToWrite& t : tensors) {
+    EDGE_RT_TRY(writer.append(t.data));
+  }
+  return writer.finish();
 }
 
 Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {

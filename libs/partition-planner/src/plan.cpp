@@ -89,8 +89,8 @@ std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, s
   std::uint64_t total = 0;
   for (const model_ir::WeightRef& w : head.weights) {
     if (w.role == model_ir::WeightRole::kLmHead) {
-      total += align64(static_cast<std::uint64_t>(end - begin) * static_cast<std::uint64_t>(w.shape[1]) *
-                       tensor_core::dtype_size(w.dtype));
+      total += align64(static_cast<std::uint64_t>(end - begin) *
+                       tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1])));
     } else {
       total += align64(w.resident_bytes);
     }
@@ -102,7 +102,7 @@ std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, s
 std::uint64_t gather_bytes(const model_ir::Unit& embedding) noexcept {
   std::uint64_t total = 0;
   for (const model_ir::WeightRef& w : embedding.weights) {
-    total += static_cast<std::uint64_t>(w.shape[1]) * tensor_core::dtype_size(w.dtype);
+    total += tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
   }
   return total;
 }

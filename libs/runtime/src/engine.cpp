@@ -101,7 +101,8 @@ template <class State>
   auto data = std::move(data_);
   EDGE_RT_TRY(data->executor,
               detail::Executor::create(*data->graph, data->plan,
-                                       detail::IoOptions{data->options.cold_cache, data->options.use_mmap}));
+                                       detail::IoOptions{data->options.cold_cache, data->options.use_mmap},
+                                       static_cast<std::size_t>(std::max(0, data->options.n_threads))));
   data->load_ms += ms_since(start);
   return InferenceEngine<Ready>(std::move(data));
 }

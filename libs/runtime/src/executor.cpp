@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 namespace edge_rt::runtime::detail {
 
@@ -20,19 +21,23 @@ double ms_since(Clock::time_point start) {
 }  // namespace
 
 Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
-                   const IoOptions& io)
+                   const IoOptions& io, std::size_t n_threads)
     : graph_(graph),
       config_(graph.config()),
       plan_(plan),
       io_(io),
       pool_(std::make_unique<memory_manager::MemoryPool>(plan.budget)),
-      pinned_(plan.groups.size()) {}
+      pinned_(plan.groups.size()),
+      threads_(std::make_unique<tc::ThreadPool>(
+          n_threads > 0 ? n_threads : std::max<std::size_t>(1, std::thread::hardware_concurrency()))) {}
 
 Executor::~Executor() = default;
 
 Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                                                   const partition_planner::ExecutionPlan& plan, const IoOptions& io) {
-  std::unique_ptr<Executor> ex(new Executor(graph, plan, io));  // private constructor: make_unique cannot reach it
+                                                   const partition_planner::ExecutionPlan& plan, const IoOptions& io,
+                                                   std::size_t n_threads) {
+  std::unique_ptr<Executor> ex(
+      new Executor(graph, plan, io, n_threads));  // private constructor: make_unique cannot reach it
   EDGE_RT_TRY(ex->kv_cache_, ex->pool_->allocate(plan.buffers.kv_cache_bytes));
   std::memset(ex->kv_cache_.data(), 0, ex->kv_cache_.size_bytes());
   for (std::size_t s = 0; s < ex->scratch_.size(); ++s) {
@@ -149,7 +154,7 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
   for (std::size_t t = 0; t < tokens.size(); ++t) {
     for (const model_ir::WeightRef& w : unit.weights) {
       const std::size_t row = w.role == WeightRole::kTokenEmbedding ? static_cast<std::size_t>(tokens[t]) : pos0 + t;
-      const std::size_t row_bytes = d * tc::dtype_size(w.dtype);
+      const std::size_t row_bytes = tc::row_bytes(w.dtype, d);
       EDGE_RT_TRY(w.file->read(*w.source, row * row_bytes, raw.first(row_bytes)));
       if (io_.cold_cache) w.file->drop_page_cache(*w.source, row * row_bytes, row_bytes);
       stats.bytes_read += row_bytes;
@@ -197,7 +202,7 @@ void Executor::attend(std::size_t layer, std::size_t n, std::size_t pos0) {
   args.scale = 1.0f / std::sqrt(static_cast<float>(hd));
   tc::attention(args, scratch(Scratch::kQuery), cache.subspan(layer * layer_elems, layer_elems),
                 cache.subspan((static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems, layer_elems),
-                scratch(Scratch::kScores), scratch(Scratch::kAttnOut));
+                scratch(Scratch::kScores), scratch(Scratch::kAttnOut), threads_.get());
 }
 
 void Executor::run_llama_attention(const LoadedUnit& unit, std::size_t n, std::size_t pos0) {
@@ -215,13 +220,13 @@ void Executor::run_llama_attention(const LoadedUnit& unit, std::size_t n, std::s
       cache.subspan((static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems + pos0 * kv_dim, n * kv_dim);
 
   tc::rms_norm(x, d, unit.vector(WeightRole::kAttnNorm), config_.norm_eps, xb);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kQ), {}, q);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kK), {}, k_rows);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kV), {}, v_rows);
+  tc::matmul(xb, n, unit.matrix(WeightRole::kQ), {}, q, threads_.get());
+  tc::matmul(xb, n, unit.matrix(WeightRole::kK), {}, k_rows, threads_.get());
+  tc::matmul(xb, n, unit.matrix(WeightRole::kV), {}, v_rows, threads_.get());
   tc::rope(q, n, static_cast<std::size_t>(config_.n_heads), hd, pos0, config_.rope_theta);
   tc::rope(k_rows, n, static_cast<std::size_t>(config_.n_kv_heads), hd, pos0, config_.rope_theta);
   attend(layer, n, pos0);
-  tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), {}, xb);
+  tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), {}, xb, threads_.get());
   tc::add(xb, x);
 }
 
@@ -233,10 +238,10 @@ void Executor::run_llama_ffn(const LoadedUnit& unit, std::size_t n) {
   std::span<float> gate = scratch(Scratch::kFfnA).first(n * ff);
   std::span<float> up = scratch(Scratch::kFfnB).first(n * ff);
   tc::rms_norm(x, d, unit.vector(WeightRole::kFfnNorm), config_.norm_eps, xb);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kFfnGate), {}, gate);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kFfnUp), {}, up);
-  tc::swiglu(gate, up);
-  tc::matmul(gate, n, unit.matrix(WeightRole::kFfnDown), {}, xb);
+  tc::matmul(xb, n, unit.matrix(WeightRole::kFfnGate), {}, gate, threads_.get());
+  tc::matmul(xb, n, unit.matrix(WeightRole::kFfnUp), {}, up, threads_.get());
+  tc::swiglu(gate, up, threads_.get());
+  tc::matmul(gate, n, unit.matrix(WeightRole::kFfnDown), {}, xb, threads_.get());
   tc::add(xb, x);
 }
 
@@ -253,7 +258,7 @@ void Executor::run_gpt2_attention(const LoadedUnit& unit, std::size_t n, std::si
 
   tc::layer_norm(x, d, unit.vector(WeightRole::kAttnNorm), unit.vector(WeightRole::kAttnNormBias), config_.norm_eps,
                  xb);
-  tc::matmul_in_out(xb, n, unit.matrix(WeightRole::kQkv), unit.vector(WeightRole::kQkvBias), qkv);
+  linear(unit, WeightRole::kQkv, WeightRole::kQkvBias, xb, n, qkv);
   for (std::size_t t = 0; t < n; ++t) {
     const float* row = qkv.data() + t * 3 * d;
     std::memcpy(q.data() + t * d, row, d * sizeof(float));
@@ -261,9 +266,17 @@ void Executor::run_gpt2_attention(const LoadedUnit& unit, std::size_t n, std::si
     std::memcpy(v_cache + (pos0 + t) * d, row + 2 * d, d * sizeof(float));
   }
   attend(layer, n, pos0);
-  tc::matmul_in_out(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut),
-                    unit.vector(WeightRole::kAttnOutBias), xb);
+  linear(unit, WeightRole::kAttnOut, WeightRole::kAttnOutBias, scratch(Scratch::kAttnOut), n, xb);
   tc::add(xb, x);
+}
+
+void Executor::linear(const LoadedUnit& unit, WeightRole role, WeightRole bias, std::span<const float> x, std::size_t n,
+                      std::span<float> out) {
+  if (unit.in_out[static_cast<std::size_t>(role)]) {
+    tc::matmul_in_out(x, n, unit.matrix(role), unit.vector(bias), out, threads_.get());
+  } else {
+    tc::matmul(x, n, unit.matrix(role), unit.vector(bias), out, threads_.get());
+  }
 }
 
 void Executor::run_gpt2_ffn(const LoadedUnit& unit, std::size_t n) {
@@ -273,9 +286,9 @@ void Executor::run_gpt2_ffn(const LoadedUnit& unit, std::size_t n) {
   std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
   std::span<float> hidden = scratch(Scratch::kFfnA).first(n * ff);
   tc::layer_norm(x, d, unit.vector(WeightRole::kFfnNorm), unit.vector(WeightRole::kFfnNormBias), config_.norm_eps, xb);
-  tc::matmul_in_out(xb, n, unit.matrix(WeightRole::kFfnUp), unit.vector(WeightRole::kFfnUpBias), hidden);
-  tc::gelu_tanh(hidden);
-  tc::matmul_in_out(hidden, n, unit.matrix(WeightRole::kFfnDown), unit.vector(WeightRole::kFfnDownBias), xb);
+  linear(unit, WeightRole::kFfnUp, WeightRole::kFfnUpBias, xb, n, hidden);
+  tc::gelu_tanh(hidden, threads_.get());
+  linear(unit, WeightRole::kFfnDown, WeightRole::kFfnDownBias, hidden, n, xb);
   tc::add(xb, x);
 }
 
@@ -300,7 +313,7 @@ void Executor::run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* 
     } else {
       tc::rms_norm(row, d, unit.vector(WeightRole::kFinalNorm), config_.norm_eps, normed);
     }
-    tc::matmul(normed, 1, lm_head, {}, out);
+    tc::matmul(normed, 1, lm_head, {}, out, threads_.get());
     if (each_row) (*each_row)(t, first_id, out);
   }
 }

@@ -6,6 +6,7 @@
 #include "prefetcher.hpp"
 #include "weights.hpp"
 
+#include <edge_rt/tensor_core/thread_pool.hpp>
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
 #include <atomic>
@@ -30,10 +31,11 @@ struct PassStats {
 /// Neither copy nor move (the pool must stay put while guards point to it). Not thread-safe.
 class Executor final {
  public:
-  /// Allocates the KV cache and scratch, loads pinned groups, starts the I/O thread when the plan prefetches.
-  /// `graph` must outlive the executor.
+  /// Allocates the KV cache and scratch, loads pinned groups, starts the I/O thread when the plan prefetches and
+  /// n_threads - 1 kernel workers (0: one thread per online CPU). `graph` must outlive the executor.
   static Result<std::unique_ptr<Executor>> create(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                                                  const partition_planner::ExecutionPlan& plan, const IoOptions& io);
+                                                  const partition_planner::ExecutionPlan& plan, const IoOptions& io,
+                                                  std::size_t n_threads);
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
   ~Executor();
@@ -48,7 +50,10 @@ class Executor final {
 
  private:
   Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
-           const IoOptions& io);
+           const IoOptions& io, std::size_t n_threads);
+  // out = x . W (+ bias) for the unit's matrix `role`, whichever way it is stored.
+  void linear(const LoadedUnit& unit, model_ir::WeightRole role, model_ir::WeightRole bias, std::span<const float> x,
+              std::size_t n, std::span<float> out);
   std::span<float> scratch(partition_planner::Scratch s) noexcept;
   Result<LoadedGroup> load(std::size_t group_index, Staging& staging);
   Result<void> run_pass(std::span<const tokenizer::TokenId> tokens, std::size_t pos0, const RowLogits* each_row,
@@ -77,6 +82,7 @@ class Executor final {
   std::atomic<std::uint64_t> io_bytes_{0};
   std::atomic<std::uint64_t> io_ns_{0};
   std::optional<Error> poisoned_;
+  std::unique_ptr<tensor_core::ThreadPool> threads_;
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its thread stops before the rest is destroyed
 };
 

@@ -79,7 +79,7 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
         shape = w.source->shape;
         EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
       } else if (group.is_head_chunk() && w.role == model_ir::WeightRole::kLmHead) {
-        const std::uint64_t row_bytes = static_cast<std::uint64_t>(w.shape[1]) * tensor_core::dtype_size(w.dtype);
+        const std::uint64_t row_bytes = tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
         shape = tensor_core::Shape{group.row_end - group.row_begin, w.shape[1]};
         bytes = static_cast<std::uint64_t>(shape[0]) * row_bytes;
         EDGE_RT_TRY(read_range(w, static_cast<std::uint64_t>(group.row_begin) * row_bytes,
@@ -88,6 +88,7 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
         EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
       }
       lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(cursor, w.dtype, shape);
+      lu.in_out[static_cast<std::size_t>(w.role)] = w.transpose;
       cursor += (bytes + 63) & ~std::uint64_t{63};
     }
     loaded.units.push_back(lu);

@@ -20,6 +20,7 @@ struct LoadedUnit {
   const model_ir::Unit* unit = nullptr;
   std::int64_t row_begin = 0;
   std::array<tensor_core::TensorView, kRoleCount> views{};
+  std::array<bool, kRoleCount> in_out{};  ///< Matrix kept input-major [in, out] (GPT-2 Conv1D, unquantized).
 
   const tensor_core::TensorView& matrix(model_ir::WeightRole role) const noexcept {
     return views[static_cast<std::size_t>(role)];

@@ -1,5 +1,7 @@
 #include <edge_rt/tensor_core/dtype.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace edge_rt::tensor_core {
@@ -9,6 +11,8 @@ std::string_view dtype_name(DType dtype) noexcept {
     case DType::kF32: return "F32";
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
+    case DType::kQ8_0: return "Q8_0";
+    case DType::kQ4_0: return "Q4_0";
   }
   return "?";
 }
@@ -17,7 +21,9 @@ Result<DType> parse_dtype(std::string_view name) {
   if (name == "F32") return DType::kF32;
   if (name == "F16") return DType::kF16;
   if (name == "BF16") return DType::kBF16;
-  return fail(ErrorCode::kUnsupported, "dtype " + std::string(name) + ", expected F32/F16/BF16");
+  if (name == "Q8_0") return DType::kQ8_0;
+  if (name == "Q4_0") return DType::kQ4_0;
+  return fail(ErrorCode::kUnsupported, "dtype " + std::string(name) + ", expected F32/F16/BF16/Q8_0/Q4_0");
 }
 
 std::uint16_t f32_to_f16(float f) noexcept {
@@ -61,6 +67,67 @@ void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexce
         out[i] = bf16_to_f32(b);
       }
       return;
+    case DType::kQ8_0:
+      for (std::size_t b = 0; b < n / kQuantBlock; ++b) {
+        const std::byte* block = src + b * 34;
+        std::uint16_t dh;
+        std::memcpy(&dh, block, 2);
+        const float d = f16_to_f32(dh);
+        for (std::size_t j = 0; j < kQuantBlock; ++j) {
+          out[b * kQuantBlock + j] = d * static_cast<float>(static_cast<std::int8_t>(block[2 + j]));
+        }
+      }
+      return;
+    case DType::kQ4_0:
+      for (std::size_t b = 0; b < n / kQuantBlock; ++b) {
+        const std::byte* block = src + b * 18;
+        std::uint16_t dh;
+        std::memcpy(&dh, block, 2);
+        const float d = f16_to_f32(dh);
+        for (std::size_t j = 0; j < 16; ++j) {
+          const auto q = static_cast<std::uint8_t>(block[2 + j]);
+          out[b * kQuantBlock + j] = d * static_cast<float>((q & 0x0f) - 8);
+          out[b * kQuantBlock + j + 16] = d * static_cast<float>((q >> 4) - 8);
+        }
+      }
+      return;
+  }
+}
+
+void quantize_row(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept {
+  for (std::size_t b = 0; b < n / kQuantBlock; ++b) {
+    const float* xb = x + b * kQuantBlock;
+    if (dtype == DType::kQ8_0) {
+      float amax = 0.0f;
+      for (std::size_t j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
+      const float d = amax / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      std::byte* block = out + b * 34;
+      const std::uint16_t dh = f32_to_f16(d);
+      std::memcpy(block, &dh, 2);
+      for (std::size_t j = 0; j < kQuantBlock; ++j) {
+        block[2 + j] = static_cast<std::byte>(static_cast<std::int8_t>(std::lround(xb[j] * id)));
+      }
+    } else {
+      float amax = 0.0f;
+      float max = 0.0f;
+      for (std::size_t j = 0; j < kQuantBlock; ++j) {
+        if (std::fabs(xb[j]) > amax) {
+          amax = std::fabs(xb[j]);
+          max = xb[j];
+        }
+      }
+      const float d = max / -8.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      std::byte* block = out + b * 18;
+      const std::uint16_t dh = f32_to_f16(d);
+      std::memcpy(block, &dh, 2);
+      for (std::size_t j = 0; j < 16; ++j) {
+        const auto lo = static_cast<std::uint8_t>(std::min(15, static_cast<int>(xb[j] * id + 8.5f)));
+        const auto hi = static_cast<std::uint8_t>(std::min(15, static_cast<int>(xb[j + 16] * id + 8.5f)));
+        block[2 + j] = static_cast<std::byte>(lo | hi << 4);
+      }
+    }
   }
 }
 

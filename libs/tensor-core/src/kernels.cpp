@@ -1,19 +1,110 @@
-// Public kernel entry points. They forward to the reference kernels until SIMD variants land (issue: fast CPU
-// inference); callers never change.
+// Public kernel entry points: choose the SIMD kernel for the shape and dtype, and split it across the pool.
+// Splits fall on multiples of the vector width (columns) or of whole rows, so every output element is computed
+// by the same instructions whatever the thread count: results are identical for 1 and N threads.
 #include <edge_rt/tensor_core/kernels.hpp>
 
+#include "simd_kernels.hpp"
+
+#include <hwy/aligned_allocator.h>
+
 #include <algorithm>
+#include <vector>
 
 namespace edge_rt::tensor_core {
 
+namespace {
+
+std::size_t threads_of(ThreadPool* pool) noexcept {
+  return pool ? pool->size() : 1;
+}
+
+std::size_t round_up(std::size_t v, std::size_t multiple) noexcept {
+  return (v + multiple - 1) / multiple * multiple;
+}
+
+// Per-thread GEMM panel buffer (kGemmDepth x 2 vectors of floats, under 64 KiB even for 2048-bit SVE).
+float* pack_buffer() {
+  thread_local hwy::AlignedFreeUniquePtr<float[]> buffer;
+  if (!buffer) buffer = hwy::AllocateAligned<float>(simd::kGemmDepth * 2 * simd::float_lanes());
+  return buffer.get();
+}
+
+// Activation rows quantized for the integer path; grows to the largest n x k seen on this thread.
+std::span<simd::ActBlock> act_buffer(std::size_t blocks) {
+  thread_local std::vector<simd::ActBlock> buffer;
+  if (buffer.size() < blocks) buffer.resize(blocks);
+  return {buffer.data(), blocks};
+}
+
+void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
+                  std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
+  EDGE_RT_CHECK(k % kQuantBlock == 0, "matmul: quantized weight with k % 32 != 0");
+  const std::size_t nb = k / kQuantBlock;
+  std::span<simd::ActBlock> xq = act_buffer(n * nb);
+  for (std::size_t i = 0; i < n; ++i) simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
+  const std::size_t grain = std::max<std::size_t>(8, m / (4 * threads_of(pool)));
+  parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
+    simd::gemv_quant(w.dtype(), xq.data(), n, k, w.data(), r0, r1, bias.empty() ? nullptr : bias.data(), out.data(), m);
+  });
+}
+
+void gemm(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w, bool in_out,
+          std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
+  const std::size_t nr = 2 * simd::float_lanes();
+  const std::size_t panels = (m + nr - 1) / nr;
+  const std::size_t grain = std::max<std::size_t>(1, panels / (4 * threads_of(pool))) * nr;
+  parallel_ranges(pool, m, grain, [&](std::size_t j0, std::size_t j1) {
+    simd::gemm(w.dtype(), x.data(), n, k, w.data(), in_out, m, j0, j1, bias.empty() ? nullptr : bias.data(), out.data(),
+               pack_buffer());
+  });
+}
+
+}  // namespace
+
+const char* simd_target() {
+  return simd::target_name();
+}
+
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-            std::span<float> out) {
-  reference::matmul(x, n, w, bias, out);
+            std::span<float> out, ThreadPool* pool) {
+  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul: weight must be rank-2 contiguous");
+  const auto m = static_cast<std::size_t>(w.shape()[0]);
+  const auto k = static_cast<std::size_t>(w.shape()[1]);
+  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul: x or out too small");
+  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul: bias size != rows of w");
+  if (n == 0 || m == 0) return;
+  if (is_quantized(w.dtype())) return matmul_quant(x, n, k, m, w, bias, out, pool);
+  if (n == 1) {
+    const std::size_t grain = std::max<std::size_t>(16, round_up(m / (4 * threads_of(pool)), 4));
+    parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
+      simd::gemv_rows(w.dtype(), x.data(), k, w.data(), r0, r1, bias.empty() ? nullptr : bias.data(), out.data());
+    });
+    return;
+  }
+  gemm(x, n, k, m, w, false, bias, out, pool);
 }
+
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-                   std::span<float> out) {
-  reference::matmul_in_out(x, n, w, bias, out);
+                   std::span<float> out, ThreadPool* pool) {
+  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul_in_out: weight must be rank-2 contiguous");
+  EDGE_RT_CHECK(!is_quantized(w.dtype()), "matmul_in_out: quantized weights are stored output-major");
+  const auto k = static_cast<std::size_t>(w.shape()[0]);
+  const auto m = static_cast<std::size_t>(w.shape()[1]);
+  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul_in_out: x or out too small");
+  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul_in_out: bias size != columns of w");
+  if (n == 0 || m == 0) return;
+  if (n == 1) {
+    const std::size_t lanes = simd::float_lanes();
+    const std::size_t grain =
+        std::max(4 * lanes, round_up((m + 2 * threads_of(pool) - 1) / (2 * threads_of(pool)), 4 * lanes));
+    parallel_ranges(pool, m, grain, [&](std::size_t j0, std::size_t j1) {
+      simd::gemv_in_out(w.dtype(), x.data(), k, w.data(), m, j0, j1, bias.empty() ? nullptr : bias.data(), out.data());
+    });
+    return;
+  }
+  gemm(x, n, k, m, w, true, bias, out, pool);
 }
+
 void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
                 float eps, std::span<float> out) {
   reference::layer_norm(x, d, gamma, beta, eps, out);
@@ -21,14 +112,20 @@ void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> 
 void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out) {
   reference::rms_norm(x, d, w, eps, out);
 }
-void gelu_tanh(std::span<float> x) {
-  reference::gelu_tanh(x);
+void gelu_tanh(std::span<float> x, ThreadPool* pool) {
+  parallel_ranges(pool, x.size(), std::max<std::size_t>(4096, round_up(x.size() / (4 * threads_of(pool)), 64)),
+                  [&](std::size_t b, std::size_t e) { simd::gelu_tanh(x.data() + b, e - b); });
 }
-void swiglu(std::span<float> gate, std::span<const float> up) {
-  reference::swiglu(gate, up);
+void swiglu(std::span<float> gate, std::span<const float> up, ThreadPool* pool) {
+  EDGE_RT_CHECK(gate.size() == up.size(), "swiglu: size mismatch");
+  parallel_ranges(pool, gate.size(), std::max<std::size_t>(4096, round_up(gate.size() / (4 * threads_of(pool)), 64)),
+                  [&](std::size_t b, std::size_t e) { simd::swiglu(gate.data() + b, up.data() + b, e - b); });
 }
 void softmax(std::span<float> x) {
-  reference::softmax(x);
+  if (x.empty()) return;
+  const float max = *std::max_element(x.begin(), x.end());
+  const float sum = simd::exp_shifted(x.data(), x.size(), max);
+  simd::scale(x.data(), x.size(), 1.0f / sum);
 }
 void add(std::span<const float> x, std::span<float> out) {
   reference::add(x, out);
@@ -37,9 +134,45 @@ void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::si
           float theta) {
   reference::rope(x, n_tokens, n_heads, head_dim, pos0, theta);
 }
+
 void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
-               std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) {
-  reference::attention(args, q, k_cache, v_cache, scratch, out);
+               std::span<const float> v_cache, std::span<float> scratch, std::span<float> out, ThreadPool* pool) {
+  const std::size_t hd = args.head_dim;
+  const std::size_t n_ctx = args.pos0 + args.n_tokens;
+  EDGE_RT_CHECK(args.n_kv_heads > 0 && args.n_heads % args.n_kv_heads == 0, "attention: heads not a multiple");
+  EDGE_RT_CHECK(q.size() >= args.n_tokens * args.n_heads * hd && out.size() >= q.size(), "attention: q/out size");
+  EDGE_RT_CHECK(k_cache.size() >= n_ctx * args.n_kv_heads * hd && v_cache.size() >= n_ctx * args.n_kv_heads * hd,
+                "attention: cache smaller than pos0 + n_tokens");
+  EDGE_RT_CHECK(scratch.size() >= n_ctx, "attention: scratch too small");
+  const std::size_t group = args.n_heads / args.n_kv_heads;
+  const std::size_t kv_stride = args.n_kv_heads * hd;
+  // One chunk per head; the caller's scratch serves the calling thread, workers use their own row.
+  auto run_head = [&](std::size_t h) {
+    thread_local std::vector<float> own;
+    std::span<float> row = scratch;
+    if (pool && pool->size() > 1) {
+      if (own.size() < n_ctx) own.resize(n_ctx);
+      row = own;
+    }
+    const std::size_t kvh = h / group;
+    for (std::size_t t = 0; t < args.n_tokens; ++t) {
+      const std::size_t n_keys = args.pos0 + t + 1;
+      const float* qh = q.data() + (t * args.n_heads + h) * hd;
+      float* scores = row.data();
+      for (std::size_t p = 0; p < n_keys; ++p) {
+        scores[p] = simd::dot(qh, k_cache.data() + p * kv_stride + kvh * hd, hd) * args.scale;
+      }
+      softmax(row.first(n_keys));
+      float* oh = out.data() + (t * args.n_heads + h) * hd;
+      std::fill(oh, oh + hd, 0.0f);
+      for (std::size_t p = 0; p < n_keys; ++p) simd::axpy(scores[p], v_cache.data() + p * kv_stride + kvh * hd, oh, hd);
+    }
+  };
+  if (pool && pool->size() > 1) {
+    pool->parallel_for(args.n_heads, run_head);
+  } else {
+    for (std::size_t h = 0; h < args.n_heads; ++h) run_head(h);
+  }
 }
 
 std::size_t argmax(std::span<const float> x) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace edge_rt::tensor_core::reference {
@@ -22,6 +23,50 @@ void matmul_rows(std::span<const float> x, std::size_t n, std::size_t k, std::si
     }
   }
 }
+// The integer path: x rows quantized to 8 bits per block, integer dot per block, scaled sum over blocks.
+void matmul_quantized(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
+                      std::span<const float> bias, std::span<float> out) {
+  EDGE_RT_CHECK(k % kQuantBlock == 0, "matmul: quantized weight with k % 32 != 0");
+  const std::size_t nb = k / kQuantBlock;
+  std::vector<float> xd(n * nb);
+  std::vector<std::int8_t> xq(n * k);
+  for (std::size_t i = 0; i < n * nb; ++i) {
+    const float* xb = x.data() + i * kQuantBlock;
+    float amax = 0.0f;
+    for (std::size_t j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    xd[i] = amax / 127.0f;
+    const float id = xd[i] != 0.0f ? 1.0f / xd[i] : 0.0f;
+    for (std::size_t j = 0; j < kQuantBlock; ++j)
+      xq[i * kQuantBlock + j] = static_cast<std::int8_t>(std::lround(xb[j] * id));
+  }
+  const std::size_t block_bytes = quant_block_bytes(w.dtype());
+  for (std::size_t r = 0; r < m; ++r) {
+    const std::byte* row = w.data() + r * nb * block_bytes;
+    for (std::size_t i = 0; i < n; ++i) {
+      float acc = 0.0f;
+      for (std::size_t b = 0; b < nb; ++b) {
+        const std::byte* block = row + b * block_bytes;
+        std::uint16_t dh;
+        std::memcpy(&dh, block, 2);
+        const std::int8_t* q = xq.data() + (i * nb + b) * kQuantBlock;
+        std::int32_t isum = 0;
+        for (std::size_t j = 0; j < kQuantBlock; ++j) {
+          int wq;
+          if (w.dtype() == DType::kQ8_0) {
+            wq = static_cast<std::int8_t>(block[2 + j]);
+          } else {
+            const auto byte = static_cast<std::uint8_t>(block[2 + j % 16]);
+            wq = (j < 16 ? byte & 0x0f : byte >> 4) - 8;
+          }
+          isum += wq * q[j];
+        }
+        acc += static_cast<float>(isum) * (f16_to_f32(dh) * xd[i * nb + b]);
+      }
+      out[i * m + r] = acc + (bias.empty() ? 0.0f : bias[r]);
+    }
+  }
+}
+
 }  // namespace
 
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
@@ -53,12 +98,15 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
         return bf16_to_f32(h);
       });
       return;
+    case DType::kQ8_0:
+    case DType::kQ4_0: matmul_quantized(x, n, k, m, w, bias, out); return;
   }
 }
 
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
                    std::span<float> out) {
   EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul_in_out: weight must be rank-2 contiguous");
+  EDGE_RT_CHECK(!is_quantized(w.dtype()), "matmul_in_out: quantized weights are stored output-major");
   const auto k = static_cast<std::size_t>(w.shape()[0]);
   const auto m = static_cast<std::size_t>(w.shape()[1]);
   EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul_in_out: x or out too small");

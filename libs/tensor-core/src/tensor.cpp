@@ -78,7 +78,7 @@ bool TensorView::is_contiguous() const noexcept {
 TensorView TensorView::row(std::int64_t i) const noexcept {
   EDGE_RT_CHECK(shape_.rank() == 2 && i >= 0 && i < shape_[0], "row index out of range");
   TensorView view = *this;
-  view.data_ = data_ + static_cast<std::size_t>(i * strides_[0]) * dtype_size(dtype_);
+  view.data_ = data_ + row_offset(i);
   view.shape_ = Shape{shape_[1]};
   view.strides_[0] = strides_[1];
   return view;
@@ -87,7 +87,7 @@ TensorView TensorView::row(std::int64_t i) const noexcept {
 TensorView TensorView::rows(std::int64_t begin, std::int64_t end) const noexcept {
   EDGE_RT_CHECK(shape_.rank() == 2 && 0 <= begin && begin <= end && end <= shape_[0], "row range out of range");
   TensorView view = *this;
-  view.data_ = data_ + static_cast<std::size_t>(begin * strides_[0]) * dtype_size(dtype_);
+  view.data_ = data_ + row_offset(begin);
   view.shape_ = Shape{end - begin, shape_[1]};
   return view;
 }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <span>
@@ -35,9 +36,10 @@ inline constexpr std::uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
 class SafetensorsFile final {
  public:
   /// Maps and validates `path`: header length within kMaxSafetensorsHeaderBytes and the file, JSON well-formed,
-  /// every dtype F32/F16/BF16, shapes non-negative, data_offsets in range, sorted and non-overlapping, and
-  /// numel x dtype size == end - begin. Errors: kIoError (open/stat/mmap), kInvalidFormat (any check above; the
-  /// message names the file, the tensor and the field), kUnsupported (another dtype).
+  /// every dtype F32/F16/BF16 or U8 described as quantized by the metadata (kQuantMetadataPrefix), shapes non-negative,
+  /// data_offsets in range, sorted and non-overlapping, and numel x dtype size == end - begin. Errors: kIoError
+  /// (open/stat/mmap), kInvalidFormat (any check above; the message names the file, the tensor and the field),
+  /// kUnsupported (another dtype).
   static Result<SafetensorsFile> open(const std::filesystem::path& path);
 
   SafetensorsFile(SafetensorsFile&&) noexcept = default;
@@ -116,6 +118,43 @@ class SafetensorsFile final {
 Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header_json, std::uint64_t data_bytes,
                                                          const std::string& file_label,
                                                          std::map<std::string, std::string>* metadata = nullptr);
+
+/// Quantized matrices (Q8_0, Q4_0) are stored as U8 tensors of shape [rows, row bytes], with the metadata entry
+/// "edge_rt.quant.<tensor name>" = "Q8_0 [rows, cols]" (or Q4_0) giving the format and the logical shape, so any
+/// safetensors reader can open the file and edge-rt recovers the blocks. Rows are output features.
+inline constexpr std::string_view kQuantMetadataPrefix = "edge_rt.quant.";
+
+/// What a tensor to write is: name, dtype and (logical) shape.
+struct TensorSpec {
+  std::string name;
+  tensor_core::DType dtype = tensor_core::DType::kF32;
+  tensor_core::Shape shape;
+};
+
+/// Move-only streaming writer: the header first, then each tensor's bytes in order, so a file larger than memory
+/// can be written a block at a time.
+class SafetensorsWriter final {
+ public:
+  /// Creates `path` and writes the header (8-byte aligned). Quantized specs must be rank 2 with cols % 32 == 0.
+  /// Errors: kInvalidArgument (duplicate name, bad quantized shape), kIoError.
+  static Result<SafetensorsWriter> create(const std::filesystem::path& path, std::span<const TensorSpec> tensors,
+                                          const std::map<std::string, std::string>& metadata = {});
+  SafetensorsWriter(SafetensorsWriter&&) noexcept;
+  SafetensorsWriter& operator=(SafetensorsWriter&&) noexcept;
+  ~SafetensorsWriter();
+  /// Appends data bytes (tensors back to back, in spec order). Errors: kInvalidArgument past the declared total,
+  /// kIoError.
+  Result<void> append(std::span<const std::byte> bytes);
+  /// Checks that exactly the declared bytes were written and closes. Errors: kInvalidArgument, kIoError.
+  Result<void> finish();
+
+ private:
+  SafetensorsWriter();
+  std::filesystem::path path_;
+  std::unique_ptr<std::ofstream> out_;
+  std::uint64_t expected_bytes_ = 0;
+  std::uint64_t written_ = 0;
+};
 
 /// A tensor to write: name, dtype, shape and its raw little-endian bytes (size must match).
 struct TensorToWrite {

@@ -33,7 +33,8 @@ struct EngineOptions {
   std::string strategy = "greedy-grouping";  ///< See partition_planner::make_strategy.
   std::size_t n_ctx = 0;                     ///< KV cache length in tokens; 0: the model's context length.
   std::size_t n_batch = 0;                   ///< Tokens per prefill forward pass; 0: min(512, n_ctx).
-  std::int32_t n_threads = 1;                ///< Worker threads for kernels (reference kernels use one).
+  /// Threads that run kernels, the calling thread included; 0: one per online CPU. Results do not depend on it.
+  std::int32_t n_threads = 0;
   /// Cold-cache streaming: drop the page cache of every weight range after reading it, so each pass reads from
   /// the device and the page cache does not grow with the model (POSIX_FADV_DONTNEED).
   bool cold_cache = false;

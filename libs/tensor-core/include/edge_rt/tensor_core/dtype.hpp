@@ -12,17 +12,43 @@
 namespace edge_rt::tensor_core {
 
 /// Weight element types edge-rt reads. Activations are always F32.
-enum class DType : std::uint8_t { kF32, kF16, kBF16 };
+/// kQ8_0 and kQ4_0 are ggml's block formats (https://github.com/ggml-org/ggml, ggml-common.h): 32 consecutive
+/// weights of a row share one F16 scale d.
+///   Q8_0 block, 34 bytes: d, then int8 q[32]; w[j] = d * q[j].
+///   Q4_0 block, 18 bytes: d, then uint8 qs[16]; element j (< 16) is the low nibble of qs[j], element j + 16 the
+///   high nibble; w = d * (nibble - 8).
+/// A quantized matrix is always stored output-major ([out, in], blocks along the input dimension) and needs
+/// in % 32 == 0.
+enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
 
-/// Bytes per element.
+/// Weights per quantization block.
+inline constexpr std::size_t kQuantBlock = 32;
+
+constexpr bool is_quantized(DType dtype) noexcept {
+  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0;
+}
+
+/// Bytes per element of an unquantized dtype. Precondition: !is_quantized(dtype) (use row_bytes for those).
 constexpr std::size_t dtype_size(DType dtype) noexcept {
   return dtype == DType::kF32 ? 4 : 2;
 }
 
-/// Safetensors spelling: "F32", "F16", "BF16".
+/// Bytes of one block of 32 weights: 34 (Q8_0), 18 (Q4_0).
+constexpr std::size_t quant_block_bytes(DType dtype) noexcept {
+  return dtype == DType::kQ8_0 ? 34 : 18;
+}
+
+/// Bytes of `n` consecutive elements of one row. Precondition for quantized dtypes: n % 32 == 0.
+constexpr std::size_t row_bytes(DType dtype, std::size_t n) noexcept {
+  return is_quantized(dtype) ? n / kQuantBlock * quant_block_bytes(dtype) : n * dtype_size(dtype);
+}
+
+/// Safetensors spelling for F32/F16/BF16 ("F32", "F16", "BF16"); "Q8_0", "Q4_0" for the quantized formats, which
+/// a safetensors file stores as U8 tensors described in its __metadata__ (see model_ir::SafetensorsFile).
 std::string_view dtype_name(DType dtype) noexcept;
 
-/// Parses a safetensors dtype string. Errors: kUnsupported for any other dtype (I8, F8_E4M3, F64...).
+/// Parses "F32", "F16", "BF16", "Q8_0" or "Q4_0" (case-sensitive). Errors: kUnsupported for any other name
+/// (I8, F8_E4M3, F64...).
 Result<DType> parse_dtype(std::string_view name);
 
 /// IEEE 754 binary16 -> float (exact; subnormals, infinities and NaN kept).
@@ -66,7 +92,13 @@ inline std::uint16_t f32_to_bf16(float f) noexcept {
   return static_cast<std::uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
 
-/// Converts `n` elements of `dtype` at `src` to float. `src` need not be aligned.
+/// Converts `n` elements of `dtype` at `src` to float. `src` need not be aligned. For quantized dtypes `src` is
+/// the start of a block and n % 32 == 0 (dequantization).
 void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexcept;
+
+/// Quantizes `n` floats (n % 32 == 0) into blocks of `dtype` (kQ8_0 or kQ4_0) at `out` (row_bytes(dtype, n)
+/// bytes), with ggml's reference rounding: Q8_0 d = max|x| / 127, q = round(x / d); Q4_0 d = m / -8 where m is
+/// the element of largest magnitude (sign kept), q = min(15, trunc(x / d + 8.5)).
+void quantize_row(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept;
 
 }  // namespace edge_rt::tensor_core

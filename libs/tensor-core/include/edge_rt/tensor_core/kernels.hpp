@@ -1,12 +1,23 @@
 #pragma once
-// CPU kernels for GPT-2 and Llama inference. Activations are F32; weight matrices may be F32, F16 or BF16.
+// CPU kernels for GPT-2 and Llama inference. Activations are F32; weight matrices may be F32, F16, BF16, Q8_0 or
+// Q4_0.
 //
-// Every op has a plain reference kernel in `edge_rt::tensor_core::reference` (the specification) and a public entry
-// point in `edge_rt::tensor_core` with the same signature. Today the entry points call the reference kernels; SIMD
-// variants (Highway, runtime dispatch) will be chosen behind them without changing callers.
+// Every op has a plain reference kernel in `edge_rt::tensor_core::reference` (the specification). The public entry
+// points run Google Highway kernels chosen at run time for the CPU (AVX-512/AVX2/SSE4, SVE2/SVE/NEON) and, given a
+// ThreadPool, split the work across it. Splits never change an element's arithmetic, so results are identical
+// for any thread count; they differ from the reference only in summation order (and, for exp/tanh, by a few ulp).
+//
+// Matrix products: one row (decode) runs a GEMV that streams the weights once; more rows (prefill) run a
+// cache-blocked GEMM over packed F32 panels (kGemmDepth deep, two vectors wide, 6 rows per register tile).
+// Q8_0/Q4_0 weights multiply activations quantized on the fly to 8 bits (one F32 scale per 32 values) with
+// integer dot products, as llama.cpp does; the reference kernels follow the same definition.
+//
+// Fixed memory outside any budget, per thread that runs kernels: a GEMM panel (kGemmDepth x 2 vectors of floats,
+// 16 KiB with AVX2), the quantized activations (n x k x 36/32 bytes) and one attention score row (n_ctx floats).
 // Kernels check their arguments once at entry (EDGE_RT_CHECK: a mismatch is a programmer error), then loop.
 
 #include <edge_rt/tensor_core/tensor.hpp>
+#include <edge_rt/tensor_core/thread_pool.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -24,14 +35,17 @@ struct AttentionArgs {
   float scale = 1.0f;  ///< Usually 1/sqrt(head_dim).
 };
 
-/// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType.
-/// x and out must not alias.
+/// The Highway target chosen for this CPU ("AVX2", "AVX3", "NEON", "SVE2"...).
+const char* simd_target();
+
+/// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType (quantized: k % 32
+/// == 0). x and out must not alias. `pool`: threads to split across (null: the calling thread).
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-            std::span<float> out);
+            std::span<float> out, ThreadPool* pool = nullptr);
 /// out[n, m] = x[n, k] . w[k, m] (+ bias[m] when non-empty): the weight stored input-major, as GPT-2's Conv1D
-/// keeps it, so it streams from storage without a transpose. w: rank-2 contiguous [k, m], any DType.
+/// keeps it, so it streams from storage without a transpose. w: rank-2 contiguous [k, m], F32/F16/BF16.
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-                   std::span<float> out);
+                   std::span<float> out, ThreadPool* pool = nullptr);
 /// LayerNorm over rows of d (Ba et al. 2016): out = (x - mean) / sqrt(var + eps) * gamma + beta.
 /// x, out: [n, d]; may alias.
 void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
@@ -39,9 +53,9 @@ void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> 
 /// RMSNorm over rows of d (Zhang & Sennrich 2019): out = x / sqrt(mean(x^2) + eps) * w. x, out may alias.
 void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out);
 /// In place GELU, tanh approximation (GPT-2 "gelu_new"): 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))).
-void gelu_tanh(std::span<float> x);
+void gelu_tanh(std::span<float> x, ThreadPool* pool = nullptr);
 /// gate = silu(gate) * up, elementwise (Llama's SwiGLU FFN, Shazeer 2020).
-void swiglu(std::span<float> gate, std::span<const float> up);
+void swiglu(std::span<float> gate, std::span<const float> up, ThreadPool* pool = nullptr);
 /// In place softmax of one row; numerically stable (max subtracted).
 void softmax(std::span<float> x);
 /// out += x.
@@ -52,11 +66,14 @@ void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::si
           float theta);
 /// Causal scaled dot-product attention with GQA. q: [n_tokens, n_heads, head_dim]; k_cache, v_cache:
 /// [>= pos0 + n_tokens, n_kv_heads, head_dim] with the new rows already written; scratch: >= pos0 + n_tokens
-/// floats; out: [n_tokens, n_heads, head_dim], must not alias q.
+/// floats; out: [n_tokens, n_heads, head_dim], must not alias q. Heads are split across `pool`.
 void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
-               std::span<const float> v_cache, std::span<float> scratch, std::span<float> out);
+               std::span<const float> v_cache, std::span<float> scratch, std::span<float> out,
+               ThreadPool* pool = nullptr);
 
-/// The plain kernels: the specification every optimised variant is tested against. Same contracts as above.
+/// The plain kernels: the specification every optimised variant is tested against. Same contracts as above,
+/// single-threaded. For Q8_0/Q4_0 weights, matmul quantizes each row of x to 8 bits per 32-value block
+/// (d = max|x| / 127, q = round(x / d)) and sums d_w * d_x * (integer block dot) over blocks in order.
 namespace reference {
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out);

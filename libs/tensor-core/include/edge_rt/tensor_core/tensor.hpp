@@ -37,6 +37,16 @@ class Shape final {
   std::size_t rank_ = 0;
 };
 
+/// Bytes of a contiguous tensor: numel x element size, or for quantized dtypes whole blocks along the last
+/// dimension (precondition: that dimension is a multiple of 32).
+inline std::uint64_t storage_bytes(DType dtype, const Shape& shape) noexcept {
+  if (!is_quantized(dtype)) return static_cast<std::uint64_t>(shape.numel()) * dtype_size(dtype);
+  if (shape.rank() == 0) return 0;
+  const auto last = static_cast<std::uint64_t>(shape[shape.rank() - 1]);
+  const std::uint64_t outer = last == 0 ? 0 : static_cast<std::uint64_t>(shape.numel()) / last;
+  return outer * row_bytes(dtype, static_cast<std::size_t>(last));
+}
+
 /// Copyable, non-owning view of a tensor: data pointer, dtype, shape and element strides.
 /// The storage must outlive the view. Views made by contiguous() have row-major strides.
 class TensorView final {
@@ -50,7 +60,7 @@ class TensorView final {
   const Shape& shape() const noexcept { return shape_; }
   /// Stride of `axis` in elements.
   std::int64_t stride(std::size_t axis) const noexcept { return strides_[axis]; }
-  std::size_t size_bytes() const noexcept { return static_cast<std::size_t>(shape_.numel()) * dtype_size(dtype_); }
+  std::size_t size_bytes() const noexcept { return static_cast<std::size_t>(storage_bytes(dtype_, shape_)); }
   bool is_contiguous() const noexcept;
   /// Row `i` of a rank-2 view (a rank-1 view). Precondition: rank 2, 0 <= i < shape[0].
   TensorView row(std::int64_t i) const noexcept;
@@ -60,6 +70,11 @@ class TensorView final {
   const float* f32() const noexcept { return dtype_ == DType::kF32 ? reinterpret_cast<const float*>(data_) : nullptr; }
 
  private:
+  // Byte offset of row i of a rank-2 view (quantized rows are whole blocks).
+  std::size_t row_offset(std::int64_t i) const noexcept {
+    return is_quantized(dtype_) ? static_cast<std::size_t>(i) * row_bytes(dtype_, static_cast<std::size_t>(shape_[1]))
+                                : static_cast<std::size_t>(i * strides_[0]) * dtype_size(dtype_);
+  }
   const std::byte* data_ = nullptr;
   DType dtype_ = DType::kF32;
   Shape shape_;

@@ -1,0 +1,571 @@
+// Highway kernels, compiled once per target by foreach_target.h and chosen at run time (HWY_DYNAMIC_DISPATCH).
+// Vectors are held in named variables, never arrays, so the file also compiles for SVE's sizeless vectors.
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "simd_kernels.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+// foreach_target.h must come first: it re-includes this file once per target.
+#include <hwy/contrib/math/math-inl.h>
+#include <hwy/highway.h>
+
+#include "simd_kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+HWY_BEFORE_NAMESPACE();
+namespace edge_rt::tensor_core::simd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using DF = hn::ScalableTag<float>;
+
+// One weight element as float (tails and packing).
+template <DType T>
+HWY_INLINE float scalar_weight(const std::byte* w, std::size_t i) {
+  if constexpr (T == DType::kF32) {
+    float v;
+    std::memcpy(&v, w + 4 * i, 4);
+    return v;
+  } else {
+    std::uint16_t h;
+    std::memcpy(&h, w + 2 * i, 2);
+    if constexpr (T == DType::kF16) {
+      return f16_to_f32(h);
+    } else {
+      return bf16_to_f32(h);
+    }
+  }
+}
+
+// Lanes(df) weights starting at element i, as float.
+template <DType T>
+HWY_INLINE hn::Vec<DF> load_weights(DF df, const std::byte* w, std::size_t i) {
+  if constexpr (T == DType::kF32) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(w) + i);
+  } else if constexpr (T == DType::kF16) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(w) + i));
+  } else {
+    const hn::Rebind<hwy::bfloat16_t, DF> db;
+    return hn::PromoteTo(df, hn::LoadU(db, reinterpret_cast<const hwy::bfloat16_t*>(w) + i));
+  }
+}
+
+HWY_INLINE float f16_scale(const std::byte* p) {
+  const hn::CappedTag<float, 1> d1;
+  const hn::Rebind<hwy::float16_t, decltype(d1)> dh1;
+  return hn::GetLane(hn::PromoteTo(d1, hn::LoadU(dh1, reinterpret_cast<const hwy::float16_t*>(p))));
+}
+
+// ---------------------------------------------------------------------------------------------------- GEMV rows
+
+// Horizontal sum of two accumulators plus the scalar tail: the same steps for every row.
+template <DType T>
+HWY_INLINE float finish_row(DF df, hn::Vec<DF> a0, hn::Vec<DF> a1, const float* x, const std::byte* w, std::size_t kv,
+                            std::size_t k) {
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(a0, a1)));
+  for (std::size_t c = kv; c < k; ++c) s = std::fma(x[c], scalar_weight<T>(w, c), s);
+  return s;
+}
+
+template <DType T>
+void GemvRowsT(const float* x, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1, const float* bias,
+               float* out) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const std::size_t kv = k / (2 * L) * (2 * L);
+  const std::size_t row_bytes = k * dtype_size(T);
+  std::size_t r = r0;
+  // Four rows at a time share each load of x; each row keeps its own two accumulators.
+  for (; r + 4 <= r1; r += 4) {
+    const std::byte* w0 = w + r * row_bytes;
+    const std::byte* w1 = w0 + row_bytes;
+    const std::byte* w2 = w1 + row_bytes;
+    const std::byte* w3 = w2 + row_bytes;
+    auto a00 = hn::Zero(df), a01 = hn::Zero(df), a10 = hn::Zero(df), a11 = hn::Zero(df);
+    auto a20 = hn::Zero(df), a21 = hn::Zero(df), a30 = hn::Zero(df), a31 = hn::Zero(df);
+    for (std::size_t c = 0; c < kv; c += 2 * L) {
+      const auto x0 = hn::LoadU(df, x + c);
+      const auto x1 = hn::LoadU(df, x + c + L);
+      a00 = hn::MulAdd(x0, load_weights<T>(df, w0, c), a00);
+      a01 = hn::MulAdd(x1, load_weights<T>(df, w0, c + L), a01);
+      a10 = hn::MulAdd(x0, load_weights<T>(df, w1, c), a10);
+      a11 = hn::MulAdd(x1, load_weights<T>(df, w1, c + L), a11);
+      a20 = hn::MulAdd(x0, load_weights<T>(df, w2, c), a20);
+      a21 = hn::MulAdd(x1, load_weights<T>(df, w2, c + L), a21);
+      a30 = hn::MulAdd(x0, load_weights<T>(df, w3, c), a30);
+      a31 = hn::MulAdd(x1, load_weights<T>(df, w3, c + L), a31);
+    }
+    out[r] = finish_row<T>(df, a00, a01, x, w0, kv, k) + (bias ? bias[r] : 0.0f);
+    out[r + 1] = finish_row<T>(df, a10, a11, x, w1, kv, k) + (bias ? bias[r + 1] : 0.0f);
+    out[r + 2] = finish_row<T>(df, a20, a21, x, w2, kv, k) + (bias ? bias[r + 2] : 0.0f);
+    out[r + 3] = finish_row<T>(df, a30, a31, x, w3, kv, k) + (bias ? bias[r + 3] : 0.0f);
+  }
+  for (; r < r1; ++r) {
+    const std::byte* w0 = w + r * row_bytes;
+    auto a00 = hn::Zero(df), a01 = hn::Zero(df);
+    for (std::size_t c = 0; c < kv; c += 2 * L) {
+      a00 = hn::MulAdd(hn::LoadU(df, x + c), load_weights<T>(df, w0, c), a00);
+      a01 = hn::MulAdd(hn::LoadU(df, x + c + L), load_weights<T>(df, w0, c + L), a01);
+    }
+    out[r] = finish_row<T>(df, a00, a01, x, w0, kv, k) + (bias ? bias[r] : 0.0f);
+  }
+}
+
+void GemvRows(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+              const float* bias, float* out) {
+  switch (dtype) {
+    case DType::kF32: return GemvRowsT<DType::kF32>(x, k, w, r0, r1, bias, out);
+    case DType::kF16: return GemvRowsT<DType::kF16>(x, k, w, r0, r1, bias, out);
+    case DType::kBF16: return GemvRowsT<DType::kBF16>(x, k, w, r0, r1, bias, out);
+    default: return;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------- GEMV in->out
+
+template <DType T>
+void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0, std::size_t j1,
+                const float* bias, float* out) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const std::size_t jv = j0 + (j1 - j0) / L * L;
+  for (std::size_t j = j0; j < j1; ++j) out[j] = bias ? bias[j] : 0.0f;
+  std::size_t c = 0;
+  for (; c + 4 <= k; c += 4) {
+    const std::byte* w0 = w + c * m * dtype_size(T);
+    const std::byte* w1 = w0 + m * dtype_size(T);
+    const std::byte* w2 = w1 + m * dtype_size(T);
+    const std::byte* w3 = w2 + m * dtype_size(T);
+    const auto x0 = hn::Set(df, x[c]);
+    const auto x1 = hn::Set(df, x[c + 1]);
+    const auto x2 = hn::Set(df, x[c + 2]);
+    const auto x3 = hn::Set(df, x[c + 3]);
+    for (std::size_t j = j0; j < jv; j += L) {
+      auto o = hn::LoadU(df, out + j);
+      o = hn::MulAdd(x0, load_weights<T>(df, w0, j), o);
+      o = hn::MulAdd(x1, load_weights<T>(df, w1, j), o);
+      o = hn::MulAdd(x2, load_weights<T>(df, w2, j), o);
+      o = hn::MulAdd(x3, load_weights<T>(df, w3, j), o);
+      hn::StoreU(o, df, out + j);
+    }
+    for (std::size_t j = jv; j < j1; ++j) {
+      float o = out[j];
+      o = std::fma(x[c], scalar_weight<T>(w0, j), o);
+      o = std::fma(x[c + 1], scalar_weight<T>(w1, j), o);
+      o = std::fma(x[c + 2], scalar_weight<T>(w2, j), o);
+      o = std::fma(x[c + 3], scalar_weight<T>(w3, j), o);
+      out[j] = o;
+    }
+  }
+  for (; c < k; ++c) {
+    const std::byte* w0 = w + c * m * dtype_size(T);
+    const auto x0 = hn::Set(df, x[c]);
+    for (std::size_t j = j0; j < jv; j += L) {
+      hn::StoreU(hn::MulAdd(x0, load_weights<T>(df, w0, j), hn::LoadU(df, out + j)), df, out + j);
+    }
+    for (std::size_t j = jv; j < j1; ++j) out[j] = std::fma(x[c], scalar_weight<T>(w0, j), out[j]);
+  }
+}
+
+void GemvInOut(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
+               std::size_t j1, const float* bias, float* out) {
+  switch (dtype) {
+    case DType::kF32: return GemvInOutT<DType::kF32>(x, k, w, m, j0, j1, bias, out);
+    case DType::kF16: return GemvInOutT<DType::kF16>(x, k, w, m, j0, j1, bias, out);
+    case DType::kBF16: return GemvInOutT<DType::kBF16>(x, k, w, m, j0, j1, bias, out);
+    default: return;
+  }
+}
+
+// -------------------------------------------------------------------------------------------------------- GEMM
+
+// Packs W(c, j) for c in [c0, c0 + kc), j in [j0, j0 + cols) into `pack` as kc rows of NR = 2 * Lanes floats
+// (zero beyond cols).
+template <DType T>
+void pack_panel(const std::byte* w, bool in_out, std::size_t k, std::size_t m, std::size_t c0, std::size_t kc,
+                std::size_t j0, std::size_t cols, float* pack) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const std::size_t nr = 2 * L;
+  if (in_out) {
+    for (std::size_t p = 0; p < kc; ++p) {
+      const std::byte* row = w + (c0 + p) * m * dtype_size(T);
+      float* dst = pack + p * nr;
+      if (cols == nr) {
+        hn::Store(load_weights<T>(df, row, j0), df, dst);
+        hn::Store(load_weights<T>(df, row, j0 + L), df, dst + L);
+      } else {
+        for (std::size_t jj = 0; jj < nr; ++jj) dst[jj] = jj < cols ? scalar_weight<T>(row, j0 + jj) : 0.0f;
+      }
+    }
+    return;
+  }
+  HWY_ALIGN float segment[kGemmDepth];
+  for (std::size_t jj = 0; jj < nr; ++jj) {
+    if (jj >= cols) {
+      for (std::size_t p = 0; p < kc; ++p) pack[p * nr + jj] = 0.0f;
+      continue;
+    }
+    const std::byte* row = w + ((j0 + jj) * k + c0) * dtype_size(T);
+    std::size_t p = 0;
+    for (; p + L <= kc; p += L) hn::Store(load_weights<T>(df, row, p), df, segment + p);
+    for (; p < kc; ++p) segment[p] = scalar_weight<T>(row, p);
+    for (p = 0; p < kc; ++p) pack[p * nr + jj] = segment[p];
+  }
+}
+
+// The register tile: R (<= 6) rows of x times one packed panel (two vectors wide), over kc steps.
+// `init`: start from bias (or zero) instead of the values already in out.
+template <std::size_t R>
+HWY_INLINE void micro_kernel(const float* a, std::size_t lda, const float* bp, std::size_t kc, float* c,
+                             std::size_t ldc, std::size_t cols, bool init, const float* bias) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const std::size_t nr = 2 * L;
+  HWY_ALIGN float tile[kGemmRows * 2 * hn::MaxLanes(DF())];
+  const bool full = cols == nr;
+  // Starting values, staged through `tile` when the panel is partial.
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t jj = 0; jj < nr; ++jj) {
+      float v = 0.0f;
+      if (jj < cols) v = init ? (bias ? bias[jj] : 0.0f) : c[r * ldc + jj];
+      if (!full || init) tile[r * nr + jj] = v;
+    }
+  }
+  auto load_start = [&](std::size_t r, std::size_t half) {
+    if (full && !init) return hn::LoadU(df, c + r * ldc + half * L);
+    return hn::Load(df, tile + r * nr + half * L);
+  };
+  auto c00 = load_start(0, 0), c01 = load_start(0, 1);
+  auto c10 = c00, c11 = c01, c20 = c00, c21 = c01, c30 = c00, c31 = c01, c40 = c00, c41 = c01, c50 = c00, c51 = c01;
+  if constexpr (R > 1) c10 = load_start(1, 0), c11 = load_start(1, 1);
+  if constexpr (R > 2) c20 = load_start(2, 0), c21 = load_start(2, 1);
+  if constexpr (R > 3) c30 = load_start(3, 0), c31 = load_start(3, 1);
+  if constexpr (R > 4) c40 = load_start(4, 0), c41 = load_start(4, 1);
+  if constexpr (R > 5) c50 = load_start(5, 0), c51 = load_start(5, 1);
+  for (std::size_t p = 0; p < kc; ++p) {
+    const auto b0 = hn::Load(df, bp + p * nr);
+    const auto b1 = hn::Load(df, bp + p * nr + L);
+    auto av = hn::Set(df, a[p]);
+    c00 = hn::MulAdd(av, b0, c00);
+    c01 = hn::MulAdd(av, b1, c01);
+    if constexpr (R > 1) {
+      av = hn::Set(df, a[lda + p]);
+      c10 = hn::MulAdd(av, b0, c10);
+      c11 = hn::MulAdd(av, b1, c11);
+    }
+    if constexpr (R > 2) {
+      av = hn::Set(df, a[2 * lda + p]);
+      c20 = hn::MulAdd(av, b0, c20);
+      c21 = hn::MulAdd(av, b1, c21);
+    }
+    if constexpr (R > 3) {
+      av = hn::Set(df, a[3 * lda + p]);
+      c30 = hn::MulAdd(av, b0, c30);
+      c31 = hn::MulAdd(av, b1, c31);
+    }
+    if constexpr (R > 4) {
+      av = hn::Set(df, a[4 * lda + p]);
+      c40 = hn::MulAdd(av, b0, c40);
+      c41 = hn::MulAdd(av, b1, c41);
+    }
+    if constexpr (R > 5) {
+      av = hn::Set(df, a[5 * lda + p]);
+      c50 = hn::MulAdd(av, b0, c50);
+      c51 = hn::MulAdd(av, b1, c51);
+    }
+  }
+  auto store = [&](std::size_t r, decltype(c00) v0, decltype(c00) v1) {
+    if (full) {
+      hn::StoreU(v0, df, c + r * ldc);
+      hn::StoreU(v1, df, c + r * ldc + L);
+    } else {
+      hn::Store(v0, df, tile + r * nr);
+      hn::Store(v1, df, tile + r * nr + L);
+      for (std::size_t jj = 0; jj < cols; ++jj) c[r * ldc + jj] = tile[r * nr + jj];
+    }
+  };
+  store(0, c00, c01);
+  if constexpr (R > 1) store(1, c10, c11);
+  if constexpr (R > 2) store(2, c20, c21);
+  if constexpr (R > 3) store(3, c30, c31);
+  if constexpr (R > 4) store(4, c40, c41);
+  if constexpr (R > 5) store(5, c50, c51);
+}
+
+template <DType T>
+void GemmT(const float* x, std::size_t n, std::size_t k, const std::byte* w, bool in_out, std::size_t m, std::size_t j0,
+           std::size_t j1, const float* bias, float* out, float* pack) {
+  const DF df;
+  const std::size_t nr = 2 * hn::Lanes(df);
+  for (std::size_t c0 = 0; c0 < k; c0 += kGemmDepth) {
+    const std::size_t kc = std::min(kGemmDepth, k - c0);
+    const bool init = c0 == 0;
+    for (std::size_t jp = j0; jp < j1; jp += nr) {
+      const std::size_t cols = std::min(nr, j1 - jp);
+      pack_panel<T>(w, in_out, k, m, c0, kc, jp, cols, pack);
+      const float* b = bias ? bias + jp : nullptr;
+      std::size_t i = 0;
+      for (; i + kGemmRows <= n; i += kGemmRows) {
+        micro_kernel<6>(x + i * k + c0, k, pack, kc, out + i * m + jp, m, cols, init, b);
+      }
+      const float* a = x + i * k + c0;
+      float* c = out + i * m + jp;
+      switch (n - i) {
+        case 1: micro_kernel<1>(a, k, pack, kc, c, m, cols, init, b); break;
+        case 2: micro_kernel<2>(a, k, pack, kc, c, m, cols, init, b); break;
+        case 3: micro_kernel<3>(a, k, pack, kc, c, m, cols, init, b); break;
+        case 4: micro_kernel<4>(a, k, pack, kc, c, m, cols, init, b); break;
+        case 5: micro_kernel<5>(a, k, pack, kc, c, m, cols, init, b); break;
+        default: break;
+      }
+    }
+  }
+}
+
+void Gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::byte* w, bool in_out, std::size_t m,
+          std::size_t j0, std::size_t j1, const float* bias, float* out, float* pack) {
+  switch (dtype) {
+    case DType::kF32: return GemmT<DType::kF32>(x, n, k, w, in_out, m, j0, j1, bias, out, pack);
+    case DType::kF16: return GemmT<DType::kF16>(x, n, k, w, in_out, m, j0, j1, bias, out, pack);
+    case DType::kBF16: return GemmT<DType::kBF16>(x, n, k, w, in_out, m, j0, j1, bias, out, pack);
+    default: return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------- quantized integer dot
+
+// sum over blocks of d_w * d_x * (integer dot of the block), for one weight row and one activation row.
+template <DType T>
+HWY_INLINE float dot_quant(const ActBlock* xq, const std::byte* w, std::size_t nb) {
+  const hn::CappedTag<std::int16_t, 16> d16;
+  const hn::RepartitionToWide<decltype(d16)> d32;
+  const hn::Rebind<float, decltype(d32)> df32;
+  const hn::Rebind<std::int8_t, decltype(d16)> d8;
+  const std::size_t L = hn::Lanes(d16);
+  auto acc0 = hn::Zero(df32);
+  auto acc1 = hn::Zero(df32);
+  for (std::size_t b = 0; b < nb; ++b) {
+    auto s0 = hn::Zero(d32);
+    auto s1 = hn::Zero(d32);
+    const std::int8_t* xs = xq[b].qs;
+    const std::byte* block = w + b * quant_block_bytes(T);
+    if constexpr (T == DType::kQ8_0) {
+      const auto* ws = reinterpret_cast<const std::int8_t*>(block + 2);
+      for (std::size_t j = 0; j < kQuantBlock; j += L) {
+        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, ws + j)),
+                                           hn::PromoteTo(d16, hn::LoadU(d8, xs + j)), s0, s1);
+      }
+    } else {
+      const hn::RebindToUnsigned<decltype(d16)> du16;
+      const hn::Rebind<std::uint8_t, decltype(d16)> du8;
+      const auto* qs = reinterpret_cast<const std::uint8_t*>(block + 2);
+      const auto eight = hn::Set(d16, 8);
+      const auto low = hn::Set(du16, 0x0f);
+      for (std::size_t j = 0; j < kQuantBlock / 2; j += L) {
+        const auto q = hn::PromoteTo(du16, hn::LoadU(du8, qs + j));
+        const auto lo = hn::Sub(hn::BitCast(d16, hn::And(q, low)), eight);
+        const auto hi = hn::Sub(hn::BitCast(d16, hn::ShiftRight<4>(q)), eight);
+        s0 = hn::ReorderWidenMulAccumulate(d32, lo, hn::PromoteTo(d16, hn::LoadU(d8, xs + j)), s0, s1);
+        s0 = hn::ReorderWidenMulAccumulate(d32, hi, hn::PromoteTo(d16, hn::LoadU(d8, xs + 16 + j)), s0, s1);
+      }
+    }
+    const auto block_sum = hn::ConvertTo(df32, hn::Add(s0, s1));
+    const auto scale = hn::Set(df32, f16_scale(block) * xq[b].d);
+    if (b & 1) {
+      acc1 = hn::MulAdd(block_sum, scale, acc1);
+    } else {
+      acc0 = hn::MulAdd(block_sum, scale, acc0);
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df32, hn::Add(acc0, acc1)));
+}
+
+template <DType T>
+void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+                const float* bias, float* out, std::size_t m) {
+  const std::size_t nb = k / kQuantBlock;
+  const std::size_t row_bytes = nb * quant_block_bytes(T);
+  for (std::size_t r = r0; r < r1; ++r) {
+    const std::byte* wr = w + r * row_bytes;
+    const float b = bias ? bias[r] : 0.0f;
+    for (std::size_t i = 0; i < n; ++i) out[i * m + r] = dot_quant<T>(xq + i * nb, wr, nb) + b;
+  }
+}
+
+void GemvQuant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+               std::size_t r1, const float* bias, float* out, std::size_t m) {
+  if (dtype == DType::kQ8_0) return GemvQuantT<DType::kQ8_0>(xq, n, k, w, r0, r1, bias, out, m);
+  if (dtype == DType::kQ4_0) return GemvQuantT<DType::kQ4_0>(xq, n, k, w, r0, r1, bias, out, m);
+}
+
+// ----------------------------------------------------------------------------------------------- vector helpers
+
+float Dot(const float* a, const float* b, std::size_t n) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  auto s0 = hn::Zero(df);
+  auto s1 = hn::Zero(df);
+  std::size_t i = 0;
+  for (; i + 2 * L <= n; i += 2 * L) {
+    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(df, a + i + L), hn::LoadU(df, b + i + L), s1);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
+  for (; i < n; ++i) s = std::fma(a[i], b[i], s);
+  return s;
+}
+
+void Axpy(float alpha, const float* x, float* y, std::size_t n) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const auto va = hn::Set(df, alpha);
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
+  for (; i < n; ++i) y[i] = std::fma(alpha, x[i], y[i]);
+}
+
+float ExpShifted(float* x, std::size_t n, float max) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const auto vmax = hn::Set(df, max);
+  auto sum = hn::Zero(df);
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmax));
+    hn::StoreU(e, df, x + i);
+    sum = hn::Add(sum, e);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, sum));
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    s += x[i];
+  }
+  return s;
+}
+
+void Scale(float* x, std::size_t n, float s) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const auto vs = hn::Set(df, s);
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::Mul(hn::LoadU(df, x + i), vs), df, x + i);
+  for (; i < n; ++i) x[i] *= s;
+}
+
+void GeluTanh(float* x, std::size_t n) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const auto half = hn::Set(df, 0.5f);
+  const auto one = hn::Set(df, 1.0f);
+  const auto k0 = hn::Set(df, 0.7978845608028654f);
+  const auto k1 = hn::Set(df, 0.044715f);
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto v = hn::LoadU(df, x + i);
+    const auto inner = hn::Mul(k0, hn::MulAdd(hn::Mul(k1, hn::Mul(v, v)), v, v));
+    hn::StoreU(hn::Mul(hn::Mul(half, v), hn::Add(one, hn::Tanh(df, inner))), df, x + i);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void Swiglu(float* gate, const float* up, std::size_t n) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  const auto one = hn::Set(df, 1.0f);
+  std::size_t i = 0;
+  for (; i + L <= n; i += L) {
+    const auto g = hn::LoadU(df, gate + i);
+    const auto silu = hn::Div(g, hn::Add(one, hn::Exp(df, hn::Neg(g))));
+    hn::StoreU(hn::Mul(silu, hn::LoadU(df, up + i)), df, gate + i);
+  }
+  for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+const char* TargetName() {
+  return hwy::TargetName(HWY_TARGET);
+}
+
+std::size_t FloatLanes() {
+  return hn::Lanes(DF());
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace edge_rt::tensor_core::simd
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace edge_rt::tensor_core::simd {
+
+HWY_EXPORT(GemvRows);
+HWY_EXPORT(GemvInOut);
+HWY_EXPORT(Gemm);
+HWY_EXPORT(GemvQuant);
+HWY_EXPORT(Dot);
+HWY_EXPORT(Axpy);
+HWY_EXPORT(ExpShifted);
+HWY_EXPORT(Scale);
+HWY_EXPORT(GeluTanh);
+HWY_EXPORT(Swiglu);
+HWY_EXPORT(TargetName);
+HWY_EXPORT(FloatLanes);
+
+const char* target_name() {
+  return HWY_DYNAMIC_DISPATCH(TargetName)();
+}
+std::size_t float_lanes() {
+  return HWY_DYNAMIC_DISPATCH(FloatLanes)();
+}
+void gemv_rows(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+               const float* bias, float* out) {
+  HWY_DYNAMIC_DISPATCH(GemvRows)(dtype, x, k, w, r0, r1, bias, out);
+}
+void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
+                 std::size_t j1, const float* bias, float* out) {
+  HWY_DYNAMIC_DISPATCH(GemvInOut)(dtype, x, k, w, m, j0, j1, bias, out);
+}
+void gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::byte* w, bool in_out, std::size_t m,
+          std::size_t j0, std::size_t j1, const float* bias, float* out, float* pack) {
+  HWY_DYNAMIC_DISPATCH(Gemm)(dtype, x, n, k, w, in_out, m, j0, j1, bias, out, pack);
+}
+void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+                std::size_t r1, const float* bias, float* out, std::size_t m) {
+  HWY_DYNAMIC_DISPATCH(GemvQuant)(dtype, xq, n, k, w, r0, r1, bias, out, m);
+}
+void quantize_act(const float* x, std::size_t k, ActBlock* out) {
+  for (std::size_t b = 0; b < k / kQuantBlock; ++b) {
+    const float* xb = x + b * kQuantBlock;
+    float amax = 0.0f;
+    for (std::size_t j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    out[b].d = d;
+    for (std::size_t j = 0; j < kQuantBlock; ++j) out[b].qs[j] = static_cast<std::int8_t>(std::lround(xb[j] * id));
+  }
+}
+float dot(const float* a, const float* b, std::size_t n) {
+  return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n);
+}
+void axpy(float alpha, const float* x, float* y, std::size_t n) {
+  HWY_DYNAMIC_DISPATCH(Axpy)(alpha, x, y, n);
+}
+float exp_shifted(float* x, std::size_t n, float max) {
+  return HWY_DYNAMIC_DISPATCH(ExpShifted)(x, n, max);
+}
+void scale(float* x, std::size_t n, float s) {
+  HWY_DYNAMIC_DISPATCH(Scale)(x, n, s);
+}
+void gelu_tanh(float* x, std::size_t n) {
+  HWY_DYNAMIC_DISPATCH(GeluTanh)(x, n);
+}
+void swiglu(float* gate, const float* up, std::size_t n) {
+  HWY_DYNAMIC_DISPATCH(Swiglu)(gate, up, n);
+}
+
+}  // namespace edge_rt::tensor_core::simd
+#endif  // HWY_ONCE

@@ -1,0 +1,60 @@
+#pragma once
+// Highway kernels with runtime dispatch (AVX-512, AVX2, SSE4 on x86; SVE2, SVE, NEON on Arm; scalar otherwise).
+// Internal to tensor-core: kernels.cpp splits work across threads and calls these on one range each.
+//
+// Every function computes each output element with a fixed sequence of operations that does not depend on the
+// range it is given, so any split across threads gives bit-identical results.
+
+#include <edge_rt/tensor_core/dtype.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace edge_rt::tensor_core::simd {
+
+/// An activation block quantized on the fly for integer dot products: 32 int8 values with an F32 scale.
+struct ActBlock {
+  float d;
+  std::int8_t qs[kQuantBlock];
+};
+
+/// Rows of the GEMM register tile; columns are two vectors of the selected target.
+inline constexpr std::size_t kGemmRows = 6;
+/// Depth of one packed weight panel (elements of the reduction dimension).
+inline constexpr std::size_t kGemmDepth = 256;
+
+/// The Highway target the dispatcher chose on this CPU ("AVX2", "NEON"...).
+const char* target_name();
+/// Float lanes of that target's vectors (the GEMM panel is 2x this wide).
+std::size_t float_lanes();
+
+/// out[r] = dot(x, w row r) + bias[r] for r in [r0, r1). w: F32/F16/BF16, row-major [rows, k]. bias may be null.
+void gemv_rows(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+               const float* bias, float* out);
+/// out[j] = bias[j] + sum_c x[c] * w[c, j] for j in [j0, j1); w: F32/F16/BF16, row-major [k, m]. bias may be
+/// null. Each element accumulates c = 0, 1, ... in order with fused multiply-adds.
+void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
+                 std::size_t j1, const float* bias, float* out);
+/// out[i, j] = bias[j] + sum_c x[i, c] * W(c, j) for i < n, j in [j0, j1): W is w [k, m] when in_out, else w^T
+/// with w [m, k]. F32/F16/BF16. Each element accumulates c in order with fused multiply-adds. `pack` is
+/// kGemmDepth * 2 * float_lanes() floats, aligned to the vector size. out rows have stride m.
+void gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::byte* w, bool in_out, std::size_t m,
+          std::size_t j0, std::size_t j1, const float* bias, float* out, float* pack);
+/// Integer path for Q8_0/Q4_0 weights [rows, k]: out[i * m + r] = bias[r] + sum over blocks b of
+/// d_w[b] * xq[i][b].d * sum_j q_w[j] * xq[i][b].qs[j], for i < n, r in [r0, r1).
+void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+                std::size_t r1, const float* bias, float* out, std::size_t m);
+/// Quantizes k floats (k % 32 == 0) into k / 32 ActBlocks: d = max|x| / 127, q = round(x / d).
+void quantize_act(const float* x, std::size_t k, ActBlock* out);
+
+float dot(const float* a, const float* b, std::size_t n);
+/// y += alpha * x.
+void axpy(float alpha, const float* x, float* y, std::size_t n);
+/// x = exp(x - max); returns the sum.
+float exp_shifted(float* x, std::size_t n, float max);
+void scale(float* x, std::size_t n, float s);
+void gelu_tanh(float* x, std::size_t n);
+/// gate = silu(gate) * up.
+void swiglu(float* gate, const float* up, std::size_t n);
+
+}  // namespace edge_rt::tensor_core::simd

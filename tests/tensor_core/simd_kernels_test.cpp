@@ -1,0 +1,285 @@
+// The dispatched SIMD kernels against the reference kernels, on random inputs at awkward sizes, and the same
+// results for every thread count.
+#include <edge_rt/tensor_core/kernels.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace edge_rt::tensor_core {
+namespace {
+
+std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Weights of `dtype` holding `w` ([rows, cols] row-major), as raw bytes.
+std::vector<std::byte> encode(DType dtype, const std::vector<float>& w, std::size_t cols) {
+  std::vector<std::byte> out(w.size() / cols * row_bytes(dtype, cols));
+  if (is_quantized(dtype)) {
+    for (std::size_t r = 0; r < w.size() / cols; ++r) {
+      quantize_row(dtype, w.data() + r * cols, cols, out.data() + r * row_bytes(dtype, cols));
+    }
+    return out;
+  }
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (dtype == DType::kF32) {
+      std::memcpy(out.data() + 4 * i, &w[i], 4);
+    } else {
+      const std::uint16_t h = dtype == DType::kF16 ? f32_to_f16(w[i]) : f32_to_bf16(w[i]);
+      std::memcpy(out.data() + 2 * i, &h, 2);
+    }
+  }
+  return out;
+}
+
+// Tolerance for one output: summation order changes the result by a few ulp of the sum of |terms|.
+double tolerance(const float* x, std::size_t k, const std::vector<float>& w_abs_row_max) {
+  double s = 0;
+  for (std::size_t c = 0; c < k; ++c) s += std::fabs(x[c]);
+  double wmax = 0;
+  for (float v : w_abs_row_max) wmax = std::max<double>(wmax, v);
+  return 4e-7 * s * wmax * std::sqrt(double(k)) + 1e-6;
+}
+
+const std::size_t kAwkward[] = {1, 7, 33, 100, 4097};
+const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
+
+TEST(SimdKernels, ReportsADispatchedTarget) {
+  EXPECT_STRNE(simd_target(), "");
+}
+
+TEST(SimdKernels, MatmulMatchesReferenceAtAwkwardSizes) {
+  for (DType dtype : kFloatTypes) {
+    for (std::size_t k : kAwkward) {
+      for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{33}, std::size_t{70}}) {
+        for (std::size_t n : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{13}}) {
+          if (k * m * n > 3'000'000) continue;
+          const auto x = random_vector(n * k, 11);
+          const auto w = random_vector(m * k, 12);
+          const auto bias = random_vector(m, 13);
+          const auto bytes = encode(dtype, w, k);
+          const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+          std::vector<float> want(n * m), got(n * m);
+          reference::matmul(x, n, view, bias, want);
+          matmul(x, n, view, bias, got);
+          const std::vector<float> wmax = {4.5f};
+          for (std::size_t i = 0; i < n * m; ++i) {
+            ASSERT_NEAR(got[i], want[i], tolerance(x.data() + i / m * k, k, wmax))
+                << dtype_name(dtype) << " n=" << n << " k=" << k << " m=" << m << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SimdKernels, MatmulInOutMatchesReferenceAtAwkwardSizes) {
+  for (DType dtype : kFloatTypes) {
+    for (std::size_t k : kAwkward) {
+      for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{33}, std::size_t{70}}) {
+        for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{9}}) {
+          if (k * m * n > 3'000'000) continue;
+          const auto x = random_vector(n * k, 21);
+          const auto w = random_vector(k * m, 22);
+          const auto bias = random_vector(m, 23);
+          const auto bytes = encode(dtype, w, m);
+          const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(k), std::int64_t(m)});
+          std::vector<float> want(n * m), got(n * m);
+          reference::matmul_in_out(x, n, view, bias, want);
+          matmul_in_out(x, n, view, bias, got);
+          const std::vector<float> wmax = {4.5f};
+          for (std::size_t i = 0; i < n * m; ++i) {
+            ASSERT_NEAR(got[i], want[i], tolerance(x.data() + i / m * k, k, wmax))
+                << dtype_name(dtype) << " n=" << n << " k=" << k << " m=" << m;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SimdKernels, QuantizedMatmulMatchesTheIntegerReference) {
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+    for (std::size_t k : {std::size_t{32}, std::size_t{96}, std::size_t{4096}}) {
+      for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{33}}) {
+        for (std::size_t n : {std::size_t{1}, std::size_t{5}}) {
+          const auto x = random_vector(n * k, 31);
+          const auto w = random_vector(m * k, 32);
+          const auto bias = random_vector(m, 33);
+          const auto bytes = encode(dtype, w, k);
+          const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+          std::vector<float> want(n * m), got(n * m);
+          reference::matmul(x, n, view, bias, want);
+          matmul(x, n, view, bias, got);
+          // Block sums are exact integers in both; only the float accumulation over blocks differs in order.
+          for (std::size_t i = 0; i < n * m; ++i) {
+            ASSERT_NEAR(got[i], want[i], 1e-5 * std::sqrt(double(k)) * (1 + std::fabs(want[i])))
+                << dtype_name(dtype) << " n=" << n << " k=" << k << " m=" << m;
+          }
+          // And against float math on the dequantized weights: the 8-bit activations cost at most ~1%.
+          std::vector<float> deq(m * k);
+          to_f32(dtype, bytes.data(), m * k, deq.data());
+          for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t j = 0; j < m; ++j) {
+              double exact = bias[j], mag = 0;
+              for (std::size_t c = 0; c < k; ++c) {
+                exact += double{x[i * k + c]} * deq[j * k + c];
+                mag += std::fabs(double{x[i * k + c]} * deq[j * k + c]);
+              }
+              ASSERT_NEAR(got[i * m + j], exact, 0.02 * mag + 1e-5) << dtype_name(dtype) << " k=" << k;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SimdKernels, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh) {
+  std::vector<float> x(32);
+  for (std::size_t j = 0; j < 32; ++j) x[j] = static_cast<float>(j) - 16.0f;  // -16..15, max magnitude -16
+  std::byte block[18];
+  quantize_row(DType::kQ4_0, x.data(), 32, block);
+  std::uint16_t dh;
+  std::memcpy(&dh, block, 2);
+  EXPECT_FLOAT_EQ(f16_to_f32(dh), 2.0f);  // d = -16 / -8
+  for (std::size_t j = 0; j < 16; ++j) {
+    const auto byte = static_cast<std::uint8_t>(block[2 + j]);
+    // q = trunc(x / 2 + 8.5), clamped to 15.
+    EXPECT_EQ(byte & 0x0f, std::min(15, static_cast<int>(x[j] / 2.0f + 8.5f))) << j;
+    EXPECT_EQ(byte >> 4, std::min(15, static_cast<int>(x[j + 16] / 2.0f + 8.5f))) << j;
+  }
+  std::vector<float> back(32);
+  to_f32(DType::kQ4_0, block, 32, back.data());
+  for (std::size_t j = 0; j < 32; ++j) EXPECT_NEAR(back[j], x[j], 1.0f + 1e-6f) << j;  // within d / 2 (+ clamp)
+}
+
+TEST(SimdKernels, Q8_0RoundTripIsWithinHalfAStep) {
+  const auto x = random_vector(4096, 41, 3.0f);
+  std::vector<std::byte> q(row_bytes(DType::kQ8_0, x.size()));
+  quantize_row(DType::kQ8_0, x.data(), x.size(), q.data());
+  std::vector<float> back(x.size());
+  to_f32(DType::kQ8_0, q.data(), x.size(), back.data());
+  for (std::size_t b = 0; b < x.size() / 32; ++b) {
+    float amax = 0;
+    for (std::size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+    for (std::size_t j = 0; j < 32; ++j) {
+      ASSERT_NEAR(back[b * 32 + j], x[b * 32 + j], amax / 127.0f * 0.5f + amax * 1e-3f);  // + F16 scale rounding
+    }
+  }
+}
+
+TEST(SimdKernels, ElementwiseOpsMatchReference) {
+  for (std::size_t n : kAwkward) {
+    auto a = random_vector(n, 51, 3.0f);
+    auto b = a;
+    reference::gelu_tanh(a);
+    gelu_tanh(b);
+    for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(b[i], a[i], 1e-5f * (1 + std::fabs(a[i]))) << "gelu n=" << n;
+    auto g1 = random_vector(n, 52, 3.0f);
+    auto g2 = g1;
+    const auto up = random_vector(n, 53);
+    reference::swiglu(g1, up);
+    swiglu(g2, up);
+    for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(g2[i], g1[i], 1e-5f * (1 + std::fabs(g1[i]))) << "swiglu n=" << n;
+    auto s1 = random_vector(n, 54, 4.0f);
+    auto s2 = s1;
+    reference::softmax(s1);
+    softmax(s2);
+    for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(s2[i], s1[i], 1e-6f + 1e-5f * s1[i]) << "softmax n=" << n;
+  }
+}
+
+TEST(SimdKernels, AttentionMatchesReference) {
+  AttentionArgs args;
+  args.n_tokens = 5;
+  args.pos0 = 27;
+  args.n_heads = 6;
+  args.n_kv_heads = 2;
+  args.head_dim = 33;
+  args.scale = 1.0f / std::sqrt(33.0f);
+  const std::size_t ctx = args.pos0 + args.n_tokens;
+  const auto q = random_vector(args.n_tokens * args.n_heads * args.head_dim, 61);
+  const auto k = random_vector(ctx * args.n_kv_heads * args.head_dim, 62);
+  const auto v = random_vector(ctx * args.n_kv_heads * args.head_dim, 63);
+  std::vector<float> scratch(ctx), want(q.size()), got(q.size()), threaded(q.size());
+  reference::attention(args, q, k, v, scratch, want);
+  attention(args, q, k, v, scratch, got);
+  ThreadPool pool(3);
+  attention(args, q, k, v, scratch, threaded, &pool);
+  for (std::size_t i = 0; i < q.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5f) << i;
+  EXPECT_EQ(std::memcmp(got.data(), threaded.data(), got.size() * 4), 0);
+}
+
+// Bit-identical outputs for 1, 2, 3 and 5 threads in every matrix path.
+TEST(SimdKernels, ResultsAreIdenticalForAnyThreadCount) {
+  const std::size_t k = 544, m = 1000;  // m not a multiple of any vector width
+  const auto w = random_vector(m * k, 71);
+  const auto bias = random_vector(m, 72);
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    const auto out_in = encode(dtype, w, k);
+    const auto out_in_view = TensorView::contiguous(out_in.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+    for (std::size_t n : {std::size_t{1}, std::size_t{17}}) {
+      const auto x = random_vector(n * k, 73);
+      std::vector<float> single(n * m);
+      matmul(x, n, out_in_view, bias, single);
+      for (std::size_t threads : {2, 3, 5}) {
+        ThreadPool pool(threads);
+        std::vector<float> multi(n * m);
+        matmul(x, n, out_in_view, bias, multi, &pool);
+        EXPECT_EQ(std::memcmp(single.data(), multi.data(), single.size() * 4), 0)
+            << dtype_name(dtype) << " n=" << n << " threads=" << threads;
+      }
+      if (is_quantized(dtype)) continue;
+      const auto in_out = encode(dtype, w, m);  // the same numbers read as [k, m]
+      const auto in_out_view = TensorView::contiguous(in_out.data(), dtype, Shape{std::int64_t(k), std::int64_t(m)});
+      std::vector<float> single_io(n * m);
+      matmul_in_out(x, n, in_out_view, bias, single_io);
+      for (std::size_t threads : {2, 3, 5}) {
+        ThreadPool pool(threads);
+        std::vector<float> multi(n * m);
+        matmul_in_out(x, n, in_out_view, bias, multi, &pool);
+        EXPECT_EQ(std::memcmp(single_io.data(), multi.data(), multi.size() * 4), 0)
+            << "in_out " << dtype_name(dtype) << " n=" << n << " threads=" << threads;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, RunsEveryChunkExactlyOnceAcrossManyLoops) {
+  ThreadPool pool(4);
+  EXPECT_EQ(pool.size(), 4u);
+  for (std::size_t loop = 0; loop < 2000; ++loop) {
+    const std::size_t n = 1 + loop % 37;
+    std::vector<std::atomic<int>> hits(n);
+    pool.parallel_for(n, [&](std::size_t c) { hits[c].fetch_add(1); });
+    for (std::size_t c = 0; c < n; ++c) ASSERT_EQ(hits[c].load(), 1) << "loop " << loop << " chunk " << c;
+  }
+}
+
+TEST(ThreadPool, ParallelRangesCoverTheRangeOnce) {
+  ThreadPool pool(3);
+  for (std::size_t n : {0, 1, 7, 100, 1001}) {
+    std::vector<int> seen(n, 0);
+    parallel_ranges(&pool, n, 16, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) ++seen[i];
+    });
+    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(seen[i], 1) << n;
+  }
+  ThreadPool single(1);
+  std::size_t total = 0;
+  parallel_ranges(&single, 50, 7, [&](std::size_t b, std::size_t e) { total += e - b; });
+  EXPECT_EQ(total, 50u);
+}
+
+}  // namespace
+}  // namespace edge_rt::tensor_core
