@@ -21,5 +21,7 @@ std::function<int()> add_tokenize_command(CLI::App& app);
 std::function<int()> add_convert_command(CLI::App& app);
 std::function<int()> add_inspect_command(CLI::App& app);
 std::function<int()> add_status_command(CLI::App& app);
+std::function<int()> add_quantize_command(CLI::App& app);
+std::function<int()> add_perplexity_command(CLI::App& app);
 
 }  // namespace edge_rt::cli

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   auto convert = edge_rt::cli::add_convert_command(app);
   auto inspect = edge_rt::cli::add_inspect_command(app);
   auto status = edge_rt::cli::add_status_command(app);
+  auto quantize = edge_rt::cli::add_quantize_command(app);
+  auto perplexity = edge_rt::cli::add_perplexity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -29,5 +31,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("tokenize")) return tokenize();
   if (app.got_subcommand("inspect")) return inspect();
   if (app.got_subcommand("status")) return status();
+  if (app.got_subcommand("quantize")) return quantize();
+  if (app.got_subcommand("perplexity")) return perplexity();
   return convert();
 }

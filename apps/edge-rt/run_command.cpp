@@ -24,7 +24,7 @@ struct RunArgs {
   std::int64_t n_predict = 128;
   std::string memory_budget;
   std::string strategy = "greedy-grouping";
-  std::int64_t threads = 1;
+  std::int64_t threads = 0;
   std::int64_t ctx_size = 0;
   double temperature = 0.8;
   std::int64_t top_k = 40;
@@ -135,7 +135,7 @@ void print_metrics(const runtime::Metrics& m, const partition_planner::Execution
 
 Result<int> run(const RunArgs& a) {
   if (a.n_predict < 0) return fail(ErrorCode::kInvalidArgument, "-n must be >= 0");
-  if (a.threads < 1) return fail(ErrorCode::kInvalidArgument, "--threads must be >= 1");
+  if (a.threads < 0) return fail(ErrorCode::kInvalidArgument, "--threads must be >= 0 (0: one per CPU)");
   if (a.ctx_size < 0) return fail(ErrorCode::kInvalidArgument, "--ctx-size must be >= 0");
   runtime::EngineOptions options;
   options.model_dir = a.model;
@@ -191,10 +191,6 @@ Result<int> run(const RunArgs& a) {
 
   const tokenizer::Tokenizer* tok = engine.tokenizer();
   const bool json = a.output == "json";
-  if (a.threads > 1) {
-    std::fprintf(stderr, "edge-rt: note: --threads %lld accepted, but the reference kernels run on one thread\n",
-                 static_cast<long long>(a.threads));
-  }
   // The decoder sees the prompt first, so the generated text continues it with the right spacing (a SentencePiece
   // decoder drops the leading space only at the very start).
   std::optional<tokenizer::StreamingDecoder> decoder;
@@ -264,7 +260,8 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--memory-budget", args->memory_budget, "Memory budget: 512M, 1G, 64MiB, bytes (default: none)");
   cmd->add_option("--strategy", args->strategy, "sequential | greedy-grouping | speculative-prefetch")
       ->capture_default_str();
-  cmd->add_option("-t,--threads", args->threads, "Worker threads")->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Threads for kernels, this one included; 0 = one per CPU")
+      ->capture_default_str();
   cmd->add_option("-c,--config", args->preset, "Preset TOML (configs/*.toml); explicit flags override it");
   cmd->add_option("--ctx-size", args->ctx_size, "KV cache length in tokens (default: prompt + n, capped)");
   cmd->add_option("--temperature,--temp", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();

@@ -145,22 +145,50 @@ TEST(SimdKernels, QuantizedMatmulMatchesTheIntegerReference) {
 }
 
 TEST(SimdKernels, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh) {
-  std::vector<float> x(32);
-  for (std::size_t j = 0; j < 32; ++j) x[j] = static_cast<float>(j) - 16.0f;  // -16..15, max magnitude -16
+  // A block built by hand: d = 0.5, byte j holds nibble j (element j) and nibble 15 - j (element j + 16).
   std::byte block[18];
-  quantize_row(DType::kQ4_0, x.data(), 32, block);
-  std::uint16_t dh;
-  std::memcpy(&dh, block, 2);
-  EXPECT_FLOAT_EQ(f16_to_f32(dh), 2.0f);  // d = -16 / -8
+  const std::uint16_t dh = f32_to_f16(0.5f);
+  std::memcpy(block, &dh, 2);
+  for (std::size_t j = 0; j < 16; ++j) block[2 + j] = static_cast<std::byte>(j | (15 - j) << 4);
+  std::vector<float> deq(32);
+  to_f32(DType::kQ4_0, block, 32, deq.data());
+  const auto view = TensorView::contiguous(block, DType::kQ4_0, Shape{1, 32});
   for (std::size_t j = 0; j < 16; ++j) {
-    const auto byte = static_cast<std::uint8_t>(block[2 + j]);
-    // q = trunc(x / 2 + 8.5), clamped to 15.
-    EXPECT_EQ(byte & 0x0f, std::min(15, static_cast<int>(x[j] / 2.0f + 8.5f))) << j;
-    EXPECT_EQ(byte >> 4, std::min(15, static_cast<int>(x[j + 16] / 2.0f + 8.5f))) << j;
+    EXPECT_FLOAT_EQ(deq[j], 0.5f * (static_cast<float>(j) - 8.0f)) << j;
+    EXPECT_FLOAT_EQ(deq[j + 16], 0.5f * (7.0f - static_cast<float>(j))) << j;
   }
-  std::vector<float> back(32);
-  to_f32(DType::kQ4_0, block, 32, back.data());
-  for (std::size_t j = 0; j < 32; ++j) EXPECT_NEAR(back[j], x[j], 1.0f + 1e-6f) << j;  // within d / 2 (+ clamp)
+  // The integer kernel reads the same order: a one-hot x picks out one element (x quantizes exactly: 127 / 127).
+  for (std::size_t i = 0; i < 32; ++i) {
+    std::vector<float> x(32, 0.0f);
+    x[i] = 1.0f;
+    float got = 0.0f;
+    matmul(x, 1, view, {}, std::span(&got, 1));
+    EXPECT_FLOAT_EQ(got, deq[i]) << i;
+  }
+}
+
+TEST(SimdKernels, Q4_0QuantizerBeatsPlainRoundingAndStaysInTheFormat) {
+  const auto x = random_vector(32 * 256, 42);
+  std::vector<std::byte> q(row_bytes(DType::kQ4_0, x.size()));
+  quantize_row(DType::kQ4_0, x.data(), x.size(), q.data());
+  std::vector<float> back(x.size());
+  to_f32(DType::kQ4_0, q.data(), x.size(), back.data());
+  double err = 0, plain_err = 0;
+  for (std::size_t b = 0; b < x.size() / 32; ++b) {
+    float amax = 0, max = 0;
+    for (std::size_t j = 0; j < 32; ++j) {
+      if (std::fabs(x[b * 32 + j]) > amax) amax = std::fabs(max = x[b * 32 + j]);
+    }
+    const float d = f16_to_f32(f32_to_f16(max / -8.0f));  // ggml's reference rounding
+    for (std::size_t j = 0; j < 32; ++j) {
+      const float v = x[b * 32 + j];
+      const int qi = std::min(15, static_cast<int>(v / d + 8.5f));
+      plain_err += std::pow(v - d * static_cast<float>(qi - 8), 2);
+      err += std::pow(v - back[b * 32 + j], 2);
+    }
+  }
+  EXPECT_LT(err, plain_err);
+  EXPECT_GT(err, 0.0);
 }
 
 TEST(SimdKernels, Q8_0RoundTripIsWithinHalfAStep) {

@@ -94,6 +94,60 @@ void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexce
   }
 }
 
+namespace {
+
+// One Q4_0 block. The scale is chosen as ggml's make_qx_quants does: try 19 candidate inverse scales around
+// -8 / m (m the element of largest magnitude), round each value to [-8, 7], take the least-squares scale for
+// those integers, and keep the candidate with the smallest squared error. The format is unchanged; only the
+// choice of d and q is better than plain rounding (candidate 0 is ggml's reference rounding).
+void quantize_block_q4_0(const float* x, std::byte* block) {
+  float amax = 0.0f;
+  float max = 0.0f;
+  for (std::size_t j = 0; j < kQuantBlock; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  int best_q[kQuantBlock] = {};
+  float best_d = 0.0f;
+  if (amax > 0.0f) {
+    double best_err = INFINITY;
+    for (int t = -9; t <= 9; ++t) {
+      const float iscale = -(8.0f + 0.1f * static_cast<float>(t)) / max;
+      int q[kQuantBlock];
+      double sum_xq = 0, sum_qq = 0;
+      for (std::size_t j = 0; j < kQuantBlock; ++j) {
+        q[j] = std::clamp(static_cast<int>(std::lround(iscale * x[j])), -8, 7);
+        sum_xq += static_cast<double>(x[j]) * q[j];
+        sum_qq += static_cast<double>(q[j]) * q[j];
+      }
+      if (sum_qq == 0) continue;
+      // The scale as stored (F16), so the error is the one the model will see.
+      const float d = f16_to_f32(f32_to_f16(static_cast<float>(sum_xq / sum_qq)));
+      double err = 0;
+      for (std::size_t j = 0; j < kQuantBlock; ++j) {
+        const double e = static_cast<double>(x[j]) - static_cast<double>(d) * q[j];
+        err += e * e;
+      }
+      if (err < best_err) {
+        best_err = err;
+        best_d = d;
+        std::copy(q, q + kQuantBlock, best_q);
+      }
+    }
+  }
+  const std::uint16_t dh = f32_to_f16(best_d);
+  std::memcpy(block, &dh, 2);
+  for (std::size_t j = 0; j < 16; ++j) {
+    const auto lo = static_cast<std::uint8_t>(best_q[j] + 8);
+    const auto hi = static_cast<std::uint8_t>(best_q[j + 16] + 8);
+    block[2 + j] = static_cast<std::byte>(lo | hi << 4);
+  }
+}
+
+}  // namespace
+
 void quantize_row(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept {
   for (std::size_t b = 0; b < n / kQuantBlock; ++b) {
     const float* xb = x + b * kQuantBlock;
@@ -109,24 +163,7 @@ void quantize_row(DType dtype, const float* x, std::size_t n, std::byte* out) no
         block[2 + j] = static_cast<std::byte>(static_cast<std::int8_t>(std::lround(xb[j] * id)));
       }
     } else {
-      float amax = 0.0f;
-      float max = 0.0f;
-      for (std::size_t j = 0; j < kQuantBlock; ++j) {
-        if (std::fabs(xb[j]) > amax) {
-          amax = std::fabs(xb[j]);
-          max = xb[j];
-        }
-      }
-      const float d = max / -8.0f;
-      const float id = d != 0.0f ? 1.0f / d : 0.0f;
-      std::byte* block = out + b * 18;
-      const std::uint16_t dh = f32_to_f16(d);
-      std::memcpy(block, &dh, 2);
-      for (std::size_t j = 0; j < 16; ++j) {
-        const auto lo = static_cast<std::uint8_t>(std::min(15, static_cast<int>(xb[j] * id + 8.5f)));
-        const auto hi = static_cast<std::uint8_t>(std::min(15, static_cast<int>(xb[j + 16] * id + 8.5f)));
-        block[2 + j] = static_cast<std::byte>(lo | hi << 4);
-      }
+      quantize_block_q4_0(xb, out + b * 18);
     }
   }
 }

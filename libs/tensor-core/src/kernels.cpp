@@ -22,7 +22,7 @@ std::size_t round_up(std::size_t v, std::size_t multiple) noexcept {
   return (v + multiple - 1) / multiple * multiple;
 }
 
-// Per-thread GEMM panel buffer (kGemmDepth x 2 vectors of floats, under 64 KiB even for 2048-bit SVE).
+// Per-thread GEMM panel buffer: kGemmDepth x 2 vectors of floats (64 KiB with AVX2, 128 KiB with AVX-512).
 float* pack_buffer() {
   thread_local hwy::AlignedFreeUniquePtr<float[]> buffer;
   if (!buffer) buffer = hwy::AllocateAligned<float>(simd::kGemmDepth * 2 * simd::float_lanes());

@@ -487,6 +487,44 @@ void Swiglu(float* gate, const float* up, std::size_t n) {
   for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
+float ReadSum(const float* p, std::size_t n) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df), s2 = hn::Zero(df), s3 = hn::Zero(df);
+  std::size_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    s0 = hn::Add(s0, hn::Load(df, p + i));
+    s1 = hn::Add(s1, hn::Load(df, p + i + L));
+    s2 = hn::Add(s2, hn::Load(df, p + i + 2 * L));
+    s3 = hn::Add(s3, hn::Load(df, p + i + 3 * L));
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+}
+
+float FmaChains(std::size_t iterations) {
+  const DF df;
+  const auto m = hn::Set(df, 0.999999f);
+  const auto a = hn::Set(df, 1e-7f);
+  auto c0 = hn::Set(df, 1.0f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+  auto c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+  for (std::size_t i = 0; i < iterations; ++i) {
+    c0 = hn::MulAdd(c0, m, a);
+    c1 = hn::MulAdd(c1, m, a);
+    c2 = hn::MulAdd(c2, m, a);
+    c3 = hn::MulAdd(c3, m, a);
+    c4 = hn::MulAdd(c4, m, a);
+    c5 = hn::MulAdd(c5, m, a);
+    c6 = hn::MulAdd(c6, m, a);
+    c7 = hn::MulAdd(c7, m, a);
+    c8 = hn::MulAdd(c8, m, a);
+    c9 = hn::MulAdd(c9, m, a);
+    c10 = hn::MulAdd(c10, m, a);
+    c11 = hn::MulAdd(c11, m, a);
+  }
+  const auto s = hn::Add(hn::Add(hn::Add(c0, c1), hn::Add(c2, c3)), hn::Add(hn::Add(c4, c5), hn::Add(c6, c7)));
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(s, hn::Add(hn::Add(c8, c9), hn::Add(c10, c11)))));
+}
+
 const char* TargetName() {
   return hwy::TargetName(HWY_TARGET);
 }
@@ -513,6 +551,15 @@ HWY_EXPORT(Scale);
 HWY_EXPORT(GeluTanh);
 HWY_EXPORT(Swiglu);
 HWY_EXPORT(TargetName);
+HWY_EXPORT(ReadSum);
+HWY_EXPORT(FmaChains);
+
+float read_sum(const float* p, std::size_t n) {
+  return HWY_DYNAMIC_DISPATCH(ReadSum)(p, n);
+}
+float fma_chains(std::size_t iterations) {
+  return HWY_DYNAMIC_DISPATCH(FmaChains)(iterations);
+}
 HWY_EXPORT(FloatLanes);
 
 const char* target_name() {

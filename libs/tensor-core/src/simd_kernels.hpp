@@ -21,7 +21,7 @@ struct ActBlock {
 /// Rows of the GEMM register tile; columns are two vectors of the selected target.
 inline constexpr std::size_t kGemmRows = 6;
 /// Depth of one packed weight panel (elements of the reduction dimension).
-inline constexpr std::size_t kGemmDepth = 256;
+inline constexpr std::size_t kGemmDepth = 1024;
 
 /// The Highway target the dispatcher chose on this CPU ("AVX2", "NEON"...).
 const char* target_name();
@@ -56,5 +56,10 @@ void scale(float* x, std::size_t n, float s);
 void gelu_tanh(float* x, std::size_t n);
 /// gate = silu(gate) * up.
 void swiglu(float* gate, const float* up, std::size_t n);
+
+/// Sum of n floats (p aligned, n a multiple of 4 vectors): the read-bandwidth probe.
+float read_sum(const float* p, std::size_t n);
+/// 12 independent FMA chains of `iterations` steps, one vector each; returns a value that depends on all.
+float fma_chains(std::size_t iterations);
 
 }  // namespace edge_rt::tensor_core::simd

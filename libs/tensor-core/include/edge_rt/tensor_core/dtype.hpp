@@ -97,8 +97,9 @@ inline std::uint16_t f32_to_bf16(float f) noexcept {
 void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexcept;
 
 /// Quantizes `n` floats (n % 32 == 0) into blocks of `dtype` (kQ8_0 or kQ4_0) at `out` (row_bytes(dtype, n)
-/// bytes), with ggml's reference rounding: Q8_0 d = max|x| / 127, q = round(x / d); Q4_0 d = m / -8 where m is
-/// the element of largest magnitude (sign kept), q = min(15, trunc(x / d + 8.5)).
+/// bytes). Q8_0: ggml's reference rounding, d = max|x| / 127, q = round(x / d). Q4_0: the scale that minimises
+/// the block's squared error among 19 candidates around ggml's reference d = m / -8 (m the element of largest
+/// magnitude), as ggml's make_qx_quants chooses it; q in [-8, 7] stored as q + 8.
 void quantize_row(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept;
 
 }  // namespace edge_rt::tensor_core

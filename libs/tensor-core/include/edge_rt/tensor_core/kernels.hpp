@@ -8,12 +8,12 @@
 // for any thread count; they differ from the reference only in summation order (and, for exp/tanh, by a few ulp).
 //
 // Matrix products: one row (decode) runs a GEMV that streams the weights once; more rows (prefill) run a
-// cache-blocked GEMM over packed F32 panels (kGemmDepth deep, two vectors wide, 6 rows per register tile).
+// cache-blocked GEMM over packed F32 panels (up to kGemmDepth deep, two vectors wide, 6 rows per register tile).
 // Q8_0/Q4_0 weights multiply activations quantized on the fly to 8 bits (one F32 scale per 32 values) with
 // integer dot products, as llama.cpp does; the reference kernels follow the same definition.
 //
 // Fixed memory outside any budget, per thread that runs kernels: a GEMM panel (kGemmDepth x 2 vectors of floats,
-// 16 KiB with AVX2), the quantized activations (n x k x 36/32 bytes) and one attention score row (n_ctx floats).
+// 64 KiB with AVX2), the quantized activations (n x k x 36/32 bytes) and one attention score row (n_ctx floats).
 // Kernels check their arguments once at entry (EDGE_RT_CHECK: a mismatch is a programmer error), then loop.
 
 #include <edge_rt/tensor_core/tensor.hpp>

@@ -1,0 +1,199 @@
+#include <edge_rt/runtime/quantize.hpp>
+
+#include <edge_rt/model_ir/model_graph.hpp>
+#include <edge_rt/model_ir/safetensors.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+#include <system_error>
+
+namespace edge_rt::runtime {
+
+namespace {
+
+namespace tc = tensor_core;
+using model_ir::WeightRef;
+using model_ir::WeightRole;
+
+// One tensor to write: where it comes from and how it is stored.
+struct Job {
+  const WeightRef* weight = nullptr;
+  model_ir::TensorSpec spec;
+  bool transpose = false;  // source [in, out] written as [out, in]
+};
+
+// Rows converted per read when streaming a non-transposed matrix: about 4 MiB of F32.
+constexpr std::size_t kChunkFloats = std::size_t{1} << 20;
+
+Result<Job> plan_tensor(const WeightRef& w, tc::DType type, std::vector<std::string>& fallbacks) {
+  Job job;
+  job.weight = &w;
+  job.spec.name = w.source->name;
+  if (w.shape.rank() == 1) {  // norms and biases
+    job.spec.dtype = tc::DType::kF32;
+    job.spec.shape = w.source->shape;
+    return job;
+  }
+  if (!tc::is_quantized(type)) {  // F16/BF16: the source layout
+    job.spec.dtype = type;
+    job.spec.shape = w.source->shape;
+    return job;
+  }
+  const auto in = static_cast<std::size_t>(w.shape[1]);
+  tc::DType want = type;
+  if (w.role == WeightRole::kTokenEmbedding || w.role == WeightRole::kLmHead) want = tc::DType::kQ8_0;
+  // llama.cpp's Q4_K mixes give attn_v more bits: it is small (GQA) and its error reaches every head's output.
+  if (w.role == WeightRole::kV) want = tc::DType::kQ8_0;
+  if (w.role == WeightRole::kPositionEmbedding) {
+    fallbacks.push_back(job.spec.name + ": F16 (position embedding)");
+    want = tc::DType::kF16;
+  } else if (in % tc::kQuantBlock != 0) {
+    fallbacks.push_back(job.spec.name + ": F16 (input dimension " + std::to_string(in) +
+                        " is not a multiple of 32)");
+    want = tc::DType::kF16;
+  } else if (want != type) {
+    fallbacks.push_back(job.spec.name + ": Q8_0 (token embedding, LM head and attention V kept at 8 bits)");
+  }
+  job.spec.dtype = want;
+  if (tc::is_quantized(want)) {
+    job.spec.shape = w.shape;  // logical [out, in]
+    job.transpose = w.transpose;
+  } else {
+    job.spec.shape = w.source->shape;
+  }
+  return job;
+}
+
+// Converts `n` floats of one row segment to `dtype` bytes.
+void encode(tc::DType dtype, const float* x, std::size_t n, std::byte* out) {
+  if (tc::is_quantized(dtype)) {
+    tc::quantize_row(dtype, x, n, out);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (dtype == tc::DType::kF32) {
+      std::memcpy(out + 4 * i, &x[i], 4);
+    } else {
+      const std::uint16_t v = dtype == tc::DType::kF16 ? tc::f32_to_f16(x[i]) : tc::f32_to_bf16(x[i]);
+      std::memcpy(out + 2 * i, &v, 2);
+    }
+  }
+}
+
+// Streams one tensor stored as in the source (row chunks).
+Result<void> write_straight(const Job& job, model_ir::SafetensorsWriter& writer, QuantizeReport& report) {
+  const WeightRef& w = *job.weight;
+  const tc::Shape& src_shape = w.source->shape;
+  const auto cols = static_cast<std::size_t>(src_shape[src_shape.rank() - 1]);
+  const std::size_t rows = cols == 0 ? 0 : static_cast<std::size_t>(src_shape.numel()) / cols;
+  const std::size_t src_row = tc::row_bytes(w.source->dtype, cols);
+  const std::size_t dst_row = tc::row_bytes(job.spec.dtype, cols);
+  const std::size_t step = std::max<std::size_t>(1, kChunkFloats / std::max<std::size_t>(cols, 1));
+  std::vector<std::byte> raw(std::min(rows, step) * src_row);
+  std::vector<float> floats(std::min(rows, step) * cols);
+  std::vector<std::byte> out(std::min(rows, step) * dst_row);
+  for (std::size_t r = 0; r < rows; r += step) {
+    const std::size_t n = std::min(step, rows - r);
+    EDGE_RT_TRY(w.file->read(*w.source, r * src_row, std::span(raw.data(), n * src_row)));
+    w.file->drop_page_cache(*w.source, r * src_row, n * src_row);  // larger-than-RAM models: keep the cache flat
+    for (std::size_t i = 0; i < n; ++i) {
+      tc::to_f32(w.source->dtype, raw.data() + i * src_row, cols, floats.data() + i * cols);
+      encode(job.spec.dtype, floats.data() + i * cols, cols, out.data() + i * dst_row);
+    }
+    EDGE_RT_TRY(writer.append(std::span(out.data(), n * dst_row)));
+    report.bytes_in += n * src_row;
+    report.bytes_out += n * dst_row;
+  }
+  return boost::outcome_v2::success();
+}
+
+// A Conv1D weight [in, out] quantized output-major: bands of 32 input rows give one block of every output row.
+Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& writer, QuantizeReport& report) {
+  const WeightRef& w = *job.weight;
+  const auto in = static_cast<std::size_t>(w.source->shape[0]);
+  const auto out_features = static_cast<std::size_t>(w.source->shape[1]);
+  const std::size_t src_row = tc::row_bytes(w.source->dtype, out_features);
+  const std::size_t dst_row = tc::row_bytes(job.spec.dtype, in);
+  const std::size_t block_bytes = tc::quant_block_bytes(job.spec.dtype);
+  std::vector<std::byte> result(out_features * dst_row);
+  std::vector<std::byte> raw(tc::kQuantBlock * src_row);
+  std::vector<float> band(tc::kQuantBlock * out_features);
+  float column[tc::kQuantBlock];
+  for (std::size_t b = 0; b < in / tc::kQuantBlock; ++b) {
+    EDGE_RT_TRY(w.file->read(*w.source, b * tc::kQuantBlock * src_row, raw));
+    w.file->drop_page_cache(*w.source, b * tc::kQuantBlock * src_row, raw.size());
+    for (std::size_t i = 0; i < tc::kQuantBlock; ++i) {
+      tc::to_f32(w.source->dtype, raw.data() + i * src_row, out_features, band.data() + i * out_features);
+    }
+    for (std::size_t j = 0; j < out_features; ++j) {
+      for (std::size_t i = 0; i < tc::kQuantBlock; ++i) column[i] = band[i * out_features + j];
+      tc::quantize_row(job.spec.dtype, column, tc::kQuantBlock, result.data() + j * dst_row + b * block_bytes);
+    }
+  }
+  EDGE_RT_TRY(writer.append(result));
+  report.bytes_in += in * src_row;
+  report.bytes_out += result.size();
+  return boost::outcome_v2::success();
+}
+
+}  // namespace
+
+Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc::DType type,
+                                      const std::filesystem::path& out_dir) {
+  if (type == tc::DType::kF32) {
+    return fail(ErrorCode::kInvalidArgument, "[quantize] type F32: expected F16, BF16, Q8_0 or Q4_0");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(out_dir, ec) && std::filesystem::equivalent(model_dir, out_dir, ec)) {
+    return fail(ErrorCode::kInvalidArgument, "[quantize] --out " + out_dir.string() + " is the source folder");
+  }
+  EDGE_RT_TRY(auto loaded, model_ir::ModelGraph<model_ir::Loaded>::load(model_dir));
+  EDGE_RT_TRY(auto graph, std::move(loaded).validate());
+  QuantizeReport report;
+  std::vector<Job> jobs;
+  std::set<const model_ir::TensorInfo*> seen;  // a tied LM head is the embedding's tensor: written once
+  for (const model_ir::Unit& unit : graph.units()) {
+    for (const WeightRef& w : unit.weights) {
+      if (!seen.insert(w.source).second) continue;
+      if (tc::is_quantized(w.source->dtype)) {
+        return fail(ErrorCode::kInvalidArgument, "[quantize] " + w.file->path().string() + ": tensor '" +
+                                                     w.source->name + "' is already " +
+                                                     std::string(tc::dtype_name(w.source->dtype)) +
+                                                     "; quantize from an F32, F16 or BF16 checkpoint");
+      }
+      EDGE_RT_TRY(auto job, plan_tensor(w, type, report.fallbacks));
+      jobs.push_back(std::move(job));
+    }
+  }
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) return fail(ErrorCode::kIoError, "[quantize] cannot create " + out_dir.string() + ": " + ec.message());
+  std::vector<model_ir::TensorSpec> specs;
+  for (const Job& job : jobs) specs.push_back(job.spec);
+  const std::map<std::string, std::string> metadata = {
+      {"format", "pt"},
+      {"edge_rt.weight_format", std::string(tc::dtype_name(type))},
+  };
+  EDGE_RT_TRY(auto writer, model_ir::SafetensorsWriter::create(out_dir / "model.safetensors", specs, metadata));
+  for (const Job& job : jobs) {
+    if (job.transpose) {
+      EDGE_RT_TRY(write_transposed(job, writer, report));
+    } else {
+      EDGE_RT_TRY(write_straight(job, writer, report));
+    }
+    ++report.tensors;
+  }
+  EDGE_RT_TRY(writer.finish());
+  for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || name.ends_with(".safetensors") || name == "model.safetensors.index.json") {
+      continue;
+    }
+    std::filesystem::copy_file(entry.path(), out_dir / name, std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) return fail(ErrorCode::kIoError, "[quantize] cannot copy " + entry.path().string() + ": " + ec.message());
+  }
+  return report;
+}
+
+}  // namespace edge_rt::runtime

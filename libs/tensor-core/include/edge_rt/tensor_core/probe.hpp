@@ -1,0 +1,19 @@
+#pragma once
+// Machine probes that benchmarks compare kernels against: memory read bandwidth and FMA peak, measured with the
+// same SIMD target and thread pool the kernels use.
+
+#include <edge_rt/tensor_core/thread_pool.hpp>
+
+#include <cstddef>
+
+namespace edge_rt::tensor_core {
+
+/// Best of `repeats` passes that read a `bytes` buffer (filled first, so its pages are resident) with SIMD loads,
+/// split across `pool` in contiguous halves. Returns bytes per second. bytes >= 64 MiB keeps it out of the caches.
+double probe_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats);
+
+/// Peak of fused multiply-adds: every thread runs 12 independent accumulator chains (enough to cover FMA latency
+/// on every target) for `iterations` steps. Returns floating-point operations per second (an FMA counts 2).
+double probe_fma_peak(ThreadPool& pool, std::size_t iterations);
+
+}  // namespace edge_rt::tensor_core

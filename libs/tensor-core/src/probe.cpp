@@ -1,0 +1,47 @@
+#include <edge_rt/tensor_core/probe.hpp>
+
+#include "simd_kernels.hpp"
+
+#include <hwy/aligned_allocator.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+
+namespace edge_rt::tensor_core {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+std::atomic<float> sink{0.0f};  // keeps the probes' results alive
+}  // namespace
+
+double probe_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats) {
+  const std::size_t n = bytes / sizeof(float) / 1024 * 1024;
+  auto buffer = hwy::AllocateAligned<float>(n);
+  const std::size_t parts = pool.size();
+  const std::size_t part = n / parts / 1024 * 1024;
+  pool.parallel_for(parts, [&](std::size_t t) {  // first touch by the thread that reads it
+    std::fill(buffer.get() + t * part, buffer.get() + (t + 1) * part, 1.0f);
+  });
+  double best = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = Clock::now();
+    pool.parallel_for(parts, [&](std::size_t t) { sink = sink + simd::read_sum(buffer.get() + t * part, part); });
+    const double s = std::chrono::duration<double>(Clock::now() - start).count();
+    best = std::max(best, static_cast<double>(part * parts * sizeof(float)) / s);
+  }
+  return best;
+}
+
+double probe_fma_peak(ThreadPool& pool, std::size_t iterations) {
+  simd::fma_chains(iterations / 10);  // warm up (frequency ramps)
+  const auto start = Clock::now();
+  pool.parallel_for(pool.size(), [&](std::size_t) { sink = sink + simd::fma_chains(iterations); });
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  const double flops = 2.0 * 12 * static_cast<double>(simd::float_lanes()) * static_cast<double>(iterations) *
+                       static_cast<double>(pool.size());
+  return flops / s;
+}
+
+}  // namespace edge_rt::tensor_core

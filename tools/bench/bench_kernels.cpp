@@ -1,0 +1,153 @@
+// Kernel benchmarks against the machine's own limits, measured in the same run:
+//   edge_rt_bench probe  [-t T]                          read bandwidth and FMA peak
+//   edge_rt_bench gemm   [-t T] [--n 512 --k 768 --m 3072] [--dtype f32|f16|bf16]
+//                                                        prefill GEMM GFLOP/s as a share of the FMA peak
+//   edge_rt_bench decode -m DIR [-t T] [-n 64]           decode tok/s and weight bandwidth as a share of the
+//                                                        read bandwidth (every weight resident)
+// Prints one JSON object per run on stdout. Timings live here, never in tests.
+#include <edge_rt/model_ir/model_graph.hpp>
+#include <edge_rt/runtime/engine.hpp>
+#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/tensor_core/probe.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+namespace tc = edge_rt::tensor_core;
+namespace rt = edge_rt::runtime;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kProbeBytes = std::size_t{1} << 30;
+
+int probe(std::size_t threads) {
+  tc::ThreadPool pool(threads);
+  const double bw = tc::probe_read_bandwidth(pool, kProbeBytes, 5);
+  const double peak = tc::probe_fma_peak(pool, 200'000'000 / threads);
+  std::printf("{\"target\": \"%s\", \"threads\": %zu, \"read_bandwidth_gbs\": %.2f, \"fma_peak_gflops\": %.1f}\n",
+              tc::simd_target(), threads, bw / 1e9, peak / 1e9);
+  return 0;
+}
+
+int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const std::string& dtype_name) {
+  auto parsed = tc::parse_dtype(dtype_name == "f32" ? "F32" : dtype_name == "f16" ? "F16" : "BF16");
+  const tc::DType dtype = parsed.value();
+  tc::ThreadPool pool(threads);
+  const double peak = tc::probe_fma_peak(pool, 200'000'000 / threads);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(n * k), out(n * m);
+  for (float& v : x) v = dist(rng);
+  std::vector<std::byte> w(k * m * tc::dtype_size(dtype));
+  for (std::size_t i = 0; i < k * m; ++i) {
+    const float v = dist(rng);
+    if (dtype == tc::DType::kF32) {
+      std::memcpy(w.data() + 4 * i, &v, 4);
+    } else {
+      const std::uint16_t h = dtype == tc::DType::kF16 ? tc::f32_to_f16(v) : tc::f32_to_bf16(v);
+      std::memcpy(w.data() + 2 * i, &h, 2);
+    }
+  }
+  double best_out_in = 1e30, best_in_out = 1e30;
+  const auto view_out_in = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(m), std::int64_t(k)});
+  const auto view_in_out = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(k), std::int64_t(m)});
+  for (int r = 0; r < 10; ++r) {
+    auto start = Clock::now();
+    tc::matmul(x, n, view_out_in, {}, out, &pool);
+    best_out_in = std::min(best_out_in, std::chrono::duration<double>(Clock::now() - start).count());
+    start = Clock::now();
+    tc::matmul_in_out(x, n, view_in_out, {}, out, &pool);
+    best_in_out = std::min(best_in_out, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  const double flops = 2.0 * static_cast<double>(n * k * m);
+  std::printf("{\"target\": \"%s\", \"threads\": %zu, \"dtype\": \"%s\", \"n\": %zu, \"k\": %zu, \"m\": %zu, "
+              "\"fma_peak_gflops\": %.1f, \"out_in_gflops\": %.1f, \"out_in_share_of_peak\": %.3f, "
+              "\"in_out_gflops\": %.1f, \"in_out_share_of_peak\": %.3f}\n",
+              tc::simd_target(), threads, dtype_name.c_str(), n, k, m, peak / 1e9, flops / best_out_in / 1e9,
+              flops / best_out_in / peak, flops / best_in_out / 1e9, flops / best_in_out / peak);
+  return 0;
+}
+
+int decode(std::size_t threads, const std::string& model, std::size_t n_tokens) {
+  // Weight bytes one decode step reads: every unit but the embedding, whose tables are read one row at a time.
+  auto graph = edge_rt::model_ir::ModelGraph<edge_rt::model_ir::Loaded>::load(model);
+  if (!graph) {
+    std::fprintf(stderr, "edge_rt_bench: %s\n", graph.error().message.c_str());
+    return 1;
+  }
+  auto validated = std::move(graph).value().validate();
+  if (!validated) {
+    std::fprintf(stderr, "edge_rt_bench: %s\n", validated.error().message.c_str());
+    return 1;
+  }
+  std::uint64_t bytes_per_token = 0;
+  for (const auto& unit : validated.value().units()) {
+    if (unit.kind != edge_rt::model_ir::UnitKind::kEmbedding) bytes_per_token += unit.weight_bytes;
+  }
+  rt::EngineOptions options;
+  options.model_dir = model;
+  options.n_threads = static_cast<std::int32_t>(threads);
+  options.n_ctx = n_tokens + 8;
+  auto planned = rt::InferenceEngine<rt::Idle>::create().load_model(options);
+  if (!planned) {
+    std::fprintf(stderr, "edge_rt_bench: %s\n", planned.error().message.c_str());
+    return 1;
+  }
+  auto ready = std::move(planned).value().prepare();
+  if (!ready) {
+    std::fprintf(stderr, "edge_rt_bench: %s\n", ready.error().message.c_str());
+    return 1;
+  }
+  rt::GenerateOptions gen;
+  gen.max_new_tokens = n_tokens;
+  gen.stop_at_eos = false;
+  const std::vector<rt::TokenId> prompt = {1};
+  double best_tok_s = 0;
+  for (int r = 0; r < 3; ++r) {
+    auto result = ready.value().generate(prompt, gen);
+    if (!result) {
+      std::fprintf(stderr, "edge_rt_bench: %s\n", result.error().message.c_str());
+      return 1;
+    }
+    best_tok_s = std::max(best_tok_s, result.value().metrics.decode_tok_s);
+  }
+  tc::ThreadPool pool(threads);
+  const double bw = tc::probe_read_bandwidth(pool, kProbeBytes, 5);
+  const double achieved = static_cast<double>(bytes_per_token) * best_tok_s;
+  std::printf("{\"target\": \"%s\", \"threads\": %zu, \"model\": \"%s\", \"weight_bytes_per_token\": %llu, "
+              "\"decode_tok_s\": %.2f, \"weight_bandwidth_gbs\": %.2f, \"read_bandwidth_gbs\": %.2f, "
+              "\"share_of_read_bandwidth\": %.3f}\n",
+              tc::simd_target(), threads, model.c_str(), static_cast<unsigned long long>(bytes_per_token), best_tok_s,
+              achieved / 1e9, bw / 1e9, achieved / bw);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"edge-rt kernel benchmarks against the machine's measured limits"};
+  app.require_subcommand(1);
+  std::size_t threads = 2;
+  std::size_t n = 512, k = 768, m = 3072, n_tokens = 64;
+  std::string dtype = "f32", model;
+  auto* p = app.add_subcommand("probe", "read bandwidth and FMA peak");
+  auto* g = app.add_subcommand("gemm", "prefill GEMM against the FMA peak");
+  auto* d = app.add_subcommand("decode", "decode weight bandwidth against the read bandwidth");
+  for (auto* c : {p, g, d}) c->add_option("-t,--threads", threads, "threads")->capture_default_str();
+  g->add_option("--n", n, "rows (tokens)")->capture_default_str();
+  g->add_option("--k", k, "reduction")->capture_default_str();
+  g->add_option("--m", m, "columns (outputs)")->capture_default_str();
+  g->add_option("--dtype", dtype, "f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  d->add_option("-m,--model", model, "model folder")->required();
+  d->add_option("-n", n_tokens, "tokens to decode")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (threads < 1) threads = 1;
+  if (p->parsed()) return probe(threads);
+  if (g->parsed()) return gemm(threads, n, k, m, dtype);
+  return decode(threads, model, n_tokens);
+}
