@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# edge-rt quantize and perplexity on the real models: formats checked by an independent numpy reader, the quality
+# limits of each format (issue targets), F16 greedy == F32 greedy, identical results for 1 and 3 threads, and the
+# errors for bad input.
+#
+# Usage: quantize_test.sh <edge-rt binary> <shared models dir> <source dir> <python with numpy>
+set -u
+
+if [ $# -ne 4 ]; then
+  echo "usage: $0 <edge-rt binary> <shared models dir> <source dir> <python>" >&2
+  exit 2
+fi
+BIN=$1
+MODELS=$2
+SRC=$3
+PY=$4
+S260K=$SRC/models/stories260K
+EVAL=$SRC/tests/data/eval/tinystories_eval.txt
+CHECK=$SRC/tools/reference/quant_check.py
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+passed=0
+failed=0
+ok() {
+  echo "ok - $1"
+  passed=$((passed + 1))
+}
+not_ok() {
+  echo "not ok - $1: $2"
+  failed=$((failed + 1))
+}
+check() {  # check <name> <command...>: ok when the command exits 0
+  local name=$1
+  shift
+  if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$(echo "$out" | tail -n 3)"; fi
+}
+json_field() {  # json_field <file> <python expression over d>
+  "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
+}
+
+for type in f16 bf16 q8_0 q4_0; do
+  check "quantize stories260K $type" timeout 120 "$BIN" quantize -m "$S260K" --type $type --out "$TMP/s-$type"
+  check "numpy reads stories260K $type" "$PY" "$CHECK" "$S260K" "$TMP/s-$type"
+done
+for type in q8_0 q4_0; do
+  check "quantize capp-gpt2-tiny $type (Conv1D transposed)" timeout 120 "$BIN" quantize -m "$MODELS/capp-gpt2-tiny" \
+    --type $type --out "$TMP/c-$type"
+  check "numpy reads capp-gpt2-tiny $type" "$PY" "$CHECK" "$MODELS/capp-gpt2-tiny" "$TMP/c-$type"
+done
+
+# Greedy: F16 equals F32 for 100 tokens.
+timeout 60 "$BIN" run -m "$S260K" -n 100 --temp 0 --output json >"$TMP/f32.json" 2>/dev/null
+timeout 60 "$BIN" run -m "$TMP/s-f16" -n 100 --temp 0 --output json >"$TMP/f16.json" 2>/dev/null
+a=$(json_field "$TMP/f32.json" "d['generated_token_ids']")
+b=$(json_field "$TMP/f16.json" "d['generated_token_ids']")
+n=$(json_field "$TMP/f32.json" "len(d['generated_token_ids'])")
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$n" = 100 ]; then ok "F16 greedy == F32 greedy (100 tokens)"; else
+  not_ok "F16 greedy == F32 greedy" "$n tokens; f32 ${a:0:60} f16 ${b:0:60}"
+fi
+
+# Quality: perplexity on the evaluation text, relative to F32.
+for m in f32 q8_0 q4_0; do
+  dir=$TMP/s-$m
+  [ $m = f32 ] && dir=$S260K
+  timeout 300 "$BIN" perplexity -m "$dir" -f "$EVAL" --output json >"$TMP/ppl-$m.json" 2>/dev/null
+done
+for spec in "q8_0 0.01" "q4_0 0.05"; do
+  set -- $spec
+  rel=$("$PY" -c "import json; a=json.load(open('$TMP/ppl-f32.json'))['perplexity']; b=json.load(open('$TMP/ppl-$1.json'))['perplexity']; print(f'{b/a-1:.4f}')" 2>/dev/null)
+  if [ -n "$rel" ] && "$PY" -c "import sys; sys.exit(0 if abs($rel) <= $2 else 1)"; then
+    ok "$1 perplexity within $2 of F32 ($rel)"
+  else
+    not_ok "$1 perplexity within $2 of F32" "relative change '$rel'"
+  fi
+done
+scored=$(json_field "$TMP/ppl-f32.json" "len(d['tokens']) == d['scored_tokens'] and d['scored_tokens'] > 1000")
+[ "$scored" = True ] && ok "perplexity lists every scored token's NLL" || not_ok "perplexity per-token NLL" "$scored"
+
+# Same logits for 1 and 3 threads (deterministic reductions), F32 and Q4_0.
+for dir in "$S260K" "$TMP/s-q4_0" "$TMP/c-q8_0"; do
+  extra=()
+  case $dir in *c-q8_0) extra=(--prompt-tokens 1,2,3,4,5,6,7,8) ;; *) extra=(-p "Once upon a time") ;; esac
+  timeout 60 "$BIN" run -m "$dir" "${extra[@]}" -n 20 --temp 0 -t 1 --all-logits --output json >"$TMP/t1.json" 2>/dev/null
+  timeout 60 "$BIN" run -m "$dir" "${extra[@]}" -n 20 --temp 0 -t 3 --all-logits --output json >"$TMP/t3.json" 2>/dev/null
+  same=$("$PY" -c "import json; a=json.load(open('$TMP/t1.json')); b=json.load(open('$TMP/t3.json')); print(a['generated_token_ids']==b['generated_token_ids'] and a['logits']==b['logits'] and len(a['logits'])>0)" 2>/dev/null)
+  [ "$same" = True ] && ok "1 and 3 threads identical: $(basename "$dir")" || not_ok "1 vs 3 threads $(basename "$dir")" "$same"
+done
+
+# Bad input.
+"$BIN" quantize -m "$S260K" --type q3_k --out "$TMP/x" >/dev/null 2>&1
+[ $? -eq 2 ] && ok "unknown --type exits 2" || not_ok "unknown --type" "exit code"
+msg=$("$BIN" quantize -m "$TMP/s-q8_0" --type q4_0 --out "$TMP/x" 2>&1)
+[ $? -eq 1 ] && echo "$msg" | grep -q "already Q8_0" && ok "re-quantizing is refused" || not_ok "re-quantize" "$msg"
+msg=$("$BIN" quantize -m "$S260K" --type q8_0 --out "$S260K" 2>&1)
+[ $? -eq 1 ] && echo "$msg" | grep -q "is the source folder" && ok "--out == --model refused" || not_ok "--out == --model" "$msg"
+cp -r "$TMP/s-q8_0" "$TMP/nometa"
+"$PY" - "$TMP/nometa/model.safetensors" <<'PYEOF'
+import json, struct, sys
+p = sys.argv[1]
+raw = open(p, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+h["__metadata__"] = {k: v for k, v in h["__metadata__"].items() if not k.startswith("edge_rt.quant.")}
+text = json.dumps(h).encode()
+text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+open(p, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PYEOF
+msg=$("$BIN" run -m "$TMP/nometa" -n 1 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$msg" | grep -q "has dtype U8 but __metadata__ has no 'edge_rt.quant." && ok "U8 without metadata: clear error" \
+  || not_ok "U8 without metadata" "exit $rc: $msg"
+msg=$("$BIN" perplexity -m "$S260K" -f "$TMP/missing.txt" 2>&1)
+[ $? -eq 1 ] && echo "$msg" | grep -q "cannot read --file" && ok "perplexity: missing file" || not_ok "perplexity missing file" "$msg"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
