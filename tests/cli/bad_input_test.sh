@@ -278,7 +278,7 @@ expect_fail "budget below the minimum" "minimum budget" -- "$BIN" run --memory-b
 expect_fail "budget below the minimum (sequential)" "minimum budget" -- \
   "$BIN" run --strategy sequential --memory-budget 16K -n 2
 expect_fail "negative -n" "-n" -- "$BIN" run -n -1
-expect_fail "--threads 0" "--threads" -- "$BIN" run -t 0 -n 2
+expect_fail "--threads -1" "--threads" -- "$BIN" run -t -1 -n 2
 expect_fail "negative temperature" "temperature" -- "$BIN" run --temperature -1 -n 2
 
 # ---- bad usage (CLI11): exit code 2 as commands.hpp documents ----
