@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -54,6 +55,7 @@ const std::size_t kAwkward[] = {1, 7, 33, 100, 4097};
 const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
 
 TEST(SimdKernels, ReportsADispatchedTarget) {
+  std::printf("dispatched target %s\n", simd_target());
   EXPECT_STRNE(simd_target(), "");
 }
 
