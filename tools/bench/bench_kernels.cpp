@@ -12,8 +12,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -35,7 +37,9 @@ int probe(std::size_t threads) {
 }
 
 int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const std::string& dtype_name) {
-  auto parsed = tc::parse_dtype(dtype_name == "f32" ? "F32" : dtype_name == "f16" ? "F16" : "BF16");
+  std::string upper = dtype_name;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto parsed = tc::parse_dtype(upper);
   const tc::DType dtype = parsed.value();
   tc::ThreadPool pool(threads);
   const double peak = tc::probe_fma_peak(pool, 200'000'000 / threads);
@@ -43,8 +47,15 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(n * k), out(n * m);
   for (float& v : x) v = dist(rng);
-  std::vector<std::byte> w(k * m * tc::dtype_size(dtype));
-  for (std::size_t i = 0; i < k * m; ++i) {
+  std::vector<std::byte> w(tc::is_quantized(dtype) ? m * tc::row_bytes(dtype, k) : k * m * tc::dtype_size(dtype));
+  if (tc::is_quantized(dtype)) {
+    std::vector<float> row(k);
+    for (std::size_t r = 0; r < m; ++r) {
+      for (float& v : row) v = dist(rng);
+      tc::quantize_row(dtype, row.data(), k, w.data() + r * tc::row_bytes(dtype, k));
+    }
+  }
+  for (std::size_t i = 0; i < k * m && !tc::is_quantized(dtype); ++i) {
     const float v = dist(rng);
     if (dtype == tc::DType::kF32) {
       std::memcpy(w.data() + 4 * i, &v, 4);
@@ -60,16 +71,19 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
     auto start = Clock::now();
     tc::matmul(x, n, view_out_in, {}, out, &pool);
     best_out_in = std::min(best_out_in, std::chrono::duration<double>(Clock::now() - start).count());
+    if (tc::is_quantized(dtype)) continue;  // stored output-major only
     start = Clock::now();
     tc::matmul_in_out(x, n, view_in_out, {}, out, &pool);
     best_in_out = std::min(best_in_out, std::chrono::duration<double>(Clock::now() - start).count());
   }
   const double flops = 2.0 * static_cast<double>(n * k * m);
-  std::printf("{\"target\": \"%s\", \"threads\": %zu, \"dtype\": \"%s\", \"n\": %zu, \"k\": %zu, \"m\": %zu, "
-              "\"fma_peak_gflops\": %.1f, \"out_in_gflops\": %.1f, \"out_in_share_of_peak\": %.3f, "
-              "\"in_out_gflops\": %.1f, \"in_out_share_of_peak\": %.3f}\n",
-              tc::simd_target(), threads, dtype_name.c_str(), n, k, m, peak / 1e9, flops / best_out_in / 1e9,
-              flops / best_out_in / peak, flops / best_in_out / 1e9, flops / best_in_out / peak);
+  std::printf(
+      "{\"target\": \"%s\", \"threads\": %zu, \"dtype\": \"%s\", \"n\": %zu, \"k\": %zu, \"m\": %zu, "
+      "\"fma_peak_gflops\": %.1f, \"out_in_gflops\": %.1f, \"out_in_share_of_peak\": %.3f, "
+      "\"in_out_gflops\": %.1f, \"in_out_share_of_peak\": %.3f, \"weight_gbs_out_in\": %.2f}\n",
+      tc::simd_target(), threads, dtype_name.c_str(), n, k, m, peak / 1e9, flops / best_out_in / 1e9,
+      flops / best_out_in / peak, flops / best_in_out / 1e9, flops / best_in_out / peak,
+      static_cast<double>(w.size()) / best_out_in / 1e9);
   return 0;
 }
 
@@ -119,11 +133,12 @@ int decode(std::size_t threads, const std::string& model, std::size_t n_tokens) 
   tc::ThreadPool pool(threads);
   const double bw = tc::probe_read_bandwidth(pool, kProbeBytes, 5);
   const double achieved = static_cast<double>(bytes_per_token) * best_tok_s;
-  std::printf("{\"target\": \"%s\", \"threads\": %zu, \"model\": \"%s\", \"weight_bytes_per_token\": %llu, "
-              "\"decode_tok_s\": %.2f, \"weight_bandwidth_gbs\": %.2f, \"read_bandwidth_gbs\": %.2f, "
-              "\"share_of_read_bandwidth\": %.3f}\n",
-              tc::simd_target(), threads, model.c_str(), static_cast<unsigned long long>(bytes_per_token), best_tok_s,
-              achieved / 1e9, bw / 1e9, achieved / bw);
+  std::printf(
+      "{\"target\": \"%s\", \"threads\": %zu, \"model\": \"%s\", \"weight_bytes_per_token\": %llu, "
+      "\"decode_tok_s\": %.2f, \"weight_bandwidth_gbs\": %.2f, \"read_bandwidth_gbs\": %.2f, "
+      "\"share_of_read_bandwidth\": %.3f}\n",
+      tc::simd_target(), threads, model.c_str(), static_cast<unsigned long long>(bytes_per_token), best_tok_s,
+      achieved / 1e9, bw / 1e9, achieved / bw);
   return 0;
 }
 
@@ -142,7 +157,8 @@ int main(int argc, char** argv) {
   g->add_option("--n", n, "rows (tokens)")->capture_default_str();
   g->add_option("--k", k, "reduction")->capture_default_str();
   g->add_option("--m", m, "columns (outputs)")->capture_default_str();
-  g->add_option("--dtype", dtype, "f32, f16 or bf16")->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  g->add_option("--dtype", dtype, "f32, f16, bf16, q8_0 or q4_0")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
   d->add_option("-m,--model", model, "model folder")->required();
   d->add_option("-n", n_tokens, "tokens to decode")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

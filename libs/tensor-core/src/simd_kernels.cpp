@@ -5,6 +5,7 @@
 #define HWY_TARGET_INCLUDE "simd_kernels.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 // foreach_target.h must come first: it re-includes this file once per target.
+#include <hwy/cache_control.h>
 #include <hwy/contrib/math/math-inl.h>
 #include <hwy/highway.h>
 
@@ -74,42 +75,20 @@ void GemvRowsT(const float* x, std::size_t k, const std::byte* w, std::size_t r0
                float* out) {
   const DF df;
   const std::size_t L = hn::Lanes(df);
-  const std::size_t kv = k / (2 * L) * (2 * L);
+  const std::size_t kv = k / (4 * L) * (4 * L);
   const std::size_t row_bytes = k * dtype_size(T);
-  std::size_t r = r0;
-  // Four rows at a time share each load of x; each row keeps its own two accumulators.
-  for (; r + 4 <= r1; r += 4) {
+  // One row at a time with four accumulators: a single sequential stream through the weights, which the
+  // hardware prefetcher follows best; x stays in L1.
+  for (std::size_t r = r0; r < r1; ++r) {
     const std::byte* w0 = w + r * row_bytes;
-    const std::byte* w1 = w0 + row_bytes;
-    const std::byte* w2 = w1 + row_bytes;
-    const std::byte* w3 = w2 + row_bytes;
-    auto a00 = hn::Zero(df), a01 = hn::Zero(df), a10 = hn::Zero(df), a11 = hn::Zero(df);
-    auto a20 = hn::Zero(df), a21 = hn::Zero(df), a30 = hn::Zero(df), a31 = hn::Zero(df);
-    for (std::size_t c = 0; c < kv; c += 2 * L) {
-      const auto x0 = hn::LoadU(df, x + c);
-      const auto x1 = hn::LoadU(df, x + c + L);
-      a00 = hn::MulAdd(x0, load_weights<T>(df, w0, c), a00);
-      a01 = hn::MulAdd(x1, load_weights<T>(df, w0, c + L), a01);
-      a10 = hn::MulAdd(x0, load_weights<T>(df, w1, c), a10);
-      a11 = hn::MulAdd(x1, load_weights<T>(df, w1, c + L), a11);
-      a20 = hn::MulAdd(x0, load_weights<T>(df, w2, c), a20);
-      a21 = hn::MulAdd(x1, load_weights<T>(df, w2, c + L), a21);
-      a30 = hn::MulAdd(x0, load_weights<T>(df, w3, c), a30);
-      a31 = hn::MulAdd(x1, load_weights<T>(df, w3, c + L), a31);
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    for (std::size_t c = 0; c < kv; c += 4 * L) {
+      a0 = hn::MulAdd(hn::LoadU(df, x + c), load_weights<T>(df, w0, c), a0);
+      a1 = hn::MulAdd(hn::LoadU(df, x + c + L), load_weights<T>(df, w0, c + L), a1);
+      a2 = hn::MulAdd(hn::LoadU(df, x + c + 2 * L), load_weights<T>(df, w0, c + 2 * L), a2);
+      a3 = hn::MulAdd(hn::LoadU(df, x + c + 3 * L), load_weights<T>(df, w0, c + 3 * L), a3);
     }
-    out[r] = finish_row<T>(df, a00, a01, x, w0, kv, k) + (bias ? bias[r] : 0.0f);
-    out[r + 1] = finish_row<T>(df, a10, a11, x, w1, kv, k) + (bias ? bias[r + 1] : 0.0f);
-    out[r + 2] = finish_row<T>(df, a20, a21, x, w2, kv, k) + (bias ? bias[r + 2] : 0.0f);
-    out[r + 3] = finish_row<T>(df, a30, a31, x, w3, kv, k) + (bias ? bias[r + 3] : 0.0f);
-  }
-  for (; r < r1; ++r) {
-    const std::byte* w0 = w + r * row_bytes;
-    auto a00 = hn::Zero(df), a01 = hn::Zero(df);
-    for (std::size_t c = 0; c < kv; c += 2 * L) {
-      a00 = hn::MulAdd(hn::LoadU(df, x + c), load_weights<T>(df, w0, c), a00);
-      a01 = hn::MulAdd(hn::LoadU(df, x + c + L), load_weights<T>(df, w0, c + L), a01);
-    }
-    out[r] = finish_row<T>(df, a00, a01, x, w0, kv, k) + (bias ? bias[r] : 0.0f);
+    out[r] = finish_row<T>(df, hn::Add(a0, a2), hn::Add(a1, a3), x, w0, kv, k) + (bias ? bias[r] : 0.0f);
   }
 }
 
@@ -337,51 +316,94 @@ void Gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::
 
 // ---------------------------------------------------------------------------------------- quantized integer dot
 
-// sum over blocks of d_w * d_x * (integer dot of the block), for one weight row and one activation row.
+// Integer dot of one 32-value block, scaled: d_w * d_x * sum_j q_w[j] * q_x[j], as a vector of partial sums.
+using D16 = hn::CappedTag<std::int16_t, 16>;
+using D32 = hn::RepartitionToWide<D16>;
+
 template <DType T>
-HWY_INLINE float dot_quant(const ActBlock* xq, const std::byte* w, std::size_t nb) {
-  const hn::CappedTag<std::int16_t, 16> d16;
-  const hn::RepartitionToWide<decltype(d16)> d32;
-  const hn::Rebind<float, decltype(d32)> df32;
+HWY_INLINE hn::Vec<hn::Rebind<float, D32>> block_dot(const ActBlock& xb, const std::byte* block) {
+  const D16 d16;
+  const D32 d32;
+  const hn::Rebind<float, D32> df32;
   const hn::Rebind<std::int8_t, decltype(d16)> d8;
   const std::size_t L = hn::Lanes(d16);
-  auto acc0 = hn::Zero(df32);
-  auto acc1 = hn::Zero(df32);
-  for (std::size_t b = 0; b < nb; ++b) {
-    auto s0 = hn::Zero(d32);
-    auto s1 = hn::Zero(d32);
-    const std::int8_t* xs = xq[b].qs;
-    const std::byte* block = w + b * quant_block_bytes(T);
-    if constexpr (T == DType::kQ8_0) {
-      const auto* ws = reinterpret_cast<const std::int8_t*>(block + 2);
-      for (std::size_t j = 0; j < kQuantBlock; j += L) {
-        s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, ws + j)),
-                                           hn::PromoteTo(d16, hn::LoadU(d8, xs + j)), s0, s1);
-      }
-    } else {
-      const hn::RebindToUnsigned<decltype(d16)> du16;
-      const hn::Rebind<std::uint8_t, decltype(d16)> du8;
-      const auto* qs = reinterpret_cast<const std::uint8_t*>(block + 2);
-      const auto eight = hn::Set(d16, 8);
-      const auto low = hn::Set(du16, 0x0f);
-      for (std::size_t j = 0; j < kQuantBlock / 2; j += L) {
-        const auto q = hn::PromoteTo(du16, hn::LoadU(du8, qs + j));
-        const auto lo = hn::Sub(hn::BitCast(d16, hn::And(q, low)), eight);
-        const auto hi = hn::Sub(hn::BitCast(d16, hn::ShiftRight<4>(q)), eight);
-        s0 = hn::ReorderWidenMulAccumulate(d32, lo, hn::PromoteTo(d16, hn::LoadU(d8, xs + j)), s0, s1);
-        s0 = hn::ReorderWidenMulAccumulate(d32, hi, hn::PromoteTo(d16, hn::LoadU(d8, xs + 16 + j)), s0, s1);
-      }
+  auto s0 = hn::Zero(d32);
+  auto s1 = hn::Zero(d32);
+  const std::int8_t* xs = xb.qs;
+  if constexpr (T == DType::kQ8_0) {
+    const auto* ws = reinterpret_cast<const std::int8_t*>(block + 2);
+    for (std::size_t j = 0; j < kQuantBlock; j += L) {
+      s0 = hn::ReorderWidenMulAccumulate(d32, hn::PromoteTo(d16, hn::LoadU(d8, ws + j)),
+                                         hn::PromoteTo(d16, hn::LoadU(d8, xs + j)), s0, s1);
     }
-    const auto block_sum = hn::ConvertTo(df32, hn::Add(s0, s1));
-    const auto scale = hn::Set(df32, f16_scale(block) * xq[b].d);
-    if (b & 1) {
-      acc1 = hn::MulAdd(block_sum, scale, acc1);
-    } else {
-      acc0 = hn::MulAdd(block_sum, scale, acc0);
+  } else {
+    const hn::RebindToUnsigned<decltype(d16)> du16;
+    const hn::Rebind<std::uint8_t, decltype(d16)> du8;
+    const auto* qs = reinterpret_cast<const std::uint8_t*>(block + 2);
+    const auto eight = hn::Set(d16, 8);
+    const auto low = hn::Set(du16, 0x0f);
+    for (std::size_t j = 0; j < kQuantBlock / 2; j += L) {
+      const auto q = hn::PromoteTo(du16, hn::LoadU(du8, qs + j));
+      const auto lo = hn::Sub(hn::BitCast(d16, hn::And(q, low)), eight);
+      const auto hi = hn::Sub(hn::BitCast(d16, hn::ShiftRight<4>(q)), eight);
+      s0 = hn::ReorderWidenMulAccumulate(d32, lo, hn::PromoteTo(d16, hn::LoadU(d8, xs + j)), s0, s1);
+      s0 = hn::ReorderWidenMulAccumulate(d32, hi, hn::PromoteTo(d16, hn::LoadU(d8, xs + 16 + j)), s0, s1);
     }
   }
+  return hn::Mul(hn::ConvertTo(df32, hn::Add(s0, s1)), hn::Set(df32, f16_scale(block) * xb.d));
+}
+
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+// x86: 8-bit products with vpmaddubsw, which Highway 1.0.3 has no portable op for (ggml's trick: |w| times x
+// with w's sign moved onto x, so the unsigned-by-signed product is exact; pairs stay below 2 * 127 * 128).
+template <DType T>
+HWY_INLINE hn::Vec<hn::Rebind<float, D32>> block_dot_x86(const ActBlock& xb, const std::byte* block) {
+  const hn::Rebind<float, D32> df32;
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+  const float dw = f16_scale(block);
+  if constexpr (T == DType::kQ8_0) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    const __m256i sums = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+    return hn::Mul(hn::ConvertTo(df32, hn::Vec<D32>{sums}), hn::Set(df32, dw * xb.d));
+  } else {
+    // Nibbles n in 0..15 are already unsigned: sum (n - 8) * x = sum n * x - 8 * sum x, the last term once per
+    // block from the activation's precomputed sum (spread over the 8 lanes).
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_and_si128(packed, mask);                     // elements 0..15
+    const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);  // elements 16..31
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), x);
+    const __m256i sums = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+    const auto scaled = hn::Mul(hn::ConvertTo(df32, hn::Vec<D32>{sums}), hn::Set(df32, dw * xb.d));
+    return hn::Sub(scaled, hn::Set(df32, dw * xb.d_sum));  // 8 lanes x (d_w * d_sum) = 8 * d_w * d_x * sum x
+  }
+}
+#define EDGE_RT_BLOCK_DOT block_dot_x86
+#else
+#define EDGE_RT_BLOCK_DOT block_dot
+#endif
+
+// sum over blocks of d_w * d_x * (integer dot of the block), for one weight row and one activation row. Two
+// blocks per step into two accumulators; the weights ahead are prefetched (one stream per thread is otherwise
+// latency-bound on this access size).
+template <DType T>
+HWY_INLINE float dot_quant(const ActBlock* xq, const std::byte* w, std::size_t nb) {
+  const hn::Rebind<float, D32> df32;
+  constexpr std::size_t kBytes = quant_block_bytes(T);
+  auto acc0 = hn::Zero(df32);
+  auto acc1 = hn::Zero(df32);
+  std::size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    hwy::Prefetch(w + (b + 16) * kBytes);
+    acc0 = hn::Add(acc0, EDGE_RT_BLOCK_DOT<T>(xq[b], w + b * kBytes));
+    acc1 = hn::Add(acc1, EDGE_RT_BLOCK_DOT<T>(xq[b + 1], w + (b + 1) * kBytes));
+  }
+  if (b < nb) acc0 = hn::Add(acc0, EDGE_RT_BLOCK_DOT<T>(xq[b], w + b * kBytes));
   return hn::GetLane(hn::SumOfLanes(df32, hn::Add(acc0, acc1)));
 }
+
+#undef EDGE_RT_BLOCK_DOT
 
 template <DType T>
 void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
@@ -491,14 +513,20 @@ float ReadSum(const float* p, std::size_t n) {
   const DF df;
   const std::size_t L = hn::Lanes(df);
   auto s0 = hn::Zero(df), s1 = hn::Zero(df), s2 = hn::Zero(df), s3 = hn::Zero(df);
-  std::size_t i = 0;
-  for (; i + 4 * L <= n; i += 4 * L) {
+  auto s4 = hn::Zero(df), s5 = hn::Zero(df), s6 = hn::Zero(df), s7 = hn::Zero(df);
+  for (std::size_t i = 0; i + 8 * L <= n; i += 8 * L) {
     s0 = hn::Add(s0, hn::Load(df, p + i));
     s1 = hn::Add(s1, hn::Load(df, p + i + L));
     s2 = hn::Add(s2, hn::Load(df, p + i + 2 * L));
     s3 = hn::Add(s3, hn::Load(df, p + i + 3 * L));
+    s4 = hn::Add(s4, hn::Load(df, p + i + 4 * L));
+    s5 = hn::Add(s5, hn::Load(df, p + i + 5 * L));
+    s6 = hn::Add(s6, hn::Load(df, p + i + 6 * L));
+    s7 = hn::Add(s7, hn::Load(df, p + i + 7 * L));
   }
-  return hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(s0, s1), hn::Add(s2, s3))));
+  const auto a = hn::Add(hn::Add(s0, s1), hn::Add(s2, s3));
+  const auto b = hn::Add(hn::Add(s4, s5), hn::Add(s6, s7));
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(a, b)));
 }
 
 float FmaChains(std::size_t iterations) {
@@ -592,7 +620,12 @@ void quantize_act(const float* x, std::size_t k, ActBlock* out) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     out[b].d = d;
-    for (std::size_t j = 0; j < kQuantBlock; ++j) out[b].qs[j] = static_cast<std::int8_t>(std::lround(xb[j] * id));
+    int sum = 0;
+    for (std::size_t j = 0; j < kQuantBlock; ++j) {
+      out[b].qs[j] = static_cast<std::int8_t>(std::lround(xb[j] * id));
+      sum += out[b].qs[j];
+    }
+    out[b].d_sum = d * static_cast<float>(sum);
   }
 }
 float dot(const float* a, const float* b, std::size_t n) {

@@ -15,6 +15,7 @@ namespace edge_rt::tensor_core::simd {
 /// An activation block quantized on the fly for integer dot products: 32 int8 values with an F32 scale.
 struct ActBlock {
   float d;
+  float d_sum;  ///< d * sum of qs: Q4_0's offset of 8 applied once per block instead of per value.
   std::int8_t qs[kQuantBlock];
 };
 

@@ -8,8 +8,9 @@
 
 namespace edge_rt::tensor_core {
 
-/// Best of `repeats` passes that read a `bytes` buffer (filled first, so its pages are resident) with SIMD loads,
-/// split across `pool` in contiguous halves. Returns bytes per second. bytes >= 64 MiB keeps it out of the caches.
+/// Best of `repeats` passes that read a `bytes` buffer (filled first, so its pages are resident) with SIMD loads
+/// (8 independent accumulators), split across `pool` two ways: a contiguous part per thread, and 1 MiB blocks
+/// taken in turn. Returns bytes per second. bytes >= 64 MiB keeps it out of the caches.
 double probe_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats);
 
 /// Peak of fused multiply-adds: every thread runs 12 independent accumulator chains (enough to cover FMA latency
