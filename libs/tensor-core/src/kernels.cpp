@@ -29,6 +29,16 @@ float* pack_buffer() {
   return buffer.get();
 }
 
+// Input-major GEMV: rows of w per partial sum.
+constexpr std::size_t kInOutRowBlock = 64;
+
+// Partial outputs of the input-major GEMV (k / 64 x m floats); grows to the largest seen on this thread.
+std::span<float> partial_buffer(std::size_t n) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return {buffer.data(), n};
+}
+
 // Activation rows quantized for the integer path; grows to the largest n x k seen on this thread.
 std::span<simd::ActBlock> act_buffer(std::size_t blocks) {
   thread_local std::vector<simd::ActBlock> buffer;

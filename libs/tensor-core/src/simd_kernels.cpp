@@ -111,7 +111,39 @@ void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m
   const std::size_t L = hn::Lanes(df);
   const std::size_t jv = j0 + (j1 - j0) / L * L;
   for (std::size_t j = j0; j < j1; ++j) out[j] = bias ? bias[j] : 0.0f;
+  const std::size_t es = dtype_size(T);
   std::size_t c = 0;
+  // Eight rows per pass over out, as two chains of four multiply-adds joined by one add: half the loads and
+  // stores of out, and half the dependent latency, of one chain of eight.
+  for (; c + 8 <= k; c += 8) {
+    const std::byte* w0 = w + c * m * es;
+    const auto x0 = hn::Set(df, x[c]), x1 = hn::Set(df, x[c + 1]), x2 = hn::Set(df, x[c + 2]);
+    const auto x3 = hn::Set(df, x[c + 3]), x4 = hn::Set(df, x[c + 4]), x5 = hn::Set(df, x[c + 5]);
+    const auto x6 = hn::Set(df, x[c + 6]), x7 = hn::Set(df, x[c + 7]);
+    const std::size_t stride = m * es;
+    for (std::size_t j = j0; j < jv; j += L) {
+      auto a = hn::MulAdd(x0, load_weights<T>(df, w0, j), hn::LoadU(df, out + j));
+      auto b = hn::Mul(x4, load_weights<T>(df, w0 + 4 * stride, j));
+      a = hn::MulAdd(x1, load_weights<T>(df, w0 + stride, j), a);
+      b = hn::MulAdd(x5, load_weights<T>(df, w0 + 5 * stride, j), b);
+      a = hn::MulAdd(x2, load_weights<T>(df, w0 + 2 * stride, j), a);
+      b = hn::MulAdd(x6, load_weights<T>(df, w0 + 6 * stride, j), b);
+      a = hn::MulAdd(x3, load_weights<T>(df, w0 + 3 * stride, j), a);
+      b = hn::MulAdd(x7, load_weights<T>(df, w0 + 7 * stride, j), b);
+      hn::StoreU(hn::Add(a, b), df, out + j);
+    }
+    for (std::size_t j = jv; j < j1; ++j) {
+      float a = std::fma(x[c], scalar_weight<T>(w0, j), out[j]);
+      float b = x[c + 4] * scalar_weight<T>(w0 + 4 * stride, j);
+      a = std::fma(x[c + 1], scalar_weight<T>(w0 + stride, j), a);
+      b = std::fma(x[c + 5], scalar_weight<T>(w0 + 5 * stride, j), b);
+      a = std::fma(x[c + 2], scalar_weight<T>(w0 + 2 * stride, j), a);
+      b = std::fma(x[c + 6], scalar_weight<T>(w0 + 6 * stride, j), b);
+      a = std::fma(x[c + 3], scalar_weight<T>(w0 + 3 * stride, j), a);
+      b = std::fma(x[c + 7], scalar_weight<T>(w0 + 7 * stride, j), b);
+      out[j] = a + b;
+    }
+  }
   for (; c + 4 <= k; c += 4) {
     const std::byte* w0 = w + c * m * dtype_size(T);
     const std::byte* w1 = w0 + m * dtype_size(T);
@@ -354,36 +386,84 @@ HWY_INLINE hn::Vec<hn::Rebind<float, D32>> block_dot(const ActBlock& xb, const s
 }
 
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
-// x86: 8-bit products with vpmaddubsw, which Highway 1.0.3 has no portable op for (ggml's trick: |w| times x
-// with w's sign moved onto x, so the unsigned-by-signed product is exact; pairs stay below 2 * 127 * 128).
-template <DType T>
-HWY_INLINE hn::Vec<hn::Rebind<float, D32>> block_dot_x86(const ActBlock& xb, const std::byte* block) {
-  const hn::Rebind<float, D32> df32;
-  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
-  const float dw = f16_scale(block);
-  if constexpr (T == DType::kQ8_0) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
-    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    const __m256i sums = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-    return hn::Mul(hn::ConvertTo(df32, hn::Vec<D32>{sums}), hn::Set(df32, dw * xb.d));
-  } else {
-    // Nibbles n in 0..15 are already unsigned: sum (n - 8) * x = sum n * x - 8 * sum x, the last term once per
-    // block from the activation's precomputed sum (spread over the 8 lanes).
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
-    const __m128i mask = _mm_set1_epi8(0x0f);
-    const __m128i lo = _mm_and_si128(packed, mask);                     // elements 0..15
-    const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);  // elements 16..31
-    const __m256i pairs = _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), x);
-    const __m256i sums = _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-    const auto scaled = hn::Mul(hn::ConvertTo(df32, hn::Vec<D32>{sums}), hn::Set(df32, dw * xb.d));
-    return hn::Sub(scaled, hn::Set(df32, dw * xb.d_sum));  // 8 lanes x (d_w * d_sum) = 8 * d_w * d_x * sum x
+// x86: 8-bit products with vpmaddubsw, which Highway 1.0.3 has no portable op for. Q8_0 uses ggml's trick (|w|
+// times x with w's sign moved onto x, exact: pairs stay below 2 * 127 * 128). Q4_0's nibbles n are already
+// unsigned: sum (n - 8) x = sum n x - 8 sum x, with sum x precomputed per activation block, so the offset costs
+// one scalar multiply-add per block. R rows (1 or 2) share each activation load; every row runs the same
+// operations in the same order whether it is alone or paired, so the split across threads never changes results.
+template <DType T, int R>
+HWY_INLINE void dot_quant_rows(const ActBlock* xq, const std::byte* const* w, std::size_t nb, float* out) {
+  constexpr std::size_t kBytes = quant_block_bytes(T);
+  __m256 acc[R][2];
+  float corr[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    corr[r] = 0.0f;
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  auto block = [&](const ActBlock& xb, const __m256i x, const std::byte* blk, __m256& a, float& c) {
+    const float dw = f16_scale(blk);
+    __m256i pairs;
+    if constexpr (T == DType::kQ8_0) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+      pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(x, wv));
+    } else {
+      const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2));
+      const __m128i lo = _mm_and_si128(packed, mask);                     // elements 0..15
+      const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);  // elements 16..31
+      pairs = _mm256_maddubs_epi16(_mm256_set_m128i(hi, lo), x);
+      c = std::fma(dw, xb.d_sum, c);
+    }
+    const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+    a = _mm256_fmadd_ps(sums, _mm256_set1_ps(dw * xb.d), a);
+  };
+  std::size_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[b].qs));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[b + 1].qs));
+    for (int r = 0; r < R; ++r) {
+      hwy::Prefetch(w[r] + (b + 16) * kBytes);
+      block(xq[b], x0, w[r] + b * kBytes, acc[r][0], corr[r]);
+      block(xq[b + 1], x1, w[r] + (b + 1) * kBytes, acc[r][1], corr[r]);
+    }
+  }
+  if (b < nb) {
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[b].qs));
+    for (int r = 0; r < R; ++r) block(xq[b], x0, w[r] + b * kBytes, acc[r][0], corr[r]);
+  }
+  const hn::Full256<float> d8;
+  for (int r = 0; r < R; ++r) {
+    out[r] = std::fma(-8.0f, corr[r],
+                      hn::GetLane(hn::SumOfLanes(d8, hn::Vec256<float>{_mm256_add_ps(acc[r][0], acc[r][1])})));
   }
 }
-#define EDGE_RT_BLOCK_DOT block_dot_x86
-#else
-#define EDGE_RT_BLOCK_DOT block_dot
-#endif
 
+template <DType T>
+void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+                const float* bias, float* out, std::size_t m) {
+  const std::size_t nb = k / kQuantBlock;
+  const std::size_t row_bytes = nb * quant_block_bytes(T);
+  // Q4_0 takes rows four at a time (unpacking dominates, the shared activation loads help); Q8_0 streams faster
+  // one row at a time.
+  constexpr std::size_t kGroup = T == DType::kQ4_0 ? 4 : 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t r = r0;
+    float v[kGroup];
+    for (; r + kGroup <= r1; r += kGroup) {
+      const std::byte* rows[kGroup];
+      for (std::size_t g = 0; g < kGroup; ++g) rows[g] = w + (r + g) * row_bytes;
+      dot_quant_rows<T, static_cast<int>(kGroup)>(xq + i * nb, rows, nb, v);
+      for (std::size_t g = 0; g < kGroup; ++g) out[i * m + r + g] = v[g] + (bias ? bias[r + g] : 0.0f);
+    }
+    for (; r < r1; ++r) {
+      const std::byte* row = w + r * row_bytes;
+      dot_quant_rows<T, 1>(xq + i * nb, &row, nb, v);
+      out[i * m + r] = v[0] + (bias ? bias[r] : 0.0f);
+    }
+  }
+}
+#else
 // sum over blocks of d_w * d_x * (integer dot of the block), for one weight row and one activation row. Two
 // blocks per step into two accumulators; the weights ahead are prefetched (one stream per thread is otherwise
 // latency-bound on this access size).
@@ -396,14 +476,12 @@ HWY_INLINE float dot_quant(const ActBlock* xq, const std::byte* w, std::size_t n
   std::size_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     hwy::Prefetch(w + (b + 16) * kBytes);
-    acc0 = hn::Add(acc0, EDGE_RT_BLOCK_DOT<T>(xq[b], w + b * kBytes));
-    acc1 = hn::Add(acc1, EDGE_RT_BLOCK_DOT<T>(xq[b + 1], w + (b + 1) * kBytes));
+    acc0 = hn::Add(acc0, block_dot<T>(xq[b], w + b * kBytes));
+    acc1 = hn::Add(acc1, block_dot<T>(xq[b + 1], w + (b + 1) * kBytes));
   }
-  if (b < nb) acc0 = hn::Add(acc0, EDGE_RT_BLOCK_DOT<T>(xq[b], w + b * kBytes));
+  if (b < nb) acc0 = hn::Add(acc0, block_dot<T>(xq[b], w + b * kBytes));
   return hn::GetLane(hn::SumOfLanes(df32, hn::Add(acc0, acc1)));
 }
-
-#undef EDGE_RT_BLOCK_DOT
 
 template <DType T>
 void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
@@ -416,6 +494,7 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
     for (std::size_t i = 0; i < n; ++i) out[i * m + r] = dot_quant<T>(xq + i * nb, wr, nb) + b;
   }
 }
+#endif
 
 void GemvQuant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
                std::size_t r1, const float* bias, float* out, std::size_t m) {
@@ -424,6 +503,23 @@ void GemvQuant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, co
 }
 
 // ----------------------------------------------------------------------------------------------- vector helpers
+
+void SumRows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j0, std::size_t j1, const float* bias,
+             float* out) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  std::size_t j = j0;
+  for (; j + L <= j1; j += L) {
+    auto v = bias ? hn::LoadU(df, bias + j) : hn::Zero(df);
+    for (std::size_t r = 0; r < n_rows; ++r) v = hn::Add(v, hn::LoadU(df, rows + r * m + j));
+    hn::StoreU(v, df, out + j);
+  }
+  for (; j < j1; ++j) {
+    float v = bias ? bias[j] : 0.0f;
+    for (std::size_t r = 0; r < n_rows; ++r) v += rows[r * m + j];
+    out[j] = v;
+  }
+}
 
 float Dot(const float* a, const float* b, std::size_t n) {
   const DF df;
@@ -570,6 +666,7 @@ namespace edge_rt::tensor_core::simd {
 
 HWY_EXPORT(GemvRows);
 HWY_EXPORT(GemvInOut);
+HWY_EXPORT(SumRows);
 HWY_EXPORT(Gemm);
 HWY_EXPORT(GemvQuant);
 HWY_EXPORT(Dot);
@@ -603,6 +700,10 @@ void gemv_rows(DType dtype, const float* x, std::size_t k, const std::byte* w, s
 void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
                  std::size_t j1, const float* bias, float* out) {
   HWY_DYNAMIC_DISPATCH(GemvInOut)(dtype, x, k, w, m, j0, j1, bias, out);
+}
+void sum_rows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j0, std::size_t j1, const float* bias,
+              float* out) {
+  HWY_DYNAMIC_DISPATCH(SumRows)(rows, n_rows, m, j0, j1, bias, out);
 }
 void gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::byte* w, bool in_out, std::size_t m,
           std::size_t j0, std::size_t j1, const float* bias, float* out, float* pack) {

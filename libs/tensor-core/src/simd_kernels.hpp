@@ -36,6 +36,9 @@ void gemv_rows(DType dtype, const float* x, std::size_t k, const std::byte* w, s
 /// null. Each element accumulates c = 0, 1, ... in order with fused multiply-adds.
 void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
                  std::size_t j1, const float* bias, float* out);
+/// out[j] = bias[j] + rows[0, j] + rows[1, j] + ... (in row order) for j in [j0, j1); rows: [n_rows, m].
+void sum_rows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j0, std::size_t j1, const float* bias,
+              float* out);
 /// out[i, j] = bias[j] + sum_c x[i, c] * W(c, j) for i < n, j in [j0, j1): W is w [k, m] when in_out, else w^T
 /// with w [m, k]. F32/F16/BF16. Each element accumulates c in order with fused multiply-adds. `pack` is
 /// kGemmDepth * 2 * float_lanes() floats, aligned to the vector size. out rows have stride m.

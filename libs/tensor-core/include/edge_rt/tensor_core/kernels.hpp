@@ -13,7 +13,8 @@
 // integer dot products, as llama.cpp does; the reference kernels follow the same definition.
 //
 // Fixed memory outside any budget, per thread that runs kernels: a GEMM panel (kGemmDepth x 2 vectors of floats,
-// 64 KiB with AVX2), the quantized activations (n x k x 36/32 bytes) and one attention score row (n_ctx floats).
+// 64 KiB with AVX2), the quantized activations (n x k x 40/32 bytes), one attention score row (n_ctx floats) and
+// the partial sums of the input-major GEMV (k / 64 x m floats: 147 KiB for GPT-2 124M, 625 KiB for 1.5B).
 // Kernels check their arguments once at entry (EDGE_RT_CHECK: a mismatch is a programmer error), then loop.
 
 #include <edge_rt/tensor_core/tensor.hpp>
