@@ -13,6 +13,7 @@ struct QuantizeArgs {
   std::string model;
   std::string type;
   std::string out;
+  bool hf_layout = false;
 };
 }  // namespace
 
@@ -24,12 +25,14 @@ std::function<int()> add_quantize_command(CLI::App& app) {
       ->required()
       ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "bf16"}, CLI::ignore_case));
   cmd->add_option("--out", args->out, "Output folder (created if missing)")->required();
+  cmd->add_flag("--hf-layout", args->hf_layout,
+                "f16/bf16: keep GPT-2's Conv1D matrices input-major, as Hugging Face stores them (slower decode)");
   return [args]() -> int {
     std::string name = args->type;
     for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     const auto type = tensor_core::parse_dtype(name).value();  // the flag check admits only valid names
     const auto start = std::chrono::steady_clock::now();
-    auto report_or = runtime::quantize_model(args->model, type, args->out);
+    auto report_or = runtime::quantize_model(args->model, type, args->out, args->hf_layout);
     if (!report_or) return report(report_or.error());
     const runtime::QuantizeReport& r = report_or.value();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

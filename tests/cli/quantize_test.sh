@@ -50,6 +50,30 @@ for type in q8_0 q4_0; do
   check "numpy reads capp-gpt2-tiny $type" "$PY" "$CHECK" "$MODELS/capp-gpt2-tiny" "$TMP/c-$type"
 done
 
+# GPT-2 F16: Conv1D written output-major by default (marked in the metadata), or kept as HF stores it with
+# --hf-layout; both read back by numpy and both decode exactly the tokens of F32.
+check "quantize capp-gpt2-tiny f16" timeout 120 "$BIN" quantize -m "$MODELS/capp-gpt2-tiny" --type f16 --out "$TMP/c-f16"
+check "quantize capp-gpt2-tiny f16 --hf-layout" timeout 120 "$BIN" quantize -m "$MODELS/capp-gpt2-tiny" --type f16 \
+  --hf-layout --out "$TMP/c-f16-hf"
+check "numpy reads capp-gpt2-tiny f16 (output-major)" "$PY" "$CHECK" "$MODELS/capp-gpt2-tiny" "$TMP/c-f16"
+check "numpy reads capp-gpt2-tiny f16 (HF layout)" "$PY" "$CHECK" "$MODELS/capp-gpt2-tiny" "$TMP/c-f16-hf"
+marked=$("$PY" -c "
+import json, struct, sys
+raw = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', raw[:8])[0]; h = json.loads(raw[8:8 + n])
+m = h.get('__metadata__', {}); print(sum(1 for k, v in m.items() if k.startswith('edge_rt.layout.') and v == 'out_in'))
+" "$TMP/c-f16/model.safetensors")
+[ "$marked" = 16 ] && ok "16 Conv1D matrices marked out_in" || not_ok "Conv1D layout metadata" "$marked marked"
+ids=()
+for dir in "$MODELS/capp-gpt2-tiny" "$TMP/c-f16" "$TMP/c-f16-hf"; do
+  timeout 60 "$BIN" run -m "$dir" --prompt-tokens 0,7,15,17,21,25 -n 30 --temp 0 --output json >"$TMP/g.json" 2>/dev/null
+  ids+=("$(json_field "$TMP/g.json" "d['generated_token_ids']")")
+done
+if [ -n "${ids[0]}" ] && [ "${ids[0]}" = "${ids[1]}" ] && [ "${ids[0]}" = "${ids[2]}" ]; then
+  ok "capp-gpt2-tiny greedy: F32 == F16 output-major == F16 HF layout"
+else
+  not_ok "capp-gpt2-tiny F16 greedy" "${ids[*]}"
+fi
+
 # Greedy: F16 equals F32 for 100 tokens.
 timeout 60 "$BIN" run -m "$S260K" -n 100 --temp 0 --output json >"$TMP/f32.json" 2>/dev/null
 timeout 60 "$BIN" run -m "$TMP/s-f16" -n 100 --temp 0 --output json >"$TMP/f16.json" 2>/dev/null
@@ -111,6 +135,22 @@ msg=$("$BIN" run -m "$TMP/nometa" -n 1 2>&1)
 rc=$?
 [ $rc -eq 1 ] && echo "$msg" | grep -q "has dtype U8 but __metadata__ has no 'edge_rt.quant." && ok "U8 without metadata: clear error" \
   || not_ok "U8 without metadata" "exit $rc: $msg"
+cp -r "$TMP/c-f16" "$TMP/badlayout"
+"$PY" - "$TMP/badlayout/model.safetensors" <<'PYEOF'
+import json, struct, sys
+p = sys.argv[1]
+raw = open(p, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+h["__metadata__"] = {k: ("sideways" if k.startswith("edge_rt.layout.") else v) for k, v in h["__metadata__"].items()}
+text = json.dumps(h).encode()
+text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+open(p, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PYEOF
+msg=$("$BIN" run -m "$TMP/badlayout" --prompt-tokens 0,7 -n 1 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$msg" | grep -q "is 'sideways', expected 'out_in'" && ok "bad layout metadata: clear error" \
+  || not_ok "bad layout metadata" "exit $rc: $msg"
 msg=$("$BIN" perplexity -m "$S260K" -f "$TMP/missing.txt" 2>&1)
 [ $? -eq 1 ] && echo "$msg" | grep -q "cannot read --file" && ok "perplexity: missing file" || not_ok "perplexity missing file" "$msg"
 

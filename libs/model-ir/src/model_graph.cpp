@@ -63,8 +63,17 @@ class UnitBuilder {
       return fail(ErrorCode::kMissingField, "[model] " + g_.model_dir.string() + ": tensor '" + name + "' (" +
                                                 std::string(role_name(role)) + ") is missing from the checkpoint");
     }
-    if (tensor_core::is_quantized(e.info->dtype) && transpose) {
-      // Quantized matrices are stored output-major: a Conv1D weight arrives already transposed.
+    const auto& meta = e.file->metadata();
+    const auto layout = meta.find(std::string(kLayoutMetadataPrefix) + name);
+    const bool output_major = layout != meta.end() && layout->second == "out_in";
+    if (layout != meta.end() && !output_major) {
+      return fail(ErrorCode::kInvalidFormat, "[model] " + e.file->path().string() + ": __metadata__['" +
+                                                 std::string(kLayoutMetadataPrefix) + name + "'] is '" +
+                                                 layout->second + "', expected 'out_in'");
+    }
+    if ((tensor_core::is_quantized(e.info->dtype) || output_major) && transpose) {
+      // Quantized matrices are stored output-major, and so are those marked out_in: a Conv1D weight arrives
+      // already transposed.
       file_shape = Shape{file_shape[1], file_shape[0]};
       transpose = false;
     }

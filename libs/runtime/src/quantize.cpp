@@ -27,7 +27,7 @@ struct Job {
 // Rows converted per read when streaming a non-transposed matrix: about 4 MiB of F32.
 constexpr std::size_t kChunkFloats = std::size_t{1} << 20;
 
-Result<Job> plan_tensor(const WeightRef& w, tc::DType type, std::vector<std::string>& fallbacks) {
+Result<Job> plan_tensor(const WeightRef& w, tc::DType type, bool hf_layout, std::vector<std::string>& fallbacks) {
   Job job;
   job.weight = &w;
   job.spec.name = w.source->name;
@@ -36,9 +36,10 @@ Result<Job> plan_tensor(const WeightRef& w, tc::DType type, std::vector<std::str
     job.spec.shape = w.source->shape;
     return job;
   }
-  if (!tc::is_quantized(type)) {  // F16/BF16: the source layout
+  if (!tc::is_quantized(type)) {  // F16/BF16: Conv1D output-major unless the HF layout is asked for
     job.spec.dtype = type;
-    job.spec.shape = w.source->shape;
+    job.transpose = w.transpose && !hf_layout;
+    job.spec.shape = job.transpose ? w.shape : w.source->shape;
     return job;
   }
   const auto in = static_cast<std::size_t>(w.shape[1]);
@@ -50,8 +51,7 @@ Result<Job> plan_tensor(const WeightRef& w, tc::DType type, std::vector<std::str
     fallbacks.push_back(job.spec.name + ": F16 (position embedding)");
     want = tc::DType::kF16;
   } else if (in % tc::kQuantBlock != 0) {
-    fallbacks.push_back(job.spec.name + ": F16 (input dimension " + std::to_string(in) +
-                        " is not a multiple of 32)");
+    fallbacks.push_back(job.spec.name + ": F16 (input dimension " + std::to_string(in) + " is not a multiple of 32)");
     want = tc::DType::kF16;
   } else if (want != type) {
     fallbacks.push_back(job.spec.name + ": Q8_0 (token embedding, LM head and attention V kept at 8 bits)");
@@ -109,27 +109,28 @@ Result<void> write_straight(const Job& job, model_ir::SafetensorsWriter& writer,
   return boost::outcome_v2::success();
 }
 
-// A Conv1D weight [in, out] quantized output-major: bands of 32 input rows give one block of every output row.
+// A Conv1D weight [in, out] written output-major: bands of 32 input rows give one block (or 32 values) of every
+// output row, so the source is read once, in order.
 Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& writer, QuantizeReport& report) {
   const WeightRef& w = *job.weight;
   const auto in = static_cast<std::size_t>(w.source->shape[0]);
   const auto out_features = static_cast<std::size_t>(w.source->shape[1]);
   const std::size_t src_row = tc::row_bytes(w.source->dtype, out_features);
   const std::size_t dst_row = tc::row_bytes(job.spec.dtype, in);
-  const std::size_t block_bytes = tc::quant_block_bytes(job.spec.dtype);
   std::vector<std::byte> result(out_features * dst_row);
   std::vector<std::byte> raw(tc::kQuantBlock * src_row);
   std::vector<float> band(tc::kQuantBlock * out_features);
   float column[tc::kQuantBlock];
-  for (std::size_t b = 0; b < in / tc::kQuantBlock; ++b) {
-    EDGE_RT_TRY(w.file->read(*w.source, b * tc::kQuantBlock * src_row, raw));
-    w.file->drop_page_cache(*w.source, b * tc::kQuantBlock * src_row, raw.size());
-    for (std::size_t i = 0; i < tc::kQuantBlock; ++i) {
+  for (std::size_t c0 = 0; c0 < in; c0 += tc::kQuantBlock) {
+    const std::size_t rows = std::min(tc::kQuantBlock, in - c0);  // < 32 only for an unquantized tail
+    EDGE_RT_TRY(w.file->read(*w.source, c0 * src_row, std::span(raw.data(), rows * src_row)));
+    w.file->drop_page_cache(*w.source, c0 * src_row, rows * src_row);
+    for (std::size_t i = 0; i < rows; ++i) {
       tc::to_f32(w.source->dtype, raw.data() + i * src_row, out_features, band.data() + i * out_features);
     }
     for (std::size_t j = 0; j < out_features; ++j) {
-      for (std::size_t i = 0; i < tc::kQuantBlock; ++i) column[i] = band[i * out_features + j];
-      tc::quantize_row(job.spec.dtype, column, tc::kQuantBlock, result.data() + j * dst_row + b * block_bytes);
+      for (std::size_t i = 0; i < rows; ++i) column[i] = band[i * out_features + j];
+      encode(job.spec.dtype, column, rows, result.data() + j * dst_row + tc::row_bytes(job.spec.dtype, c0));
     }
   }
   EDGE_RT_TRY(writer.append(result));
@@ -141,7 +142,7 @@ Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& write
 }  // namespace
 
 Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc::DType type,
-                                      const std::filesystem::path& out_dir) {
+                                      const std::filesystem::path& out_dir, bool hf_layout) {
   if (type == tc::DType::kF32) {
     return fail(ErrorCode::kInvalidArgument, "[quantize] type F32: expected F16, BF16, Q8_0 or Q4_0");
   }
@@ -163,18 +164,23 @@ Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc
                                                      std::string(tc::dtype_name(w.source->dtype)) +
                                                      "; quantize from an F32, F16 or BF16 checkpoint");
       }
-      EDGE_RT_TRY(auto job, plan_tensor(w, type, report.fallbacks));
+      EDGE_RT_TRY(auto job, plan_tensor(w, type, hf_layout, report.fallbacks));
       jobs.push_back(std::move(job));
     }
   }
   std::filesystem::create_directories(out_dir, ec);
   if (ec) return fail(ErrorCode::kIoError, "[quantize] cannot create " + out_dir.string() + ": " + ec.message());
   std::vector<model_ir::TensorSpec> specs;
-  for (const Job& job : jobs) specs.push_back(job.spec);
-  const std::map<std::string, std::string> metadata = {
+  std::map<std::string, std::string> metadata = {
       {"format", "pt"},
       {"edge_rt.weight_format", std::string(tc::dtype_name(type))},
   };
+  for (const Job& job : jobs) {
+    specs.push_back(job.spec);
+    if (job.transpose && !tc::is_quantized(job.spec.dtype)) {
+      metadata[std::string(model_ir::kLayoutMetadataPrefix) + job.spec.name] = "out_in";
+    }
+  }
   EDGE_RT_TRY(auto writer, model_ir::SafetensorsWriter::create(out_dir / "model.safetensors", specs, metadata));
   for (const Job& job : jobs) {
     if (job.transpose) {

@@ -123,6 +123,9 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
 /// "edge_rt.quant.<tensor name>" = "Q8_0 [rows, cols]" (or Q4_0) giving the format and the logical shape, so any
 /// safetensors reader can open the file and edge-rt recovers the blocks. Rows are output features.
 inline constexpr std::string_view kQuantMetadataPrefix = "edge_rt.quant.";
+/// "edge_rt.layout.<tensor name>" = "out_in": an F32/F16/BF16 matrix that its architecture stores input-major
+/// (GPT-2's Conv1D) is stored output-major [out, in] instead, as edge-rt quantize writes it for fast decode.
+inline constexpr std::string_view kLayoutMetadataPrefix = "edge_rt.layout.";
 
 /// What a tensor to write is: name, dtype and (logical) shape.
 struct TensorSpec {

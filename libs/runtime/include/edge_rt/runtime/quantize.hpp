@@ -30,14 +30,16 @@ struct QuantizeReport {
 ///    there), and a separate attention V projection (llama.cpp's Q4_K mixes give attn_v more bits; on
 ///    stories260K this takes the perplexity cost from +6.0% to +3.9%). Other matrices, and position
 ///    embeddings, are stored F16; every exception is listed in the report;
-///  - quantized matrices are written output-major (GPT-2's Conv1D weights are transposed), as the block format
-///    requires; F16/BF16 keep the source layout, so the file is still a standard HF checkpoint.
+///  - GPT-2's Conv1D weights are written output-major [out, in]: quantized ones because blocks run along the input
+///    dimension, F16/BF16 ones because decode streams output-major rows faster (each is marked
+///    "edge_rt.layout.<name>" = "out_in" in the metadata). `hf_layout` keeps F16/BF16 in the source layout, so the
+///    file stays a standard HF checkpoint.
 ///
 /// Streams: rows are read with pread a block at a time and written as they are converted. Memory is bounded by
 /// one transposed matrix (Conv1D weights quantized) plus a few MiB, so models larger than RAM convert.
 /// Errors: kInvalidArgument (type not F16/BF16/Q8_0/Q4_0, out_dir == model_dir, a source already quantized),
 /// errors of ModelGraph::load/validate, kIoError (unreadable source, unwritable output).
 Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tensor_core::DType type,
-                                      const std::filesystem::path& out_dir);
+                                      const std::filesystem::path& out_dir, bool hf_layout = false);
 
 }  // namespace edge_rt::runtime
