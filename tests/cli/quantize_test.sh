@@ -36,6 +36,20 @@ check() {  # check <name> <command...>: ok when the command exits 0
   shift
   if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$(echo "$out" | tail -n 3)"; fi
 }
+rewrite_metadata() {  # rewrite_metadata <safetensors file> <python expression mapping (k, v) to the new v, or None to drop>
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, struct, sys
+p, expr = sys.argv[1], sys.argv[2]
+raw = open(p, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+new = {k: eval(expr, {"k": k, "v": v}) for k, v in h["__metadata__"].items()}
+h["__metadata__"] = {k: v for k, v in new.items() if v is not None}
+text = json.dumps(h).encode()
+text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+open(p, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PYEOF
+}
 json_field() {  # json_field <file> <python expression over d>
   "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }
@@ -120,33 +134,13 @@ msg=$("$BIN" quantize -m "$TMP/s-q8_0" --type q4_0 --out "$TMP/x" 2>&1)
 msg=$("$BIN" quantize -m "$S260K" --type q8_0 --out "$S260K" 2>&1)
 [ $? -eq 1 ] && echo "$msg" | grep -q "is the source folder" && ok "--out == --model refused" || not_ok "--out == --model" "$msg"
 cp -r "$TMP/s-q8_0" "$TMP/nometa"
-"$PY" - "$TMP/nometa/model.safetensors" <<'PYEOF'
-import json, struct, sys
-p = sys.argv[1]
-raw = open(p, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-h = json.loads(raw[8:8 + n])
-h["__metadata__"] = {k: v for k, v in h["__metadata__"].items() if not k.startswith("edge_rt.quant.")}
-text = json.dumps(h).encode()
-text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-open(p, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
-PYEOF
+rewrite_metadata "$TMP/nometa/model.safetensors" "None if k.startswith('edge_rt.quant.') else v"
 msg=$("$BIN" run -m "$TMP/nometa" -n 1 2>&1)
 rc=$?
 [ $rc -eq 1 ] && echo "$msg" | grep -q "has dtype U8 but __metadata__ has no 'edge_rt.quant." && ok "U8 without metadata: clear error" \
   || not_ok "U8 without metadata" "exit $rc: $msg"
 cp -r "$TMP/c-f16" "$TMP/badlayout"
-"$PY" - "$TMP/badlayout/model.safetensors" <<'PYEOF'
-import json, struct, sys
-p = sys.argv[1]
-raw = open(p, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-h = json.loads(raw[8:8 + n])
-h["__metadata__"] = {k: ("sideways" if k.startswith("edge_rt.layout.") else v) for k, v in h["__metadata__"].items()}
-text = json.dumps(h).encode()
-text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-open(p, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
-PYEOF
+rewrite_metadata "$TMP/badlayout/model.safetensors" "'sideways' if k.startswith('edge_rt.layout.') else v"
 msg=$("$BIN" run -m "$TMP/badlayout" --prompt-tokens 0,7 -n 1 2>&1)
 rc=$?
 [ $rc -eq 1 ] && echo "$msg" | grep -q "is 'sideways', expected 'out_in'" && ok "bad layout metadata: clear error" \

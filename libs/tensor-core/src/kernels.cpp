@@ -3,6 +3,8 @@
 // by the same instructions whatever the thread count: results are identical for 1 and N threads.
 #include <edge_rt/tensor_core/kernels.hpp>
 
+#include "checks.hpp"
+
 #include "simd_kernels.hpp"
 
 #include <hwy/aligned_allocator.h>
@@ -104,12 +106,21 @@ void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w,
   EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul_in_out: bias size != columns of w");
   if (n == 0 || m == 0) return;
   if (n == 1) {
-    const std::size_t lanes = simd::float_lanes();
-    const std::size_t grain =
-        std::max(4 * lanes, round_up((m + 2 * threads_of(pool) - 1) / (2 * threads_of(pool)), 4 * lanes));
-    parallel_ranges(pool, m, grain, [&](std::size_t j0, std::size_t j1) {
-      simd::gemv_in_out(w.dtype(), x.data(), k, w.data(), m, j0, j1, bias.empty() ? nullptr : bias.data(), out.data());
+    // Each chunk streams whole rows (contiguous memory) into its own partial output; the partials are then summed
+    // in block order. Blocks have a fixed size, so results do not depend on the thread count.
+    const std::size_t blocks = (k + kInOutRowBlock - 1) / kInOutRowBlock;
+    std::span<float> partial = partial_buffer(blocks * m);
+    const std::size_t row_bytes = m * dtype_size(w.dtype());
+    parallel_ranges(pool, k, kInOutRowBlock, [&](std::size_t c0, std::size_t c1) {
+      simd::gemv_in_out(w.dtype(), x.data() + c0, c1 - c0, w.data() + c0 * row_bytes, m, 0, m, nullptr,
+                        partial.data() + c0 / kInOutRowBlock * m);
     });
+    const std::size_t lanes = simd::float_lanes();
+    parallel_ranges(pool, m, std::max(16 * lanes, round_up(m / (2 * threads_of(pool)), 4 * lanes)),
+                    [&](std::size_t j0, std::size_t j1) {
+                      simd::sum_rows(partial.data(), blocks, m, j0, j1, bias.empty() ? nullptr : bias.data(),
+                                     out.data());
+                    });
     return;
   }
   gemm(x, n, k, m, w, true, bias, out, pool);
@@ -147,13 +158,9 @@ void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::si
 
 void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                std::span<const float> v_cache, std::span<float> scratch, std::span<float> out, ThreadPool* pool) {
+  detail::check_attention(args, q, k_cache, v_cache, scratch, out);
   const std::size_t hd = args.head_dim;
   const std::size_t n_ctx = args.pos0 + args.n_tokens;
-  EDGE_RT_CHECK(args.n_kv_heads > 0 && args.n_heads % args.n_kv_heads == 0, "attention: heads not a multiple");
-  EDGE_RT_CHECK(q.size() >= args.n_tokens * args.n_heads * hd && out.size() >= q.size(), "attention: q/out size");
-  EDGE_RT_CHECK(k_cache.size() >= n_ctx * args.n_kv_heads * hd && v_cache.size() >= n_ctx * args.n_kv_heads * hd,
-                "attention: cache smaller than pos0 + n_tokens");
-  EDGE_RT_CHECK(scratch.size() >= n_ctx, "attention: scratch too small");
   const std::size_t group = args.n_heads / args.n_kv_heads;
   const std::size_t kv_stride = args.n_kv_heads * hd;
   // One chunk per head; the caller's scratch serves the calling thread, workers use their own row.

@@ -1,6 +1,8 @@
 // Plain reference kernels: the specification. Clear loops, float accumulation, no SIMD.
 #include <edge_rt/tensor_core/kernels.hpp>
 
+#include "checks.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -208,13 +210,8 @@ void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::si
 
 void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) {
+  detail::check_attention(args, q, k_cache, v_cache, scratch, out);
   const std::size_t hd = args.head_dim;
-  const std::size_t n_ctx = args.pos0 + args.n_tokens;
-  EDGE_RT_CHECK(args.n_kv_heads > 0 && args.n_heads % args.n_kv_heads == 0, "attention: heads not a multiple");
-  EDGE_RT_CHECK(q.size() >= args.n_tokens * args.n_heads * hd && out.size() >= q.size(), "attention: q/out size");
-  EDGE_RT_CHECK(k_cache.size() >= n_ctx * args.n_kv_heads * hd && v_cache.size() >= n_ctx * args.n_kv_heads * hd,
-                "attention: cache smaller than pos0 + n_tokens");
-  EDGE_RT_CHECK(scratch.size() >= n_ctx, "attention: scratch too small");
   const std::size_t group = args.n_heads / args.n_kv_heads;
   const std::size_t kv_stride = args.n_kv_heads * hd;
   for (std::size_t t = 0; t < args.n_tokens; ++t) {
