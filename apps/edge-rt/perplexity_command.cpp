@@ -69,8 +69,7 @@ Result<int> perplexity(const PerplexityArgs& a) {
   if (!tok) return fail(ErrorCode::kInvalidArgument, "[perplexity] " + a.model + " has no tokenizer");
   const std::vector<tokenizer::TokenId> tokens = tok->encode(text.str());
   // Llama-family models get BOS prepended by generate(): one position of each window goes to it.
-  const bool bos = engine.config().architecture == model_ir::Architecture::kLlama &&
-                   (engine.config().bos_id.has_value() || tok->bos_id().has_value());
+  const bool bos = engine.adds_bos();
   const std::size_t window = static_cast<std::size_t>(a.ctx_size) - (bos ? 1 : 0);
   std::size_t n_chunks = tokens.size() / window;
   if (a.max_chunks > 0) n_chunks = std::min(n_chunks, static_cast<std::size_t>(a.max_chunks));
@@ -154,10 +153,10 @@ std::function<int()> add_perplexity_command(CLI::App& app) {
       auto preset = load_preset(a.preset);
       if (!preset) return report(preset.error());
       const Preset& p = preset.value();
-      if (p.model && cmd->get_option("--model")->count() == 0) a.model = *p.model;
-      if (p.memory_budget && cmd->get_option("--memory-budget")->count() == 0) a.memory_budget = *p.memory_budget;
-      if (p.strategy && cmd->get_option("--strategy")->count() == 0) a.strategy = *p.strategy;
-      if (p.num_threads && cmd->get_option("--threads")->count() == 0) a.threads = *p.num_threads;
+      apply(p.model, *cmd, "--model", a.model);
+      apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
+      apply(p.strategy, *cmd, "--strategy", a.strategy);
+      apply(p.num_threads, *cmd, "--threads", a.threads);
     }
     auto status = perplexity(a);
     if (!status) return report(status.error());

@@ -1,6 +1,8 @@
 #pragma once
 // Device presets: TOML files in configs/ whose keys mirror `edge-rt run` flags.
 
+#include <CLI/CLI.hpp>
+
 #include <edge_rt/core/result.hpp>
 
 #include <cstdint>
@@ -25,6 +27,12 @@ struct Preset {
   std::optional<double> repeat_penalty;
   std::optional<std::int64_t> seed;
 };
+
+/// Sets `target` from a preset value where `flag` was not given on the command line (explicit flags win).
+template <class T, class U>
+void apply(const std::optional<U>& preset_value, const CLI::App& cmd, const char* flag, T& target) {
+  if (preset_value && cmd.get_option(flag)->count() == 0) target = static_cast<T>(*preset_value);
+}
 
 /// Parses a preset file (toml++). Errors: kIoError (unreadable), kInvalidFormat (TOML syntax, with line and column;
 /// a key of the wrong type, naming the key and the expected type; an unknown key, naming it).

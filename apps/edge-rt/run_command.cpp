@@ -40,12 +40,6 @@ struct RunArgs {
   bool use_mmap = false;
 };
 
-// Preset values apply where the flag was not given on the command line.
-template <class T, class U>
-void apply(const std::optional<U>& preset_value, const CLI::App& cmd, const char* flag, T& target) {
-  if (preset_value && cmd.get_option(flag)->count() == 0) target = static_cast<T>(*preset_value);
-}
-
 Result<std::vector<tokenizer::TokenId>> parse_token_list(const std::string& text) {
   std::vector<tokenizer::TokenId> ids;
   std::stringstream ss(text);

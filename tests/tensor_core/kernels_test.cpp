@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "random_vector.hpp"
+
 #include <cmath>
 #include <random>
 #include <vector>
@@ -10,13 +12,7 @@
 namespace edge_rt::tensor_core {
 namespace {
 
-std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::random_vector;
 
 const std::size_t kSizes[] = {1, 7, 33, 64, 257};
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "random_vector.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -14,30 +16,13 @@
 namespace edge_rt::tensor_core {
 namespace {
 
-std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::random_vector;
 
 // Weights of `dtype` holding `w` ([rows, cols] row-major), as raw bytes.
 std::vector<std::byte> encode(DType dtype, const std::vector<float>& w, std::size_t cols) {
   std::vector<std::byte> out(w.size() / cols * row_bytes(dtype, cols));
-  if (is_quantized(dtype)) {
-    for (std::size_t r = 0; r < w.size() / cols; ++r) {
-      quantize_row(dtype, w.data() + r * cols, cols, out.data() + r * row_bytes(dtype, cols));
-    }
-    return out;
-  }
-  for (std::size_t i = 0; i < w.size(); ++i) {
-    if (dtype == DType::kF32) {
-      std::memcpy(out.data() + 4 * i, &w[i], 4);
-    } else {
-      const std::uint16_t h = dtype == DType::kF16 ? f32_to_f16(w[i]) : f32_to_bf16(w[i]);
-      std::memcpy(out.data() + 2 * i, &h, 2);
-    }
+  for (std::size_t r = 0; r < w.size() / cols; ++r) {
+    from_f32(dtype, w.data() + r * cols, cols, out.data() + r * row_bytes(dtype, cols));
   }
   return out;
 }
@@ -172,7 +157,7 @@ TEST(SimdKernels, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh) {
 TEST(SimdKernels, Q4_0QuantizerBeatsPlainRoundingAndStaysInTheFormat) {
   const auto x = random_vector(32 * 256, 42);
   std::vector<std::byte> q(row_bytes(DType::kQ4_0, x.size()));
-  quantize_row(DType::kQ4_0, x.data(), x.size(), q.data());
+  from_f32(DType::kQ4_0, x.data(), x.size(), q.data());
   std::vector<float> back(x.size());
   to_f32(DType::kQ4_0, q.data(), x.size(), back.data());
   double err = 0, plain_err = 0;
@@ -196,7 +181,7 @@ TEST(SimdKernels, Q4_0QuantizerBeatsPlainRoundingAndStaysInTheFormat) {
 TEST(SimdKernels, Q8_0RoundTripIsWithinHalfAStep) {
   const auto x = random_vector(4096, 41, 3.0f);
   std::vector<std::byte> q(row_bytes(DType::kQ8_0, x.size()));
-  quantize_row(DType::kQ8_0, x.data(), x.size(), q.data());
+  from_f32(DType::kQ8_0, x.data(), x.size(), q.data());
   std::vector<float> back(x.size());
   to_f32(DType::kQ8_0, q.data(), x.size(), back.data());
   for (std::size_t b = 0; b < x.size() / 32; ++b) {

@@ -4,6 +4,7 @@
 //                                                        prefill GEMM GFLOP/s as a share of the FMA peak
 //   edge_rt_bench decode -m DIR [-t T] [-n 64]           decode tok/s and weight bandwidth as a share of the
 //                                                        read bandwidth (every weight resident)
+//   edge_rt_bench pool   [-t T]                          the thread pool's own cost per parallel loop
 // Prints one JSON object per run on stdout. Timings live here, never in tests.
 #include <edge_rt/model_ir/model_graph.hpp>
 #include <edge_rt/runtime/engine.hpp>
@@ -12,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -47,22 +49,12 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(n * k), out(n * m);
   for (float& v : x) v = dist(rng);
-  std::vector<std::byte> w(tc::is_quantized(dtype) ? m * tc::row_bytes(dtype, k) : k * m * tc::dtype_size(dtype));
-  if (tc::is_quantized(dtype)) {
-    std::vector<float> row(k);
-    for (std::size_t r = 0; r < m; ++r) {
-      for (float& v : row) v = dist(rng);
-      tc::quantize_row(dtype, row.data(), k, w.data() + r * tc::row_bytes(dtype, k));
-    }
-  }
-  for (std::size_t i = 0; i < k * m && !tc::is_quantized(dtype); ++i) {
-    const float v = dist(rng);
-    if (dtype == tc::DType::kF32) {
-      std::memcpy(w.data() + 4 * i, &v, 4);
-    } else {
-      const std::uint16_t h = dtype == tc::DType::kF16 ? tc::f32_to_f16(v) : tc::f32_to_bf16(v);
-      std::memcpy(w.data() + 2 * i, &h, 2);
-    }
+  // [m, k] rows of random weights: read as [out, in] by matmul, and as [k, m] by matmul_in_out.
+  std::vector<std::byte> w(m * tc::row_bytes(dtype, k));
+  std::vector<float> row(k);
+  for (std::size_t r = 0; r < m; ++r) {
+    for (float& v : row) v = dist(rng);
+    tc::from_f32(dtype, row.data(), k, w.data() + r * tc::row_bytes(dtype, k));
   }
   double best_out_in = 1e30, best_in_out = 1e30;
   const auto view_out_in = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(m), std::int64_t(k)});
@@ -84,6 +76,21 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
       tc::simd_target(), threads, dtype_name.c_str(), n, k, m, peak / 1e9, flops / best_out_in / 1e9,
       flops / best_out_in / peak, flops / best_in_out / 1e9, flops / best_in_out / peak,
       static_cast<double>(w.size()) / best_out_in / 1e9);
+  return 0;
+}
+
+int pool_cost(std::size_t threads) {
+  tc::ThreadPool pool(threads);
+  std::atomic<std::size_t> sink{0};
+  constexpr int kLoops = 20000;
+  double best = 1e30;
+  for (int r = 0; r < 3; ++r) {
+    const auto start = Clock::now();
+    for (int i = 0; i < kLoops; ++i) pool.parallel_for(4, [&](std::size_t c) { sink += c; });
+    best = std::min(best, std::chrono::duration<double, std::micro>(Clock::now() - start).count() / kLoops);
+  }
+  std::printf("{\"threads\": %zu, \"loops\": %d, \"chunks_per_loop\": 4, \"us_per_loop\": %.3f}\n", threads, kLoops,
+              best);
   return 0;
 }
 
@@ -153,7 +160,8 @@ int main(int argc, char** argv) {
   auto* p = app.add_subcommand("probe", "read bandwidth and FMA peak");
   auto* g = app.add_subcommand("gemm", "prefill GEMM against the FMA peak");
   auto* d = app.add_subcommand("decode", "decode weight bandwidth against the read bandwidth");
-  for (auto* c : {p, g, d}) c->add_option("-t,--threads", threads, "threads")->capture_default_str();
+  auto* l = app.add_subcommand("pool", "thread pool cost per parallel loop of trivial chunks");
+  for (auto* c : {p, g, d, l}) c->add_option("-t,--threads", threads, "threads")->capture_default_str();
   g->add_option("--n", n, "rows (tokens)")->capture_default_str();
   g->add_option("--k", k, "reduction")->capture_default_str();
   g->add_option("--m", m, "columns (outputs)")->capture_default_str();
@@ -165,5 +173,6 @@ int main(int argc, char** argv) {
   if (threads < 1) threads = 1;
   if (p->parsed()) return probe(threads);
   if (g->parsed()) return gemm(threads, n, k, m, dtype);
+  if (l->parsed()) return pool_cost(threads);
   return decode(threads, model, n_tokens);
 }

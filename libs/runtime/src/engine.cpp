@@ -17,6 +17,7 @@ namespace {
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
+
 }  // namespace
 
 const char* to_string(StopReason reason) noexcept {
@@ -40,6 +41,20 @@ struct EngineData {
 };
 
 }  // namespace detail
+
+namespace {
+// BOS: from config.json, else from the tokenizer.
+std::optional<tokenizer::TokenId> bos_of(const detail::EngineData& data) {
+  std::optional<tokenizer::TokenId> bos = data.graph->config().bos_id;
+  if (!bos && data.tokenizer) bos = data.tokenizer->bos_id();
+  return bos;
+}
+
+// Llama-family models get BOS before every prompt; others only when there is no prompt to start from.
+bool prepends_bos(const detail::EngineData& data, bool prompt_empty) {
+  return bos_of(data) && (data.graph->config().architecture == model_ir::Architecture::kLlama || prompt_empty);
+}
+}  // namespace
 
 template <class State>
 InferenceEngine<State>::InferenceEngine(std::unique_ptr<detail::EngineData> data) noexcept : data_(std::move(data)) {}
@@ -117,15 +132,11 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   const partition_planner::ExecutionPlan& plan = data_->plan;
   detail::Executor& ex = *data_->executor;
 
-  // BOS: from config.json, else from the tokenizer.
-  std::optional<TokenId> bos = config.bos_id;
+  const std::optional<TokenId> bos = bos_of(*data_);
   std::optional<TokenId> eos = config.eos_id;
-  if (data_->tokenizer) {
-    if (!bos) bos = data_->tokenizer->bos_id();
-    if (!eos) eos = data_->tokenizer->eos_id();
-  }
+  if (!eos && data_->tokenizer) eos = data_->tokenizer->eos_id();
   GenerationResult result;
-  const bool add_bos = bos && (config.architecture == model_ir::Architecture::kLlama || prompt.empty());
+  const bool add_bos = prepends_bos(*data_, prompt.empty());
   if (prompt.empty() && !bos) {
     return fail(ErrorCode::kInvalidArgument,
                 "[engine] the prompt is empty and the model defines no BOS token: "
@@ -252,6 +263,11 @@ std::uint64_t InferenceEngine<State>::parameter_count() const noexcept requires(
 template <class State>
 std::uint64_t InferenceEngine<State>::streamed_bytes_per_token() const noexcept requires(!std::same_as<State, Idle>) {
   return data_->plan.streamed_bytes_per_token(data_->graph->units());
+}
+
+template <class State>
+bool InferenceEngine<State>::adds_bos() const noexcept requires(!std::same_as<State, Idle>) {
+  return prepends_bos(*data_, false);
 }
 
 template <class State>

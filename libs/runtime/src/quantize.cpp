@@ -66,22 +66,6 @@ Result<Job> plan_tensor(const WeightRef& w, tc::DType type, bool hf_layout, std:
   return job;
 }
 
-// Converts `n` floats of one row segment to `dtype` bytes.
-void encode(tc::DType dtype, const float* x, std::size_t n, std::byte* out) {
-  if (tc::is_quantized(dtype)) {
-    tc::quantize_row(dtype, x, n, out);
-    return;
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (dtype == tc::DType::kF32) {
-      std::memcpy(out + 4 * i, &x[i], 4);
-    } else {
-      const std::uint16_t v = dtype == tc::DType::kF16 ? tc::f32_to_f16(x[i]) : tc::f32_to_bf16(x[i]);
-      std::memcpy(out + 2 * i, &v, 2);
-    }
-  }
-}
-
 // Streams one tensor stored as in the source (row chunks).
 Result<void> write_straight(const Job& job, model_ir::SafetensorsWriter& writer, QuantizeReport& report) {
   const WeightRef& w = *job.weight;
@@ -100,7 +84,7 @@ Result<void> write_straight(const Job& job, model_ir::SafetensorsWriter& writer,
     w.file->drop_page_cache(*w.source, r * src_row, n * src_row);  // larger-than-RAM models: keep the cache flat
     for (std::size_t i = 0; i < n; ++i) {
       tc::to_f32(w.source->dtype, raw.data() + i * src_row, cols, floats.data() + i * cols);
-      encode(job.spec.dtype, floats.data() + i * cols, cols, out.data() + i * dst_row);
+      tc::from_f32(job.spec.dtype, floats.data() + i * cols, cols, out.data() + i * dst_row);
     }
     EDGE_RT_TRY(writer.append(std::span(out.data(), n * dst_row)));
     report.bytes_in += n * src_row;
@@ -130,7 +114,7 @@ Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& write
     }
     for (std::size_t j = 0; j < out_features; ++j) {
       for (std::size_t i = 0; i < rows; ++i) column[i] = band[i * out_features + j];
-      encode(job.spec.dtype, column, rows, result.data() + j * dst_row + tc::row_bytes(job.spec.dtype, c0));
+      tc::from_f32(job.spec.dtype, column, rows, result.data() + j * dst_row + tc::row_bytes(job.spec.dtype, c0));
     }
   }
   EDGE_RT_TRY(writer.append(result));

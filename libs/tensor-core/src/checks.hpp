@@ -5,6 +5,25 @@
 
 namespace edge_rt::tensor_core::detail {
 
+/// The [rows, cols] of a matmul weight after checking the call: w rank-2 contiguous, x and out large enough for n
+/// rows, bias empty or one per output. `in_out`: w is [k, m] (matmul_in_out, unquantized), else [m, k] (matmul).
+struct MatmulShape {
+  std::size_t k;
+  std::size_t m;
+};
+inline MatmulShape check_matmul(std::span<const float> x, std::size_t n, const TensorView& w,
+                                std::span<const float> bias, std::span<float> out, bool in_out) {
+  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul: weight must be rank-2 contiguous");
+  EDGE_RT_CHECK(!in_out || !is_quantized(w.dtype()), "matmul_in_out: quantized weights are stored output-major");
+  const auto rows = static_cast<std::size_t>(w.shape()[0]);
+  const auto cols = static_cast<std::size_t>(w.shape()[1]);
+  const MatmulShape shape = in_out ? MatmulShape{rows, cols} : MatmulShape{cols, rows};
+  EDGE_RT_CHECK(x.size() >= n * shape.k && out.size() >= n * shape.m, "matmul: x or out too small");
+  EDGE_RT_CHECK(bias.empty() || bias.size() == shape.m, "matmul: bias size != outputs of w");
+  EDGE_RT_CHECK(!is_quantized(w.dtype()) || shape.k % kQuantBlock == 0, "matmul: quantized weight with k % 32 != 0");
+  return shape;
+}
+
 inline void check_attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                             std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) {
   const std::size_t hd = args.head_dim;

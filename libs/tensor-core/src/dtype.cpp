@@ -148,7 +148,19 @@ void quantize_block_q4_0(const float* x, std::byte* block) {
 
 }  // namespace
 
-void quantize_row(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept {
+void from_f32(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept {
+  switch (dtype) {
+    case DType::kF32: std::memcpy(out, x, n * sizeof(float)); return;
+    case DType::kF16:
+    case DType::kBF16:
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint16_t h = dtype == DType::kF16 ? f32_to_f16(x[i]) : f32_to_bf16(x[i]);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+      return;
+    case DType::kQ8_0:
+    case DType::kQ4_0: break;
+  }
   for (std::size_t b = 0; b < n / kQuantBlock; ++b) {
     const float* xb = x + b * kQuantBlock;
     if (dtype == DType::kQ8_0) {

@@ -50,7 +50,6 @@ std::span<simd::ActBlock> act_buffer(std::size_t blocks) {
 
 void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
                   std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
-  EDGE_RT_CHECK(k % kQuantBlock == 0, "matmul: quantized weight with k % 32 != 0");
   const std::size_t nb = k / kQuantBlock;
   std::span<simd::ActBlock> xq = act_buffer(n * nb);
   for (std::size_t i = 0; i < n; ++i) simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
@@ -79,11 +78,9 @@ const char* simd_target() {
 
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out, ThreadPool* pool) {
-  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul: weight must be rank-2 contiguous");
-  const auto m = static_cast<std::size_t>(w.shape()[0]);
-  const auto k = static_cast<std::size_t>(w.shape()[1]);
-  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul: x or out too small");
-  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul: bias size != rows of w");
+  const detail::MatmulShape shape = detail::check_matmul(x, n, w, bias, out, false);
+  const std::size_t k = shape.k;  // plain variables: lambdas below capture them
+  const std::size_t m = shape.m;
   if (n == 0 || m == 0) return;
   if (is_quantized(w.dtype())) return matmul_quant(x, n, k, m, w, bias, out, pool);
   if (n == 1) {
@@ -98,12 +95,9 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
 
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
                    std::span<float> out, ThreadPool* pool) {
-  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul_in_out: weight must be rank-2 contiguous");
-  EDGE_RT_CHECK(!is_quantized(w.dtype()), "matmul_in_out: quantized weights are stored output-major");
-  const auto k = static_cast<std::size_t>(w.shape()[0]);
-  const auto m = static_cast<std::size_t>(w.shape()[1]);
-  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul_in_out: x or out too small");
-  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul_in_out: bias size != columns of w");
+  const detail::MatmulShape shape = detail::check_matmul(x, n, w, bias, out, true);
+  const std::size_t k = shape.k;  // plain variables: lambdas below capture them
+  const std::size_t m = shape.m;
   if (n == 0 || m == 0) return;
   if (n == 1) {
     // Each chunk streams whole rows (contiguous memory) into its own partial output; the partials are then summed
@@ -112,7 +106,7 @@ void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w,
     std::span<float> partial = partial_buffer(blocks * m);
     const std::size_t row_bytes = m * dtype_size(w.dtype());
     parallel_ranges(pool, k, kInOutRowBlock, [&](std::size_t c0, std::size_t c1) {
-      simd::gemv_in_out(w.dtype(), x.data() + c0, c1 - c0, w.data() + c0 * row_bytes, m, 0, m, nullptr,
+      simd::gemv_in_out(w.dtype(), x.data() + c0, c1 - c0, w.data() + c0 * row_bytes, m,
                         partial.data() + c0 / kInOutRowBlock * m);
     });
     const std::size_t lanes = simd::float_lanes();

@@ -28,7 +28,6 @@ void matmul_rows(std::span<const float> x, std::size_t n, std::size_t k, std::si
 // The integer path: x rows quantized to 8 bits per block, integer dot per block, scaled sum over blocks.
 void matmul_quantized(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
                       std::span<const float> bias, std::span<float> out) {
-  EDGE_RT_CHECK(k % kQuantBlock == 0, "matmul: quantized weight with k % 32 != 0");
   const std::size_t nb = k / kQuantBlock;
   std::vector<float> xd(n * nb);
   std::vector<std::int8_t> xq(n * k);
@@ -73,11 +72,9 @@ void matmul_quantized(std::span<const float> x, std::size_t n, std::size_t k, st
 
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out) {
-  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul: weight must be rank-2 contiguous");
-  const auto m = static_cast<std::size_t>(w.shape()[0]);
-  const auto k = static_cast<std::size_t>(w.shape()[1]);
-  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul: x or out too small");
-  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul: bias size != rows of w");
+  const detail::MatmulShape shape = detail::check_matmul(x, n, w, bias, out, false);
+  const std::size_t k = shape.k;
+  const std::size_t m = shape.m;
   switch (w.dtype()) {
     case DType::kF32:
       matmul_rows(x, n, k, m, w.data(), 4, bias, out, [](const std::byte* p) {
@@ -107,12 +104,9 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
 
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
                    std::span<float> out) {
-  EDGE_RT_CHECK(w.shape().rank() == 2 && w.is_contiguous(), "matmul_in_out: weight must be rank-2 contiguous");
-  EDGE_RT_CHECK(!is_quantized(w.dtype()), "matmul_in_out: quantized weights are stored output-major");
-  const auto k = static_cast<std::size_t>(w.shape()[0]);
-  const auto m = static_cast<std::size_t>(w.shape()[1]);
-  EDGE_RT_CHECK(x.size() >= n * k && out.size() >= n * m, "matmul_in_out: x or out too small");
-  EDGE_RT_CHECK(bias.empty() || bias.size() == m, "matmul_in_out: bias size != columns of w");
+  const detail::MatmulShape shape = detail::check_matmul(x, n, w, bias, out, true);
+  const std::size_t k = shape.k;
+  const std::size_t m = shape.m;
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t j = 0; j < m; ++j) out[i * m + j] = bias.empty() ? 0.0f : bias[j];
   }

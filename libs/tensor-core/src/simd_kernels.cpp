@@ -105,12 +105,11 @@ void GemvRows(DType dtype, const float* x, std::size_t k, const std::byte* w, st
 // ------------------------------------------------------------------------------------------------- GEMV in->out
 
 template <DType T>
-void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0, std::size_t j1,
-                const float* bias, float* out) {
+void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m, float* out) {
   const DF df;
   const std::size_t L = hn::Lanes(df);
-  const std::size_t jv = j0 + (j1 - j0) / L * L;
-  for (std::size_t j = j0; j < j1; ++j) out[j] = bias ? bias[j] : 0.0f;
+  const std::size_t jv = m / L * L;
+  std::fill(out, out + m, 0.0f);
   const std::size_t es = dtype_size(T);
   std::size_t c = 0;
   // Eight rows per pass over out, as two chains of four multiply-adds joined by one add: half the loads and
@@ -121,7 +120,7 @@ void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m
     const auto x3 = hn::Set(df, x[c + 3]), x4 = hn::Set(df, x[c + 4]), x5 = hn::Set(df, x[c + 5]);
     const auto x6 = hn::Set(df, x[c + 6]), x7 = hn::Set(df, x[c + 7]);
     const std::size_t stride = m * es;
-    for (std::size_t j = j0; j < jv; j += L) {
+    for (std::size_t j = 0; j < jv; j += L) {
       auto a = hn::MulAdd(x0, load_weights<T>(df, w0, j), hn::LoadU(df, out + j));
       auto b = hn::Mul(x4, load_weights<T>(df, w0 + 4 * stride, j));
       a = hn::MulAdd(x1, load_weights<T>(df, w0 + stride, j), a);
@@ -132,7 +131,7 @@ void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m
       b = hn::MulAdd(x7, load_weights<T>(df, w0 + 7 * stride, j), b);
       hn::StoreU(hn::Add(a, b), df, out + j);
     }
-    for (std::size_t j = jv; j < j1; ++j) {
+    for (std::size_t j = jv; j < m; ++j) {
       float a = std::fma(x[c], scalar_weight<T>(w0, j), out[j]);
       float b = x[c + 4] * scalar_weight<T>(w0 + 4 * stride, j);
       a = std::fma(x[c + 1], scalar_weight<T>(w0 + stride, j), a);
@@ -153,7 +152,7 @@ void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m
     const auto x1 = hn::Set(df, x[c + 1]);
     const auto x2 = hn::Set(df, x[c + 2]);
     const auto x3 = hn::Set(df, x[c + 3]);
-    for (std::size_t j = j0; j < jv; j += L) {
+    for (std::size_t j = 0; j < jv; j += L) {
       auto o = hn::LoadU(df, out + j);
       o = hn::MulAdd(x0, load_weights<T>(df, w0, j), o);
       o = hn::MulAdd(x1, load_weights<T>(df, w1, j), o);
@@ -161,7 +160,7 @@ void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m
       o = hn::MulAdd(x3, load_weights<T>(df, w3, j), o);
       hn::StoreU(o, df, out + j);
     }
-    for (std::size_t j = jv; j < j1; ++j) {
+    for (std::size_t j = jv; j < m; ++j) {
       float o = out[j];
       o = std::fma(x[c], scalar_weight<T>(w0, j), o);
       o = std::fma(x[c + 1], scalar_weight<T>(w1, j), o);
@@ -173,19 +172,18 @@ void GemvInOutT(const float* x, std::size_t k, const std::byte* w, std::size_t m
   for (; c < k; ++c) {
     const std::byte* w0 = w + c * m * dtype_size(T);
     const auto x0 = hn::Set(df, x[c]);
-    for (std::size_t j = j0; j < jv; j += L) {
+    for (std::size_t j = 0; j < jv; j += L) {
       hn::StoreU(hn::MulAdd(x0, load_weights<T>(df, w0, j), hn::LoadU(df, out + j)), df, out + j);
     }
-    for (std::size_t j = jv; j < j1; ++j) out[j] = std::fma(x[c], scalar_weight<T>(w0, j), out[j]);
+    for (std::size_t j = jv; j < m; ++j) out[j] = std::fma(x[c], scalar_weight<T>(w0, j), out[j]);
   }
 }
 
-void GemvInOut(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
-               std::size_t j1, const float* bias, float* out) {
+void GemvInOut(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, float* out) {
   switch (dtype) {
-    case DType::kF32: return GemvInOutT<DType::kF32>(x, k, w, m, j0, j1, bias, out);
-    case DType::kF16: return GemvInOutT<DType::kF16>(x, k, w, m, j0, j1, bias, out);
-    case DType::kBF16: return GemvInOutT<DType::kBF16>(x, k, w, m, j0, j1, bias, out);
+    case DType::kF32: return GemvInOutT<DType::kF32>(x, k, w, m, out);
+    case DType::kF16: return GemvInOutT<DType::kF16>(x, k, w, m, out);
+    case DType::kBF16: return GemvInOutT<DType::kBF16>(x, k, w, m, out);
     default: return;
   }
 }
@@ -698,9 +696,8 @@ void gemv_rows(DType dtype, const float* x, std::size_t k, const std::byte* w, s
                const float* bias, float* out) {
   HWY_DYNAMIC_DISPATCH(GemvRows)(dtype, x, k, w, r0, r1, bias, out);
 }
-void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
-                 std::size_t j1, const float* bias, float* out) {
-  HWY_DYNAMIC_DISPATCH(GemvInOut)(dtype, x, k, w, m, j0, j1, bias, out);
+void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, float* out) {
+  HWY_DYNAMIC_DISPATCH(GemvInOut)(dtype, x, k, w, m, out);
 }
 void sum_rows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j0, std::size_t j1, const float* bias,
               float* out) {

@@ -32,10 +32,9 @@ std::size_t float_lanes();
 /// out[r] = dot(x, w row r) + bias[r] for r in [r0, r1). w: F32/F16/BF16, row-major [rows, k]. bias may be null.
 void gemv_rows(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
                const float* bias, float* out);
-/// out[j] = bias[j] + sum_c x[c] * w[c, j] for j in [j0, j1); w: F32/F16/BF16, row-major [k, m]. bias may be
-/// null. Each element accumulates c = 0, 1, ... in order with fused multiply-adds.
-void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, std::size_t j0,
-                 std::size_t j1, const float* bias, float* out);
+/// out[j] = sum_c x[c] * w[c, j] for j < m; w: F32/F16/BF16, row-major [k, m]. Each element accumulates the
+/// rows in order, in passes of eight (two chains of four fused multiply-adds), then four, then one.
+void gemv_in_out(DType dtype, const float* x, std::size_t k, const std::byte* w, std::size_t m, float* out);
 /// out[j] = bias[j] + rows[0, j] + rows[1, j] + ... (in row order) for j in [j0, j1); rows: [n_rows, m].
 void sum_rows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j0, std::size_t j1, const float* bias,
               float* out);

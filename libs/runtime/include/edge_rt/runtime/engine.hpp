@@ -131,6 +131,9 @@ class InferenceEngine final {
   const partition_planner::ExecutionPlan& plan() const noexcept requires(!std::same_as<State, Idle>);
   /// The model's tokenizer; nullptr when the folder has none (then only token ids can be given).
   const tokenizer::Tokenizer* tokenizer() const noexcept requires(!std::same_as<State, Idle>);
+  /// Whether generate() puts BOS before a non-empty prompt (Llama-family models with a BOS id), taking one
+  /// position of the context.
+  bool adds_bos() const noexcept requires(!std::same_as<State, Idle>);
   /// Bytes of weights the graph holds, and parameters.
   std::uint64_t weight_bytes() const noexcept requires(!std::same_as<State, Idle>);
   std::uint64_t parameter_count() const noexcept requires(!std::same_as<State, Idle>);

@@ -96,10 +96,11 @@ inline std::uint16_t f32_to_bf16(float f) noexcept {
 /// the start of a block and n % 32 == 0 (dequantization).
 void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexcept;
 
-/// Quantizes `n` floats (n % 32 == 0) into blocks of `dtype` (kQ8_0 or kQ4_0) at `out` (row_bytes(dtype, n)
-/// bytes). Q8_0: ggml's reference rounding, d = max|x| / 127, q = round(x / d). Q4_0: the scale that minimises
-/// the block's squared error among 19 candidates around ggml's reference d = m / -8 (m the element of largest
-/// magnitude), as ggml's make_qx_quants chooses it; q in [-8, 7] stored as q + 8.
-void quantize_row(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept;
+/// The inverse of to_f32: stores `n` floats as `dtype` at `out` (row_bytes(dtype, n) bytes, need not be aligned).
+/// F16/BF16 round to nearest even. Quantized dtypes need n % 32 == 0: Q8_0 uses ggml's reference rounding,
+/// d = max|x| / 127, q = round(x / d); Q4_0 takes the scale that minimises the block's squared error among 19
+/// candidates around ggml's reference d = m / -8 (m the element of largest magnitude), as ggml's make_qx_quants
+/// chooses it, with q in [-8, 7] stored as q + 8.
+void from_f32(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept;
 
 }  // namespace edge_rt::tensor_core

@@ -43,9 +43,6 @@ class ThreadPool final {
     run(n_chunks, &fn, [](void* f, std::size_t chunk) { (*static_cast<F*>(f))(chunk); });
   }
 
-  /// Loops the pool has run (for tests and benchmarks).
-  std::uint64_t loops_run() const noexcept { return generation_.load(std::memory_order_relaxed); }
-
  private:
   using Trampoline = void (*)(void*, std::size_t);
   void run(std::size_t n_chunks, void* fn, Trampoline call);
