@@ -9,9 +9,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 #include <span>
 #include <string>
@@ -107,6 +109,51 @@ TEST(SafetensorsWrite, RoundTripIsZeroCopy) {
   tensor_core::to_f32(DType::kBF16, file.bytes(*file.find("c")).data(), 2, c_f32.data());
   EXPECT_EQ(c_f32, (std::array<float, 2>{1.0F, -1.0F}));
   EXPECT_EQ(file.find("absent"), nullptr);
+}
+
+// O_DIRECT into a page-aligned window: the data lands at its file offset modulo 4096, for tensors and row ranges
+// that start anywhere in a page, and a file cut short under the reader is kIoError, not a short result.
+TEST(SafetensorsDirect, InPlaceReadPlacesBytesAtTheirPageOffset) {
+  ScopedTempDir dir;
+  std::vector<std::uint8_t> small(26), big(300'002);
+  std::mt19937 rng(7);
+  for (auto& b : small) b = static_cast<std::uint8_t>(rng());
+  for (auto& b : big) b = static_cast<std::uint8_t>(rng());
+  const std::vector<TensorToWrite> tensors = {
+      {"small", DType::kF16, Shape{13}, std::as_bytes(std::span(small))},
+      {"big", DType::kF16, Shape{150'001}, std::as_bytes(std::span(big))},
+  };
+  const auto path = dir / "model.safetensors";
+  ASSERT_TRUE(write_safetensors(path, tensors, {}));
+  auto opened = SafetensorsFile::open(path);
+  ASSERT_TRUE(opened) << opened.error().message;
+  const SafetensorsFile& file = opened.value();
+  if (!file.supports_direct_io()) GTEST_SKIP() << "the temp folder's file system refuses O_DIRECT";
+  const TensorInfo& info = *file.find("big");
+  ASSERT_NE(info.offset_bytes % 4096, 0u);  // the test needs an unaligned start
+
+  struct Free {
+    void operator()(std::byte* p) const noexcept { std::free(p); }
+  };
+  constexpr std::size_t kWindow = 320 * 1024;
+  std::unique_ptr<std::byte, Free> window(static_cast<std::byte*>(std::aligned_alloc(4096, kWindow)));
+  for (const auto& [offset, size] : {std::pair<std::uint64_t, std::uint64_t>{0, 300'002},
+                                     {1, 4095},
+                                     {4095, 8193},
+                                     {123'457, 176'544},
+                                     {299'999, 2}}) {
+    std::memset(window.get(), 0, kWindow);
+    auto got = file.read_direct_in_place(info, offset, size, std::span(window.get(), kWindow));
+    ASSERT_TRUE(got) << got.error().message;
+    EXPECT_EQ(static_cast<std::uint64_t>(got.value() - window.get()), (info.offset_bytes + offset) % 4096);
+    EXPECT_EQ(std::memcmp(got.value(), big.data() + offset, size), 0) << "offset " << offset << " size " << size;
+  }
+
+  std::filesystem::resize_file(path, info.offset_bytes + 200'000);
+  auto cut = file.read_direct_in_place(info, 0, 300'002, std::span(window.get(), kWindow));
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().code, ErrorCode::kIoError);
+  EXPECT_NE(cut.error().message.find("'big'"), std::string::npos) << cut.error().message;
 }
 
 TEST(SafetensorsWrite, MovedFileKeepsItsMapping) {

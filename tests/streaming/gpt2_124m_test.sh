@@ -2,7 +2,8 @@
 # Budget-true streaming on a full-size shape: GPT-2 124M F32 (498 MB, generated on demand with random weights).
 #   gpt2_124m_test.sh EDGE_RT MODEL_DIR rss|cgroup
 # rss:    every strategy at 64M, 128M, 256M and no budget gives the unlimited run's tokens, with the pool's peak
-#         within the budget and peak RSS (VmHWM) within budget + 16 MiB (the documented fixed overhead).
+#         within the budget and peak RSS (VmHWM) within budget + 16 MiB (the documented fixed overhead); so do
+#         --cold-cache runs (O_DIRECT straight into the pool's direct-read slots) at 64M and 256M.
 # cgroup: as root with a memory cgroup (v1 or v2), budget 64 MiB inside a 96 MiB memory cgroup completes with the
 #         same tokens and no OOM kill; exits 77 (CTest: skipped) with a message where that is not possible.
 set -u
@@ -18,21 +19,25 @@ echo "baseline tokens: $baseline"
 failed=0 passed=0
 
 if [ "$mode" = rss ]; then
+  runs=()
   for strategy in sequential greedy-grouping speculative-prefetch; do
-    for budget in 64M 128M 256M unlimited; do
-      out=$("$bin" "${args[@]}" --strategy "$strategy" --memory-budget "$budget") || {
-        echo "not ok - $strategy $budget: edge-rt failed"; failed=$((failed + 1)); continue; }
-      read -r tokens pool rss < <(echo "$out" | field "str(d['generated_token_ids']).replace(' ', ''), d['metrics']['peak_pool_bytes'], d['metrics']['peak_rss_bytes']")
-      limit=$("$py" -c "print({'64M': 64 << 20, '128M': 128 << 20, '256M': 256 << 20}.get('$budget', 0))")
-      msg="$strategy $budget: pool $((pool >> 20)) MiB, peak RSS $((rss >> 20)) MiB"
-      if [ "$tokens" != "$(echo "$baseline" | tr -d ' ')" ]; then
-        echo "not ok - $msg: tokens $tokens differ from $baseline"; failed=$((failed + 1))
-      elif [ "$limit" -gt 0 ] && { [ "$pool" -gt "$limit" ] || [ "$rss" -gt $((limit + overhead)) ]; }; then
-        echo "not ok - $msg: over budget $budget (+16 MiB for RSS)"; failed=$((failed + 1))
-      else
-        echo "ok - $msg"; passed=$((passed + 1))
-      fi
-    done
+    for budget in 64M 128M 256M unlimited; do runs+=("$strategy $budget"); done
+  done
+  runs+=("sequential 64M --cold-cache" "speculative-prefetch 256M --cold-cache")
+  for run in "${runs[@]}"; do
+    read -r strategy budget cold <<< "$run"
+    out=$("$bin" "${args[@]}" --strategy "$strategy" --memory-budget "$budget" ${cold:+"$cold"}) || {
+      echo "not ok - $strategy $budget${cold:+ $cold}: edge-rt failed"; failed=$((failed + 1)); continue; }
+    read -r tokens pool rss < <(echo "$out" | field "str(d['generated_token_ids']).replace(' ', ''), d['metrics']['peak_pool_bytes'], d['metrics']['peak_rss_bytes']")
+    limit=$("$py" -c "print({'64M': 64 << 20, '128M': 128 << 20, '256M': 256 << 20}.get('$budget', 0))")
+    msg="$strategy $budget${cold:+ $cold}: pool $((pool >> 20)) MiB, peak RSS $((rss >> 20)) MiB"
+    if [ "$tokens" != "$(echo "$baseline" | tr -d ' ')" ]; then
+      echo "not ok - $msg: tokens $tokens differ from $baseline"; failed=$((failed + 1))
+    elif [ "$limit" -gt 0 ] && { [ "$pool" -gt "$limit" ] || [ "$rss" -gt $((limit + overhead)) ]; }; then
+      echo "not ok - $msg: over budget $budget (+16 MiB for RSS)"; failed=$((failed + 1))
+    else
+      echo "ok - $msg"; passed=$((passed + 1))
+    fi
   done
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

@@ -230,6 +230,47 @@ Result<void> SafetensorsFile::read_direct(const TensorInfo& info, std::uint64_t 
   return boost::outcome_v2::success();
 }
 
+Result<std::byte*> SafetensorsFile::read_direct_in_place(const TensorInfo& info, std::uint64_t offset_bytes,
+                                                         std::uint64_t size_bytes, std::span<std::byte> window) const {
+  constexpr std::uint64_t kBlock = 4096;
+  // One pread per 16 MiB keeps each request large (the kernel splits it into many device requests in flight)
+  // while an error still names roughly where it happened.
+  constexpr std::uint64_t kMaxRequest = 16u << 20;
+  EDGE_RT_CHECK(offset_bytes + size_bytes <= info.size_bytes, "read past the end of a tensor");
+  const std::uint64_t pos = info.offset_bytes + offset_bytes;
+  const std::uint64_t head = pos % kBlock;
+  const std::uint64_t span_bytes = (head + size_bytes + kBlock - 1) / kBlock * kBlock;
+  EDGE_RT_CHECK(reinterpret_cast<std::uintptr_t>(window.data()) % kBlock == 0 && window.size() >= span_bytes,
+                "read_direct_in_place: window must be 4096-aligned and cover the page-rounded range");
+  if (!supports_direct_io()) {
+    return fail(ErrorCode::kUnsupported, "[safetensors] " + path_.string() + ": the file system refuses O_DIRECT");
+  }
+  const std::uint64_t start = pos - head;
+  std::uint64_t done = 0;
+  while (done < head + size_bytes) {
+    const std::uint64_t want = std::min(kMaxRequest, span_bytes - done);
+    ssize_t n;
+    do {
+      n = ::pread(direct_fd_.get(), window.data() + done, want, static_cast<off_t>(start + done));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": reading tensor '" + info.name +
+                                           "' (O_DIRECT) failed: " + std::strerror(errno));
+    }
+    if (n == 0) {
+      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
+                                           "' (truncated after it was opened?)");
+    }
+    done += static_cast<std::uint64_t>(n);
+    if (done % kBlock != 0 && done < head + size_bytes) {
+      // A short O_DIRECT read ends at the end of the file, before the tensor does.
+      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
+                                           "' (truncated after it was opened?)");
+    }
+  }
+  return window.data() + head;
+}
+
 void SafetensorsFile::release_mapped(const TensorInfo& info, std::uint64_t offset_bytes,
                                      std::uint64_t size_bytes) const noexcept {
   const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));

@@ -70,29 +70,36 @@ Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& c, std::size
   return b;
 }
 
+std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix) noexcept {
+  if (matrix && bytes >= kDirectSlotMinBytes) {
+    // Up to 4032 bytes to reach a page boundary from a 64-aligned cursor, up to 4095 of file offset before the
+    // data, and the read rounded up to whole pages: page_round(bytes) + 8 KiB always covers them.
+    return (bytes + kDirectReadAlignment - 1) / kDirectReadAlignment * kDirectReadAlignment + 2 * kDirectReadAlignment;
+  }
+  return (bytes + 63) & ~std::uint64_t{63};
+}
+
 std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last) noexcept {
   std::uint64_t total = 0;
   for (std::size_t u = first; u < last; ++u) {
-    for (const model_ir::WeightRef& w : units[u].weights) total += (w.resident_bytes + 63) & ~std::uint64_t{63};
+    for (const model_ir::WeightRef& w : units[u].weights)
+      total += weight_slot_bytes(w.resident_bytes, w.shape.rank() >= 2);
   }
   return total;
 }
 
 namespace {
 
-std::uint64_t align64(std::uint64_t bytes) noexcept {
-  return (bytes + 63) & ~std::uint64_t{63};
-}
-
 // Pool bytes of a head chunk holding LM head rows [begin, end) and the final norm (and bias).
 std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, std::int64_t end) noexcept {
   std::uint64_t total = 0;
   for (const model_ir::WeightRef& w : head.weights) {
     if (w.role == model_ir::WeightRole::kLmHead) {
-      total += align64(static_cast<std::uint64_t>(end - begin) *
-                       tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1])));
+      total += weight_slot_bytes(static_cast<std::uint64_t>(end - begin) *
+                                     tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1])),
+                                 /*matrix=*/true);
     } else {
-      total += align64(w.resident_bytes);
+      total += weight_slot_bytes(w.resident_bytes, w.shape.rank() >= 2);
     }
   }
   return total;
@@ -116,13 +123,35 @@ bool ExecutionPlan::all_resident() const noexcept {
   return true;
 }
 
+namespace {
+
+// Weight bytes a load of `g` reads: its block without the slots' padding.
+std::uint64_t group_data_bytes(std::span<const model_ir::Unit> units, const Group& g) noexcept {
+  std::uint64_t total = 0;
+  for (std::size_t u = g.first_unit; u < g.last_unit; ++u) {
+    for (const model_ir::WeightRef& w : units[u].weights) {
+      if (w.role != model_ir::WeightRole::kLmHead) {
+        total += w.resident_bytes;
+      } else if (g.is_head_chunk()) {
+        total += static_cast<std::uint64_t>(g.row_end - g.row_begin) *
+                 tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
+      } else if (!g.lm_head_shared) {
+        total += w.resident_bytes;
+      }
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
 std::uint64_t ExecutionPlan::streamed_bytes_per_token(std::span<const model_ir::Unit> units) const noexcept {
   std::uint64_t total = 0;
   for (const Group& g : groups) {
     if (g.gathered) {
       total += gather_bytes(units[g.first_unit]);
     } else if (!g.resident) {
-      total += g.weight_bytes;
+      total += group_data_bytes(units, g);
     }
   }
   return total;
@@ -239,7 +268,7 @@ class PlanningStrategy : public PartitionStrategy {
     auto share_head = [&](Group g) {
       if (tied && g.last_unit == n) {
         g.lm_head_shared = true;
-        g.weight_bytes -= align64(lm_head->resident_bytes);
+        g.weight_bytes -= weight_slot_bytes(lm_head->resident_bytes, /*matrix=*/true);
         g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
       }
       return g;

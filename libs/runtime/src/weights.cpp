@@ -72,24 +72,42 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
       if (group.lm_head_shared && w.role == model_ir::WeightRole::kLmHead) continue;  // the embedding's copy serves
       tensor_core::Shape shape = w.shape;
       std::uint64_t bytes = w.resident_bytes;
-      if (w.shape.rank() == 1) {
+      std::byte* data = cursor;
+      const bool matrix = w.shape.rank() >= 2;
+      if (!matrix) {
         EDGE_RT_TRY(load_vector(w, cursor, io, staging, stats));
-      } else if (w.transpose) {
-        // Kept input-major as stored (GPT-2 Conv1D): a straight read, no transpose; matmul_in_out consumes it.
-        shape = w.source->shape;
-        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
-      } else if (group.is_head_chunk() && w.role == model_ir::WeightRole::kLmHead) {
-        const std::uint64_t row_bytes = tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
-        shape = tensor_core::Shape{group.row_end - group.row_begin, w.shape[1]};
-        bytes = static_cast<std::uint64_t>(shape[0]) * row_bytes;
-        EDGE_RT_TRY(read_range(w, static_cast<std::uint64_t>(group.row_begin) * row_bytes,
-                               std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
       } else {
-        EDGE_RT_TRY(read_range(w, 0, std::span(cursor, static_cast<std::size_t>(bytes)), io, staging, stats));
+        std::uint64_t offset = 0;
+        // Input-major matrices (GPT-2 Conv1D) are read as stored, no transpose; matmul_in_out consumes them.
+        if (w.transpose) shape = w.source->shape;
+        if (group.is_head_chunk() && w.role == model_ir::WeightRole::kLmHead) {
+          const std::uint64_t row_bytes = tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
+          shape = tensor_core::Shape{group.row_end - group.row_begin, w.shape[1]};
+          bytes = static_cast<std::uint64_t>(shape[0]) * row_bytes;
+          offset = static_cast<std::uint64_t>(group.row_begin) * row_bytes;
+        }
+        const std::uint64_t slot = partition_planner::weight_slot_bytes(bytes, /*matrix=*/true);
+        if (bytes >= partition_planner::kDirectSlotMinBytes) {
+          // Direct-read slot: the data sits at its file offset modulo 4096 past a page boundary.
+          constexpr std::uint64_t kPage = partition_planner::kDirectReadAlignment;
+          const auto at = reinterpret_cast<std::uintptr_t>(cursor);
+          std::byte* base = cursor + ((kPage - at % kPage) % kPage);
+          data = base + (w.source->offset_bytes + offset) % kPage;
+          if (io.cold_cache && w.file->supports_direct_io()) {
+            const std::span window(base, static_cast<std::size_t>(cursor + slot - base));
+            EDGE_RT_TRY(std::byte * got, w.file->read_direct_in_place(*w.source, offset, bytes, window));
+            EDGE_RT_CHECK(got == data, "direct read placed the data off its slot");
+            stats.bytes_read += bytes;
+          } else {
+            EDGE_RT_TRY(read_range(w, offset, std::span(data, static_cast<std::size_t>(bytes)), io, staging, stats));
+          }
+        } else {
+          EDGE_RT_TRY(read_range(w, offset, std::span(data, static_cast<std::size_t>(bytes)), io, staging, stats));
+        }
       }
-      lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(cursor, w.dtype, shape);
+      lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(data, w.dtype, shape);
       lu.in_out[static_cast<std::size_t>(w.role)] = w.transpose;
-      cursor += (bytes + 63) & ~std::uint64_t{63};
+      cursor += partition_planner::weight_slot_bytes(bytes, matrix);
     }
     loaded.units.push_back(lu);
   }

@@ -1,6 +1,8 @@
 #pragma once
 // Loading a plan group's weights from storage into one pool block, with pread(2) (no file pages stay mapped in the
-// process), transposing GPT-2's Conv1D matrices and converting vectors to F32 on the way.
+// process), converting vectors to F32 on the way. In cold-cache mode, large matrices are read with O_DIRECT
+// straight into their direct-read slots (partition_planner::weight_slot_bytes); the rest go through the staging
+// buffer.
 
 #include <edge_rt/memory_manager/pool.hpp>
 #include <edge_rt/model_ir/model_graph.hpp>

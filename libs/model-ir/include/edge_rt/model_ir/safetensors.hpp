@@ -68,6 +68,12 @@ class SafetensorsFile final {
   /// Errors: kIoError as read(), and kUnsupported when the file system refused O_DIRECT (see supports_direct_io).
   Result<void> read_direct(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out,
                            std::span<std::byte> bounce) const;
+  /// O_DIRECT with no bounce copy: reads tensor bytes [offset_bytes, offset_bytes + size_bytes) into `window`,
+  /// whole 4 KiB blocks at a time, so they land at window[head] where head = (their file position) % 4096; the
+  /// bytes around them are overwritten with the file's neighbours. `window` must be 4096-aligned and at least
+  /// round_up(head + size_bytes, 4096) bytes. Returns the address of the first tensor byte. Errors as read_direct.
+  Result<std::byte*> read_direct_in_place(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes,
+                                          std::span<std::byte> window) const;
   /// Whether the file could be opened with O_DIRECT (tmpfs and some network file systems refuse it).
   bool supports_direct_io() const noexcept { return direct_fd_.get() >= 0; }
   /// Drops the process's mapped pages of a range of a tensor (madvise MADV_DONTNEED on the whole pages inside it),

@@ -43,7 +43,19 @@ struct RuntimeBuffers {
 /// model's context length.
 Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& config, std::size_t n_ctx, std::size_t n_batch);
 
-/// Bytes of the one pool block holding units [first, last): each weight's resident bytes rounded up to 64.
+/// Matrices of at least this many bytes get a direct-read slot (see weight_slot_bytes).
+inline constexpr std::uint64_t kDirectSlotMinBytes = 64 * 1024;
+/// Page size assumed by direct-read slots; O_DIRECT needs file offset, length and buffer aligned to it.
+inline constexpr std::uint64_t kDirectReadAlignment = 4096;
+
+/// Bytes one weight of `bytes` resident bytes takes in a group's pool block, at a 64-aligned offset. Vectors and
+/// small matrices: `bytes` rounded up to 64. A matrix of at least kDirectSlotMinBytes: `bytes` rounded up to 4096
+/// plus 8 KiB, so that a cold-cache load can place its data at the file position's offset modulo 4096 inside the
+/// slot and read it with O_DIRECT straight into the block, with no bounce copy (the slot holds the page-aligned
+/// window around the data). The size does not depend on the file offset, so plans stay offset-independent.
+std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix) noexcept;
+
+/// Bytes of the one pool block holding units [first, last): the sum of weight_slot_bytes of their weights.
 std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last) noexcept;
 
 /// A run of consecutive units loaded in one pool block, or one vocabulary chunk of the head.
