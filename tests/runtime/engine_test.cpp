@@ -62,6 +62,41 @@ GenerateOptions greedy(std::size_t n) {
   return g;
 }
 
+// A monitor's RunControl: fewer threads and paced decoding mid-generation give the same tokens, and the metrics
+// say what happened.
+TEST(Engine, RunControlLowersThreadsAndPacesWithoutChangingTokens) {
+  EngineOptions o = stories_options();
+  o.n_threads = 3;
+  auto engine = make_engine(o);
+  ASSERT_TRUE(engine) << engine.error().message;
+  const auto baseline = engine.value().generate({}, greedy(20));
+  ASSERT_TRUE(baseline) << baseline.error().message;
+  EXPECT_EQ(baseline.value().metrics.min_threads, 3u);
+  EXPECT_EQ(baseline.value().metrics.paced_ms, 0.0);
+
+  RunControl control;
+  GenerateOptions g = greedy(20);
+  g.control = &control;
+  std::size_t seen = 0;
+  auto adjusted = engine.value().generate({}, g, [&](TokenId) {
+    if (++seen == 5) {  // as a monitor thread would, between two passes
+      control.max_threads = 1;
+      control.pace_ms = 2;
+    }
+    if (seen == 12) control.max_threads = 2;
+    return true;
+  });
+  ASSERT_TRUE(adjusted) << adjusted.error().message;
+  EXPECT_EQ(adjusted.value().generated_tokens, baseline.value().generated_tokens);
+  EXPECT_EQ(adjusted.value().metrics.min_threads, 1u);
+  EXPECT_EQ(adjusted.value().metrics.paced_ms, 2.0 * 15);  // passes after tokens 5..19
+  control.max_threads = 99;                                // above the configured count: capped at 3
+  control.pace_ms = 0;
+  auto capped = engine.value().generate({}, g);
+  ASSERT_TRUE(capped);
+  EXPECT_EQ(capped.value().metrics.min_threads, 3u);
+}
+
 // llama2.c's published stories260K sample, greedy from BOS.
 TEST(Engine, ReproducesTheLlama2cSampleFromBos) {
   auto engine = make_engine(stories_options());

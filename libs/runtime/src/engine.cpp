@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -131,6 +132,9 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   const model_ir::ModelConfig& config = data_->graph->config();
   const partition_planner::ExecutionPlan& plan = data_->plan;
   detail::Executor& ex = *data_->executor;
+  std::size_t threads_used =
+      ex.limit_threads(options.control ? options.control->max_threads.load(std::memory_order_relaxed) : 0);
+  std::size_t min_threads = threads_used;
 
   const std::optional<TokenId> bos = bos_of(*data_);
   std::optional<TokenId> eos = config.eos_id;
@@ -205,6 +209,14 @@ Result<GenerationResult> InferenceEngine<State>::generate(
       break;
     }
     const auto step = Clock::now();
+    if (options.control) {
+      threads_used = ex.limit_threads(options.control->max_threads.load(std::memory_order_relaxed));
+      if (const std::uint32_t pace = options.control->pace_ms.load(std::memory_order_relaxed); pace > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(pace));
+        result.metrics.paced_ms += pace;
+      }
+    }
+    min_threads = std::min(min_threads, threads_used);
     const TokenId one[] = {next};
     EDGE_RT_TRY(auto p, ex.forward(one, pos, nullptr));
     decode_ms += ms_since(step);
@@ -230,6 +242,7 @@ Result<GenerationResult> InferenceEngine<State>::generate(
     m.stall_ms += p.stall_ms;
     m.weight_bytes_loaded += p.bytes_read;
   }
+  m.min_threads = min_threads;
   m.overlap_efficiency = m.io_ms > 0 ? std::clamp((m.io_ms - m.stall_ms) / m.io_ms, 0.0, 1.0) : 1.0;
   return result;
 }

@@ -28,10 +28,17 @@ Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const
       io_(io),
       pool_(std::make_unique<memory_manager::MemoryPool>(plan.budget)),
       pinned_(plan.groups.size()),
-      threads_(std::make_unique<tc::ThreadPool>(
-          n_threads > 0 ? n_threads : std::max<std::size_t>(1, std::thread::hardware_concurrency()))) {}
+      configured_threads_(n_threads > 0 ? n_threads : std::max<std::size_t>(1, std::thread::hardware_concurrency())),
+      threads_(std::make_unique<tc::ThreadPool>(configured_threads_)) {}
 
 Executor::~Executor() = default;
+
+std::size_t Executor::limit_threads(std::size_t n) {
+  const std::size_t want = n == 0 ? configured_threads_ : std::min(n, configured_threads_);
+  // A new pool costs a few thread starts; it happens only when a monitor changes its mind.
+  if (want != threads_->size()) threads_ = std::make_unique<tc::ThreadPool>(want);
+  return threads_->size();
+}
 
 Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<model_ir::Validated>& graph,
                                                    const partition_planner::ExecutionPlan& plan, const IoOptions& io,

@@ -47,6 +47,9 @@ class Executor final {
 
   std::span<float> logits() noexcept;
   memory_manager::PoolStats pool_stats() const { return pool_->stats(); }
+  /// Kernel threads from now on: min(n, the configured count), at least 1; 0 restores the configured count.
+  /// Between passes only. Returns the count in effect.
+  std::size_t limit_threads(std::size_t n);
 
  private:
   Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
@@ -82,6 +85,7 @@ class Executor final {
   std::atomic<std::uint64_t> io_bytes_{0};
   std::atomic<std::uint64_t> io_ns_{0};
   std::optional<Error> poisoned_;
+  std::size_t configured_threads_ = 1;
   std::unique_ptr<tensor_core::ThreadPool> threads_;
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its thread stops before the rest is destroyed
 };

@@ -10,6 +10,7 @@
 #include <edge_rt/runtime/sampler.hpp>
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
+#include <atomic>
 #include <concepts>
 #include <cstdint>
 #include <filesystem>
@@ -47,11 +48,20 @@ struct EngineOptions {
 };
 
 /// Per-call generation settings. Copyable value.
+/// Adjustments another thread (a resource monitor) may make while generate() runs; read before each decode pass.
+/// Lowering threads never changes the tokens: the kernels give identical results for any thread count.
+/// Thread-safe (atomics). Not copyable.
+struct RunControl {
+  std::atomic<std::uint32_t> max_threads{0};  ///< Cap on kernel threads (>= 1), 0 = as configured.
+  std::atomic<std::uint32_t> pace_ms{0};      ///< Sleep before each decode pass, in ms; 0 = none.
+};
+
 struct GenerateOptions {
   std::size_t max_new_tokens = 128;  ///< New tokens at most (-n); 0 runs the prompt only.
   SamplingParams sampling;
   bool stop_at_eos = true;
-  bool all_logits = false;  ///< Keep the logits of every input position (prefill) in the result.
+  bool all_logits = false;        ///< Keep the logits of every input position (prefill) in the result.
+  RunControl* control = nullptr;  ///< Optional, not owned; must outlive generate().
 };
 
 /// Weight streaming during one forward pass (prefill: the whole prompt; decode: one token). Copyable value.
@@ -80,6 +90,8 @@ struct Metrics {
   double stall_ms = 0;
   /// Share of the I/O time hidden behind compute: (io_ms - stall_ms) / io_ms; 1 when nothing was read.
   double overlap_efficiency = 1;
+  double paced_ms = 0;          ///< Sleeps asked for by RunControl::pace_ms (included in decode_ms).
+  std::size_t min_threads = 0;  ///< Fewest kernel threads any decode pass ran with.
 };
 
 /// Why generation stopped.
