@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "preset.hpp"
 
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/partition_planner/plan.hpp>
@@ -22,7 +23,9 @@ struct InspectArgs {
   std::string memory_budget;
   std::int64_t ctx_size = 0;
   std::int64_t batch = 0;
+  std::int64_t ctx_cap = 0;  // a preset's ctx_size: capped at the model's maximum
   bool json = false;
+  std::string preset;
 };
 
 const char* kind_name(model_ir::UnitKind kind) {
@@ -50,13 +53,10 @@ Result<int> inspect(const InspectArgs& a) {
   const model_ir::ModelConfig& c = graph.config();
   const auto units = graph.units();
   if (a.ctx_size < 0 || a.batch < 0) return fail(ErrorCode::kInvalidArgument, "--ctx-size and --batch must be >= 0");
-  const std::size_t n_ctx =
-      a.ctx_size > 0 ? static_cast<std::size_t>(a.ctx_size) : static_cast<std::size_t>(c.max_context);
+  std::size_t n_ctx = a.ctx_size > 0 ? static_cast<std::size_t>(a.ctx_size) : static_cast<std::size_t>(c.max_context);
+  if (a.ctx_size == 0 && a.ctx_cap > 0) n_ctx = std::min(n_ctx, static_cast<std::size_t>(a.ctx_cap));
   const std::size_t n_batch = std::min(n_ctx, a.batch > 0 ? static_cast<std::size_t>(a.batch) : std::size_t{512});
-  memory_manager::MemoryBudget budget = memory_manager::MemoryBudget::unlimited();
-  if (!a.memory_budget.empty()) {
-    EDGE_RT_TRY(budget, memory_manager::MemoryBudget::parse(a.memory_budget));
-  }
+  EDGE_RT_TRY(const memory_manager::MemoryBudget budget, resolve_budget(a.memory_budget));
   EDGE_RT_TRY(auto buffers, partition_planner::runtime_buffers(c, n_ctx, n_batch));
   const std::uint64_t kv_per_token = buffers.kv_cache_bytes / n_ctx;
   std::map<std::string, std::uint64_t> dtype_params;
@@ -186,12 +186,19 @@ std::function<int()> add_inspect_command(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("inspect", "Show a model's architecture, units and memory plans without loading it");
   cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
-  cmd->add_option("--memory-budget", args->memory_budget, "Budget to plan for (default: none)");
+  cmd->add_option("--memory-budget", args->memory_budget, "Budget to plan for: 512M, 1G, auto (default: none)");
   cmd->add_option("--ctx-size", args->ctx_size, "KV cache length in tokens (default: the model's context)");
   cmd->add_option("--batch", args->batch, "Prefill batch in tokens (default: min(512, context))");
   cmd->add_flag("--json", args->json, "One JSON object instead of text");
-  return [args]() -> int {
-    auto status = inspect(*args);
+  cmd->add_option("-c,--config", args->preset, "Preset TOML (model, memory_budget, ctx_size); flags override it");
+  return [args, cmd]() -> int {
+    InspectArgs a = *args;
+    auto preset = load_preset_or_empty(a.preset);
+    if (!preset) return report(preset.error());
+    apply(preset.value().model, *cmd, "--model", a.model);
+    apply(preset.value().memory_budget, *cmd, "--memory-budget", a.memory_budget);
+    apply(preset.value().ctx_size, *cmd, "--ctx-size", a.ctx_cap);
+    auto status = inspect(a);
     if (!status) return report(status.error());
     return status.value();
   };

@@ -56,9 +56,7 @@ Result<int> perplexity(const PerplexityArgs& a) {
   options.strategy = a.strategy;
   options.n_threads = static_cast<std::int32_t>(a.threads);
   options.n_ctx = static_cast<std::size_t>(a.ctx_size);
-  if (!a.memory_budget.empty()) {
-    EDGE_RT_TRY(options.budget, memory_manager::MemoryBudget::parse(a.memory_budget));
-  }
+  EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
   EDGE_RT_TRY(auto planned, runtime::InferenceEngine<runtime::Idle>::create().load_model(options));
   if (static_cast<std::int64_t>(planned.config().max_context) < a.ctx_size) {
     return fail(ErrorCode::kInvalidArgument, "--ctx-size " + std::to_string(a.ctx_size) + " exceeds the model's " +

@@ -1,7 +1,12 @@
 #include "preset.hpp"
 
+#include <edge_rt/core/format.hpp>
+#include <edge_rt/resource_monitor/probe.hpp>
+#include <edge_rt/resource_monitor/recommend.hpp>
+
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -47,14 +52,28 @@ Result<Preset> load_preset(const std::filesystem::path& path) {
        << e.description();
     return fail(ErrorCode::kInvalidFormat, os.str());
   }
-  static const std::set<std::string, std::less<>> kKeys = {"model",    "memory_budget", "strategy",       "num_threads",
-                                                           "ctx_size", "n_predict",     "temperature",    "top_k",
-                                                           "top_p",    "min_p",         "repeat_penalty", "seed"};
+  static const std::set<std::string, std::less<>> kKeys = {"model",
+                                                           "memory_budget",
+                                                           "strategy",
+                                                           "num_threads",
+                                                           "ctx_size",
+                                                           "n_predict",
+                                                           "temperature",
+                                                           "top_k",
+                                                           "top_p",
+                                                           "min_p",
+                                                           "repeat_penalty",
+                                                           "seed",
+                                                           "thermal_margin_c",
+                                                           "pace_ms",
+                                                           "battery_low_percent",
+                                                           "monitor_interval_ms"};
   for (const auto& [key, node] : table) {
     if (!kKeys.contains(key.str())) {
-      return fail(ErrorCode::kInvalidFormat, "[preset] " + label + ": unknown key '" + std::string(key.str()) +
-                                                 "' (known: model, memory_budget, strategy, num_threads, ctx_size, "
-                                                 "n_predict, temperature, top_k, top_p, min_p, repeat_penalty, seed)");
+      std::string known;
+      for (const std::string& k : kKeys) known += (known.empty() ? "" : ", ") + k;
+      return fail(ErrorCode::kInvalidFormat,
+                  "[preset] " + label + ": unknown key '" + std::string(key.str()) + "' (known: " + known + ")");
     }
   }
   Preset p;
@@ -70,7 +89,75 @@ Result<Preset> load_preset(const std::filesystem::path& path) {
   EDGE_RT_TRY(read(table, "min_p", p.min_p, label, "a number"));
   EDGE_RT_TRY(read(table, "repeat_penalty", p.repeat_penalty, label, "a number"));
   EDGE_RT_TRY(read(table, "seed", p.seed, label, "an integer"));
+  EDGE_RT_TRY(read(table, "thermal_margin_c", p.thermal_margin_c, label, "a number of degrees Celsius"));
+  EDGE_RT_TRY(read(table, "battery_low_percent", p.battery_low_percent, label, "an integer percentage"));
+  EDGE_RT_TRY(read(table, "pace_ms", p.pace_ms, label, "an integer of milliseconds"));
+  EDGE_RT_TRY(read(table, "monitor_interval_ms", p.monitor_interval_ms, label, "an integer of milliseconds"));
+  EDGE_RT_TRY(p.adapt_policy());  // range errors surface when the preset is loaded, not mid-run
   return p;
+}
+
+Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
+  resource_monitor::AdaptPolicy policy;
+  if (thermal_margin_c) {
+    if (*thermal_margin_c < 0 || *thermal_margin_c > 50) {
+      return fail(ErrorCode::kInvalidArgument, "[preset] thermal_margin_c must be within 0..50 degrees Celsius");
+    }
+    policy.thermal_margin_c = *thermal_margin_c;
+  }
+  if (battery_low_percent) {
+    if (*battery_low_percent < 0 || *battery_low_percent > 100) {
+      return fail(ErrorCode::kInvalidArgument, "[preset] battery_low_percent must be within 0..100");
+    }
+    policy.battery_low_percent = static_cast<int>(*battery_low_percent);
+  }
+  if (pace_ms) {
+    if (*pace_ms < 0 || *pace_ms > 10'000) {
+      return fail(ErrorCode::kInvalidArgument, "[preset] pace_ms must be within 0..10000");
+    }
+    policy.pace_ms = static_cast<std::uint32_t>(*pace_ms);
+  }
+  if (monitor_interval_ms) {
+    if (*monitor_interval_ms < 1 || *monitor_interval_ms > 600'000) {
+      return fail(ErrorCode::kInvalidArgument, "[preset] monitor_interval_ms must be within 1..600000");
+    }
+    policy.interval = std::chrono::milliseconds(*monitor_interval_ms);
+  }
+  return policy;
+}
+
+Result<Preset> load_preset_or_empty(const std::string& path) {
+  if (path.empty()) return Preset{};
+  return load_preset(path);
+}
+
+Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return fail(ErrorCode::kIoError, dir.string() + ": no such model folder");
+  std::uint64_t total = 0;
+  bool any = false;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() != ".safetensors") continue;
+    std::error_code size_ec;
+    const auto size = fs::file_size(it->path(), size_ec);
+    if (size_ec) continue;
+    total += size;
+    any = true;
+  }
+  if (ec) return fail(ErrorCode::kIoError, dir.string() + ": " + ec.message());
+  if (!any) return fail(ErrorCode::kIoError, dir.string() + ": no *.safetensors files");
+  return total;
+}
+
+Result<memory_manager::MemoryBudget> resolve_budget(const std::string& text) {
+  if (text.empty()) return memory_manager::MemoryBudget::unlimited();
+  if (text != "auto") return memory_manager::MemoryBudget::parse(text);
+  const resource_monitor::Recommendation r =
+      resource_monitor::recommend(resource_monitor::SystemProbe::live().read(), std::nullopt);
+  std::fprintf(stderr, "edge-rt: --memory-budget auto: %s (%s)\n", format_bytes(r.budget_bytes).c_str(),
+               r.budget_reason.c_str());
+  return memory_manager::MemoryBudget::from_bytes(r.budget_bytes);
 }
 
 }  // namespace edge_rt::cli

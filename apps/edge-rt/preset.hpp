@@ -1,9 +1,12 @@
 #pragma once
-// Device presets: TOML files in configs/ whose keys mirror `edge-rt run` flags.
+// Device presets: TOML files in configs/ whose keys mirror the CLI's flags, and the settings every command
+// resolves the same way (`--memory-budget auto`, the run-time adaptation policy).
 
 #include <CLI/CLI.hpp>
 
 #include <edge_rt/core/result.hpp>
+#include <edge_rt/memory_manager/budget.hpp>
+#include <edge_rt/resource_monitor/adapt.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -26,6 +29,15 @@ struct Preset {
   std::optional<double> min_p;
   std::optional<double> repeat_penalty;
   std::optional<std::int64_t> seed;
+  // Run-time adaptation thresholds (resource_monitor::AdaptPolicy).
+  std::optional<double> thermal_margin_c;           ///< thermal_margin_c = 5.0
+  std::optional<std::int64_t> battery_low_percent;  ///< battery_low_percent = 20 (0 disables)
+  std::optional<std::int64_t> pace_ms;              ///< pace_ms = 50
+  std::optional<std::int64_t> monitor_interval_ms;  ///< monitor_interval_ms = 1000
+
+  /// The adaptation policy: AdaptPolicy's defaults where a key is absent. Errors: kInvalidArgument when a value is
+  /// out of range (naming the key).
+  Result<resource_monitor::AdaptPolicy> adapt_policy() const;
 };
 
 /// Sets `target` from a preset value where `flag` was not given on the command line (explicit flags win).
@@ -37,5 +49,18 @@ void apply(const std::optional<U>& preset_value, const CLI::App& cmd, const char
 /// Parses a preset file (toml++). Errors: kIoError (unreadable), kInvalidFormat (TOML syntax, with line and column;
 /// a key of the wrong type, naming the key and the expected type; an unknown key, naming it).
 Result<Preset> load_preset(const std::filesystem::path& path);
+
+/// The preset named by -c, or an empty Preset when `path` is empty. Errors as load_preset.
+Result<Preset> load_preset_or_empty(const std::string& path);
+
+/// The bytes of a model folder's weights: the sum of its *.safetensors files. Errors: kIoError (no folder, no
+/// *.safetensors files).
+Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir);
+
+/// A --memory-budget value: "" (none), a size ("512M", "1G", "64MiB", bytes) or "auto". "auto" reads the live
+/// system and takes resource_monitor::recommend()'s budget: min(MemAvailable, cgroup limit) minus a margin of
+/// max(128 MiB, 10%), at least 64 MiB; it prints the choice and its reason to stderr. Errors: kInvalidArgument
+/// from MemoryBudget::parse.
+Result<memory_manager::MemoryBudget> resolve_budget(const std::string& text);
 
 }  // namespace edge_rt::cli

@@ -2,6 +2,7 @@
 #include "preset.hpp"
 
 #include <edge_rt/memory_manager/budget.hpp>
+#include <edge_rt/resource_monitor/adapt.hpp>
 #include <edge_rt/runtime/engine.hpp>
 
 #include <boost/json.hpp>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <thread>
 
 namespace edge_rt::cli {
 
@@ -26,6 +28,7 @@ struct RunArgs {
   std::string strategy = "greedy-grouping";
   std::int64_t threads = 0;
   std::int64_t ctx_size = 0;
+  std::int64_t ctx_cap = 0;  // a preset's ctx_size: capped at the model's maximum, where --ctx-size is not
   double temperature = 0.8;
   std::int64_t top_k = 40;
   double top_p = 0.95;
@@ -38,6 +41,9 @@ struct RunArgs {
   bool verbose = false;
   bool cold_cache = false;
   bool use_mmap = false;
+  bool no_monitor = false;
+  std::string monitor_root = "/";
+  resource_monitor::AdaptPolicy policy;  // from the preset's thresholds
 };
 
 Result<std::vector<tokenizer::TokenId>> parse_token_list(const std::string& text) {
@@ -94,6 +100,8 @@ boost::json::object metrics_json(const runtime::GenerationResult& r, const parti
       {"compute_ms", m.compute_ms},
       {"stall_ms", m.stall_ms},
       {"overlap_efficiency", m.overlap_efficiency},
+      {"paced_ms", m.paced_ms},
+      {"min_threads", m.min_threads},
       {"streamed_bytes_per_token", streamed_per_token},
       {"resident_bytes", plan.resident_bytes},
       {"strategy", plan.strategy},
@@ -137,9 +145,7 @@ Result<int> run(const RunArgs& a) {
   options.n_threads = static_cast<std::int32_t>(a.threads);
   options.cold_cache = a.cold_cache;
   options.use_mmap = a.use_mmap;
-  if (!a.memory_budget.empty()) {
-    EDGE_RT_TRY(options.budget, memory_manager::MemoryBudget::parse(a.memory_budget));
-  }
+  EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
   // The tokenizer comes first: the prompt's length sizes the KV cache and the prefill batch.
   std::error_code ec;
   if (!std::filesystem::is_directory(options.model_dir, ec)) {
@@ -163,7 +169,8 @@ Result<int> run(const RunArgs& a) {
   const auto n_new = static_cast<std::size_t>(a.n_predict);
   // Context: the user's, else prompt + BOS + new tokens capped at the model's maximum (decided by the engine).
   options.n_ctx = static_cast<std::size_t>(a.ctx_size);
-  if (options.n_ctx == 0) options.n_ctx = prompt.size() + 1 + n_new;
+  if (options.n_ctx == 0)
+    options.n_ctx = a.ctx_cap > 0 ? static_cast<std::size_t>(a.ctx_cap) : prompt.size() + 1 + n_new;
   if (auto config = model_ir::parse_hf_config(options.model_dir / "config.json"); config && a.ctx_size == 0) {
     options.n_ctx = std::min<std::size_t>(options.n_ctx, static_cast<std::size_t>(config.value().max_context));
   }  // a broken config.json is reported by load_model below
@@ -182,6 +189,30 @@ Result<int> run(const RunArgs& a) {
   gen.sampling.min_p = static_cast<float>(a.min_p);
   gen.sampling.repeat_penalty = static_cast<float>(a.repeat_penalty);
   gen.sampling.seed = a.seed < 0 ? std::random_device{}() : static_cast<std::uint64_t>(a.seed);
+
+  // Run-time adaptation: a monitor thread re-reads thermal and battery state and caps threads or paces decoding.
+  runtime::RunControl control;
+  std::unique_ptr<resource_monitor::Monitor> monitor;
+  if (!a.no_monitor) {
+    EDGE_RT_TRY(auto probe, resource_monitor::SystemProbe::at(a.monitor_root));
+    const auto configured = static_cast<std::uint32_t>(
+        a.threads > 0 ? a.threads : std::max<unsigned>(1, std::thread::hardware_concurrency()));
+    monitor = std::make_unique<resource_monitor::Monitor>(
+        probe, a.policy, configured, [&control](const resource_monitor::Adaptation& change) {
+          control.max_threads = change.max_threads;
+          control.pace_ms = change.pace_ms;
+          if (change.max_threads == 0) {
+            std::fprintf(stderr, "\nedge-rt: monitor: %s: back to the configured threads, no pacing\n",
+                         change.reason.c_str());
+          } else {
+            std::fprintf(stderr, "\nedge-rt: monitor: %s: threads -> %u, pacing %u ms per token\n",
+                         change.reason.c_str(), change.max_threads, change.pace_ms);
+          }
+        });
+    monitor->poll_once();  // the state at the start applies to the first token already
+    monitor->start();
+    gen.control = &control;
+  }
 
   const tokenizer::Tokenizer* tok = engine.tokenizer();
   const bool json = a.output == "json";
@@ -213,6 +244,7 @@ Result<int> run(const RunArgs& a) {
     return true;
   };
   EDGE_RT_TRY(auto result, engine.generate(prompt, gen, on_token));
+  monitor.reset();  // stops the thread before `control` goes away
   if (decoder) {
     const std::string rest = decoder->flush();
     text += rest;
@@ -251,7 +283,9 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("-p,--prompt", args->prompt, "Prompt text (empty: start from BOS)");
   cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt as comma-separated token ids, e.g. 1,2,3");
   cmd->add_option("-n,--n-predict", args->n_predict, "New tokens to generate")->capture_default_str();
-  cmd->add_option("--memory-budget", args->memory_budget, "Memory budget: 512M, 1G, 64MiB, bytes (default: none)");
+  cmd->add_option("--memory-budget", args->memory_budget,
+                  "Memory budget: 512M, 1G, 64MiB, bytes, or auto (MemAvailable / cgroup limit minus a margin; "
+                  "default: none)");
   cmd->add_option("--strategy", args->strategy, "sequential | greedy-grouping | speculative-prefetch")
       ->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Threads for kernels, this one included; 0 = one per CPU")
@@ -272,6 +306,10 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_flag("--mmap", args->use_mmap, "Copy weights from a mapping of the checkpoint instead of pread");
   cmd->add_flag("--cold-cache", args->cold_cache,
                 "Drop the page cache of every weight read: each token streams from the device");
+  cmd->add_flag("--no-monitor", args->no_monitor,
+                "Do not watch thermal zones and the battery (by default a hot zone or a low battery lowers threads "
+                "and paces decoding; thresholds from the preset)");
+  cmd->add_option("--monitor-root", args->monitor_root, "Folder the monitor reads /proc and /sys under (default: /)");
   return [args, cmd]() -> int {
     RunArgs a = *args;
     if (!a.preset.empty()) {
@@ -282,7 +320,7 @@ std::function<int()> add_run_command(CLI::App& app) {
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
       apply(p.strategy, *cmd, "--strategy", a.strategy);
       apply(p.num_threads, *cmd, "--threads", a.threads);
-      apply(p.ctx_size, *cmd, "--ctx-size", a.ctx_size);
+      apply(p.ctx_size, *cmd, "--ctx-size", a.ctx_cap);
       apply(p.n_predict, *cmd, "--n-predict", a.n_predict);
       apply(p.temperature, *cmd, "--temperature", a.temperature);
       apply(p.top_k, *cmd, "--top-k", a.top_k);
@@ -290,6 +328,9 @@ std::function<int()> add_run_command(CLI::App& app) {
       apply(p.min_p, *cmd, "--min-p", a.min_p);
       apply(p.repeat_penalty, *cmd, "--repeat-penalty", a.repeat_penalty);
       apply(p.seed, *cmd, "--seed", a.seed);
+      auto policy = p.adapt_policy();
+      if (!policy) return report(policy.error());
+      a.policy = policy.value();
     }
     auto status = run(a);
     if (!status) return report(status.error());

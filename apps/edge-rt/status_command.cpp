@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "preset.hpp"
 
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/resource_monitor/probe.hpp>
@@ -26,26 +27,8 @@ struct StatusArgs {
   std::string root = "/";
   std::string model;
   bool json = false;
+  std::string preset;
 };
-
-// The bytes of a model folder's weights: the sum of its *.safetensors files.
-Result<std::uint64_t> model_weight_bytes(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return fail(ErrorCode::kIoError, "[status] " + dir.string() + ": no such folder");
-  std::uint64_t total = 0;
-  bool any = false;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().extension() != ".safetensors") continue;
-    std::error_code size_ec;
-    const auto size = fs::file_size(it->path(), size_ec);
-    if (size_ec) continue;
-    total += size;
-    any = true;
-  }
-  if (ec) return fail(ErrorCode::kIoError, "[status] " + dir.string() + ": " + ec.message());
-  if (!any) return fail(ErrorCode::kIoError, "[status] " + dir.string() + ": no *.safetensors files");
-  return total;
-}
 
 template <class T>
 boost::json::value opt(const std::optional<T>& v) {
@@ -262,8 +245,13 @@ std::function<int()> add_status_command(CLI::App& app) {
   cmd->add_option("--root", args->root, "Read /proc and /sys under this folder (default: /; for recorded trees)");
   cmd->add_option("-m,--model", args->model, "Model folder whose *.safetensors size decides the strategy");
   cmd->add_flag("--json", args->json, "One JSON object instead of text");
-  return [args]() -> int {
-    auto result = status(*args);
+  cmd->add_option("-c,--config", args->preset, "Preset TOML (its model); flags override it");
+  return [args, cmd]() -> int {
+    StatusArgs a = *args;
+    auto preset = load_preset_or_empty(a.preset);
+    if (!preset) return report(preset.error());
+    apply(preset.value().model, *cmd, "--model", a.model);
+    auto result = status(a);
     if (!result) return report(result.error());
     return result.value();
   };

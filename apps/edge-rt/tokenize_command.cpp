@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "preset.hpp"
 
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
@@ -32,7 +33,12 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
   auto* lines = cmd->add_option("--json-lines", args->json_lines,
                                 "File with one JSON string per line; prints one JSON array per line");
   text->excludes(lines);
-  return [args, text, lines]() -> int {
+  auto preset_path = std::make_shared<std::string>();
+  cmd->add_option("-c,--config", *preset_path, "Preset TOML (its model); flags override it");
+  return [args, text, lines, cmd, preset_path]() -> int {
+    auto preset = load_preset_or_empty(*preset_path);
+    if (!preset) return report(preset.error());
+    apply(preset.value().model, *cmd, "--model", args->model);
     auto tok = tokenizer::load_tokenizer(args->model);
     if (!tok) return report(tok.error());
     if (lines->count() == 0) {

@@ -2,6 +2,7 @@
 #include <edge_rt/resource_monitor/adapt.hpp>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
@@ -20,7 +21,10 @@ const fs::path kFixtures = EDGE_RT_SOURCE_DIR "/tests/resource_monitor/fixtures"
 class TreeCopy {
  public:
   explicit TreeCopy(const char* fixture) {
-    root_ = fs::path(testing::TempDir()) / (std::string("edge_rt_adapt_") + fixture);
+    // Per test and process: CTest runs the tests of this file in parallel processes.
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    root_ = fs::path(testing::TempDir()) /
+            (std::string("edge_rt_adapt_") + fixture + "_" + info->name() + "_" + std::to_string(::getpid()));
     fs::remove_all(root_);
     fs::copy(kFixtures / fixture, root_, fs::copy_options::recursive);
   }
