@@ -23,5 +23,6 @@ std::function<int()> add_inspect_command(CLI::App& app);
 std::function<int()> add_status_command(CLI::App& app);
 std::function<int()> add_quantize_command(CLI::App& app);
 std::function<int()> add_perplexity_command(CLI::App& app);
+std::function<int()> add_benchmark_command(CLI::App& app);
 
 }  // namespace edge_rt::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   auto status = edge_rt::cli::add_status_command(app);
   auto quantize = edge_rt::cli::add_quantize_command(app);
   auto perplexity = edge_rt::cli::add_perplexity_command(app);
+  auto benchmark = edge_rt::cli::add_benchmark_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -33,5 +34,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("status")) return status();
   if (app.got_subcommand("quantize")) return quantize();
   if (app.got_subcommand("perplexity")) return perplexity();
+  if (app.got_subcommand("benchmark")) return benchmark();
   return convert();
 }
