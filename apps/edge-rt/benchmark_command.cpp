@@ -14,12 +14,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <numeric>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
   std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
-  std::vector<std::string> budgets;  // --sweep-memory; empty: the preset's or --memory-budget's, else none
+  std::vector<std::string> budgets;  // --sweep-memory ("none" = no budget); empty: --memory-budget's or the preset's
   std::string memory_budget;
   std::vector<std::string> strategies = {"greedy-grouping"};
   std::vector<std::int64_t> threads = {0};
@@ -78,50 +76,6 @@ double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
   return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
-}
-
-// VmHWM of this process in bytes; 0 where unavailable.
-std::uint64_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-
-// Resets VmHWM to the current RSS (Linux >= 4.0), so each configuration reports its own peak.
-void reset_peak_rss() {
-  std::ofstream("/proc/self/clear_refs") << "5";
-}
-
-Result<std::vector<std::int64_t>> parse_int_list(const std::string& flag, const std::string& text) {
-  std::vector<std::int64_t> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    long long v = -1;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < 0) {
-      return fail(ErrorCode::kInvalidArgument, flag + ": '" + item + "' is not a non-negative integer");
-    }
-    out.push_back(v);
-  }
-  if (out.empty()) return fail(ErrorCode::kInvalidArgument, flag + ": empty list");
-  return out;
-}
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(item);
-  return out;
 }
 
 Result<Samples> run_config(const BenchArgs& a, const Config& c, std::size_t index, std::size_t total) {
@@ -370,16 +324,19 @@ Result<int> benchmark(const BenchArgs& a) {
 
 std::function<int()> add_benchmark_command(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
-  auto sweep = std::make_shared<std::string>();
-  auto strategies = std::make_shared<std::string>();
-  auto threads = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "benchmark", "Measure prefill and decode speed, latency and peak RSS over budgets, strategies and threads");
   cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
-  cmd->add_option("--sweep-memory", *sweep, "Budgets to compare, e.g. 64M,128M,256M (none: no budget)");
+  cmd->add_option("--sweep-memory", args->budgets, "Budgets to compare, e.g. 64M,128M,256M (none: no budget)")
+      ->delimiter(',');
   cmd->add_option("--memory-budget", args->memory_budget, "One budget (512M, auto) when there is no sweep");
-  cmd->add_option("--strategies", *strategies, "Comma-separated: sequential,greedy-grouping,speculative-prefetch");
-  cmd->add_option("-t,--threads", *threads, "Comma-separated thread counts, e.g. 1,2 (0 = one per CPU)");
+  cmd->add_option("--strategies", args->strategies, "Comma-separated: sequential,greedy-grouping,speculative-prefetch")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Comma-separated thread counts, e.g. 1,2 (0 = one per CPU)")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens (random ids) for the pp test")->capture_default_str();
   cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens for the tg test")->capture_default_str();
   cmd->add_option("-r,--repetitions", args->reps, "Repetitions per configuration")->capture_default_str();
@@ -388,30 +345,17 @@ std::function<int()> add_benchmark_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-c,--config", args->preset, "Preset TOML (model, memory_budget, strategy, num_threads)");
   cmd->add_flag("!--no-progress", args->progress, "No progress line on stderr");
-  return [args, cmd, sweep, strategies, threads]() -> int {
+  return [args, cmd]() -> int {
     BenchArgs a = *args;
     auto preset = load_preset_or_empty(a.preset);
     if (!preset) return report(preset.error());
     const Preset& p = preset.value();
     apply(p.model, *cmd, "--model", a.model);
     apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
-    if (!sweep->empty()) {
-      a.budgets = split(*sweep);
-      for (std::string& b : a.budgets) {
-        if (b == "none") b.clear();
-      }
-    }
-    if (!strategies->empty()) {
-      a.strategies = split(*strategies);
-    } else if (p.strategy) {
-      a.strategies = {*p.strategy};
-    }
-    if (!threads->empty()) {
-      auto list = parse_int_list("--threads", *threads);
-      if (!list) return report(list.error());
-      a.threads = list.value();
-    } else if (p.num_threads) {
-      a.threads = {*p.num_threads};
+    if (p.strategy && cmd->get_option("--strategies")->count() == 0) a.strategies = {*p.strategy};
+    if (p.num_threads && cmd->get_option("--threads")->count() == 0) a.threads = {*p.num_threads};
+    for (std::string& b : a.budgets) {
+      if (b == "none") b.clear();
     }
     auto status = benchmark(a);
     if (!status) {

@@ -15,6 +15,11 @@ inline constexpr int kExitError = 1;
 /// Prints "edge-rt: error: <message>" to stderr and returns kExitError.
 int report(const Error& error);
 
+/// Peak resident set size of this process (VmHWM of /proc/self/status), in bytes; 0 where unavailable.
+std::uint64_t peak_rss_bytes();
+/// Resets VmHWM to the current RSS (/proc/self/clear_refs "5", Linux >= 4.0); does nothing where unavailable.
+void reset_peak_rss();
+
 /// Each returns the action to run once parsing succeeded.
 std::function<int()> add_run_command(CLI::App& app);
 std::function<int()> add_tokenize_command(CLI::App& app);

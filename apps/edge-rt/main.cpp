@@ -2,11 +2,26 @@
 #include "commands.hpp"
 
 #include <cstdio>
+#include <fstream>
+#include <string>
 
 namespace edge_rt::cli {
 int report(const Error& error) {
   std::fprintf(stderr, "edge-rt: error: %s\n", error.message.c_str());
   return kExitError;
+}
+
+std::uint64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmHWM:   123456 kB"
+  }
+  return 0;
+}
+
+void reset_peak_rss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
 }
 }  // namespace edge_rt::cli
 

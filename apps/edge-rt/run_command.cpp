@@ -8,7 +8,6 @@
 #include <boost/json.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -64,16 +63,6 @@ Result<std::vector<tokenizer::TokenId>> parse_token_list(const std::string& text
     ids.push_back(static_cast<tokenizer::TokenId>(v));
   }
   return ids;
-}
-
-// Peak resident set size of this process (VmHWM of /proc/self/status), in bytes; 0 where unavailable.
-std::uint64_t peak_rss_bytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmHWM:   123456 kB"
-  }
-  return 0;
 }
 
 boost::json::object metrics_json(const runtime::GenerationResult& r, const partition_planner::ExecutionPlan& plan,

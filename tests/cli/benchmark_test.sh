@@ -35,7 +35,7 @@ check "benchmark: bad budget is an error naming it" '[ "$rc" -eq 1 ] && grep -q 
 "$bin" benchmark --strategies fastest -p 8 -n 4 >/dev/null 2>"$tmp/err"; rc=$?
 check "benchmark: unknown strategy is an error" '[ "$rc" -eq 1 ] && grep -q "fastest" "$tmp/err"'
 "$bin" benchmark -t 1,x >/dev/null 2>"$tmp/err"; rc=$?
-check "benchmark: bad thread list is an error" '[ "$rc" -eq 1 ] && grep -q "x" "$tmp/err"'
+check "benchmark: bad thread list is a usage error" '[ "$rc" -eq 2 ] && grep -q "threads" "$tmp/err"'
 "$bin" benchmark -r 0 >/dev/null 2>"$tmp/err"; rc=$?
 check "benchmark: -r 0 is an error" '[ "$rc" -eq 1 ]'
 

@@ -71,7 +71,7 @@ Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& c, std::size
 }
 
 std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix) noexcept {
-  if (matrix && bytes >= kDirectSlotMinBytes) {
+  if (has_direct_slot(bytes, matrix)) {
     // Up to 4032 bytes to reach a page boundary from a 64-aligned cursor, up to 4095 of file offset before the
     // data, and the read rounded up to whole pages: page_round(bytes) + 8 KiB always covers them.
     return (bytes + kDirectReadAlignment - 1) / kDirectReadAlignment * kDirectReadAlignment + 2 * kDirectReadAlignment;

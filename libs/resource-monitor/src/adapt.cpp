@@ -1,21 +1,19 @@
 #include <edge_rt/resource_monitor/adapt.hpp>
 
+#include "text.hpp"
+
 #include <algorithm>
-#include <cstdio>
 
 namespace edge_rt::resource_monitor {
 
 namespace {
 
-bool is_throttling_trip(const std::optional<std::string>& type) {
-  return type && (*type == "passive" || *type == "hot" || *type == "critical");
-}
+using detail::celsius;
+using detail::is_throttling_trip;
 
 std::string zone_text(const ThermalZone& zone, const TripPoint& trip) {
-  char buffer[160];
-  std::snprintf(buffer, sizeof buffer, "%s (%s) at %.1f C, %s trip point %.1f C", zone.name.c_str(),
-                zone.type.value_or("?").c_str(), *zone.temp_c, trip.type->c_str(), *trip.temp_c);
-  return buffer;
+  return zone.name + " (" + zone.type.value_or("?") + ") at " + celsius(*zone.temp_c) + ", " + *trip.type +
+         " trip point " + celsius(*trip.temp_c);
 }
 
 }  // namespace
@@ -32,9 +30,7 @@ Adaptation adapt(const SystemSnapshot& snapshot, const AdaptPolicy& policy, std:
         return {1, 2 * policy.pace_ms, "thermal: " + zone_text(zone, trip) + " reached"};
       }
       if (warm.empty() && *zone.temp_c >= *trip.temp_c - policy.thermal_margin_c) {
-        char margin[32];
-        std::snprintf(margin, sizeof margin, "%.1f C", policy.thermal_margin_c);
-        warm = "thermal: " + zone_text(zone, trip) + " is within " + margin;
+        warm = "thermal: " + zone_text(zone, trip) + " is within " + celsius(policy.thermal_margin_c);
       }
     }
   }
@@ -76,11 +72,10 @@ void Monitor::start() {
   if (thread_.joinable()) return;
   thread_ = std::thread([this] {
     std::unique_lock lock(mutex_);
-    while (!stop_) {
+    while (!wake_.wait_for(lock, policy_.interval, [this] { return stop_; })) {
       lock.unlock();
       poll_once();
       lock.lock();
-      wake_.wait_for(lock, policy_.interval, [this] { return stop_; });
     }
   });
 }

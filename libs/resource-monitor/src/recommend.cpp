@@ -12,15 +12,8 @@ namespace {
 
 using ::edge_rt::format_bytes;
 
-bool is_throttling_trip(const std::optional<std::string>& type) {
-  return type && (*type == "passive" || *type == "hot" || *type == "critical");
-}
-
-std::string celsius(double c) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1f C", c);
-  return buffer;
-}
+using detail::celsius;
+using detail::is_throttling_trip;
 
 }  // namespace
 

@@ -91,4 +91,14 @@ std::optional<int> suffix_number(std::string_view name, std::string_view prefix)
   return static_cast<int>(*parse_u64(name));
 }
 
+bool is_throttling_trip(const std::optional<std::string>& type) noexcept {
+  return type && (*type == "passive" || *type == "hot" || *type == "critical");
+}
+
+std::string celsius(double c) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1f C", c);
+  return buffer;
+}
+
 }  // namespace edge_rt::resource_monitor::detail

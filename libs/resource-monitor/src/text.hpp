@@ -24,4 +24,9 @@ std::optional<std::uint32_t> count_cpu_list(std::string_view s) noexcept;
 /// The numeric suffix of a name ("thermal_zone12" with prefix "thermal_zone" -> 12); nullopt otherwise.
 std::optional<int> suffix_number(std::string_view name, std::string_view prefix) noexcept;
 
+/// Whether a trip point of this type makes the kernel or firmware throttle: "passive", "hot" or "critical".
+bool is_throttling_trip(const std::optional<std::string>& type) noexcept;
+/// "82.3 C".
+std::string celsius(double c);
+
 }  // namespace edge_rt::resource_monitor::detail

@@ -87,7 +87,7 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
           offset = static_cast<std::uint64_t>(group.row_begin) * row_bytes;
         }
         const std::uint64_t slot = partition_planner::weight_slot_bytes(bytes, /*matrix=*/true);
-        if (bytes >= partition_planner::kDirectSlotMinBytes) {
+        if (partition_planner::has_direct_slot(bytes, /*matrix=*/true)) {
           // Direct-read slot: the data sits at its file offset modulo 4096 past a page boundary.
           constexpr std::uint64_t kPage = partition_planner::kDirectReadAlignment;
           const auto at = reinterpret_cast<std::uintptr_t>(cursor);

@@ -54,6 +54,10 @@ inline constexpr std::uint64_t kDirectReadAlignment = 4096;
 /// slot and read it with O_DIRECT straight into the block, with no bounce copy (the slot holds the page-aligned
 /// window around the data). The size does not depend on the file offset, so plans stay offset-independent.
 std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix) noexcept;
+/// Whether weight_slot_bytes gives this weight a direct-read slot.
+constexpr bool has_direct_slot(std::uint64_t bytes, bool matrix) noexcept {
+  return matrix && bytes >= kDirectSlotMinBytes;
+}
 
 /// Bytes of the one pool block holding units [first, last): the sum of weight_slot_bytes of their weights.
 std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last) noexcept;

@@ -53,7 +53,8 @@ class Monitor final {
   Monitor& operator=(const Monitor&) = delete;
   ~Monitor();
 
-  /// Starts the polling thread (once; later calls do nothing).
+  /// Starts the polling thread (once; later calls do nothing). Its first poll comes one interval later: call
+  /// poll_once() first for the state at the start.
   void start();
   /// One poll on the calling thread: reads, decides, calls on_change when the decision changed. For tests and for
   /// callers with their own loop. Not concurrent with a started thread's polls.
