@@ -18,19 +18,7 @@ CAPP=$MODELS/capp-gpt2-tiny
 TINY=$MODELS/tiny-random-gpt2
 STORIES=$MODELS/stories260K
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-passed=0
-failed=0
-ok() {
-  echo "ok - $1"
-  passed=$((passed + 1))
-}
-not_ok() {
-  echo "not ok - $1: $2"
-  failed=$((failed + 1))
-}
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 # First line of a file, shortened, for failure details.
 first_line() { head -n 1 "$1" | cut -c 1-300; }
@@ -358,5 +346,4 @@ else
   fi
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

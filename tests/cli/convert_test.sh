@@ -14,25 +14,7 @@ MODELS=$2
 SRC=$3
 COMMITTED=$SRC/models/stories260K
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-passed=0
-failed=0
-ok() {
-  echo "ok - $1"
-  passed=$((passed + 1))
-}
-not_ok() {
-  echo "not ok - $1: $2"
-  failed=$((failed + 1))
-}
-finish() {
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit $?
-}
-
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 timeout 120 "$BIN" convert --from llama2c --checkpoint "$MODELS/stories260K/stories260K.bin" \
   --tokenizer "$MODELS/stories260K/tok512.bin" --out "$TMP/converted" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null
 rc=$?

@@ -18,19 +18,7 @@ S260K=$SRC/models/stories260K
 EVAL=$SRC/tests/data/eval/tinystories_eval.txt
 CHECK=$SRC/tools/reference/quant_check.py
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-
-passed=0
-failed=0
-ok() {
-  echo "ok - $1"
-  passed=$((passed + 1))
-}
-not_ok() {
-  echo "not ok - $1: $2"
-  failed=$((failed + 1))
-}
+source "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 check() {  # check <name> <command...>: ok when the command exits 0
   local name=$1
   shift
@@ -148,5 +136,4 @@ rc=$?
 msg=$("$BIN" perplexity -m "$S260K" -f "$TMP/missing.txt" 2>&1)
 [ $? -eq 1 ] && echo "$msg" | grep -q "cannot read --file" && ok "perplexity: missing file" || not_ok "perplexity missing file" "$msg"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
