@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "preset.hpp"
 
 #include <edge_rt/runtime/convert.hpp>
 
@@ -13,6 +14,7 @@ struct ConvertArgs {
   std::string checkpoint;
   std::string tokenizer;
   std::string out;
+  std::string preset;
 };
 }  // namespace
 
@@ -22,8 +24,15 @@ std::function<int()> add_convert_command(CLI::App& app) {
   cmd->add_option("--from", args->from, "Source format")->required()->check(CLI::IsMember({"llama2c"}));
   cmd->add_option("--checkpoint", args->checkpoint, "llama2.c checkpoint (.bin)")->required();
   cmd->add_option("--tokenizer", args->tokenizer, "llama2.c tokenizer.bin")->required();
-  cmd->add_option("--out", args->out, "Output folder")->required();
-  return [args]() -> int {
+  cmd->add_option("--out", args->out, "Output folder (default: the preset's model)");
+  cmd->add_option("-c,--config", args->preset, "Preset TOML (its model is the output folder); flags override it");
+  return [args, cmd]() -> int {
+    auto preset = load_preset_or_empty(args->preset);
+    if (!preset) return report(preset.error());
+    apply(preset.value().model, *cmd, "--out", args->out);
+    if (args->out.empty()) {
+      return report(Error{ErrorCode::kInvalidArgument, "convert needs --out (or a preset with model = \"DIR\")"});
+    }
     auto converted = runtime::convert_llama2c(args->checkpoint, args->tokenizer, args->out);
     if (!converted) return report(converted.error());
     std::cerr << "edge-rt: wrote " << args->out << " (model.safetensors, config.json, tokenizer.json)\n";

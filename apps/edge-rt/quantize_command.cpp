@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "preset.hpp"
 
 #include <edge_rt/runtime/quantize.hpp>
 
@@ -14,20 +15,29 @@ struct QuantizeArgs {
   std::string type;
   std::string out;
   bool hf_layout = false;
+  std::string preset;
 };
 }  // namespace
 
 std::function<int()> add_quantize_command(CLI::App& app) {
   auto args = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand("quantize", "Store a model's weights as Q8_0, Q4_0, F16 or BF16");
-  cmd->add_option("-m,--model", args->model, "Source model folder (F32, F16 or BF16 safetensors)")->required();
+  cmd->add_option("-m,--model", args->model,
+                  "Source model folder (F32, F16 or BF16 safetensors; or the preset's model)");
   cmd->add_option("--type", args->type, "q8_0 | q4_0 | f16 | bf16")
       ->required()
       ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "bf16"}, CLI::ignore_case));
   cmd->add_option("--out", args->out, "Output folder (created if missing)")->required();
   cmd->add_flag("--hf-layout", args->hf_layout,
                 "f16/bf16: keep GPT-2's Conv1D matrices input-major, as Hugging Face stores them (slower decode)");
-  return [args]() -> int {
+  cmd->add_option("-c,--config", args->preset, "Preset TOML (its model is the source); flags override it");
+  return [args, cmd]() -> int {
+    auto preset = load_preset_or_empty(args->preset);
+    if (!preset) return report(preset.error());
+    apply(preset.value().model, *cmd, "--model", args->model);
+    if (args->model.empty()) {
+      return report(Error{ErrorCode::kInvalidArgument, "quantize needs --model (or a preset with model = \"DIR\")"});
+    }
     std::string name = args->type;
     for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     const auto type = tensor_core::parse_dtype(name).value();  // the flag check admits only valid names

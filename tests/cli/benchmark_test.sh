@@ -52,6 +52,16 @@ printf 'model = "%s/models/stories260K"\n' "$src" >"$tmp/m.toml"
 check "tokenize -c: model from the preset" '"$py" -c "import json, sys; assert len(json.load(open(sys.argv[1]))) > 0" "$tmp/t.out"'
 "$bin" status -c "$tmp/m.toml" --root "$fixtures/rpi4-4gb" --json >"$tmp/s.json" 2>&1
 check "status -c: model from the preset" '[ "$(py_json "$tmp/s.json" "d[\"model_weight_bytes\"] > 0")" = True ]'
+"$bin" quantize -c "$tmp/m.toml" --type q8_0 --out "$tmp/q8" >/dev/null 2>"$tmp/err"; rc=$?
+check "quantize -c: source model from the preset" '[ "$rc" -eq 0 ] && [ -f "$tmp/q8/model.safetensors" ] && grep -q "Q8_0" "$tmp/err"'
+"$bin" quantize --type q8_0 --out "$tmp/q8b" >/dev/null 2>"$tmp/err"; rc=$?
+check "quantize without --model or preset model: error" '[ "$rc" -eq 1 ] && grep -q "quantize needs --model" "$tmp/err" && [ ! -e "$tmp/q8b" ]'
+printf 'strategy = "sequential"\n' >"$tmp/s.toml"
+"$bin" convert --from llama2c --checkpoint x.bin --tokenizer t.bin -c "$tmp/s.toml" >/dev/null 2>"$tmp/err"; rc=$?
+check "convert -c without a model and no --out: error" '[ "$rc" -eq 1 ] && grep -q "convert needs --out" "$tmp/err"'
+printf 'modle = "x"\n' >"$tmp/bad.toml"
+"$bin" quantize -c "$tmp/bad.toml" --type q8_0 --out "$tmp/q8c" >/dev/null 2>"$tmp/err"; rc=$?
+check "quantize -c: unknown key named" '[ "$rc" -eq 1 ] && grep -q "modle" "$tmp/err"'
 printf 'pace_ms = -1\n' >"$tmp/bad.toml"
 "$bin" status -c "$tmp/bad.toml" >/dev/null 2>"$tmp/err"; rc=$?
 check "preset: out-of-range threshold names the key" '[ "$rc" -eq 1 ] && grep -q pace_ms "$tmp/err"'
