@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace edge_rt::cli {
 
 namespace {
@@ -39,6 +41,7 @@ struct BenchArgs {
   std::string output = "table";
   std::string preset;
   bool progress = true;
+  bool tty = false;  // stderr is a terminal: one line rewritten with \r; otherwise a line per repetition for logs
 };
 
 struct Config {
@@ -91,9 +94,10 @@ Result<Samples> run_config(const BenchArgs& a, const Config& c, std::size_t inde
   reset_peak_rss();
   for (std::int64_t r = 0; r < a.reps; ++r) {
     if (a.progress) {
-      std::fprintf(stderr, "\r[%zu/%zu] %s, budget %s, threads %lld: repetition %lld/%lld   ", index + 1, total,
-                   c.strategy.c_str(), c.budget.empty() ? "none" : c.budget.c_str(), static_cast<long long>(c.threads),
-                   static_cast<long long>(r + 1), static_cast<long long>(a.reps));
+      std::fprintf(stderr, "%s[%zu/%zu] %s, budget %s, threads %lld: repetition %lld/%lld%s", a.tty ? "\r" : "",
+                   index + 1, total, c.strategy.c_str(), c.budget.empty() ? "none" : c.budget.c_str(),
+                   static_cast<long long>(c.threads), static_cast<long long>(r + 1), static_cast<long long>(a.reps),
+                   a.tty ? "   " : "\n");
     }
     EDGE_RT_TRY(auto planned, runtime::InferenceEngine<runtime::Idle>::create().load_model(options));
     EDGE_RT_TRY(auto engine, std::move(planned).prepare());
@@ -291,7 +295,7 @@ Result<int> benchmark(const BenchArgs& a) {
     EDGE_RT_TRY(auto samples, run_config(a, configs[i], i, configs.size()));
     rows.push_back({configs[i], std::move(samples)});
   }
-  if (a.progress) std::fprintf(stderr, "\r%80s\r", "");
+  if (a.progress && a.tty) std::fprintf(stderr, "\r%80s\r", "");
   const boost::json::array records = to_json(a, rows, model_bytes, n_params);
   const boost::json::object sum = summary(records);
   if (a.output == "json") {
@@ -347,6 +351,7 @@ std::function<int()> add_benchmark_command(CLI::App& app) {
   cmd->add_flag("!--no-progress", args->progress, "No progress line on stderr");
   return [args, cmd]() -> int {
     BenchArgs a = *args;
+    a.tty = ::isatty(STDERR_FILENO) == 1;
     auto preset = load_preset_or_empty(a.preset);
     if (!preset) return report(preset.error());
     const Preset& p = preset.value();
@@ -359,7 +364,7 @@ std::function<int()> add_benchmark_command(CLI::App& app) {
     }
     auto status = benchmark(a);
     if (!status) {
-      if (a.progress) std::fprintf(stderr, "\n");
+      if (a.progress && a.tty) std::fprintf(stderr, "\n");
       return report(status.error());
     }
     return status.value();

@@ -24,6 +24,7 @@ check "benchmark: a 1M budget streams, none does not" '[ "$(py_json "$tmp/b.json
 check "benchmark: p50 <= p99, peak RSS set" '[ "$(py_json "$tmp/b.json" "all(0 < r[\"token_p50_ms\"] <= r[\"token_p99_ms\"] and r[\"peak_rss_bytes\"] > 0 for r in d[\"results\"])")" = True ]'
 check "benchmark: summary names the fastest" '[ "$(py_json "$tmp/b.json" "d[\"summary\"][\"fastest\"][\"avg_ts\"] == max(r[\"avg_ts\"] for r in d[\"results\"] if r[\"n_gen\"] > 0)")" = True ]'
 check "benchmark: progress on stderr" 'grep -q "\[4/4\]" "$tmp/b.err"'
+check "benchmark: progress to a file is a line per repetition, no carriage returns" '[ "$(grep -c "^\[[0-9]/4\] .*repetition [0-9]/3$" "$tmp/b.err")" -eq 12 ] && ! grep -q $'"'"'\r'"'"' "$tmp/b.err"'
 
 "$bin" benchmark -p 8 -n 4 -r 2 --output csv --no-progress >"$tmp/b.csv" 2>"$tmp/b.err"
 check "benchmark csv: header and 2 rows" '[ "$(head -n 1 "$tmp/b.csv" | cut -d, -f1-3)" = "model_filename,model_size,model_n_params" ] && [ "$(wc -l <"$tmp/b.csv")" -eq 3 ]'
