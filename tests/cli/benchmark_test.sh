@@ -23,6 +23,8 @@ check "benchmark: avg_ts is the mean of samples_ts" '[ "$(py_json "$tmp/b.json" 
 check "benchmark: a 1M budget streams, none does not" '[ "$(py_json "$tmp/b.json" "all((r[\"streamed_bytes_per_token\"] > 0) == (r[\"memory_budget\"] == \"1M\") for r in d[\"results\"])")" = True ]'
 check "benchmark: p50 <= p99, peak RSS set" '[ "$(py_json "$tmp/b.json" "all(0 < r[\"token_p50_ms\"] <= r[\"token_p99_ms\"] and r[\"peak_rss_bytes\"] > 0 for r in d[\"results\"])")" = True ]'
 check "benchmark: summary names the fastest" '[ "$(py_json "$tmp/b.json" "d[\"summary\"][\"fastest\"][\"avg_ts\"] == max(r[\"avg_ts\"] for r in d[\"results\"] if r[\"n_gen\"] > 0)")" = True ]'
+"$py" "$src/tools/bench_to_md.py" "$tmp/b.json" >"$tmp/b.md" 2>&1
+check "bench_to_md.py: a row per configuration, pp and tg side by side" '[ "$(grep -c "^| \(1M\|none\) | .* | 1 | [0-9.]* +- [0-9.]* | [0-9.]* +- [0-9.]* |" "$tmp/b.md")" -eq 4 ]'
 check "benchmark: progress on stderr" 'grep -q "\[4/4\]" "$tmp/b.err"'
 check "benchmark: progress to a file is a line per repetition, no carriage returns" '[ "$(grep -c "^\[[0-9]/4\] .*repetition [0-9]/3$" "$tmp/b.err")" -eq 12 ] && ! grep -q $'"'"'\r'"'"' "$tmp/b.err"'
 
