@@ -131,6 +131,24 @@ TEST(SimdKernels, QuantizedMatmulMatchesTheIntegerReference) {
   }
 }
 
+// One-hot Q8_0 rows (scale 1.0) read back the quantized activations: with max |x| = 127 the activation scale is 1,
+// so each output is x_j rounded as std::lround does (half away from zero), ties included.
+TEST(SimdKernels, QuantizedActivationsRoundHalfAwayFromZero) {
+  std::vector<float> x = {127.0f,  0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f,  0.49999997f, -0.49999997f, 126.5f,
+                          -126.5f, 3.4f, -3.6f, 0.0f, -0.0f, 7.5f, 100.5f, -100.5f,     0.25f,        64.5f};
+  x.resize(32, -5.5f);
+  std::vector<std::byte> w(32 * 34, std::byte{0});
+  for (std::size_t r = 0; r < 32; ++r) {
+    w[r * 34] = std::byte{0x00};  // F16 1.0 = 0x3C00, little-endian
+    w[r * 34 + 1] = std::byte{0x3C};
+    w[r * 34 + 2 + r] = std::byte{1};
+  }
+  const auto view = TensorView::contiguous(w.data(), DType::kQ8_0, Shape{32, 32});
+  std::vector<float> got(32);
+  matmul(x, 1, view, {}, got);
+  for (std::size_t j = 0; j < 32; ++j) EXPECT_EQ(got[j], static_cast<float>(std::lround(x[j]))) << "x = " << x[j];
+}
+
 TEST(SimdKernels, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh) {
   // A block built by hand: d = 0.5, byte j holds nibble j (element j) and nibble 15 - j (element j + 16).
   std::byte block[18];
@@ -214,25 +232,29 @@ TEST(SimdKernels, ElementwiseOpsMatchReference) {
   }
 }
 
+// Head sizes 33, 44 and 64 take every path of the value sum (blocks of four vectors, single vectors, scalar tail).
 TEST(SimdKernels, AttentionMatchesReference) {
-  AttentionArgs args;
-  args.n_tokens = 5;
-  args.pos0 = 27;
-  args.n_heads = 6;
-  args.n_kv_heads = 2;
-  args.head_dim = 33;
-  args.scale = 1.0f / std::sqrt(33.0f);
-  const std::size_t ctx = args.pos0 + args.n_tokens;
-  const auto q = random_vector(args.n_tokens * args.n_heads * args.head_dim, 61);
-  const auto k = random_vector(ctx * args.n_kv_heads * args.head_dim, 62);
-  const auto v = random_vector(ctx * args.n_kv_heads * args.head_dim, 63);
-  std::vector<float> scratch(ctx), want(q.size()), got(q.size()), threaded(q.size());
-  reference::attention(args, q, k, v, scratch, want);
-  attention(args, q, k, v, scratch, got);
-  ThreadPool pool(3);
-  attention(args, q, k, v, scratch, threaded, &pool);
-  for (std::size_t i = 0; i < q.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5f) << i;
-  EXPECT_EQ(std::memcmp(got.data(), threaded.data(), got.size() * 4), 0);
+  for (std::size_t head_dim : {33, 44, 64}) {
+    AttentionArgs args;
+    args.n_tokens = 5;
+    args.pos0 = 27;
+    args.n_heads = 6;
+    args.n_kv_heads = 2;
+    args.head_dim = head_dim;
+    args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    const std::size_t ctx = args.pos0 + args.n_tokens;
+    const auto q = random_vector(args.n_tokens * args.n_heads * args.head_dim, 61);
+    const auto k = random_vector(ctx * args.n_kv_heads * args.head_dim, 62);
+    const auto v = random_vector(ctx * args.n_kv_heads * args.head_dim, 63);
+    std::vector<float> scratch(ctx), want(q.size()), got(q.size()), threaded(q.size());
+    reference::attention(args, q, k, v, scratch, want);
+    attention(args, q, k, v, scratch, got);
+    ThreadPool pool(3);
+    attention(args, q, k, v, scratch, threaded, &pool);
+    for (std::size_t i = 0; i < q.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 1e-5f) << "head_dim " << head_dim << " " << i;
+    EXPECT_EQ(std::memcmp(got.data(), threaded.data(), got.size() * 4), 0);
+  }
 }
 
 // Bit-identical outputs for 1, 2, 3 and 5 threads in every matrix path.

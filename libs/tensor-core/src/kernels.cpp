@@ -170,13 +170,10 @@ void attention(const AttentionArgs& args, std::span<const float> q, std::span<co
       const std::size_t n_keys = args.pos0 + t + 1;
       const float* qh = q.data() + (t * args.n_heads + h) * hd;
       float* scores = row.data();
-      for (std::size_t p = 0; p < n_keys; ++p) {
-        scores[p] = simd::dot(qh, k_cache.data() + p * kv_stride + kvh * hd, hd) * args.scale;
-      }
+      simd::attn_scores(qh, k_cache.data() + kvh * hd, kv_stride, n_keys, hd, args.scale, scores);
       softmax(row.first(n_keys));
-      float* oh = out.data() + (t * args.n_heads + h) * hd;
-      std::fill(oh, oh + hd, 0.0f);
-      for (std::size_t p = 0; p < n_keys; ++p) simd::axpy(scores[p], v_cache.data() + p * kv_stride + kvh * hd, oh, hd);
+      simd::attn_values(scores, v_cache.data() + kvh * hd, kv_stride, n_keys, hd,
+                        out.data() + (t * args.n_heads + h) * hd);
     }
   };
   if (pool && pool->size() > 1) {

@@ -552,6 +552,35 @@ void SumRows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j
   }
 }
 
+// Per block: amax, d = amax / 127, q = round half away from zero (as std::lround, so the integer reference
+// agrees exactly): t = trunc(v) and v - t is exact, so |v - t| >= 0.5 decides the step away from zero.
+void QuantizeAct(const float* x, std::size_t k, ActBlock* out) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const hn::Rebind<std::int8_t, DF> d8;
+  const std::size_t L = hn::Lanes(df);
+  const auto half = hn::Set(df, 0.5f);
+  const auto one = hn::Set(df, 1.0f);
+  for (std::size_t b = 0; b < k / kQuantBlock; ++b) {
+    const float* xb = x + b * kQuantBlock;
+    auto vmax = hn::Zero(df);
+    for (std::size_t j = 0; j < kQuantBlock; j += L) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + j)));
+    const float d = hn::GetLane(hn::MaxOfLanes(df, vmax)) / 127.0f;
+    const auto id = hn::Set(df, d != 0.0f ? 1.0f / d : 0.0f);
+    auto sum = hn::Zero(di);
+    for (std::size_t j = 0; j < kQuantBlock; j += L) {
+      const auto v = hn::Mul(hn::LoadU(df, xb + j), id);
+      const auto t = hn::Trunc(v);
+      const auto step = hn::IfThenElseZero(hn::Ge(hn::Abs(hn::Sub(v, t)), half), hn::CopySign(one, v));
+      const auto q = hn::ConvertTo(di, hn::Add(t, step));
+      sum = hn::Add(sum, q);
+      hn::StoreU(hn::DemoteTo(d8, q), d8, out[b].qs + j);
+    }
+    out[b].d = d;
+    out[b].d_sum = d * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
+  }
+}
+
 float Dot(const float* a, const float* b, std::size_t n) {
   const DF df;
   const std::size_t L = hn::Lanes(df);
@@ -565,6 +594,46 @@ float Dot(const float* a, const float* b, std::size_t n) {
   float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
   for (; i < n; ++i) s = std::fma(a[i], b[i], s);
   return s;
+}
+
+void AttnScores(const float* q, const float* k, std::size_t stride, std::size_t n_keys, std::size_t hd, float scale,
+                float* scores) {
+  for (std::size_t p = 0; p < n_keys; ++p) scores[p] = Dot(q, k + p * stride, hd) * scale;
+}
+
+// Columns in blocks of four vectors kept in registers across all keys; each element accumulates the keys in
+// order with one fused multiply-add each, as a sequence of Axpy calls would.
+void AttnValues(const float* probs, const float* v, std::size_t stride, std::size_t n_keys, std::size_t hd,
+                float* out) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  std::size_t j = 0;
+  for (; j + 4 * L <= hd; j += 4 * L) {
+    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+    for (std::size_t p = 0; p < n_keys; ++p) {
+      const float* row = v + p * stride + j;
+      const auto w = hn::Set(df, probs[p]);
+      a0 = hn::MulAdd(w, hn::LoadU(df, row), a0);
+      a1 = hn::MulAdd(w, hn::LoadU(df, row + L), a1);
+      a2 = hn::MulAdd(w, hn::LoadU(df, row + 2 * L), a2);
+      a3 = hn::MulAdd(w, hn::LoadU(df, row + 3 * L), a3);
+    }
+    hn::StoreU(a0, df, out + j);
+    hn::StoreU(a1, df, out + j + L);
+    hn::StoreU(a2, df, out + j + 2 * L);
+    hn::StoreU(a3, df, out + j + 3 * L);
+  }
+  for (; j + L <= hd; j += L) {
+    auto a = hn::Zero(df);
+    for (std::size_t p = 0; p < n_keys; ++p)
+      a = hn::MulAdd(hn::Set(df, probs[p]), hn::LoadU(df, v + p * stride + j), a);
+    hn::StoreU(a, df, out + j);
+  }
+  for (; j < hd; ++j) {
+    float a = 0.0f;
+    for (std::size_t p = 0; p < n_keys; ++p) a = std::fma(probs[p], v[p * stride + j], a);
+    out[j] = a;
+  }
 }
 
 void Axpy(float alpha, const float* x, float* y, std::size_t n) {
@@ -700,7 +769,10 @@ HWY_EXPORT(GemvInOut);
 HWY_EXPORT(SumRows);
 HWY_EXPORT(Gemm);
 HWY_EXPORT(GemvQuant);
+HWY_EXPORT(QuantizeAct);
 HWY_EXPORT(Dot);
+HWY_EXPORT(AttnScores);
+HWY_EXPORT(AttnValues);
 HWY_EXPORT(Axpy);
 HWY_EXPORT(ExpShifted);
 HWY_EXPORT(Scale);
@@ -744,23 +816,18 @@ void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, c
   HWY_DYNAMIC_DISPATCH(GemvQuant)(dtype, xq, n, k, w, r0, r1, bias, out, m);
 }
 void quantize_act(const float* x, std::size_t k, ActBlock* out) {
-  for (std::size_t b = 0; b < k / kQuantBlock; ++b) {
-    const float* xb = x + b * kQuantBlock;
-    float amax = 0.0f;
-    for (std::size_t j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    out[b].d = d;
-    int sum = 0;
-    for (std::size_t j = 0; j < kQuantBlock; ++j) {
-      out[b].qs[j] = static_cast<std::int8_t>(std::lround(xb[j] * id));
-      sum += out[b].qs[j];
-    }
-    out[b].d_sum = d * static_cast<float>(sum);
-  }
+  HWY_DYNAMIC_DISPATCH(QuantizeAct)(x, k, out);
 }
 float dot(const float* a, const float* b, std::size_t n) {
   return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n);
+}
+void attn_scores(const float* q, const float* k, std::size_t stride, std::size_t n_keys, std::size_t hd, float scale,
+                 float* scores) {
+  HWY_DYNAMIC_DISPATCH(AttnScores)(q, k, stride, n_keys, hd, scale, scores);
+}
+void attn_values(const float* probs, const float* v, std::size_t stride, std::size_t n_keys, std::size_t hd,
+                 float* out) {
+  HWY_DYNAMIC_DISPATCH(AttnValues)(probs, v, stride, n_keys, hd, out);
 }
 void axpy(float alpha, const float* x, float* y, std::size_t n) {
   HWY_DYNAMIC_DISPATCH(Axpy)(alpha, x, y, n);
