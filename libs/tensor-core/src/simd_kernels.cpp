@@ -555,9 +555,9 @@ void SumRows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j
 // Per block: amax, d = amax / 127, q = round half away from zero (as std::lround, so the integer reference
 // agrees exactly): t = trunc(v) and v - t is exact, so |v - t| >= 0.5 decides the step away from zero.
 void QuantizeAct(const float* x, std::size_t k, ActBlock* out) {
-  const DF df;
-  const hn::RebindToSigned<DF> di;
-  const hn::Rebind<std::int8_t, DF> d8;
+  const hn::CappedTag<float, kQuantBlock> df;  // a block per loop, whatever the vector length (SVE up to 2048 bits)
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<std::int8_t, decltype(df)> d8;
   const std::size_t L = hn::Lanes(df);
   const auto half = hn::Set(df, 0.5f);
   const auto one = hn::Set(df, 1.0f);
