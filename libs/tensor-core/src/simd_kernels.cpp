@@ -385,28 +385,44 @@ HWY_INLINE hn::Vec<hn::Rebind<float, D32>> block_dot(const ActBlock& xb, const s
 
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
 // x86: 8-bit products with vpmaddubsw, which Highway 1.0.3 has no portable op for. Q8_0 uses ggml's trick (|w|
-// times x with w's sign moved onto x, exact: pairs stay below 2 * 127 * 128), one row at a time (it streams
-// faster so than in groups), two blocks per step into two accumulators.
-HWY_INLINE float dot_q8_0_row(const ActBlock* xq, const std::byte* w, std::size_t nb) {
+// times x with w's sign moved onto x, exact: pairs stay below 2 * 127 * 128).
+// Q8_0, four rows at once: they share each activation load, and their four scales are converted and multiplied
+// by the activation scale as one vector. `count` (1..4) rows exist; missing ones repeat the last row and are not
+// stored. A row's operations do not depend on the other rows, so every split gives the same results.
+HWY_INLINE void dot_q8_0_rows4(const ActBlock* xq, const std::byte* w, std::size_t row_bytes, std::size_t count,
+                               std::size_t nb, float* out) {
   constexpr std::size_t kBytes = quant_block_bytes(DType::kQ8_0);
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  std::size_t offset[4];
+  for (std::size_t g = 0; g < 4; ++g) offset[g] = std::min(g, count - 1) * row_bytes;
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   const __m256i ones = _mm256_set1_epi16(1);
-  auto block = [&](const ActBlock& xb, const std::byte* blk, __m256& a) {
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
-    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-    const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(x, wv));
-    const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-    a = _mm256_fmadd_ps(sums, _mm256_set1_ps(f16_scale(blk) * xb.d), a);
+  const auto scale = [](const std::byte* p) {
+    std::uint16_t h;
+    std::memcpy(&h, p, 2);
+    return static_cast<int>(h);
   };
-  std::size_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    hwy::Prefetch(w + (b + 16) * kBytes);
-    block(xq[b], w + b * kBytes, acc[0]);
-    block(xq[b + 1], w + (b + 1) * kBytes, acc[1]);
+  for (std::size_t b = 0; b < nb; ++b) {
+    const std::byte* blk = w + b * kBytes;
+    const std::byte* ahead = w + 4 * row_bytes + b * 4 * kBytes;  // the next group, as it is consumed
+    hwy::Prefetch(ahead);
+    hwy::Prefetch(ahead + 64);
+    hwy::Prefetch(ahead + 128);
+    const ActBlock& xb = xq[b];
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+    __m128i h = _mm_cvtsi32_si128(scale(blk + offset[0]));
+    h = _mm_insert_epi16(h, scale(blk + offset[1]), 1);
+    h = _mm_insert_epi16(h, scale(blk + offset[2]), 2);
+    h = _mm_insert_epi16(h, scale(blk + offset[3]), 3);
+    const __m256 d = _mm256_castps128_ps256(_mm_mul_ps(_mm_cvtph_ps(h), _mm_set1_ps(xb.d)));
+    for (std::size_t g = 0; g < 4; ++g) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + offset[g] + 2));
+      const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(x, wv));
+      const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+      acc[g] = _mm256_fmadd_ps(sums, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(static_cast<int>(g))), acc[g]);
+    }
   }
-  if (b < nb) block(xq[b], w + b * kBytes, acc[0]);
   const hn::Full256<float> d8;
-  return hn::GetLane(hn::SumOfLanes(d8, hn::Vec256<float>{_mm256_add_ps(acc[0], acc[1])}));
+  for (std::size_t g = 0; g < count; ++g) out[g] = hn::GetLane(hn::SumOfLanes(d8, hn::Vec256<float>{acc[g]}));
 }
 
 // Q4_0, eight rows at once with row g in 32-bit lane g, so that a block's scale, float conversion and
@@ -488,9 +504,12 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
     }
     return;
   }
+  float v[4];
   for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t r = r0; r < r1; ++r) {
-      out[i * m + r] = dot_q8_0_row(xq + i * nb, w + r * row_bytes, nb) + (bias ? bias[r] : 0.0f);
+    for (std::size_t r = r0; r < r1; r += 4) {
+      const std::size_t count = std::min<std::size_t>(4, r1 - r);
+      dot_q8_0_rows4(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
+      for (std::size_t g = 0; g < count; ++g) out[i * m + r + g] = v[g] + (bias ? bias[r + g] : 0.0f);
     }
   }
 }
