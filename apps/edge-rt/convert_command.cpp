@@ -27,11 +27,8 @@ std::function<int()> add_convert_command(CLI::App& app) {
   cmd->add_option("--out", args->out, "Output folder (default: the preset's model)");
   cmd->add_option("-c,--config", args->preset, "Preset TOML (its model is the output folder); flags override it");
   return [args, cmd]() -> int {
-    auto preset = load_preset_or_empty(args->preset);
-    if (!preset) return report(preset.error());
-    apply(preset.value().model, *cmd, "--out", args->out);
-    if (args->out.empty()) {
-      return report(Error{ErrorCode::kInvalidArgument, "convert needs --out (or a preset with model = \"DIR\")"});
+    if (auto out = folder_from_preset(args->preset, *cmd, "--out", args->out, "convert"); !out) {
+      return report(out.error());
     }
     auto converted = runtime::convert_llama2c(args->checkpoint, args->tokenizer, args->out);
     if (!converted) return report(converted.error());

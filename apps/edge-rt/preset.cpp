@@ -126,6 +126,17 @@ Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
   return policy;
 }
 
+Result<void> folder_from_preset(const std::string& preset_path, const CLI::App& cmd, const char* flag,
+                                std::string& target, std::string_view command) {
+  EDGE_RT_TRY(const Preset preset, load_preset_or_empty(preset_path));
+  apply(preset.model, cmd, flag, target);
+  if (target.empty()) {
+    return fail(ErrorCode::kInvalidArgument,
+                std::string(command) + " needs " + flag + " (or a preset with model = \"DIR\")");
+  }
+  return boost::outcome_v2::success();
+}
+
 Result<Preset> load_preset_or_empty(const std::string& path) {
   if (path.empty()) return Preset{};
   return load_preset(path);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace edge_rt::cli {
 
@@ -52,6 +53,12 @@ Result<Preset> load_preset(const std::filesystem::path& path);
 
 /// The preset named by -c, or an empty Preset when `path` is empty. Errors as load_preset.
 Result<Preset> load_preset_or_empty(const std::string& path);
+
+/// For commands whose `flag` names a folder that a preset's `model` may give instead (quantize's source, convert's
+/// output): loads the preset at `preset_path` (none when empty) and fills `target` from its model where `flag` was
+/// not given. Errors: load_preset's; kInvalidArgument naming `command` and `flag` when neither gives a folder.
+Result<void> folder_from_preset(const std::string& preset_path, const CLI::App& cmd, const char* flag,
+                                std::string& target, std::string_view command);
 
 /// The bytes of a model folder's weights: the sum of its *.safetensors files. Errors: kIoError (no folder, no
 /// *.safetensors files).

@@ -32,11 +32,8 @@ std::function<int()> add_quantize_command(CLI::App& app) {
                 "f16/bf16: keep GPT-2's Conv1D matrices input-major, as Hugging Face stores them (slower decode)");
   cmd->add_option("-c,--config", args->preset, "Preset TOML (its model is the source); flags override it");
   return [args, cmd]() -> int {
-    auto preset = load_preset_or_empty(args->preset);
-    if (!preset) return report(preset.error());
-    apply(preset.value().model, *cmd, "--model", args->model);
-    if (args->model.empty()) {
-      return report(Error{ErrorCode::kInvalidArgument, "quantize needs --model (or a preset with model = \"DIR\")"});
+    if (auto model = folder_from_preset(args->preset, *cmd, "--model", args->model, "quantize"); !model) {
+      return report(model.error());
     }
     std::string name = args->type;
     for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

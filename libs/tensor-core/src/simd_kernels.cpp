@@ -493,22 +493,17 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
                 const float* bias, float* out, std::size_t m) {
   const std::size_t nb = k / kQuantBlock;
   const std::size_t row_bytes = nb * quant_block_bytes(T);
-  if constexpr (T == DType::kQ4_0) {
-    float v[8];
-    for (std::size_t i = 0; i < n; ++i) {
-      for (std::size_t r = r0; r < r1; r += 8) {
-        const std::size_t count = std::min<std::size_t>(8, r1 - r);
-        dot_q4_0_lanes(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
-        for (std::size_t g = 0; g < count; ++g) out[i * m + r + g] = v[g] + (bias ? bias[r + g] : 0.0f);
-      }
-    }
-    return;
-  }
-  float v[4];
+  // Rows in groups of G (eight for Q4_0, four for Q8_0); the last group of a range may be shorter.
+  constexpr std::size_t G = T == DType::kQ4_0 ? 8 : 4;
+  float v[G];
   for (std::size_t i = 0; i < n; ++i) {
-    for (std::size_t r = r0; r < r1; r += 4) {
-      const std::size_t count = std::min<std::size_t>(4, r1 - r);
-      dot_q8_0_rows4(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
+    for (std::size_t r = r0; r < r1; r += G) {
+      const std::size_t count = std::min<std::size_t>(G, r1 - r);
+      if constexpr (T == DType::kQ4_0) {
+        dot_q4_0_lanes(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
+      } else {
+        dot_q8_0_rows4(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
+      }
       for (std::size_t g = 0; g < count; ++g) out[i * m + r + g] = v[g] + (bias ? bias[r + g] : 0.0f);
     }
   }
