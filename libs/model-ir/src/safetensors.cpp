@@ -25,6 +25,27 @@ Error format_error(const std::string& file, const std::string& what) {
   return Error{ErrorCode::kInvalidFormat, "[safetensors] " + file + ": " + what};
 }
 
+Error truncated_error(const std::filesystem::path& path, const std::string& tensor) {
+  return Error{ErrorCode::kIoError, "[safetensors] " + path.string() + ": file ends inside tensor '" + tensor +
+                                        "' (truncated after it was opened?)"};
+}
+
+// One pread of up to `want` bytes at `offset`, retried on EINTR: the bytes read (> 0), or an error naming the file
+// and the tensor (end of file inside the tensor is a truncation). `mode` is added to the message: "" or " (O_DIRECT)".
+Result<std::uint64_t> pread_tensor(int fd, std::byte* buf, std::uint64_t want, std::uint64_t offset,
+                                   const std::filesystem::path& path, const std::string& tensor, const char* mode) {
+  ssize_t n;
+  do {
+    n = ::pread(fd, buf, want, static_cast<off_t>(offset));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    return Error{ErrorCode::kIoError, "[safetensors] " + path.string() + ": reading tensor '" + tensor + "'" + mode +
+                                          " failed: " + std::strerror(errno)};
+  }
+  if (n == 0) return truncated_error(path, tensor);
+  return static_cast<std::uint64_t>(n);
+}
+
 // A U8 tensor is a quantized matrix when the metadata describes it as "<Q8_0|Q4_0> [rows, cols]"; its stored
 // shape must then be [rows, row bytes]. Rewrites info's dtype and shape to the logical ones.
 Result<void> describe_quantized(const std::map<std::string, std::string>& meta, const std::string& file_label,
@@ -177,18 +198,9 @@ Result<void> SafetensorsFile::read(const TensorInfo& info, std::uint64_t offset_
   EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
   std::uint64_t done = 0;
   while (done < out.size()) {
-    const ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done,
-                              static_cast<off_t>(info.offset_bytes + offset_bytes + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": reading tensor '" + info.name +
-                                           "' failed: " + std::strerror(errno));
-    }
-    if (n == 0) {
-      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
-                                           "' (truncated after it was opened?)");
-    }
-    done += static_cast<std::uint64_t>(n);
+    EDGE_RT_TRY(const std::uint64_t n, pread_tensor(fd_.get(), out.data() + done, out.size() - done,
+                                                    info.offset_bytes + offset_bytes + done, path_, info.name, ""));
+    done += n;
   }
   return boost::outcome_v2::success();
 }
@@ -210,19 +222,10 @@ Result<void> SafetensorsFile::read_direct(const TensorInfo& info, std::uint64_t 
     const std::uint64_t skip = pos - aligned;
     const std::uint64_t want =
         std::min<std::uint64_t>(bounce.size(), (skip + (out.size() - done) + kBlock - 1) & ~(kBlock - 1));
-    ssize_t n;
-    do {
-      n = ::pread(direct_fd_.get(), bounce.data(), want, static_cast<off_t>(aligned));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": reading tensor '" + info.name +
-                                           "' (O_DIRECT) failed: " + std::strerror(errno));
-    }
-    if (static_cast<std::uint64_t>(n) <= skip) {
-      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
-                                           "' (truncated after it was opened?)");
-    }
-    const std::uint64_t got = std::min<std::uint64_t>(static_cast<std::uint64_t>(n) - skip, out.size() - done);
+    EDGE_RT_TRY(const std::uint64_t n,
+                pread_tensor(direct_fd_.get(), bounce.data(), want, aligned, path_, info.name, " (O_DIRECT)"));
+    if (n <= skip) return truncated_error(path_, info.name);
+    const std::uint64_t got = std::min<std::uint64_t>(n - skip, out.size() - done);
     std::memcpy(out.data() + done, bounce.data() + skip, got);
     done += got;
     pos += got;
@@ -249,24 +252,11 @@ Result<std::byte*> SafetensorsFile::read_direct_in_place(const TensorInfo& info,
   std::uint64_t done = 0;
   while (done < head + size_bytes) {
     const std::uint64_t want = std::min(kMaxRequest, span_bytes - done);
-    ssize_t n;
-    do {
-      n = ::pread(direct_fd_.get(), window.data() + done, want, static_cast<off_t>(start + done));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": reading tensor '" + info.name +
-                                           "' (O_DIRECT) failed: " + std::strerror(errno));
-    }
-    if (n == 0) {
-      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
-                                           "' (truncated after it was opened?)");
-    }
-    done += static_cast<std::uint64_t>(n);
-    if (done % kBlock != 0 && done < head + size_bytes) {
-      // A short O_DIRECT read ends at the end of the file, before the tensor does.
-      return fail(ErrorCode::kIoError, "[safetensors] " + path_.string() + ": file ends inside tensor '" + info.name +
-                                           "' (truncated after it was opened?)");
-    }
+    EDGE_RT_TRY(const std::uint64_t n, pread_tensor(direct_fd_.get(), window.data() + done, want, start + done, path_,
+                                                    info.name, " (O_DIRECT)"));
+    done += n;
+    // A short O_DIRECT read ends at the end of the file, before the tensor does.
+    if (done % kBlock != 0 && done < head + size_bytes) return truncated_error(path_, info.name);
   }
   return window.data() + head;
 }

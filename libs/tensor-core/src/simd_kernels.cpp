@@ -385,10 +385,24 @@ HWY_INLINE hn::Vec<hn::Rebind<float, D32>> block_dot(const ActBlock& xb, const s
 
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
 // x86: 8-bit products with vpmaddubsw, which Highway 1.0.3 has no portable op for. Q8_0 uses ggml's trick (|w|
-// times x with w's sign moved onto x, exact: pairs stay below 2 * 127 * 128).
+// times x with w's sign moved onto x, exact: pairs stay below 2 * 127 * 128). Q4_0's nibbles n are already
+// unsigned: sum (n - 8) x = sum n x - 8 sum x, with d * sum x precomputed per activation block (ActBlock::d_sum).
+// Both kernels take a group of consecutive rows; every row of a matrix goes through the same group kernel (short
+// groups repeat their last row in lanes that are not stored), so the split across threads never changes results.
+
+// The rows of a group are one contiguous range read as several short streams, which the hardware prefetcher does
+// not follow: fetch the next group's range (it starts `group_bytes` on) at the rate this one is consumed, three
+// cache lines per block of the group (136 bytes for four Q8_0 rows, 144 for eight Q4_0 rows).
+HWY_INLINE void prefetch_next_group(const std::byte* group, std::size_t group_bytes, std::size_t consumed) {
+  const std::byte* ahead = group + group_bytes + consumed;
+  hwy::Prefetch(ahead);
+  hwy::Prefetch(ahead + 64);
+  hwy::Prefetch(ahead + 128);
+}
+
 // Q8_0, four rows at once: they share each activation load, and their four scales are converted and multiplied
 // by the activation scale as one vector. `count` (1..4) rows exist; missing ones repeat the last row and are not
-// stored. A row's operations do not depend on the other rows, so every split gives the same results.
+// stored.
 HWY_INLINE void dot_q8_0_rows4(const ActBlock* xq, const std::byte* w, std::size_t row_bytes, std::size_t count,
                                std::size_t nb, float* out) {
   constexpr std::size_t kBytes = quant_block_bytes(DType::kQ8_0);
@@ -403,10 +417,7 @@ HWY_INLINE void dot_q8_0_rows4(const ActBlock* xq, const std::byte* w, std::size
   };
   for (std::size_t b = 0; b < nb; ++b) {
     const std::byte* blk = w + b * kBytes;
-    const std::byte* ahead = w + 4 * row_bytes + b * 4 * kBytes;  // the next group, as it is consumed
-    hwy::Prefetch(ahead);
-    hwy::Prefetch(ahead + 64);
-    hwy::Prefetch(ahead + 128);
+    prefetch_next_group(w, 4 * row_bytes, b * 4 * kBytes);
     const ActBlock& xb = xq[b];
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
     __m128i h = _mm_cvtsi32_si128(scale(blk + offset[0]));
@@ -430,13 +441,12 @@ HWY_INLINE void dot_q8_0_rows4(const ActBlock* xq, const std::byte* w, std::size
 // (low and high 128-bit halves); a 4x4 transpose of 32-bit words within each half puts bytes 4t..4t+3 of every
 // row in its lane, and each such word meets a broadcast of the matching activation word in vpmaddubsw. The eight
 // 16-bit partial sums of a block stay below 8 * 2 * 15 * 127 = 30480, so they add in 16 bits and widen once.
-// `count` (1..8) rows exist; the missing lanes repeat the last row and are not stored. Each lane's operations do
-// not depend on the other lanes, so a row's result is the same in every group and for every thread split.
+// `count` (1..8) rows exist; the missing lanes repeat the last row and are not stored.
 HWY_INLINE void dot_q4_0_lanes(const ActBlock* xq, const std::byte* w, std::size_t row_bytes, std::size_t count,
                                std::size_t nb, float* out) {
   constexpr std::size_t kBytes = quant_block_bytes(DType::kQ4_0);
-  alignas(32) std::int32_t offset[8];
-  for (std::size_t g = 0; g < 8; ++g) offset[g] = static_cast<std::int32_t>(std::min(g, count - 1) * row_bytes);
+  std::size_t offset[8];
+  for (std::size_t g = 0; g < 8; ++g) offset[g] = std::min(g, count - 1) * row_bytes;
   const __m256i mask = _mm256_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc = _mm256_setzero_ps();
@@ -451,12 +461,7 @@ HWY_INLINE void dot_q4_0_lanes(const ActBlock* xq, const std::byte* w, std::size
   };
   for (std::size_t b = 0; b < nb; ++b) {
     const std::byte* blk = w + b * kBytes;
-    // The eight rows are one contiguous range read as eight short streams, which the hardware prefetcher does
-    // not follow: fetch the next group's range at the rate this one is consumed (144 bytes a block).
-    const std::byte* ahead = w + 8 * row_bytes + b * 8 * kBytes;
-    hwy::Prefetch(ahead);
-    hwy::Prefetch(ahead + 64);
-    hwy::Prefetch(ahead + 128);
+    prefetch_next_group(w, 8 * row_bytes, b * 8 * kBytes);
     const __m256i y0 = _mm256_inserti128_si256(_mm256_castsi128_si256(qs(blk, 0)), qs(blk, 4), 1);
     const __m256i y1 = _mm256_inserti128_si256(_mm256_castsi128_si256(qs(blk, 1)), qs(blk, 5), 1);
     const __m256i y2 = _mm256_inserti128_si256(_mm256_castsi128_si256(qs(blk, 2)), qs(blk, 6), 1);
@@ -616,7 +621,7 @@ void AttnScores(const float* q, const float* k, std::size_t stride, std::size_t 
 }
 
 // Columns in blocks of four vectors kept in registers across all keys; each element accumulates the keys in
-// order with one fused multiply-add each, as a sequence of Axpy calls would.
+// order with one fused multiply-add each, starting from 0.
 void AttnValues(const float* probs, const float* v, std::size_t stride, std::size_t n_keys, std::size_t hd,
                 float* out) {
   const DF df;
@@ -648,15 +653,6 @@ void AttnValues(const float* probs, const float* v, std::size_t stride, std::siz
     for (std::size_t p = 0; p < n_keys; ++p) a = std::fma(probs[p], v[p * stride + j], a);
     out[j] = a;
   }
-}
-
-void Axpy(float alpha, const float* x, float* y, std::size_t n) {
-  const DF df;
-  const std::size_t L = hn::Lanes(df);
-  const auto va = hn::Set(df, alpha);
-  std::size_t i = 0;
-  for (; i + L <= n; i += L) hn::StoreU(hn::MulAdd(va, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
-  for (; i < n; ++i) y[i] = std::fma(alpha, x[i], y[i]);
 }
 
 float ExpShifted(float* x, std::size_t n, float max) {
@@ -784,10 +780,8 @@ HWY_EXPORT(SumRows);
 HWY_EXPORT(Gemm);
 HWY_EXPORT(GemvQuant);
 HWY_EXPORT(QuantizeAct);
-HWY_EXPORT(Dot);
 HWY_EXPORT(AttnScores);
 HWY_EXPORT(AttnValues);
-HWY_EXPORT(Axpy);
 HWY_EXPORT(ExpShifted);
 HWY_EXPORT(Scale);
 HWY_EXPORT(GeluTanh);
@@ -832,9 +826,6 @@ void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, c
 void quantize_act(const float* x, std::size_t k, ActBlock* out) {
   HWY_DYNAMIC_DISPATCH(QuantizeAct)(x, k, out);
 }
-float dot(const float* a, const float* b, std::size_t n) {
-  return HWY_DYNAMIC_DISPATCH(Dot)(a, b, n);
-}
 void attn_scores(const float* q, const float* k, std::size_t stride, std::size_t n_keys, std::size_t hd, float scale,
                  float* scores) {
   HWY_DYNAMIC_DISPATCH(AttnScores)(q, k, stride, n_keys, hd, scale, scores);
@@ -842,9 +833,6 @@ void attn_scores(const float* q, const float* k, std::size_t stride, std::size_t
 void attn_values(const float* probs, const float* v, std::size_t stride, std::size_t n_keys, std::size_t hd,
                  float* out) {
   HWY_DYNAMIC_DISPATCH(AttnValues)(probs, v, stride, n_keys, hd, out);
-}
-void axpy(float alpha, const float* x, float* y, std::size_t n) {
-  HWY_DYNAMIC_DISPATCH(Axpy)(alpha, x, y, n);
 }
 float exp_shifted(float* x, std::size_t n, float max) {
   return HWY_DYNAMIC_DISPATCH(ExpShifted)(x, n, max);

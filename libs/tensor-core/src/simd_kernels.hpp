@@ -50,16 +50,14 @@ void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, c
 /// Quantizes k floats (k % 32 == 0) into k / 32 ActBlocks: d = max|x| / 127, q = round(x / d).
 void quantize_act(const float* x, std::size_t k, ActBlock* out);
 
-float dot(const float* a, const float* b, std::size_t n);
-/// scores[p] = dot(q, k + p * stride, hd) * scale for p < n_keys (each dot as `dot` computes it).
+/// scores[p] = dot(q, k + p * stride, hd) * scale for p < n_keys; each dot sums two vector accumulators, then the
+/// scalar tail.
 void attn_scores(const float* q, const float* k, std::size_t stride, std::size_t n_keys, std::size_t hd, float scale,
                  float* scores);
 /// out[j] = sum over p < n_keys of probs[p] * v[p * stride + j] for j < hd, accumulated in key order with fused
-/// multiply-adds from 0: bit-identical to zeroing out and calling axpy once per key.
+/// multiply-adds from 0.
 void attn_values(const float* probs, const float* v, std::size_t stride, std::size_t n_keys, std::size_t hd,
                  float* out);
-/// y += alpha * x.
-void axpy(float alpha, const float* x, float* y, std::size_t n);
 /// x = exp(x - max); returns the sum.
 float exp_shifted(float* x, std::size_t n, float max);
 void scale(float* x, std::size_t n, float s);
