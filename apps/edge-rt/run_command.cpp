@@ -12,7 +12,6 @@
 #include <memory>
 #include <random>
 #include <sstream>
-#include <thread>
 
 namespace edge_rt::cli {
 
@@ -184,8 +183,7 @@ Result<int> run(const RunArgs& a) {
   std::unique_ptr<resource_monitor::Monitor> monitor;
   if (!a.no_monitor) {
     EDGE_RT_TRY(auto probe, resource_monitor::SystemProbe::at(a.monitor_root));
-    const auto configured = static_cast<std::uint32_t>(
-        a.threads > 0 ? a.threads : std::max<unsigned>(1, std::thread::hardware_concurrency()));
+    const auto configured = static_cast<std::uint32_t>(runtime::kernel_threads(static_cast<std::int32_t>(a.threads)));
     monitor = std::make_unique<resource_monitor::Monitor>(
         probe, a.policy, configured, [&control](const resource_monitor::Adaptation& change) {
           control.max_threads = change.max_threads;

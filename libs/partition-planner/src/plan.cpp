@@ -70,6 +70,10 @@ Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& c, std::size
   return b;
 }
 
+std::uint64_t weight_row_bytes(const model_ir::WeightRef& w) noexcept {
+  return tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
+}
+
 std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix) noexcept {
   if (has_direct_slot(bytes, matrix)) {
     // Up to 4032 bytes to reach a page boundary from a 64-aligned cursor, up to 4095 of file offset before the
@@ -95,9 +99,7 @@ std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, s
   std::uint64_t total = 0;
   for (const model_ir::WeightRef& w : head.weights) {
     if (w.role == model_ir::WeightRole::kLmHead) {
-      total += weight_slot_bytes(static_cast<std::uint64_t>(end - begin) *
-                                     tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1])),
-                                 /*matrix=*/true);
+      total += weight_slot_bytes(static_cast<std::uint64_t>(end - begin) * weight_row_bytes(w), /*matrix=*/true);
     } else {
       total += weight_slot_bytes(w.resident_bytes, w.shape.rank() >= 2);
     }
@@ -109,7 +111,7 @@ std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, s
 std::uint64_t gather_bytes(const model_ir::Unit& embedding) noexcept {
   std::uint64_t total = 0;
   for (const model_ir::WeightRef& w : embedding.weights) {
-    total += tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
+    total += weight_row_bytes(w);
   }
   return total;
 }
@@ -133,8 +135,7 @@ std::uint64_t group_data_bytes(std::span<const model_ir::Unit> units, const Grou
       if (w.role != model_ir::WeightRole::kLmHead) {
         total += w.resident_bytes;
       } else if (g.is_head_chunk()) {
-        total += static_cast<std::uint64_t>(g.row_end - g.row_begin) *
-                 tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
+        total += static_cast<std::uint64_t>(g.row_end - g.row_begin) * weight_row_bytes(w);
       } else if (!g.lm_head_shared) {
         total += w.resident_bytes;
       }

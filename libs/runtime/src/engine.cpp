@@ -21,6 +21,11 @@ double ms_since(Clock::time_point start) {
 
 }  // namespace
 
+std::size_t kernel_threads(std::int32_t n_threads) noexcept {
+  if (n_threads > 0) return static_cast<std::size_t>(n_threads);
+  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+}
+
 const char* to_string(StopReason reason) noexcept {
   switch (reason) {
     case StopReason::kEos: return "eos";
@@ -118,7 +123,7 @@ template <class State>
   EDGE_RT_TRY(data->executor,
               detail::Executor::create(*data->graph, data->plan,
                                        detail::IoOptions{data->options.cold_cache, data->options.use_mmap},
-                                       static_cast<std::size_t>(std::max(0, data->options.n_threads))));
+                                       kernel_threads(data->options.n_threads)));
   data->load_ms += ms_since(start);
   return InferenceEngine<Ready>(std::move(data));
 }

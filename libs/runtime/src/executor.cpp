@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <thread>
 
 namespace edge_rt::runtime::detail {
 
@@ -28,7 +27,7 @@ Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const
       io_(io),
       pool_(std::make_unique<memory_manager::MemoryPool>(plan.budget)),
       pinned_(plan.groups.size()),
-      configured_threads_(n_threads > 0 ? n_threads : std::max<std::size_t>(1, std::thread::hardware_concurrency())),
+      configured_threads_(std::max<std::size_t>(1, n_threads)),
       threads_(std::make_unique<tc::ThreadPool>(configured_threads_)) {}
 
 Executor::~Executor() = default;

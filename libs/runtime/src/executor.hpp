@@ -32,7 +32,7 @@ struct PassStats {
 class Executor final {
  public:
   /// Allocates the KV cache and scratch, loads pinned groups, starts the I/O thread when the plan prefetches and
-  /// n_threads - 1 kernel workers (0: one thread per online CPU). `graph` must outlive the executor.
+  /// n_threads - 1 kernel workers (n_threads >= 1, see kernel_threads). `graph` must outlive the executor.
   static Result<std::unique_ptr<Executor>> create(const model_ir::ModelGraph<model_ir::Validated>& graph,
                                                   const partition_planner::ExecutionPlan& plan, const IoOptions& io,
                                                   std::size_t n_threads);

@@ -81,7 +81,7 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
         // Input-major matrices (GPT-2 Conv1D) are read as stored, no transpose; matmul_in_out consumes them.
         if (w.transpose) shape = w.source->shape;
         if (group.is_head_chunk() && w.role == model_ir::WeightRole::kLmHead) {
-          const std::uint64_t row_bytes = tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
+          const std::uint64_t row_bytes = partition_planner::weight_row_bytes(w);
           shape = tensor_core::Shape{group.row_end - group.row_begin, w.shape[1]};
           bytes = static_cast<std::uint64_t>(shape[0]) * row_bytes;
           offset = static_cast<std::uint64_t>(group.row_begin) * row_bytes;

@@ -43,6 +43,10 @@ struct RuntimeBuffers {
 /// model's context length.
 Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& config, std::size_t n_ctx, std::size_t n_batch);
 
+/// Bytes of one row of a rank-2 weight as held in memory (its dtype's row_bytes over shape[1]): LM head chunks
+/// and embedding gathers are whole rows.
+std::uint64_t weight_row_bytes(const model_ir::WeightRef& w) noexcept;
+
 /// Matrices of at least this many bytes get a direct-read slot (see weight_slot_bytes).
 inline constexpr std::uint64_t kDirectSlotMinBytes = 64 * 1024;
 /// Page size assumed by direct-read slots; O_DIRECT needs file offset, length and buffer aligned to it.

@@ -32,6 +32,7 @@ struct Adaptation {
   std::uint32_t max_threads = 0;  ///< Kernel threads cap (>= 1 when set).
   std::uint32_t pace_ms = 0;      ///< Sleep before each decode pass.
   std::string reason;             ///< One line for the log; "normal" when nothing applies.
+  /// Same decision; the reason's text does not count (a zone warming by a degree is not a change to log).
   bool operator==(const Adaptation& o) const noexcept { return max_threads == o.max_threads && pace_ms == o.pace_ms; }
 };
 

@@ -27,6 +27,9 @@ struct Idle {};
 struct Planned {};
 struct Ready {};
 
+/// Kernel threads for an EngineOptions::n_threads value: itself when > 0, else one per online CPU (at least 1).
+std::size_t kernel_threads(std::int32_t n_threads) noexcept;
+
 /// What to load and how. Copyable value.
 struct EngineOptions {
   std::filesystem::path model_dir;
@@ -47,7 +50,6 @@ struct EngineOptions {
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
 };
 
-/// Per-call generation settings. Copyable value.
 /// Adjustments another thread (a resource monitor) may make while generate() runs; read before each decode pass.
 /// Lowering threads never changes the tokens: the kernels give identical results for any thread count.
 /// Thread-safe (atomics). Not copyable.
@@ -56,6 +58,7 @@ struct RunControl {
   std::atomic<std::uint32_t> pace_ms{0};      ///< Sleep before each decode pass, in ms; 0 = none.
 };
 
+/// Per-call generation settings. Copyable value.
 struct GenerateOptions {
   std::size_t max_new_tokens = 128;  ///< New tokens at most (-n); 0 runs the prompt only.
   SamplingParams sampling;
