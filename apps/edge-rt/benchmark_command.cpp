@@ -350,24 +350,20 @@ std::function<int()> add_benchmark_command(CLI::App& app) {
   cmd->add_option("-c,--config", args->preset, "Preset TOML (model, memory_budget, strategy, num_threads)");
   cmd->add_flag("!--no-progress", args->progress, "No progress line on stderr");
   return [args, cmd]() -> int {
-    BenchArgs a = *args;
-    a.tty = ::isatty(STDERR_FILENO) == 1;
-    auto preset = load_preset_or_empty(a.preset);
-    if (!preset) return report(preset.error());
-    const Preset& p = preset.value();
-    apply(p.model, *cmd, "--model", a.model);
-    apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
-    if (p.strategy && cmd->get_option("--strategies")->count() == 0) a.strategies = {*p.strategy};
-    if (p.num_threads && cmd->get_option("--threads")->count() == 0) a.threads = {*p.num_threads};
-    for (std::string& b : a.budgets) {
-      if (b == "none") b.clear();
-    }
-    auto status = benchmark(a);
-    if (!status) {
-      if (a.progress && a.tty) std::fprintf(stderr, "\n");
-      return report(status.error());
-    }
-    return status.value();
+    return with_preset(args->preset, [&](const Preset& p) {
+      BenchArgs a = *args;
+      a.tty = ::isatty(STDERR_FILENO) == 1;
+      apply(p.model, *cmd, "--model", a.model);
+      apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
+      if (p.strategy && cmd->get_option("--strategies")->count() == 0) a.strategies = {*p.strategy};
+      if (p.num_threads && cmd->get_option("--threads")->count() == 0) a.threads = {*p.num_threads};
+      for (std::string& b : a.budgets) {
+        if (b == "none") b.clear();
+      }
+      auto status = benchmark(a);
+      if (!status && a.progress && a.tty) std::fprintf(stderr, "\n");  // end the progress line before the error
+      return status;
+    });
   };
 }
 

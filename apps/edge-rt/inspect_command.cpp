@@ -192,15 +192,13 @@ std::function<int()> add_inspect_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "One JSON object instead of text");
   cmd->add_option("-c,--config", args->preset, "Preset TOML (model, memory_budget, ctx_size); flags override it");
   return [args, cmd]() -> int {
-    InspectArgs a = *args;
-    auto preset = load_preset_or_empty(a.preset);
-    if (!preset) return report(preset.error());
-    apply(preset.value().model, *cmd, "--model", a.model);
-    apply(preset.value().memory_budget, *cmd, "--memory-budget", a.memory_budget);
-    apply(preset.value().ctx_size, *cmd, "--ctx-size", a.ctx_cap);
-    auto status = inspect(a);
-    if (!status) return report(status.error());
-    return status.value();
+    return with_preset(args->preset, [&](const Preset& p) {
+      InspectArgs a = *args;
+      apply(p.model, *cmd, "--model", a.model);
+      apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
+      apply(p.ctx_size, *cmd, "--ctx-size", a.ctx_cap);
+      return inspect(a);
+    });
   };
 }
 

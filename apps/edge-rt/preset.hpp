@@ -2,6 +2,8 @@
 // Device presets: TOML files in configs/ whose keys mirror the CLI's flags, and the settings every command
 // resolves the same way (`--memory-budget auto`, the run-time adaptation policy).
 
+#include "commands.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <edge_rt/core/result.hpp>
@@ -53,6 +55,17 @@ Result<Preset> load_preset(const std::filesystem::path& path);
 
 /// The preset named by -c, or an empty Preset when `path` is empty. Errors as load_preset.
 Result<Preset> load_preset_or_empty(const std::string& path);
+
+/// A command's action with its -c preset: loads the preset at `path` (an empty one when `path` is empty), calls
+/// `body(const Preset&)` -> Result<int>, and turns either's error into report()'s exit code.
+template <class Body>
+int with_preset(const std::string& path, Body body) {
+  auto preset = load_preset_or_empty(path);
+  if (!preset) return report(preset.error());
+  auto status = body(preset.value());
+  if (!status) return report(status.error());
+  return status.value();
+}
 
 /// For commands whose `flag` names a folder that a preset's `model` may give instead (quantize's source, convert's
 /// output): loads the preset at `preset_path` (none when empty) and fills `target` from its model where `flag` was

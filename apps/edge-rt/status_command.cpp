@@ -247,13 +247,11 @@ std::function<int()> add_status_command(CLI::App& app) {
   cmd->add_flag("--json", args->json, "One JSON object instead of text");
   cmd->add_option("-c,--config", args->preset, "Preset TOML (its model); flags override it");
   return [args, cmd]() -> int {
-    StatusArgs a = *args;
-    auto preset = load_preset_or_empty(a.preset);
-    if (!preset) return report(preset.error());
-    apply(preset.value().model, *cmd, "--model", a.model);
-    auto result = status(a);
-    if (!result) return report(result.error());
-    return result.value();
+    return with_preset(args->preset, [&](const Preset& p) {
+      StatusArgs a = *args;
+      apply(p.model, *cmd, "--model", a.model);
+      return status(a);
+    });
   };
 }
 
