@@ -292,41 +292,36 @@ TEST(SimdKernels, ResultsAreIdenticalForAnyThreadCount) {
   }
 }
 
-// Q4_0x8 and Q8_0x4 hold the same numbers as Q4_0 and Q8_0 in another order: matmul must give the same bits, for
-// whole groups of rows and for the tail rows that keep the row layout, with any thread count.
-TEST(SimdKernels, InterleavedLayoutsMatchRowLayoutBitForBit) {
-  for (DType dtype : {DType::kQ4_0, DType::kQ8_0}) {
-    const DType interleaved = interleaved_layout(dtype);
-    if (interleaved == dtype) GTEST_SKIP() << "this CPU's kernels read " << dtype_name(dtype) << " rows";
-    for (std::size_t k : {std::size_t{32}, std::size_t{544}}) {
-      for (std::size_t m : {std::size_t{4}, std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
-        const auto w = random_vector(m * k, 81);
-        const auto rows = encode(dtype, w, k);
-        auto packed = rows;
-        interleave_rows(dtype, packed.data(), m, k);
-        ASSERT_EQ(packed.size(), rows.size());
-        if (m >= 8) {
-          EXPECT_NE(packed, rows) << "nothing was interleaved, m=" << m;
-        }
-        const Shape shape{std::int64_t(m), std::int64_t(k)};
-        const auto row_view = TensorView::contiguous(rows.data(), dtype, shape);
-        const auto packed_view = TensorView::contiguous(packed.data(), interleaved, shape);
-        const auto bias = random_vector(m, 82);
-        for (std::size_t n : {std::size_t{1}, std::size_t{3}}) {
-          const auto x = random_vector(n * k, 83);
-          std::vector<float> want(n * m), ref(n * m);
-          matmul(x, n, row_view, bias, want);
-          reference::matmul(x, n, row_view, bias, ref);
-          for (std::size_t i = 0; i < ref.size(); ++i) {
-            ASSERT_NEAR(want[i], ref[i], 1e-3f * (1.0f + std::fabs(ref[i])));
-          }
-          for (std::size_t threads : {1, 2, 3}) {
-            ThreadPool pool(threads);
-            std::vector<float> got(n * m);
-            matmul(x, n, packed_view, bias, got, &pool);
-            EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * 4), 0)
-                << dtype_name(interleaved) << " k=" << k << " m=" << m << " n=" << n << " threads=" << threads;
-          }
+// Q4_0x8 holds the same numbers as Q4_0 in another order: matmul must give the same bits, for whole groups of
+// eight rows and for the rows % 8 tail rows that keep the row layout, with any thread count.
+TEST(SimdKernels, InterleavedQ4_0MatchesRowLayoutBitForBit) {
+  if (!prefers_interleaved_q4_0()) GTEST_SKIP() << "this CPU's kernels read Q4_0 rows";
+  for (std::size_t k : {std::size_t{32}, std::size_t{544}}) {
+    for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
+      const auto w = random_vector(m * k, 81);
+      const auto rows = encode(DType::kQ4_0, w, k);
+      auto interleaved = rows;
+      interleave_q4_0(interleaved.data(), m, k);
+      ASSERT_EQ(interleaved.size(), rows.size());
+      if (m >= 8) {
+        EXPECT_NE(interleaved, rows) << "nothing was interleaved, m=" << m;
+      }
+      const Shape shape{std::int64_t(m), std::int64_t(k)};
+      const auto row_view = TensorView::contiguous(rows.data(), DType::kQ4_0, shape);
+      const auto x8_view = TensorView::contiguous(interleaved.data(), DType::kQ4_0x8, shape);
+      const auto bias = random_vector(m, 82);
+      for (std::size_t n : {std::size_t{1}, std::size_t{3}}) {
+        const auto x = random_vector(n * k, 83);
+        std::vector<float> want(n * m), ref(n * m);
+        matmul(x, n, row_view, bias, want);
+        reference::matmul(x, n, row_view, bias, ref);
+        for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(want[i], ref[i], 1e-3f * (1.0f + std::fabs(ref[i])));
+        for (std::size_t threads : {1, 2, 3}) {
+          ThreadPool pool(threads);
+          std::vector<float> got(n * m);
+          matmul(x, n, x8_view, bias, got, &pool);
+          EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * 4), 0)
+              << "k=" << k << " m=" << m << " n=" << n << " threads=" << threads;
         }
       }
     }

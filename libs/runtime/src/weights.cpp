@@ -41,11 +41,11 @@ Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io
   return boost::outcome_v2::success();
 }
 
-// Quantized matrices that only matmul reads (not the embeddings, read by row) take the interleaved layout where
-// this CPU's kernels read it fastest. Done on every load, streamed groups included: one pass over data in cache.
-bool interleaves(const WeightRef& w) {
-  return !w.transpose && w.role != model_ir::WeightRole::kTokenEmbedding &&
-         w.role != model_ir::WeightRole::kPositionEmbedding && tensor_core::interleaved_layout(w.dtype) != w.dtype;
+// Q4_0 matrices that only matmul reads (not the embeddings, read by row) take the interleaved layout where this
+// CPU's kernels read it fastest. Done on every load, streamed groups included: it is one pass over data in cache.
+bool interleaves_q4_0(const WeightRef& w) {
+  return w.dtype == tensor_core::DType::kQ4_0 && !w.transpose && w.role != model_ir::WeightRole::kTokenEmbedding &&
+         w.role != model_ir::WeightRole::kPositionEmbedding && tensor_core::prefers_interleaved_q4_0();
 }
 
 }  // namespace
@@ -115,10 +115,9 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
         }
       }
       tensor_core::DType dtype = w.dtype;
-      if (matrix && interleaves(w)) {
-        tensor_core::interleave_rows(dtype, data, static_cast<std::size_t>(shape[0]),
-                                     static_cast<std::size_t>(shape[1]));
-        dtype = tensor_core::interleaved_layout(dtype);
+      if (matrix && interleaves_q4_0(w)) {
+        tensor_core::interleave_q4_0(data, static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
+        dtype = tensor_core::DType::kQ4_0x8;
       }
       lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(data, dtype, shape);
       lu.in_out[static_cast<std::size_t>(w.role)] = w.transpose;

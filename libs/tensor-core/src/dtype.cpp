@@ -14,7 +14,6 @@ std::string_view dtype_name(DType dtype) noexcept {
     case DType::kQ8_0: return "Q8_0";
     case DType::kQ4_0: return "Q4_0";
     case DType::kQ4_0x8: return "Q4_0x8";
-    case DType::kQ8_0x4: return "Q8_0x4";
   }
   return "?";
 }
@@ -93,8 +92,7 @@ void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexce
         }
       }
       return;
-    case DType::kQ4_0x8:
-    case DType::kQ8_0x4: EDGE_RT_CHECK(false, "to_f32: interleaved rows; only matmul reads them");
+    case DType::kQ4_0x8: EDGE_RT_CHECK(false, "to_f32: Q4_0x8 rows are interleaved; only matmul reads them");
   }
 }
 
@@ -164,8 +162,7 @@ void from_f32(DType dtype, const float* x, std::size_t n, std::byte* out) noexce
       return;
     case DType::kQ8_0:
     case DType::kQ4_0: break;
-    case DType::kQ4_0x8:
-    case DType::kQ8_0x4: EDGE_RT_CHECK(false, "from_f32: interleaved layouts are made by interleave_rows only");
+    case DType::kQ4_0x8: EDGE_RT_CHECK(false, "from_f32: Q4_0x8 is made by interleave_q4_0 only");
   }
   for (std::size_t b = 0; b < n / kQuantBlock; ++b) {
     const float* xb = x + b * kQuantBlock;

@@ -53,7 +53,7 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
   const std::size_t nb = k / kQuantBlock;
   std::span<simd::ActBlock> xq = act_buffer(n * nb);
   for (std::size_t i = 0; i < n; ++i) simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
-  // Whole groups of eight rows per chunk: Q4_0x8 and Q8_0x4 are laid out by groups of eight and four from row 0.
+  // Whole groups of eight rows per chunk: Q4_0x8 is laid out by such groups from row 0.
   const std::size_t grain = round_up(std::max<std::size_t>(8, m / (4 * threads_of(pool))), 8);
   parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
     simd::gemv_quant(w.dtype(), xq.data(), n, k, w.data(), r0, r1, bias.empty() ? nullptr : bias.data(), out.data(), m);
@@ -77,37 +77,25 @@ const char* simd_target() {
   return simd::target_name();
 }
 
-DType interleaved_layout(DType dtype) noexcept {
-  if (!simd::has_interleaved_rows()) return dtype;
-  if (dtype == DType::kQ4_0) return DType::kQ4_0x8;
-  if (dtype == DType::kQ8_0) return DType::kQ8_0x4;
-  return dtype;
+bool prefers_interleaved_q4_0() noexcept {
+  return simd::has_interleaved_q4_0();
 }
 
-void interleave_rows(DType dtype, std::byte* data, std::size_t rows, std::size_t k) {
-  EDGE_RT_CHECK(interleaved_layout(dtype) != dtype, "interleave_rows: no interleaved layout for this dtype here");
-  EDGE_RT_CHECK(k % kQuantBlock == 0, "interleave_rows: k must be a multiple of 32");
-  const bool q4 = dtype == DType::kQ4_0;
-  const std::size_t group = q4 ? 8 : 4;
-  const std::size_t block_bytes = quant_block_bytes(dtype);
+void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k) {
+  EDGE_RT_CHECK(k % kQuantBlock == 0, "interleave_q4_0: k must be a multiple of 32");
+  constexpr std::size_t kBlock = 18;
   const std::size_t nb = k / kQuantBlock;
-  const std::size_t group_bytes = group * nb * block_bytes;
-  std::vector<std::byte> saved(group_bytes);
-  for (std::size_t r = 0; r + group <= rows; r += group) {
-    std::byte* out = data + r * nb * block_bytes;
-    std::copy(out, out + group_bytes, saved.begin());
+  const std::size_t group_bytes = 8 * nb * kBlock;
+  std::vector<std::byte> rows8(group_bytes);
+  for (std::size_t r = 0; r + 8 <= rows; r += 8) {
+    std::byte* group = data + r * nb * kBlock;
+    std::copy(group, group + group_bytes, rows8.begin());
     for (std::size_t b = 0; b < nb; ++b) {
-      std::byte* record = out + b * group * block_bytes;
-      for (std::size_t g = 0; g < group; ++g) {
-        const std::byte* block = saved.data() + (g * nb + b) * block_bytes;
-        std::copy(block, block + 2, record + 2 * g);  // the scale
-        if (q4) {
-          for (std::size_t t = 0; t < 4; ++t) {
-            std::copy(block + 2 + 4 * t, block + 6 + 4 * t, record + 16 + 32 * t + 4 * g);
-          }
-        } else {
-          std::copy(block + 2, block + block_bytes, record + 8 + 32 * g);
-        }
+      std::byte* out = group + b * 8 * kBlock;
+      for (std::size_t g = 0; g < 8; ++g) {
+        const std::byte* block = rows8.data() + (g * nb + b) * kBlock;
+        std::copy(block, block + 2, out + 2 * g);
+        for (std::size_t t = 0; t < 4; ++t) std::copy(block + 2 + 4 * t, block + 6 + 4 * t, out + 16 + 32 * t + 4 * g);
       }
     }
   }
@@ -120,8 +108,8 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
   const std::size_t m = shape.m;
   if (n == 0 || m == 0) return;
   if (is_quantized(w.dtype())) {
-    EDGE_RT_CHECK((w.dtype() != DType::kQ4_0x8 && w.dtype() != DType::kQ8_0x4) || simd::has_interleaved_rows(),
-                  "matmul: interleaved weights on a CPU whose kernels read rows (see interleaved_layout)");
+    EDGE_RT_CHECK(w.dtype() != DType::kQ4_0x8 || simd::has_interleaved_q4_0(),
+                  "matmul: Q4_0x8 weights on a CPU whose kernels read Q4_0 rows (see prefers_interleaved_q4_0)");
     return matmul_quant(x, n, k, m, w, bias, out, pool);
   }
   if (n == 1) {

@@ -405,9 +405,6 @@ HWY_INLINE void prefetch_next_group(const std::byte* group, std::size_t group_by
 // Q8_0, four rows at once: they share each activation load, and their four scales are converted and multiplied
 // by the activation scale as one vector. `count` (1..4) rows exist; missing ones repeat the last row and are not
 // stored.
-// kInterleaved: the four rows as interleave_rows laid them out, one 136-byte record per block (four scales, then
-// each row's 32 quants), read as one sequential stream and prefetched 1 KiB ahead; the same arithmetic.
-template <bool kInterleaved>
 HWY_INLINE void dot_q8_0_rows4(const ActBlock* xq, const std::byte* w, std::size_t row_bytes, std::size_t count,
                                std::size_t nb, float* out) {
   constexpr std::size_t kBytes = quant_block_bytes(DType::kQ8_0);
@@ -421,29 +418,17 @@ HWY_INLINE void dot_q8_0_rows4(const ActBlock* xq, const std::byte* w, std::size
     return static_cast<int>(h);
   };
   for (std::size_t b = 0; b < nb; ++b) {
+    const std::byte* blk = w + b * kBytes;
+    prefetch_next_group(w, 4 * row_bytes, b * 4 * kBytes);
     const ActBlock& xb = xq[b];
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
-    const std::byte* quants[4];
-    __m128i h;
-    if constexpr (kInterleaved) {
-      const std::byte* record = w + b * 4 * kBytes;
-      hwy::Prefetch(record + 1024);
-      hwy::Prefetch(record + 1024 + 64);
-      hwy::Prefetch(record + 1024 + 128);
-      h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(record));
-      for (std::size_t g = 0; g < 4; ++g) quants[g] = record + 8 + 32 * g;
-    } else {
-      const std::byte* blk = w + b * kBytes;
-      prefetch_next_group(w, 4 * row_bytes, b * 4 * kBytes);
-      h = _mm_cvtsi32_si128(scale(blk + offset[0]));
-      h = _mm_insert_epi16(h, scale(blk + offset[1]), 1);
-      h = _mm_insert_epi16(h, scale(blk + offset[2]), 2);
-      h = _mm_insert_epi16(h, scale(blk + offset[3]), 3);
-      for (std::size_t g = 0; g < 4; ++g) quants[g] = blk + offset[g] + 2;
-    }
+    __m128i h = _mm_cvtsi32_si128(scale(blk + offset[0]));
+    h = _mm_insert_epi16(h, scale(blk + offset[1]), 1);
+    h = _mm_insert_epi16(h, scale(blk + offset[2]), 2);
+    h = _mm_insert_epi16(h, scale(blk + offset[3]), 3);
     const __m256 d = _mm256_castps128_ps256(_mm_mul_ps(_mm_cvtph_ps(h), _mm_set1_ps(xb.d)));
     for (std::size_t g = 0; g < 4; ++g) {
-      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants[g]));
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + offset[g] + 2));
       const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(x, wv));
       const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
       acc[g] = _mm256_fmadd_ps(sums, _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(static_cast<int>(g))), acc[g]);
@@ -517,7 +502,7 @@ HWY_INLINE void dot_q4_0_lanes(const ActBlock* xq, const std::byte* w, std::size
   store_q4_0_lanes(acc, corr, count, out);
 }
 
-// Q4_0x8: the same arithmetic on eight rows that interleave_rows laid out as one 144-byte record per block (eight
+// Q4_0x8: the same arithmetic on eight rows that interleave_q4_0 laid out as one 144-byte record per block (eight
 // scales, then the four vectors v[t]), so a group is a single sequential stream with no transpose. The hardware
 // prefetcher still lags on it: prefetch 1 KiB ahead (Zen 3, 2 threads: 22-25 GB/s against 17-21 for the row
 // layout on GPT-2's layer matrices; without the prefetch no faster than the row layout).
@@ -544,20 +529,14 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
                 const float* bias, float* out, std::size_t m) {
   const std::size_t nb = k / kQuantBlock;
   const std::size_t row_bytes = nb * quant_block_bytes(T);
-  // Rows in groups of G (eight for Q4_0, four for Q8_0); the last group of a range may be shorter. Interleaved
-  // ranges start on a group, and only the matrix's last rows % G rows (row layout) form a short group.
-  constexpr std::size_t G = T == DType::kQ8_0 || T == DType::kQ8_0x4 ? 4 : 8;
+  // Rows in groups of G (eight for Q4_0, four for Q8_0); the last group of a range may be shorter. Q4_0x8 ranges
+  // start on a group, and only the matrix's last rows % 8 rows (row layout) form a short group.
+  constexpr std::size_t G = T == DType::kQ8_0 ? 4 : 8;
   float v[G];
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t r = r0; r < r1; r += G) {
       const std::size_t count = std::min<std::size_t>(G, r1 - r);
-      if constexpr (T == DType::kQ8_0x4) {
-        if (count == 4) {
-          dot_q8_0_rows4<true>(xq + i * nb, w + r * row_bytes, row_bytes, 4, nb, v);
-        } else {
-          dot_q8_0_rows4<false>(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
-        }
-      } else if constexpr (T == DType::kQ4_0x8) {
+      if constexpr (T == DType::kQ4_0x8) {
         if (count == 8) {
           dot_q4_0_x8(xq + i * nb, w + r * row_bytes, nb, v);
         } else {
@@ -566,7 +545,7 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
       } else if constexpr (T == DType::kQ4_0) {
         dot_q4_0_lanes(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
       } else {
-        dot_q8_0_rows4<false>(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
+        dot_q8_0_rows4(xq + i * nb, w + r * row_bytes, row_bytes, count, nb, v);
       }
       for (std::size_t g = 0; g < count; ++g) out[i * m + r + g] = v[g] + (bias ? bias[r + g] : 0.0f);
     }
@@ -611,11 +590,10 @@ void GemvQuant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, co
   if (dtype == DType::kQ4_0) return GemvQuantT<DType::kQ4_0>(xq, n, k, w, r0, r1, bias, out, m);
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
   if (dtype == DType::kQ4_0x8) return GemvQuantT<DType::kQ4_0x8>(xq, n, k, w, r0, r1, bias, out, m);
-  if (dtype == DType::kQ8_0x4) return GemvQuantT<DType::kQ8_0x4>(xq, n, k, w, r0, r1, bias, out, m);
 #endif
 }
 
-bool HasInterleavedRows() {
+bool HasInterleavedQ4_0() {
   return HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3;
 }
 
@@ -846,7 +824,7 @@ HWY_EXPORT(GemvInOut);
 HWY_EXPORT(SumRows);
 HWY_EXPORT(Gemm);
 HWY_EXPORT(GemvQuant);
-HWY_EXPORT(HasInterleavedRows);
+HWY_EXPORT(HasInterleavedQ4_0);
 HWY_EXPORT(QuantizeAct);
 HWY_EXPORT(AttnScores);
 HWY_EXPORT(AttnValues);
@@ -891,8 +869,8 @@ void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, c
                 std::size_t r1, const float* bias, float* out, std::size_t m) {
   HWY_DYNAMIC_DISPATCH(GemvQuant)(dtype, xq, n, k, w, r0, r1, bias, out, m);
 }
-bool has_interleaved_rows() {
-  return HWY_DYNAMIC_DISPATCH(HasInterleavedRows)();
+bool has_interleaved_q4_0() {
+  return HWY_DYNAMIC_DISPATCH(HasInterleavedQ4_0)();
 }
 void quantize_act(const float* x, std::size_t k, ActBlock* out) {
   HWY_DYNAMIC_DISPATCH(QuantizeAct)(x, k, out);

@@ -39,24 +39,20 @@ struct AttentionArgs {
 /// The Highway target chosen for this CPU ("AVX2", "AVX3", "NEON", "SVE2"...).
 const char* simd_target();
 
-/// The layout this CPU's matmul reads a `dtype` weight matrix fastest in: kQ4_0x8 for kQ4_0 and kQ8_0x4 for kQ8_0
-/// on x86 AVX2/AVX-512 (the group GEMVs then read one sequential stream per group instead of eight or four), else
-/// `dtype` itself (NEON, SVE, scalar, and every unquantized dtype). A loader calls interleave_rows when the two
-/// differ. Measured on Zen 3, 2 threads, GPT-2 124M layer matrices: Q4_0 22-25 GB/s against 17-21 in row layout.
-DType interleaved_layout(DType dtype) noexcept;
+/// True when this CPU's kernels read Q4_0 fastest as Q4_0x8 (x86 AVX2/AVX-512: the eight-row integer GEMV), so
+/// a loader should call interleave_q4_0 on the matrices it hands to matmul. False elsewhere (NEON, SVE, scalar),
+/// where matmul does not take Q4_0x8.
+bool prefers_interleaved_q4_0() noexcept;
 
-/// Rewrites a row-layout `dtype` (kQ4_0 or kQ8_0) matrix of `rows` x `k` (k % 32 == 0) in place in the layout
-/// interleaved_layout(dtype) names, G = 8 rows per group for Q4_0, 4 for Q8_0. Within each whole group (rows
-/// Gi..Gi+G-1), block b of the group becomes one record:
-///   Q4_0x8, 144 bytes: the eight rows' F16 scales, then for t = 0..3 bytes 4t..4t+3 of every row's 16 nibble
-///   bytes, row after row;
-///   Q8_0x4, 136 bytes: the four rows' F16 scales, then each row's 32 quants.
-/// The last rows % G rows keep the row layout. Same size and values: matmul gives bit-identical results on
-/// either layout. The view over the result takes interleaved_layout(dtype). Precondition: the two differ.
-void interleave_rows(DType dtype, std::byte* data, std::size_t rows, std::size_t k);
+/// Rewrites a Q4_0 matrix of `rows` x `k` (k % 32 == 0) in place as Q4_0x8: within each whole group of eight rows
+/// (rows 8i..8i+7), block b of the group becomes 144 bytes: the eight rows' F16 scales, then for t = 0..3 the
+/// bytes 4t..4t+3 of every row's 16 nibble bytes, row after row. The last rows % 8 rows keep the row layout.
+/// Same size and the same values: matmul gives bit-identical results on either layout. Not undone; the view
+/// over it takes DType::kQ4_0x8.
+void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k);
 
 /// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType (quantized: k % 32
-/// == 0; Q4_0x8/Q8_0x4 only where interleaved_layout() names them). x and out must not alias. `pool`: threads to split
+/// == 0; Q4_0x8 only where prefers_interleaved_q4_0()). x and out must not alias. `pool`: threads to split
 /// across (null: the calling thread).
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out, ThreadPool* pool = nullptr);
