@@ -7,6 +7,8 @@
 //                                                        read bandwidth (every weight resident); R > 1 repeats
 //                                                        decode + probe R times and adds a summary (median)
 //   edge_rt_bench pool   [-t T]                          the thread pool's own cost per parallel loop
+//   edge_rt_bench layout [-t T] [--rounds R]            GPT-2 124M layer matrices in Q4_0, row layout against
+//                                                        Q4_0x8, alternating in one process
 // Prints one JSON object per run on stdout. Timings live here, never in tests.
 #include <edge_rt/model_ir/model_graph.hpp>
 #include <edge_rt/runtime/engine.hpp>
@@ -97,6 +99,81 @@ int pool_cost(std::size_t threads) {
   return 0;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Decode's matrix sequence without the rest of decode: 256 MiB of GPT-2 124M layer matrices (c_attn, attn c_proj,
+// c_fc, mlp c_proj, in order), far more than the L3, once in row layout and once interleaved, read alternately so
+// that both see the same load from the machine's other tenants.
+int layout(std::size_t threads, std::size_t rounds) {
+  const tc::DType dtype = tc::DType::kQ4_0;
+  const tc::DType packed = tc::DType::kQ4_0x8;
+  if (!tc::prefers_interleaved_q4_0()) {
+    std::fprintf(stderr, "edge_rt_bench: this CPU's kernels read Q4_0 rows; no interleaved layout to compare\n");
+    return 1;
+  }
+  struct Shape2 {
+    std::size_t k, m;
+  };
+  const Shape2 layer[] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
+  std::size_t layer_bytes = 0;
+  for (const Shape2& s : layer) layer_bytes += s.m * tc::row_bytes(dtype, s.k);
+  const std::size_t layers = (std::size_t{256} << 20) / layer_bytes;
+  std::vector<std::byte> rows(layers * layer_bytes);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> row(3072);
+  for (std::size_t offset = 0, i = 0; offset < rows.size(); ++i) {
+    const Shape2& s = layer[i % 4];
+    for (std::size_t r = 0; r < s.m; ++r, offset += tc::row_bytes(dtype, s.k)) {
+      for (std::size_t c = 0; c < s.k; ++c) row[c] = dist(rng);
+      tc::from_f32(dtype, row.data(), s.k, rows.data() + offset);
+    }
+  }
+  std::vector<std::byte> interleaved = rows;
+  for (std::size_t offset = 0, i = 0; offset < interleaved.size(); ++i) {
+    const Shape2& s = layer[i % 4];
+    tc::interleave_q4_0(interleaved.data() + offset, s.m, s.k);
+    offset += s.m * tc::row_bytes(dtype, s.k);
+  }
+  tc::ThreadPool pool(threads);
+  std::vector<float> x(3072), out(3072);
+  for (float& v : x) v = dist(rng);
+  const auto pass = [&](const std::vector<std::byte>& w, tc::DType dt) {
+    const auto start = Clock::now();
+    for (std::size_t offset = 0, i = 0; offset < w.size(); ++i) {
+      const Shape2& s = layer[i % 4];
+      const auto view =
+          tc::TensorView::contiguous(w.data() + offset, dt, tc::Shape{std::int64_t(s.m), std::int64_t(s.k)});
+      tc::matmul(std::span<const float>(x.data(), s.k), 1, view, {}, std::span<float>(out.data(), s.m), &pool);
+      offset += s.m * tc::row_bytes(dtype, s.k);
+    }
+    return static_cast<double>(w.size()) / std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  std::vector<double> row_rates, packed_rates, probes;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    if (r % 2 == 0) {  // alternate which goes first
+      row_rates.push_back(pass(rows, dtype));
+      packed_rates.push_back(pass(interleaved, packed));
+    } else {
+      packed_rates.push_back(pass(interleaved, packed));
+      row_rates.push_back(pass(rows, dtype));
+    }
+    probes.push_back(tc::probe_read_bandwidth(pool, kProbeBytes, 1));
+    std::printf(
+        "{\"threads\": %zu, \"row_layout_gbs\": %.2f, \"interleaved_gbs\": %.2f, \"read_bandwidth_gbs\": %.2f}\n",
+        threads, row_rates.back() / 1e9, packed_rates.back() / 1e9, probes.back() / 1e9);
+    std::fflush(stdout);
+  }
+  std::printf(
+      "{\"summary\": true, \"rounds\": %zu, \"median_row_layout_gbs\": %.2f, \"median_interleaved_gbs\": %.2f, "
+      "\"median_read_bandwidth_gbs\": %.2f}\n",
+      rounds, median(row_rates) / 1e9, median(packed_rates) / 1e9, median(probes) / 1e9);
+  return 0;
+}
+
 int decode(std::size_t threads, const std::string& model, std::size_t n_tokens, std::size_t rounds) {
   // Weight bytes one decode step reads: every unit but the embedding, whose tables are read one row at a time.
   auto graph = edge_rt::model_ir::ModelGraph<edge_rt::model_ir::Loaded>::load(model);
@@ -158,10 +235,6 @@ int decode(std::size_t threads, const std::string& model, std::size_t n_tokens, 
     std::fflush(stdout);
   }
   if (rounds > 1) {
-    const auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-    };
     const auto at_target = std::count_if(shares.begin(), shares.end(), [](double x) { return x >= 0.75; });
     std::printf(
         "{\"summary\": true, \"rounds\": %zu, \"median_decode_tok_s\": %.2f, \"median_share\": %.3f, "
@@ -184,7 +257,9 @@ int main(int argc, char** argv) {
   auto* g = app.add_subcommand("gemm", "prefill GEMM against the FMA peak");
   auto* d = app.add_subcommand("decode", "decode weight bandwidth against the read bandwidth");
   auto* l = app.add_subcommand("pool", "thread pool cost per parallel loop of trivial chunks");
-  for (auto* c : {p, g, d, l}) c->add_option("-t,--threads", threads, "threads")->capture_default_str();
+  auto* y = app.add_subcommand("layout", "Q4_0 layer matrices in row layout against Q4_0x8");
+  for (auto* c : {p, g, d, l, y}) c->add_option("-t,--threads", threads, "threads")->capture_default_str();
+  y->add_option("--rounds", rounds, "alternating rounds")->check(CLI::Range(1, 1000))->capture_default_str();
   g->add_option("--n", n, "rows (tokens)")->capture_default_str();
   g->add_option("--k", k, "reduction")->capture_default_str();
   g->add_option("--m", m, "columns (outputs)")->capture_default_str();
@@ -200,5 +275,6 @@ int main(int argc, char** argv) {
   if (p->parsed()) return probe(threads);
   if (g->parsed()) return gemm(threads, n, k, m, dtype);
   if (l->parsed()) return pool_cost(threads);
+  if (y->parsed()) return layout(threads, rounds);
   return decode(threads, model, n_tokens, rounds);
 }
