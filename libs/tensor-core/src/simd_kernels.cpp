@@ -77,14 +77,12 @@ void GemvRowsT(const float* x, std::size_t k, const std::byte* w, std::size_t r0
   const std::size_t L = hn::Lanes(df);
   const std::size_t kv = k / (4 * L) * (4 * L);
   const std::size_t row_bytes = k * dtype_size(T);
-  // One row at a time with four accumulators: a single sequential stream through the weights; x stays in L1.
-  // With two threads the hardware prefetcher alone lags on it: each line is also prefetched 1 KiB ahead (F16
-  // decode of GPT-2 124M, 2 threads: 60-79% of the read probe before, 76-85% after, in alternating runs).
+  // One row at a time with four accumulators: a single sequential stream through the weights, which the
+  // hardware prefetcher follows best; x stays in L1.
   for (std::size_t r = r0; r < r1; ++r) {
     const std::byte* w0 = w + r * row_bytes;
     auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
     for (std::size_t c = 0; c < kv; c += 4 * L) {
-      for (std::size_t o = 0; o < 4 * L * dtype_size(T); o += 64) hwy::Prefetch(w0 + c * dtype_size(T) + 1024 + o);
       a0 = hn::MulAdd(hn::LoadU(df, x + c), load_weights<T>(df, w0, c), a0);
       a1 = hn::MulAdd(hn::LoadU(df, x + c + L), load_weights<T>(df, w0, c + L), a1);
       a2 = hn::MulAdd(hn::LoadU(df, x + c + 2 * L), load_weights<T>(df, w0, c + 2 * L), a2);
