@@ -502,8 +502,9 @@ HWY_INLINE void dot_q4_0_lanes(const ActBlock* xq, const std::byte* w, std::size
 
 // Q4_0x8: the same arithmetic on eight rows that interleave_q4_0 laid out as one 144-byte record per block (eight
 // scales, then the four vectors v[t]), so a group is a single sequential stream with no transpose. The hardware
-// prefetcher still lags on it: prefetch 1 KiB ahead (Zen 3, 2 threads: 22-25 GB/s against 17-21 for the row
-// layout on GPT-2's layer matrices; without the prefetch no faster than the row layout).
+// prefetcher still lags on it, so lines are prefetched 1 KiB ahead; without that it was no faster than the row
+// layout. With it, `edge_rt_bench layout` (GPT-2 layer matrices, Zen 3, 2 threads) gives medians 5-17% above
+// the row layout.
 HWY_INLINE void dot_q4_0_x8(const ActBlock* xq, const std::byte* group, std::size_t nb, float* out) {
   constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ4_0x8);
   __m256 acc = _mm256_setzero_ps();
