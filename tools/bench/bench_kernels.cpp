@@ -114,41 +114,38 @@ int layout(std::size_t threads, std::size_t rounds) {
     std::fprintf(stderr, "edge_rt_bench: this CPU's kernels read Q4_0 rows; no interleaved layout to compare\n");
     return 1;
   }
-  struct Shape2 {
-    std::size_t k, m;
+  struct Matrix {
+    std::size_t k, m, offset;
   };
-  const Shape2 layer[] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
-  std::size_t layer_bytes = 0;
-  for (const Shape2& s : layer) layer_bytes += s.m * tc::row_bytes(dtype, s.k);
-  const std::size_t layers = (std::size_t{256} << 20) / layer_bytes;
-  std::vector<std::byte> rows(layers * layer_bytes);
+  const std::pair<std::size_t, std::size_t> layer[] = {{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}};
+  std::vector<Matrix> matrices;
+  std::size_t total = 0;
+  for (std::size_t i = 0; total < (std::size_t{256} << 20) || i % 4 != 0; ++i) {
+    const auto [k, m] = layer[i % 4];
+    matrices.push_back({k, m, total});
+    total += m * tc::row_bytes(dtype, k);
+  }
+  std::vector<std::byte> rows(total);
   std::mt19937 rng(5);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> row(3072);
-  for (std::size_t offset = 0, i = 0; offset < rows.size(); ++i) {
-    const Shape2& s = layer[i % 4];
-    for (std::size_t r = 0; r < s.m; ++r, offset += tc::row_bytes(dtype, s.k)) {
-      for (std::size_t c = 0; c < s.k; ++c) row[c] = dist(rng);
-      tc::from_f32(dtype, row.data(), s.k, rows.data() + offset);
+  for (const Matrix& mx : matrices) {
+    for (std::size_t r = 0; r < mx.m; ++r) {
+      for (std::size_t c = 0; c < mx.k; ++c) row[c] = dist(rng);
+      tc::from_f32(dtype, row.data(), mx.k, rows.data() + mx.offset + r * tc::row_bytes(dtype, mx.k));
     }
   }
   std::vector<std::byte> interleaved = rows;
-  for (std::size_t offset = 0, i = 0; offset < interleaved.size(); ++i) {
-    const Shape2& s = layer[i % 4];
-    tc::interleave_q4_0(interleaved.data() + offset, s.m, s.k);
-    offset += s.m * tc::row_bytes(dtype, s.k);
-  }
+  for (const Matrix& mx : matrices) tc::interleave_q4_0(interleaved.data() + mx.offset, mx.m, mx.k);
   tc::ThreadPool pool(threads);
   std::vector<float> x(3072), out(3072);
   for (float& v : x) v = dist(rng);
   const auto pass = [&](const std::vector<std::byte>& w, tc::DType dt) {
     const auto start = Clock::now();
-    for (std::size_t offset = 0, i = 0; offset < w.size(); ++i) {
-      const Shape2& s = layer[i % 4];
+    for (const Matrix& mx : matrices) {
       const auto view =
-          tc::TensorView::contiguous(w.data() + offset, dt, tc::Shape{std::int64_t(s.m), std::int64_t(s.k)});
-      tc::matmul(std::span<const float>(x.data(), s.k), 1, view, {}, std::span<float>(out.data(), s.m), &pool);
-      offset += s.m * tc::row_bytes(dtype, s.k);
+          tc::TensorView::contiguous(w.data() + mx.offset, dt, tc::Shape{std::int64_t(mx.m), std::int64_t(mx.k)});
+      tc::matmul(std::span<const float>(x.data(), mx.k), 1, view, {}, std::span<float>(out.data(), mx.m), &pool);
     }
     return static_cast<double>(w.size()) / std::chrono::duration<double>(Clock::now() - start).count();
   };

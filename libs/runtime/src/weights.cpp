@@ -43,8 +43,9 @@ Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io
 
 // Q4_0 matrices that only matmul reads (not the embeddings, read by row) take the interleaved layout where this
 // CPU's kernels read it fastest. Done on every load, streamed groups included: it is one pass over data in cache.
+// (Quantized matrices are always output-major, so none is read input-major.)
 bool interleaves_q4_0(const WeightRef& w) {
-  return w.dtype == tensor_core::DType::kQ4_0 && !w.transpose && w.role != model_ir::WeightRole::kTokenEmbedding &&
+  return w.dtype == tensor_core::DType::kQ4_0 && w.role != model_ir::WeightRole::kTokenEmbedding &&
          w.role != model_ir::WeightRole::kPositionEmbedding && tensor_core::prefers_interleaved_q4_0();
 }
 

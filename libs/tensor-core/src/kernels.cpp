@@ -83,10 +83,12 @@ bool prefers_interleaved_q4_0() noexcept {
 
 void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k) {
   EDGE_RT_CHECK(k % kQuantBlock == 0, "interleave_q4_0: k must be a multiple of 32");
-  constexpr std::size_t kBlock = 18;
+  constexpr std::size_t kBlock = quant_block_bytes(DType::kQ4_0);
   const std::size_t nb = k / kQuantBlock;
   const std::size_t group_bytes = 8 * nb * kBlock;
-  std::vector<std::byte> rows8(group_bytes);
+  // Streamed groups are interleaved on every load: keep the scratch instead of allocating it per matrix.
+  thread_local std::vector<std::byte> rows8;
+  if (rows8.size() < group_bytes) rows8.resize(group_bytes);
   for (std::size_t r = 0; r + 8 <= rows; r += 8) {
     std::byte* group = data + r * nb * kBlock;
     std::copy(group, group + group_bytes, rows8.begin());

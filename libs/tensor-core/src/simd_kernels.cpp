@@ -436,14 +436,9 @@ HWY_INLINE void dot_q8_0_rows4(const ActBlock* xq, const std::byte* w, std::size
   for (std::size_t g = 0; g < count; ++g) out[g] = hn::GetLane(hn::SumOfLanes(d8, hn::Vec256<float>{acc[g]}));
 }
 
-// Q4_0, eight rows at once with row g in 32-bit lane g, so that a block's scale, float conversion and
-// multiply-adds are one vector operation for all eight rows instead of eight. Rows g and g + 4 share a register
-// (low and high 128-bit halves); a 4x4 transpose of 32-bit words within each half puts bytes 4t..4t+3 of every
-// row in its lane, and each such word meets a broadcast of the matching activation word in vpmaddubsw. The eight
-// 16-bit partial sums of a block stay below 8 * 2 * 15 * 127 = 30480, so they add in 16 bits and widen once.
-// `count` (1..8) rows exist; the missing lanes repeat the last row and are not stored.
-// One block of eight rows: v[t] holds bytes 4t..4t+3 of each row's 16 nibble bytes (row g in 32-bit lane g), dw
-// the rows' scales. Adds d_w * d_x * sum n x to acc and d_w * d_x * sum x to corr, lane by lane.
+// One block of eight Q4_0 rows (dot_q4_0_lanes, dot_q4_0_x8): v[t] holds bytes 4t..4t+3 of each row's 16 nibble bytes
+// (row g in 32-bit lane g), dw the rows' scales. Adds d_w * d_x * sum n x to acc and d_w * d_x * sum x to corr, lane by
+// lane.
 HWY_INLINE void q4_0_block_lanes(const __m256i (&v)[4], __m256 dw, const ActBlock& xb, __m256& acc, __m256& corr) {
   const __m256i mask = _mm256_set1_epi8(0x0f);
   const auto word = [](const std::int8_t* p) {
@@ -469,6 +464,12 @@ HWY_INLINE void store_q4_0_lanes(__m256 acc, __m256 corr, std::size_t count, flo
   for (std::size_t g = 0; g < count; ++g) out[g] = result[g];
 }
 
+// Q4_0, eight rows at once with row g in 32-bit lane g, so that a block's scale, float conversion and
+// multiply-adds are one vector operation for all eight rows instead of eight. Rows g and g + 4 share a register
+// (low and high 128-bit halves); a 4x4 transpose of 32-bit words within each half puts bytes 4t..4t+3 of every
+// row in its lane, and each such word meets a broadcast of the matching activation word in vpmaddubsw. The eight
+// 16-bit partial sums of a block stay below 8 * 2 * 15 * 127 = 30480, so they add in 16 bits and widen once.
+// `count` (1..8) rows exist; the missing lanes repeat the last row and are not stored.
 HWY_INLINE void dot_q4_0_lanes(const ActBlock* xq, const std::byte* w, std::size_t row_bytes, std::size_t count,
                                std::size_t nb, float* out) {
   constexpr std::size_t kBytes = quant_block_bytes(DType::kQ4_0);

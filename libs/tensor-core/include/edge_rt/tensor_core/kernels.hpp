@@ -41,8 +41,8 @@ const char* simd_target();
 
 /// True when this CPU's kernels read Q4_0 fastest as Q4_0x8 (x86 AVX2/AVX-512: the eight-row integer GEMV reads a
 /// group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`), so a loader should call
-/// interleave_q4_0 on the matrices it hands to matmul. False elsewhere (NEON, SVE, scalar),
-/// where matmul does not take Q4_0x8.
+/// interleave_q4_0 on the matrices it hands to matmul. False elsewhere (NEON, SVE, scalar), where matmul does not
+/// take Q4_0x8.
 bool prefers_interleaved_q4_0() noexcept;
 
 /// Rewrites a Q4_0 matrix of `rows` x `k` (k % 32 == 0) in place as Q4_0x8: within each whole group of eight rows
