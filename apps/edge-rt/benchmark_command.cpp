@@ -269,9 +269,7 @@ boost::json::object summary(const boost::json::array& records) {
 }
 
 Result<int> benchmark(const BenchArgs& a) {
-  if (a.n_prompt < 0 || a.n_gen < 0) return fail(ErrorCode::kInvalidArgument, "-p and -n must be >= 0");
   if (a.n_prompt == 0 && a.n_gen == 0) return fail(ErrorCode::kInvalidArgument, "-p and -n are both 0");
-  if (a.reps < 1) return fail(ErrorCode::kInvalidArgument, "-r must be >= 1");
   EDGE_RT_TRY(const std::uint64_t model_bytes, model_weight_bytes(a.model));
   std::vector<std::string> budgets = a.budgets;
   if (budgets.empty()) budgets.push_back(a.memory_budget);
@@ -339,11 +337,17 @@ std::function<int()> add_benchmark_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Comma-separated thread counts, e.g. 1,2 (0 = one per CPU)")
       ->delimiter(',')
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(std::int64_t{0}, kMaxThreads))
       ->capture_default_str();
-  cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens (random ids) for the pp test")->capture_default_str();
-  cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens for the tg test")->capture_default_str();
-  cmd->add_option("-r,--repetitions", args->reps, "Repetitions per configuration")->capture_default_str();
+  cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens (random ids) for the pp test")
+      ->check(CLI::Range(std::int64_t{0}, model_ir::kMaxContext))
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens for the tg test")
+      ->check(CLI::Range(std::int64_t{0}, model_ir::kMaxContext))
+      ->capture_default_str();
+  cmd->add_option("-r,--repetitions", args->reps, "Repetitions per configuration")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{10000}))
+      ->capture_default_str();
   cmd->add_option("-o,--output", args->output, "table | json | csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();

@@ -15,6 +15,7 @@ struct ConvertArgs {
   std::string tokenizer;
   std::string out;
   std::string preset;
+  bool force = false;
 };
 }  // namespace
 
@@ -26,11 +27,14 @@ std::function<int()> add_convert_command(CLI::App& app) {
   cmd->add_option("--tokenizer", args->tokenizer, "llama2.c tokenizer.bin")->required();
   cmd->add_option("--out", args->out, "Output folder (default: the preset's model)");
   cmd->add_option("-c,--config", args->preset, "Preset TOML (its model is the output folder); flags override it");
+  cmd->add_flag("--force", args->force,
+                "Write into a folder that is not empty, replacing its model files and removing the config, weight "
+                "and tokenizer files the new model does not have (so none of them is loaded instead)");
   return [args, cmd]() -> int {
     if (auto out = folder_from_preset(args->preset, *cmd, "--out", args->out, "convert"); !out) {
       return report(out.error());
     }
-    auto converted = runtime::convert_llama2c(args->checkpoint, args->tokenizer, args->out);
+    auto converted = runtime::convert_llama2c(args->checkpoint, args->tokenizer, args->out, args->force);
     if (!converted) return report(converted.error());
     std::cerr << "edge-rt: wrote " << args->out << " (model.safetensors, config.json, tokenizer.json)\n";
     return 0;

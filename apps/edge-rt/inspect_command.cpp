@@ -52,7 +52,6 @@ Result<int> inspect(const InspectArgs& a) {
   EDGE_RT_TRY(auto graph, std::move(loaded).validate());
   const model_ir::ModelConfig& c = graph.config();
   const auto units = graph.units();
-  if (a.ctx_size < 0 || a.batch < 0) return fail(ErrorCode::kInvalidArgument, "--ctx-size and --batch must be >= 0");
   std::size_t n_ctx = a.ctx_size > 0 ? static_cast<std::size_t>(a.ctx_size) : static_cast<std::size_t>(c.max_context);
   if (a.ctx_size == 0 && a.ctx_cap > 0) n_ctx = std::min(n_ctx, static_cast<std::size_t>(a.ctx_cap));
   const std::size_t n_batch = std::min(n_ctx, a.batch > 0 ? static_cast<std::size_t>(a.batch) : std::size_t{512});
@@ -187,8 +186,10 @@ std::function<int()> add_inspect_command(CLI::App& app) {
       app.add_subcommand("inspect", "Show a model's architecture, units and memory plans without loading it");
   cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
   cmd->add_option("--memory-budget", args->memory_budget, "Budget to plan for: 512M, 1G, auto (default: none)");
-  cmd->add_option("--ctx-size", args->ctx_size, "KV cache length in tokens (default: the model's context)");
-  cmd->add_option("--batch", args->batch, "Prefill batch in tokens (default: min(512, context))");
+  cmd->add_option("--ctx-size", args->ctx_size, "KV cache length in tokens (default: the model's context)")
+      ->check(CLI::Range(std::int64_t{0}, model_ir::kMaxContext));
+  cmd->add_option("--batch", args->batch, "Prefill batch in tokens (default: min(512, context))")
+      ->check(CLI::Range(std::int64_t{0}, model_ir::kMaxContext));
   cmd->add_flag("--json", args->json, "One JSON object instead of text");
   cmd->add_option("-c,--config", args->preset, "Preset TOML (model, memory_budget, ctx_size); flags override it");
   return [args, cmd]() -> int {

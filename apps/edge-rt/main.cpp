@@ -2,7 +2,9 @@
 #include "commands.hpp"
 
 #include <cstdio>
+#include <exception>
 #include <fstream>
+#include <new>
 #include <string>
 
 namespace edge_rt::cli {
@@ -43,12 +45,23 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every usage error exits 2 (CLI11's own codes vary by error kind).
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (app.got_subcommand("run")) return run();
-  if (app.got_subcommand("tokenize")) return tokenize();
-  if (app.got_subcommand("inspect")) return inspect();
-  if (app.got_subcommand("status")) return status();
-  if (app.got_subcommand("quantize")) return quantize();
-  if (app.got_subcommand("perplexity")) return perplexity();
-  if (app.got_subcommand("benchmark")) return benchmark();
-  return convert();
+  // The libraries return errors as Result; what can still escape is the standard library's own (allocation
+  // failure, a filesystem or thread error). It ends the command with the usual error line, never an abort.
+  try {
+    if (app.got_subcommand("run")) return run();
+    if (app.got_subcommand("tokenize")) return tokenize();
+    if (app.got_subcommand("inspect")) return inspect();
+    if (app.got_subcommand("status")) return status();
+    if (app.got_subcommand("quantize")) return quantize();
+    if (app.got_subcommand("perplexity")) return perplexity();
+    if (app.got_subcommand("benchmark")) return benchmark();
+    return convert();
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "edge-rt: error: out of memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "edge-rt: error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "edge-rt: error: unknown exception\n");
+  }
+  return edge_rt::cli::kExitError;
 }

@@ -1,6 +1,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
+#include <edge_rt/core/file.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/runtime/engine.hpp>
 
@@ -45,12 +46,8 @@ double nll_of(const std::vector<float>& logits, tokenizer::TokenId id) {
 }
 
 Result<int> perplexity(const PerplexityArgs& a) {
-  std::ifstream in(a.file, std::ios::binary);
-  if (!in) return fail(ErrorCode::kIoError, "[perplexity] cannot read --file " + a.file);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (a.ctx_size < 4) return fail(ErrorCode::kInvalidArgument, "--ctx-size must be >= 4");
-  if (a.threads < 0) return fail(ErrorCode::kInvalidArgument, "--threads must be >= 0 (0: one per CPU)");
+  EDGE_RT_TRY(const std::string text, read_regular_file(a.file, kMaxTextBytes, "[perplexity] --file"));
+  EDGE_RT_TRY(check_model_folder(a.model, "-m"));
   runtime::EngineOptions options;
   options.model_dir = a.model;
   options.strategy = a.strategy;
@@ -65,7 +62,7 @@ Result<int> perplexity(const PerplexityArgs& a) {
   EDGE_RT_TRY(auto engine, std::move(planned).prepare());
   const tokenizer::Tokenizer* tok = engine.tokenizer();
   if (!tok) return fail(ErrorCode::kInvalidArgument, "[perplexity] " + a.model + " has no tokenizer");
-  const std::vector<tokenizer::TokenId> tokens = tok->encode(text.str());
+  const std::vector<tokenizer::TokenId> tokens = tok->encode(text);
   // Llama-family models get BOS prepended by generate(): one position of each window goes to it.
   const bool bos = engine.adds_bos();
   const std::size_t window = static_cast<std::size_t>(a.ctx_size) - (bos ? 1 : 0);
@@ -88,7 +85,13 @@ Result<int> perplexity(const PerplexityArgs& a) {
     // least half a window of context.
     for (std::size_t p = std::max<std::size_t>(1, window / 2); p < window; ++p) {
       const std::size_t logit_row = offset + p - 1;  // predicts chunk[p]
-      scored.push_back({c * window + p, chunk[p], nll_of(result.logits[logit_row], chunk[p])});
+      const double nll = nll_of(result.logits[logit_row], chunk[p]);
+      if (!std::isfinite(nll)) {  // a NaN or infinite logit: the model's weights are broken, the score meaningless
+        return fail(ErrorCode::kNumerical, "[perplexity] " + a.model + ": the log-likelihood at token " +
+                                               std::to_string(c * window + p) +
+                                               " is not finite: a weight or scale in the model is NaN or infinite");
+      }
+      scored.push_back({c * window + p, chunk[p], nll});
     }
     if (!json) {
       double sum = 0;
@@ -135,9 +138,14 @@ std::function<int()> add_perplexity_command(CLI::App& app) {
   cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
   cmd->add_option("-f,--file", args->file, "Text file to score")->required();
   cmd->add_option("--ctx-size", args->ctx_size, "Window in tokens (the second half of each is scored)")
+      ->check(CLI::Range(std::int64_t{4}, model_ir::kMaxContext))
       ->capture_default_str();
-  cmd->add_option("--chunks", args->max_chunks, "Score at most this many windows; 0 = all")->capture_default_str();
-  cmd->add_option("-t,--threads", args->threads, "Threads for kernels; 0 = one per CPU")->capture_default_str();
+  cmd->add_option("--chunks", args->max_chunks, "Score at most this many windows; 0 = all")
+      ->check(CLI::Range(std::int64_t{0}, kMaxCount))
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", args->threads, "Threads for kernels; 0 = one per CPU")
+      ->check(CLI::Range(std::int64_t{0}, kMaxThreads))
+      ->capture_default_str();
   cmd->add_option("--memory-budget", args->memory_budget, "Memory budget (default: none)");
   cmd->add_option("--strategy", args->strategy, "sequential | greedy-grouping | speculative-prefetch")
       ->capture_default_str();

@@ -4,9 +4,15 @@
 #include <edge_rt/resource_monitor/probe.hpp>
 #include <edge_rt/resource_monitor/recommend.hpp>
 
+#include <edge_rt/core/file.hpp>
+#include <edge_rt/model_ir/config.hpp>
+#include <edge_rt/partition_planner/plan.hpp>
+
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -35,17 +41,68 @@ Result<void> read(const toml::table& table, std::string_view key, std::optional<
   return boost::outcome_v2::success();
 }
 
+Error out_of_range(const std::string& label, const char* key, const std::string& value, const std::string& expected) {
+  return Error{ErrorCode::kInvalidArgument,
+               "[preset] " + label + ": key '" + key + "' is " + value + ", expected " + expected};
+}
+
+Result<void> check_int(const std::string& label, const char* key, const std::optional<std::int64_t>& v,
+                       std::int64_t lo, std::int64_t hi) {
+  if (v && (*v < lo || *v > hi)) {
+    return out_of_range(label, key, std::to_string(*v), std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return boost::outcome_v2::success();
+}
+
+// NaN fails every comparison, so the test is written as "inside", not "outside".
+Result<void> check_real(const std::string& label, const char* key, const std::optional<double>& v, double lo,
+                        double hi, bool lo_open) {
+  if (v && !(std::isfinite(*v) && (lo_open ? *v > lo : *v >= lo) && *v <= hi)) {
+    std::ostringstream range;
+    range << "a finite number in " << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
+    std::ostringstream value;
+    value << *v;
+    return out_of_range(label, key, value.str(), range.str());
+  }
+  return boost::outcome_v2::success();
+}
+
+// Every key's range, so that a preset never reaches a command with a value its flag would refuse.
+Result<void> check_ranges(const Preset& p, const std::string& label) {
+  EDGE_RT_TRY(check_int(label, "num_threads", p.num_threads, 0, kMaxThreads));
+  EDGE_RT_TRY(check_int(label, "ctx_size", p.ctx_size, 0, model_ir::kMaxContext));
+  EDGE_RT_TRY(check_int(label, "n_predict", p.n_predict, 0, kMaxCount));
+  EDGE_RT_TRY(check_int(label, "top_k", p.top_k, -kMaxCount, kMaxCount));
+  EDGE_RT_TRY(check_real(label, "temperature", p.temperature, 0.0, 1e6, false));
+  EDGE_RT_TRY(check_real(label, "top_p", p.top_p, 0.0, 1.0, true));
+  EDGE_RT_TRY(check_real(label, "min_p", p.min_p, 0.0, 1.0, false));
+  EDGE_RT_TRY(check_real(label, "repeat_penalty", p.repeat_penalty, 0.0, 1e6, true));
+  if (p.strategy) {
+    if (auto s = partition_planner::make_strategy(*p.strategy); !s) {
+      return out_of_range(label, "strategy", "\"" + *p.strategy + "\"",
+                          "sequential, greedy-grouping or speculative-prefetch");
+    }
+  }
+  if (p.memory_budget && *p.memory_budget != "auto") {
+    if (auto b = memory_manager::MemoryBudget::parse(*p.memory_budget); !b) {
+      return out_of_range(label, "memory_budget", "\"" + *p.memory_budget + "\"",
+                          "a size such as \"256M\", \"1G\" or \"auto\" (" + b.error().message + ")");
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
 }  // namespace
 
 Result<Preset> load_preset(const std::filesystem::path& path) {
-  const std::string label = path.string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return fail(ErrorCode::kIoError, "[preset] " + label + ": no such file");
-  }
+  EDGE_RT_TRY(const std::string text, read_regular_file(path, kMaxConfigBytes, "[preset]"));
+  return parse_preset(text, path.string());
+}
+
+Result<Preset> parse_preset(std::string_view text, const std::string& label) {
   toml::table table;
   try {  // Debian's toml++ is built with exceptions: parse errors arrive as toml::parse_error
-    table = toml::parse_file(label);
+    table = toml::parse(text, label);
   } catch (const toml::parse_error& e) {
     std::ostringstream os;
     os << "[preset] " << label << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
@@ -93,6 +150,7 @@ Result<Preset> load_preset(const std::filesystem::path& path) {
   EDGE_RT_TRY(read(table, "battery_low_percent", p.battery_low_percent, label, "an integer percentage"));
   EDGE_RT_TRY(read(table, "pace_ms", p.pace_ms, label, "an integer of milliseconds"));
   EDGE_RT_TRY(read(table, "monitor_interval_ms", p.monitor_interval_ms, label, "an integer of milliseconds"));
+  EDGE_RT_TRY(check_ranges(p, label));
   EDGE_RT_TRY(p.adapt_policy());  // range errors surface when the preset is loaded, not mid-run
   return p;
 }
@@ -100,7 +158,7 @@ Result<Preset> load_preset(const std::filesystem::path& path) {
 Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
   resource_monitor::AdaptPolicy policy;
   if (thermal_margin_c) {
-    if (*thermal_margin_c < 0 || *thermal_margin_c > 50) {
+    if (!(*thermal_margin_c >= 0 && *thermal_margin_c <= 50)) {  // NaN included
       return fail(ErrorCode::kInvalidArgument, "[preset] thermal_margin_c must be within 0..50 degrees Celsius");
     }
     policy.thermal_margin_c = *thermal_margin_c;
@@ -142,10 +200,41 @@ Result<Preset> load_preset_or_empty(const std::string& path) {
   return load_preset(path);
 }
 
+Result<void> check_model_folder(const std::filesystem::path& dir, const char* flag) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(dir, ec);
+  if (!fs::exists(status)) {
+    return fail(ErrorCode::kIoError, std::string(flag) + " " + dir.string() + ": the model folder does not exist");
+  }
+  if (!fs::is_directory(status)) {
+    return fail(ErrorCode::kIoError, std::string(flag) + " " + dir.string() +
+                                         ": is not a folder; expected a model folder (config.json, "
+                                         "model.safetensors, tokenizer files)");
+  }
+  return boost::outcome_v2::success();
+}
+
+CLI::Validator finite_range(double lo, double hi, bool lo_open) {
+  std::ostringstream desc;
+  desc << "finite number in " << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
+  return CLI::Validator(
+      [lo, hi, lo_open, text = desc.str()](std::string& value) -> std::string {
+        char* end = nullptr;
+        const double x = std::strtod(value.c_str(), &end);
+        const bool inside = std::isfinite(x) && (lo_open ? x > lo : x >= lo) && x <= hi;
+        if (value.empty() || end != value.c_str() + value.size() || !inside) {
+          return "value " + value + " is not a " + text;
+        }
+        return {};
+      },
+      desc.str());
+}
+
 Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return fail(ErrorCode::kIoError, dir.string() + ": no such model folder");
+  EDGE_RT_TRY(check_model_folder(dir, "-m"));
   std::uint64_t total = 0;
   bool any = false;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {

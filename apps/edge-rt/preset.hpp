@@ -9,8 +9,10 @@
 #include <edge_rt/core/result.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/resource_monitor/adapt.hpp>
+#include <edge_rt/runtime/engine.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -49,9 +51,28 @@ void apply(const std::optional<U>& preset_value, const CLI::App& cmd, const char
   if (preset_value && cmd.get_option(flag)->count() == 0) target = static_cast<T>(*preset_value);
 }
 
-/// Parses a preset file (toml++). Errors: kIoError (unreadable), kInvalidFormat (TOML syntax, with line and column;
-/// a key of the wrong type, naming the key and the expected type; an unknown key, naming it).
+/// Most threads a command accepts (-t, num_threads): far above any edge device, far below what makes thread
+/// creation fail.
+inline constexpr std::int64_t kMaxThreads = runtime::kMaxThreads;
+/// Largest token count or top-k a flag or key accepts (int32 range: the runtime's ids and counts).
+inline constexpr std::int64_t kMaxCount = std::numeric_limits<std::int32_t>::max();
+
+/// Parses a preset file (toml++): a regular file of at most 16 MiB. Errors: kIoError (unreadable), kInvalidFormat
+/// (not a regular file; TOML syntax, with line and column; a key of the wrong type, naming the key and the
+/// expected type; an unknown key, naming it), kInvalidArgument (a value out of range, naming the key, the value
+/// and the range: num_threads 0..kMaxThreads, ctx_size, n_predict, top_k, temperature, top_p, min_p,
+/// repeat_penalty, strategy, memory_budget and the adaptation thresholds; NaN never passes).
 Result<Preset> load_preset(const std::filesystem::path& path);
+
+/// The same from TOML text; `label` names the source in messages. Exposed for fuzzing.
+Result<Preset> parse_preset(std::string_view text, const std::string& label);
+
+/// A CLI11 check for a finite number in [lo, hi] (or (lo, hi] with lo_open). CLI::Range lets NaN through.
+CLI::Validator finite_range(double lo, double hi, bool lo_open = false);
+
+/// Errors unless `dir` is an existing folder: kIoError naming `flag` and the path, saying whether it does not exist
+/// or is not a folder (a file, a FIFO, /dev/zero).
+Result<void> check_model_folder(const std::filesystem::path& dir, const char* flag);
 
 /// The preset named by -c, or an empty Preset when `path` is empty. Errors as load_preset.
 Result<Preset> load_preset_or_empty(const std::string& path);

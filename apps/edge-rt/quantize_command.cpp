@@ -16,6 +16,7 @@ struct QuantizeArgs {
   std::string out;
   bool hf_layout = false;
   std::string preset;
+  bool force = false;
 };
 }  // namespace
 
@@ -31,6 +32,9 @@ std::function<int()> add_quantize_command(CLI::App& app) {
   cmd->add_flag("--hf-layout", args->hf_layout,
                 "f16/bf16: keep GPT-2's Conv1D matrices input-major, as Hugging Face stores them (slower decode)");
   cmd->add_option("-c,--config", args->preset, "Preset TOML (its model is the source); flags override it");
+  cmd->add_flag("--force", args->force,
+                "Write into a folder that is not empty, replacing its model files and removing the config, weight "
+                "and tokenizer files the new model does not have (so none of them is loaded instead)");
   return [args, cmd]() -> int {
     if (auto model = folder_from_preset(args->preset, *cmd, "--model", args->model, "quantize"); !model) {
       return report(model.error());
@@ -39,7 +43,7 @@ std::function<int()> add_quantize_command(CLI::App& app) {
     for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     const auto type = tensor_core::parse_dtype(name).value();  // the flag check admits only valid names
     const auto start = std::chrono::steady_clock::now();
-    auto report_or = runtime::quantize_model(args->model, type, args->out, args->hf_layout);
+    auto report_or = runtime::quantize_model(args->model, type, args->out, args->hf_layout, args->force);
     if (!report_or) return report(report_or.error());
     const runtime::QuantizeReport& r = report_or.value();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -124,9 +124,6 @@ void print_metrics(const runtime::Metrics& m, const partition_planner::Execution
 }
 
 Result<int> run(const RunArgs& a) {
-  if (a.n_predict < 0) return fail(ErrorCode::kInvalidArgument, "-n must be >= 0");
-  if (a.threads < 0) return fail(ErrorCode::kInvalidArgument, "--threads must be >= 0 (0: one per CPU)");
-  if (a.ctx_size < 0) return fail(ErrorCode::kInvalidArgument, "--ctx-size must be >= 0");
   runtime::EngineOptions options;
   options.model_dir = a.model;
   options.strategy = a.strategy;
@@ -135,10 +132,7 @@ Result<int> run(const RunArgs& a) {
   options.use_mmap = a.use_mmap;
   EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
   // The tokenizer comes first: the prompt's length sizes the KV cache and the prefill batch.
-  std::error_code ec;
-  if (!std::filesystem::is_directory(options.model_dir, ec)) {
-    return fail(ErrorCode::kIoError, "[run] model folder " + a.model + " does not exist");
-  }
+  EDGE_RT_TRY(check_model_folder(options.model_dir, "-m"));
   if (tokenizer::has_tokenizer_files(options.model_dir)) {
     EDGE_RT_TRY(auto tok, tokenizer::load_tokenizer(options.model_dir));
     options.tokenizer = std::move(tok);
@@ -269,21 +263,33 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
   cmd->add_option("-p,--prompt", args->prompt, "Prompt text (empty: start from BOS)");
   cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt as comma-separated token ids, e.g. 1,2,3");
-  cmd->add_option("-n,--n-predict", args->n_predict, "New tokens to generate")->capture_default_str();
+  cmd->add_option("-n,--n-predict", args->n_predict, "New tokens to generate")
+      ->check(CLI::Range(std::int64_t{0}, kMaxCount))
+      ->capture_default_str();
   cmd->add_option("--memory-budget", args->memory_budget,
                   "Memory budget: 512M, 1G, 64MiB, bytes, or auto (MemAvailable / cgroup limit minus a margin; "
                   "default: none)");
   cmd->add_option("--strategy", args->strategy, "sequential | greedy-grouping | speculative-prefetch")
       ->capture_default_str();
   cmd->add_option("-t,--threads", args->threads, "Threads for kernels, this one included; 0 = one per CPU")
+      ->check(CLI::Range(std::int64_t{0}, kMaxThreads))
       ->capture_default_str();
   cmd->add_option("-c,--config", args->preset, "Preset TOML (configs/*.toml); explicit flags override it");
-  cmd->add_option("--ctx-size", args->ctx_size, "KV cache length in tokens (default: prompt + n, capped)");
-  cmd->add_option("--temperature,--temp", args->temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", args->top_k, "Top-k; <= 0 disables")->capture_default_str();
-  cmd->add_option("--top-p", args->top_p, "Top-p (nucleus); 1 disables")->capture_default_str();
-  cmd->add_option("--min-p", args->min_p, "Min-p; 0 disables")->capture_default_str();
-  cmd->add_option("--repeat-penalty", args->repeat_penalty, "Repetition penalty; 1 disables")->capture_default_str();
+  cmd->add_option("--ctx-size", args->ctx_size, "KV cache length in tokens (default: prompt + n, capped)")
+      ->check(CLI::Range(std::int64_t{0}, model_ir::kMaxContext));
+  cmd->add_option("--temperature,--temp", args->temperature, "Sampling temperature; 0 = greedy")
+      ->check(finite_range(0, 1e6))
+      ->capture_default_str();
+  cmd->add_option("--top-k", args->top_k, "Top-k; <= 0 disables")
+      ->check(CLI::Range(-kMaxCount, kMaxCount))
+      ->capture_default_str();
+  cmd->add_option("--top-p", args->top_p, "Top-p (nucleus); 1 disables")
+      ->check(finite_range(0, 1, /*lo_open=*/true))
+      ->capture_default_str();
+  cmd->add_option("--min-p", args->min_p, "Min-p; 0 disables")->check(finite_range(0, 1))->capture_default_str();
+  cmd->add_option("--repeat-penalty", args->repeat_penalty, "Repetition penalty; 1 disables")
+      ->check(finite_range(0, 1e6, /*lo_open=*/true))
+      ->capture_default_str();
   cmd->add_option("-s,--seed", args->seed, "RNG seed; < 0 picks one at random")->capture_default_str();
   cmd->add_option("--output", args->output, "text | json")
       ->check(CLI::IsMember({"text", "json"}))

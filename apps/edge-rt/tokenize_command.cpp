@@ -5,7 +5,9 @@
 
 #include <boost/json.hpp>
 
-#include <fstream>
+#include <edge_rt/core/file.hpp>
+
+#include <sstream>
 #include <iostream>
 #include <memory>
 
@@ -39,6 +41,7 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
     auto preset = load_preset_or_empty(*preset_path);
     if (!preset) return report(preset.error());
     apply(preset.value().model, *cmd, "--model", args->model);
+    if (auto folder = check_model_folder(args->model, "-m"); !folder) return report(folder.error());
     auto tok = tokenizer::load_tokenizer(args->model);
     if (!tok) return report(tok.error());
     if (lines->count() == 0) {
@@ -47,8 +50,9 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
       print_ids(tok.value()->encode(args->text));
       return 0;
     }
-    std::ifstream in(args->json_lines);
-    if (!in) return report(Error{ErrorCode::kIoError, "[tokenize] cannot open " + args->json_lines});
+    auto content = read_regular_file(args->json_lines, kMaxTextBytes, "[tokenize] --json-lines");
+    if (!content) return report(content.error());
+    std::istringstream in(content.value());
     std::string line;
     std::size_t number = 0;
     while (std::getline(in, line)) {

@@ -3,6 +3,7 @@
 
 #include <edge_rt/model_ir/config.hpp>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -95,7 +96,7 @@ TEST(HfConfig, CappGpt2Tiny) {
   EXPECT_TRUE(c.tie_embeddings);
   EXPECT_EQ(c.activation, Activation::kGeluTanh);
   EXPECT_EQ(c.bos_id, std::nullopt);  // 50256 lies outside the 53-token vocabulary
-  EXPECT_EQ(c.eos_id, 51);
+  EXPECT_THAT(c.eos_ids, ::testing::ElementsAre(51));
 }
 
 TEST(HfConfig, TinyRandomGpt2) {
@@ -115,7 +116,7 @@ TEST(HfConfig, TinyRandomGpt2) {
   EXPECT_TRUE(c.tie_embeddings);
   EXPECT_EQ(c.activation, Activation::kGeluTanh);
   EXPECT_EQ(c.bos_id, 50256);
-  EXPECT_EQ(c.eos_id, 50256);
+  EXPECT_THAT(c.eos_ids, ::testing::ElementsAre(50256));
 }
 
 TEST(HfConfig, Stories260K) {
@@ -137,7 +138,7 @@ TEST(HfConfig, Stories260K) {
   EXPECT_TRUE(c.tie_embeddings);
   EXPECT_EQ(c.activation, Activation::kSilu);
   EXPECT_EQ(c.bos_id, 1);
-  EXPECT_EQ(c.eos_id, 2);
+  EXPECT_THAT(c.eos_ids, ::testing::ElementsAre(2));
 }
 
 TEST(HfConfig, LlamaWithGroupedQueryAttention) {
@@ -157,7 +158,7 @@ TEST(HfConfig, LlamaWithGroupedQueryAttention) {
   EXPECT_FLOAT_EQ(c.rope_theta, 500000.0F);
   EXPECT_FALSE(c.tie_embeddings);
   EXPECT_EQ(c.bos_id, 1);
-  EXPECT_EQ(c.eos_id, 2);
+  EXPECT_THAT(c.eos_ids, ::testing::ElementsAre(2));
 }
 
 TEST(HfConfig, LlamaDefaults) {
@@ -206,7 +207,7 @@ TEST(HfConfig, TokenIdsOutsideTheVocabularyAreDropped) {
   auto parsed = parse_hf_config_text(text, "ids.json");
   ASSERT_TRUE(parsed) << parsed.error().message;
   EXPECT_EQ(parsed.value().bos_id, std::nullopt);
-  EXPECT_EQ(parsed.value().eos_id, std::nullopt);
+  EXPECT_TRUE(parsed.value().eos_ids.empty());
   parsed = parse_hf_config_text(with_key(kLlamaGqa, "bos_token_id", "999"), "ids.json");
   ASSERT_TRUE(parsed) << parsed.error().message;
   EXPECT_EQ(parsed.value().bos_id, 999);

@@ -11,6 +11,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::kUnsupported: return "Unsupported";
     case ErrorCode::kBudgetExceeded: return "BudgetExceeded";
     case ErrorCode::kContextOverflow: return "ContextOverflow";
+    case ErrorCode::kNumerical: return "Numerical";
     case ErrorCode::kInternal: return "Internal";
   }
   return "Unknown";

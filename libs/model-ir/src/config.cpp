@@ -2,8 +2,10 @@
 
 #include <boost/json.hpp>
 
-#include <fstream>
-#include <sstream>
+#include <edge_rt/core/file.hpp>
+
+#include <cmath>
+#include <cstdio>
 
 namespace edge_rt::model_ir {
 
@@ -26,14 +28,47 @@ class Reader {
     EDGE_RT_TRY(auto i, as_int(*v, key));
     return std::optional<std::int64_t>{i};
   }
-  Result<float> number(const char* key, std::optional<float> fallback) const {
+  // A number within [lo, hi] (as a double, before narrowing to float: 1e300 would become inf). `lo_open`
+  // excludes lo itself. NaN and infinities never pass.
+  Result<float> number(const char* key, std::optional<float> fallback, double lo, double hi, bool lo_open) const {
     const json::value* v = obj_.if_contains(key);
     if (!v || v->is_null()) {
       if (fallback) return *fallback;
       return missing(key);
     }
     if (!v->is_number()) return wrong(key, "a number");
-    return static_cast<float>(v->to_number<double>());
+    const double x = v->to_number<double>();
+    if (!std::isfinite(x) || x > hi || (lo_open ? x <= lo : x < lo)) {
+      return error(ErrorCode::kInvalidFormat, "key '" + std::string(key) + "' is " + json::serialize(*v) +
+                                                  ", expected a finite number in " + (lo_open ? "(" : "[") +
+                                                  format_number(lo) + ", " + format_number(hi) + "]");
+    }
+    // A positive value too small for a float would become 0 (an epsilon of 1e-50): that is out of range too.
+    if (lo_open && !(static_cast<float>(x) > static_cast<float>(lo))) {
+      return error(ErrorCode::kInvalidFormat, "key '" + std::string(key) + "' is " + json::serialize(*v) +
+                                                  ", which rounds to " + format_number(static_cast<float>(x)) +
+                                                  " as a float; expected a value above " + format_number(lo));
+    }
+    return static_cast<float>(x);
+  }
+  // An integer within [lo, hi]; the message names the key, its value and the range.
+  Result<std::int64_t> ranged(const char* key, std::int64_t value, std::int64_t lo, std::int64_t hi) const {
+    if (value < lo || value > hi) {
+      return error(ErrorCode::kInvalidFormat, "key '" + std::string(key) + "' is " + std::to_string(value) +
+                                                  ", expected " + std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    return value;
+  }
+  Result<std::int64_t> ranged_integer(const char* key, std::int64_t lo, std::int64_t hi) const {
+    EDGE_RT_TRY(const std::int64_t v, integer(key));
+    return ranged(key, v, lo, hi);
+  }
+  Result<std::optional<std::int64_t>> optional_ranged(const char* key, std::int64_t lo, std::int64_t hi) const {
+    EDGE_RT_TRY(const auto v, optional_integer(key));
+    if (v) {
+      EDGE_RT_TRY(ranged(key, *v, lo, hi));
+    }
+    return v;
   }
   Result<std::string> string(const char* key, std::optional<std::string> fallback) const {
     const json::value* v = obj_.if_contains(key);
@@ -60,6 +95,11 @@ class Reader {
     }
     return wrong(key, "an integer");
   }
+  static std::string format_number(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", x);
+    return buf;
+  }
   Error missing(const char* key) const {
     return error(ErrorCode::kMissingField, "missing key '" + std::string(key) + "'");
   }
@@ -73,49 +113,106 @@ class Reader {
 
 Result<void> read_gpt2(const Reader& r, ModelConfig& c) {
   c.architecture = Architecture::kGpt2;
-  EDGE_RT_TRY(c.d_model, r.integer("n_embd"));
-  EDGE_RT_TRY(c.n_layers, r.integer("n_layer"));
-  EDGE_RT_TRY(c.n_heads, r.integer("n_head"));
-  EDGE_RT_TRY(c.vocab_size, r.integer("vocab_size"));
-  EDGE_RT_TRY(auto positions, r.optional_integer("n_positions"));
+  EDGE_RT_TRY(c.d_model, r.ranged_integer("n_embd", 1, kMaxModelWidth));
+  EDGE_RT_TRY(c.n_layers, r.ranged_integer("n_layer", 1, kMaxLayers));
+  EDGE_RT_TRY(c.n_heads, r.ranged_integer("n_head", 1, kMaxHeads));
+  EDGE_RT_TRY(c.vocab_size, r.ranged_integer("vocab_size", 1, kMaxVocab));
+  EDGE_RT_TRY(auto positions, r.optional_ranged("n_positions", 1, kMaxContext));
   if (!positions) {
-    EDGE_RT_TRY(c.max_context, r.integer("n_ctx"));
+    EDGE_RT_TRY(c.max_context, r.ranged_integer("n_ctx", 1, kMaxContext));
   } else {
     c.max_context = *positions;
   }
-  EDGE_RT_TRY(c.norm_eps, r.number("layer_norm_epsilon", 1e-5f));
+  EDGE_RT_TRY(c.norm_eps, r.number("layer_norm_epsilon", 1e-5f, 0.0, 1.0, true));
   EDGE_RT_TRY(auto act, r.string("activation_function", std::string("gelu_new")));
   if (act != "gelu_new" && act != "gelu_pytorch_tanh") {
     return r.error(ErrorCode::kUnsupported,
                    "activation_function '" + act + "', expected gelu_new or gelu_pytorch_tanh");
   }
   c.activation = Activation::kGeluTanh;
-  EDGE_RT_TRY(auto inner, r.optional_integer("n_inner"));
+  EDGE_RT_TRY(auto inner, r.optional_ranged("n_inner", 1, kMaxModelWidth));
   c.d_ff = inner ? *inner : 4 * c.d_model;
+  if (c.d_ff > kMaxModelWidth) {
+    return r.error(ErrorCode::kInvalidFormat, "4 x n_embd (" + std::to_string(c.d_ff) + ") exceeds " +
+                                                  std::to_string(kMaxModelWidth) + ": set n_inner");
+  }
+  if (c.d_model % c.n_heads != 0) {
+    return r.error(ErrorCode::kInvalidFormat, "key 'n_embd' " + std::to_string(c.d_model) +
+                                                  " is not a multiple of n_head " + std::to_string(c.n_heads));
+  }
   c.n_kv_heads = c.n_heads;
+  c.head_dim = c.d_model / c.n_heads;
   c.tie_embeddings = true;
   return boost::outcome_v2::success();
 }
 
 Result<void> read_llama(const Reader& r, ModelConfig& c) {
   c.architecture = Architecture::kLlama;
-  EDGE_RT_TRY(c.d_model, r.integer("hidden_size"));
-  EDGE_RT_TRY(c.n_layers, r.integer("num_hidden_layers"));
-  EDGE_RT_TRY(c.n_heads, r.integer("num_attention_heads"));
-  EDGE_RT_TRY(auto kv, r.optional_integer("num_key_value_heads"));
+  EDGE_RT_TRY(c.d_model, r.ranged_integer("hidden_size", 1, kMaxModelWidth));
+  EDGE_RT_TRY(c.n_layers, r.ranged_integer("num_hidden_layers", 1, kMaxLayers));
+  EDGE_RT_TRY(c.n_heads, r.ranged_integer("num_attention_heads", 1, kMaxHeads));
+  EDGE_RT_TRY(auto kv, r.optional_ranged("num_key_value_heads", 1, c.n_heads));
   c.n_kv_heads = kv ? *kv : c.n_heads;
-  EDGE_RT_TRY(c.d_ff, r.integer("intermediate_size"));
-  EDGE_RT_TRY(c.vocab_size, r.integer("vocab_size"));
-  EDGE_RT_TRY(c.max_context, r.integer("max_position_embeddings"));
-  EDGE_RT_TRY(c.norm_eps, r.number("rms_norm_eps", 1e-6f));
-  EDGE_RT_TRY(c.rope_theta, r.number("rope_theta", 10000.0f));
+  if (c.n_heads % c.n_kv_heads != 0) {
+    return r.error(ErrorCode::kInvalidFormat, "key 'num_attention_heads' " + std::to_string(c.n_heads) +
+                                                  " is not a multiple of num_key_value_heads " +
+                                                  std::to_string(c.n_kv_heads));
+  }
+  EDGE_RT_TRY(c.d_ff, r.ranged_integer("intermediate_size", 1, kMaxModelWidth));
+  EDGE_RT_TRY(c.vocab_size, r.ranged_integer("vocab_size", 1, kMaxVocab));
+  EDGE_RT_TRY(c.max_context, r.ranged_integer("max_position_embeddings", 1, kMaxContext));
+  EDGE_RT_TRY(c.norm_eps, r.number("rms_norm_eps", 1e-6f, 0.0, 1.0, true));
+  EDGE_RT_TRY(c.rope_theta, r.number("rope_theta", 10000.0f, 0.0, 1e12, true));
   EDGE_RT_TRY(auto act, r.string("hidden_act", std::string("silu")));
   if (act != "silu") return r.error(ErrorCode::kUnsupported, "hidden_act '" + act + "', expected silu");
   c.activation = Activation::kSilu;
   EDGE_RT_TRY(c.tie_embeddings, r.boolean("tie_word_embeddings", false));
-  EDGE_RT_TRY(auto head_dim, r.optional_integer("head_dim"));
-  if (head_dim) c.head_dim = *head_dim;
+  EDGE_RT_TRY(auto head_dim, r.optional_ranged("head_dim", 2, kMaxHeadDim));
+  if (head_dim) {
+    c.head_dim = *head_dim;
+  } else if (c.d_model % c.n_heads != 0) {
+    return r.error(ErrorCode::kInvalidFormat, "key 'hidden_size' " + std::to_string(c.d_model) +
+                                                  " is not a multiple of num_attention_heads " +
+                                                  std::to_string(c.n_heads) + " (and head_dim is not set)");
+  } else {
+    c.head_dim = c.d_model / c.n_heads;
+  }
+  if (c.head_dim % 2 != 0) {
+    return r.error(ErrorCode::kInvalidFormat,
+                   "head_dim " + std::to_string(c.head_dim) + " is odd, expected an even value (RoPE rotates pairs)");
+  }
+  // Bounded factors keep every product below 2^63; the attention width still gets its own cap.
+  if (c.n_heads * c.head_dim > kMaxModelWidth) {
+    return r.error(ErrorCode::kInvalidFormat, "num_attention_heads x head_dim = " +
+                                                  std::to_string(c.n_heads * c.head_dim) + ", expected at most " +
+                                                  std::to_string(kMaxModelWidth));
+  }
   return boost::outcome_v2::success();
+}
+
+// Token ids: an integer or a list of integers (Hugging Face writes eos_token_id both ways). Ids outside the
+// vocabulary are dropped (GPT-2 configs name 50256 in 53-token test models); a value of another type is an error.
+Result<std::vector<std::int32_t>> token_ids(const Reader& r, const json::object& obj, const char* key,
+                                            std::int64_t vocab_size) {
+  std::vector<std::int32_t> ids;
+  const json::value* v = obj.if_contains(key);
+  if (!v || v->is_null()) return ids;
+  std::vector<const json::value*> items;
+  if (const json::array* arr = v->if_array()) {
+    for (const json::value& item : *arr) items.push_back(&item);
+  } else {
+    items.push_back(v);
+  }
+  for (const json::value* item : items) {
+    if (!item->is_int64() && !item->is_uint64()) {
+      return r.error(ErrorCode::kInvalidFormat,
+                     "key '" + std::string(key) + "' is " + json::serialize(*v) + ", expected a token id or a list of them");
+    }
+    if (item->is_int64() && item->as_int64() >= 0 && item->as_int64() < vocab_size) {
+      ids.push_back(static_cast<std::int32_t>(item->as_int64()));
+    }
+  }
+  return ids;
 }
 
 }  // namespace
@@ -146,53 +243,15 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
   if (const json::value* scaling = obj.if_contains("rope_scaling"); scaling && !scaling->is_null()) {
     return r.error(ErrorCode::kUnsupported, "rope_scaling is set; only plain RoPE is supported");
   }
-  auto positive = [&](std::int64_t v, const char* what) -> Result<void> {
-    if (v <= 0 || v > (std::int64_t{1} << 31)) {
-      return r.error(ErrorCode::kInvalidFormat,
-                     std::string(what) + " is " + std::to_string(v) + ", expected a positive value");
-    }
-    return boost::outcome_v2::success();
-  };
-  EDGE_RT_TRY(positive(c.d_model, "hidden size"));
-  EDGE_RT_TRY(positive(c.n_layers, "layer count"));
-  EDGE_RT_TRY(positive(c.n_heads, "head count"));
-  EDGE_RT_TRY(positive(c.n_kv_heads, "KV head count"));
-  EDGE_RT_TRY(positive(c.d_ff, "FFN size"));
-  EDGE_RT_TRY(positive(c.vocab_size, "vocab_size"));
-  EDGE_RT_TRY(positive(c.max_context, "context length"));
-  if (c.head_dim == 0) {
-    if (c.d_model % c.n_heads != 0) {
-      return r.error(ErrorCode::kInvalidFormat, "hidden size " + std::to_string(c.d_model) +
-                                                    " is not a multiple of the head count " +
-                                                    std::to_string(c.n_heads));
-    }
-    c.head_dim = c.d_model / c.n_heads;
-  }
-  if (c.n_heads % c.n_kv_heads != 0) {
-    return r.error(ErrorCode::kInvalidFormat, "num_attention_heads " + std::to_string(c.n_heads) +
-                                                  " is not a multiple of num_key_value_heads " +
-                                                  std::to_string(c.n_kv_heads));
-  }
-  if (c.architecture == Architecture::kLlama && c.head_dim % 2 != 0) {
-    return r.error(ErrorCode::kInvalidFormat, "head_dim " + std::to_string(c.head_dim) + " is odd; RoPE needs it even");
-  }
-  if (!(c.norm_eps > 0.0f)) return r.error(ErrorCode::kInvalidFormat, "norm epsilon must be positive");
-  auto token_id = [&](const char* key) -> std::optional<std::int32_t> {
-    const json::value* v = obj.if_contains(key);
-    if (!v || !v->is_int64() || v->as_int64() < 0 || v->as_int64() >= c.vocab_size) return std::nullopt;
-    return static_cast<std::int32_t>(v->as_int64());
-  };
-  c.bos_id = token_id("bos_token_id");
-  c.eos_id = token_id("eos_token_id");
+  EDGE_RT_TRY(const auto bos, token_ids(r, obj, "bos_token_id", c.vocab_size));
+  if (!bos.empty()) c.bos_id = bos.front();
+  EDGE_RT_TRY(c.eos_ids, token_ids(r, obj, "eos_token_id", c.vocab_size));
   return c;
 }
 
 Result<ModelConfig> parse_hf_config(const std::filesystem::path& config_json) {
-  std::ifstream in(config_json);
-  if (!in) return fail(ErrorCode::kIoError, "[config] " + config_json.string() + ": cannot open");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_hf_config_text(ss.str(), config_json.string());
+  EDGE_RT_TRY(const std::string text, read_regular_file(config_json, kMaxConfigBytes, "[config]"));
+  return parse_hf_config_text(text, config_json.string());
 }
 
 }  // namespace edge_rt::model_ir

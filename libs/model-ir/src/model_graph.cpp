@@ -189,6 +189,39 @@ Result<std::vector<Unit>> build_llama(const detail::GraphData& g) {
   return units;
 }
 
+// Hugging Face's non-persistent buffers that older checkpoints still carry (the causal mask, RoPE frequencies): no
+// weights, so skipping them is what transformers does too.
+bool is_known_buffer(std::string_view name) {
+  return name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") || name.ends_with(".rotary_emb.inv_freq");
+}
+
+// Every tensor in the checkpoint must belong to the graph. A checkpoint with more layers than num_hidden_layers,
+// or a tensor of another architecture, means config.json and the weights disagree: running the first N layers
+// would print plausible but wrong text. (transformers warns about unused weights; an edge runtime refuses.)
+Result<void> check_all_used(const detail::GraphData& g) {
+  std::set<const TensorInfo*> used;
+  for (const Unit& unit : g.units) {
+    for (const WeightRef& w : unit.weights) used.insert(w.source);
+  }
+  std::vector<std::string> unused;
+  std::size_t count = 0;
+  for (const SafetensorsFile& file : g.checkpoint.files()) {
+    for (const TensorInfo& t : file.tensors()) {
+      if (used.contains(&t) || is_known_buffer(t.name)) continue;
+      if (++count <= 3) unused.push_back("'" + t.name + "'");
+    }
+  }
+  if (count == 0) return boost::outcome_v2::success();
+  std::string names;
+  for (const std::string& n : unused) names += (names.empty() ? "" : ", ") + n;
+  if (count > unused.size()) names += " and " + std::to_string(count - unused.size()) + " more";
+  return fail(ErrorCode::kInvalidFormat,
+              "[model] " + g.model_dir.string() + ": " + std::to_string(count) + " tensor(s) of the checkpoint are not "
+              "used by the " + g.config.architecture_name + " graph that config.json describes (" +
+              std::to_string(g.config.n_layers) + " layers): " + names +
+              "; expected config.json and the weights to match (num_hidden_layers / n_layer, architecture)");
+}
+
 }  // namespace
 
 template <class State>
@@ -204,8 +237,12 @@ template <class State>
 Result<ModelGraph<Loaded>> ModelGraph<State>::load(
     const std::filesystem::path& model_dir) requires std::same_as<State, Loaded> {
   std::error_code ec;
-  if (!std::filesystem::is_directory(model_dir, ec)) {
-    return fail(ErrorCode::kIoError, "[model] " + model_dir.string() + ": not a directory");
+  const auto status = std::filesystem::status(model_dir, ec);
+  if (!std::filesystem::exists(status)) {
+    return fail(ErrorCode::kIoError, "[model] " + model_dir.string() + ": the model folder does not exist");
+  }
+  if (!std::filesystem::is_directory(status)) {
+    return fail(ErrorCode::kIoError, "[model] " + model_dir.string() + ": is not a folder; expected a model folder");
   }
   EDGE_RT_TRY(auto config, parse_hf_config(model_dir / "config.json"));
   EDGE_RT_TRY(auto checkpoint, Checkpoint::open(model_dir));
@@ -218,6 +255,7 @@ template <class State>
   auto units = data_->config.architecture == Architecture::kGpt2 ? build_gpt2(*data_) : build_llama(*data_);
   if (!units) return units.error();
   data_->units = std::move(units).value();
+  EDGE_RT_TRY(check_all_used(*data_));
   return ModelGraph<Validated>(std::move(data_));
 }
 

@@ -1,6 +1,8 @@
 #include <edge_rt/model_ir/safetensors.hpp>
 
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +12,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <set>
 
@@ -72,7 +73,12 @@ Result<void> describe_quantized(const std::map<std::string, std::string>& meta, 
                                         "', expected 'Q8_0 [rows, cols]' or 'Q4_0 [rows, cols]' with cols a "
                                         "multiple of 32");
   }
-  const tensor_core::Shape logical{rows, cols};
+  // Shape::from rejects element counts that overflow; row bytes are at most cols x 34/32 once that passed.
+  const std::int64_t dims[] = {rows, cols};
+  auto logical = tensor_core::Shape::from(dims);
+  if (!logical) {
+    return format_error(file_label, "__metadata__['" + key + "'] is '" + text + "': " + logical.error().message);
+  }
   const auto stored_cols =
       static_cast<std::int64_t>(tensor_core::row_bytes(parsed.value(), static_cast<std::size_t>(cols)));
   if (!(info.shape == tensor_core::Shape{rows, stored_cols})) {
@@ -80,8 +86,56 @@ Result<void> describe_quantized(const std::map<std::string, std::string>& meta, 
                                         std::to_string(rows) + ", " + std::to_string(stored_cols) + "] for " + text);
   }
   info.dtype = parsed.value();
-  info.shape = logical;
+  info.shape = logical.value();
   return boost::outcome_v2::success();
+}
+
+// Reads exactly `n` bytes at `offset`; a short read is a truncated file.
+Result<void> read_exactly(int fd, void* buf, std::uint64_t n, std::uint64_t offset, const std::filesystem::path& path,
+                          const char* what) {
+  auto* out = static_cast<std::byte*>(buf);
+  std::uint64_t done = 0;
+  while (done < n) {
+    EDGE_RT_TRY(const std::uint64_t got, pread_tensor(fd, out + done, n - done, offset + done, path, what, ""));
+    done += got;
+  }
+  return boost::outcome_v2::success();
+}
+
+// SIGBUS from a mapped copy. A thread inside copy_mapped() publishes its source range and a jump buffer; the
+// handler jumps back only for a fault inside that range, on that thread, so every other SIGBUS keeps its previous
+// action (the handler restores it and returns: the faulting access repeats and gets it).
+struct MappedCopyGuard {
+  sigjmp_buf env;
+  const std::byte* begin;
+  const std::byte* end;
+};
+thread_local MappedCopyGuard* t_guard = nullptr;
+struct sigaction g_previous_sigbus {};
+
+void on_sigbus(int sig, siginfo_t* info, void* context) {
+  MappedCopyGuard* guard = t_guard;
+  const auto* addr = static_cast<const std::byte*>(info->si_addr);
+  if (guard != nullptr && addr >= guard->begin && addr < guard->end) siglongjmp(guard->env, 1);
+  if (g_previous_sigbus.sa_flags & SA_SIGINFO) {
+    if (g_previous_sigbus.sa_sigaction != nullptr) return g_previous_sigbus.sa_sigaction(sig, info, context);
+  } else if (g_previous_sigbus.sa_handler != SIG_DFL && g_previous_sigbus.sa_handler != SIG_IGN &&
+             g_previous_sigbus.sa_handler != nullptr) {
+    return g_previous_sigbus.sa_handler(sig);
+  }
+  ::sigaction(SIGBUS, &g_previous_sigbus, nullptr);  // default action on the repeated access
+}
+
+void install_sigbus_handler() {
+  static const bool installed = [] {
+    struct sigaction action {};
+    action.sa_sigaction = on_sigbus;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGBUS, &action, &g_previous_sigbus);
+    return true;
+  }();
+  (void)installed;
 }
 
 }  // namespace
@@ -187,11 +241,6 @@ void SafetensorsFile::Unmap::operator()(std::byte* p) const noexcept {
   if (p) ::munmap(p, size);
 }
 
-void SafetensorsFile::Fd::reset() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 SafetensorsFile::~SafetensorsFile() = default;
 
 Result<void> SafetensorsFile::read(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const {
@@ -261,6 +310,29 @@ Result<std::byte*> SafetensorsFile::read_direct_in_place(const TensorInfo& info,
   return window.data() + head;
 }
 
+Result<void> SafetensorsFile::copy_mapped(const TensorInfo& info, std::uint64_t offset_bytes,
+                                         std::span<std::byte> out) const {
+  EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
+  install_sigbus_handler();
+  // The cheap check first: a file already shorter than the range fails without touching the mapping.
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) == 0 &&
+      static_cast<std::uint64_t>(st.st_size) < info.offset_bytes + offset_bytes + out.size()) {
+    return truncated_error(path_, info.name);
+  }
+  MappedCopyGuard guard;
+  guard.begin = map_.get() + info.offset_bytes + offset_bytes;
+  guard.end = guard.begin + out.size();
+  if (sigsetjmp(guard.env, 1) != 0) {
+    t_guard = nullptr;
+    return truncated_error(path_, info.name);
+  }
+  t_guard = &guard;
+  std::memcpy(out.data(), guard.begin, out.size());
+  t_guard = nullptr;
+  return boost::outcome_v2::success();
+}
+
 void SafetensorsFile::release_mapped(const TensorInfo& info, std::uint64_t offset_bytes,
                                      std::uint64_t size_bytes) const noexcept {
   const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -279,16 +351,11 @@ void SafetensorsFile::drop_page_cache(const TensorInfo& info, std::uint64_t offs
 Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string label = path.string();
   SafetensorsFile file;
-  const int raw_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (raw_fd < 0) return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot open: " + std::strerror(errno));
-  file.fd_ = Fd(raw_fd);
-  file.direct_fd_ = Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT));
-  const int fd = raw_fd;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return fail(ErrorCode::kIoError, "[safetensors] " + label + ": cannot stat: " + std::strerror(errno));
-  }
-  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  EDGE_RT_TRY(RegularFile regular, open_regular_file(path, "[safetensors]"));
+  file.fd_ = std::move(regular.fd);
+  file.direct_fd_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT | O_NONBLOCK));
+  const int fd = file.fd_.get();
+  const std::uint64_t file_size = regular.size_bytes;
   if (file_size < 8)
     return format_error(label,
                         "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
@@ -298,15 +365,19 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
   if (p == MAP_FAILED)
     return fail(ErrorCode::kIoError, "[safetensors] " + label + ": mmap failed: " + std::strerror(errno));
   file.map_ = std::unique_ptr<std::byte, Unmap>(static_cast<std::byte*>(p), Unmap{file_size});
+  // The header is read with pread, not through the mapping: a file truncated meanwhile gives an error, not SIGBUS.
+  unsigned char length_bytes[8];
+  EDGE_RT_TRY(read_exactly(fd, length_bytes, 8, 0, path, "header length"));
   std::uint64_t header_bytes = 0;
-  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | std::to_integer<std::uint64_t>(file.map_.get()[i]);
+  for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | length_bytes[i];
   if (header_bytes > kMaxSafetensorsHeaderBytes || header_bytes > file_size - 8) {
     return format_error(label,
                         "header length " + std::to_string(header_bytes) + " exceeds " +
                             (header_bytes > kMaxSafetensorsHeaderBytes ? "the 100 MiB cap"
                                                                        : "the file size " + std::to_string(file_size)));
   }
-  const std::string_view header(reinterpret_cast<const char*>(file.map_.get() + 8), header_bytes);
+  std::string header(static_cast<std::size_t>(header_bytes), '\0');
+  EDGE_RT_TRY(read_exactly(fd, header.data(), header_bytes, 8, path, "header"));
   const std::uint64_t data_start = 8 + header_bytes;
   EDGE_RT_TRY(auto tensors, parse_safetensors_header(header, file_size - data_start, label, &file.metadata_));
   for (TensorInfo& t : tensors) t.offset_bytes += data_start;
@@ -377,17 +448,16 @@ Result<SafetensorsWriter> SafetensorsWriter::create(const std::filesystem::path&
   SafetensorsWriter writer;
   writer.path_ = path;
   writer.expected_bytes_ = offset;
-  writer.out_ = std::make_unique<std::ofstream>(path, std::ios::binary | std::ios::trunc);
-  if (!*writer.out_) return fail(ErrorCode::kIoError, "[safetensors] cannot create " + path.string());
+  EDGE_RT_TRY(auto out, AtomicFileWriter::create(path, "[safetensors]"));
+  writer.out_.emplace(std::move(out));
   char len[8];
   std::uint64_t n = text.size();
   for (char& c : len) {
     c = static_cast<char>(n & 0xff);
     n >>= 8;
   }
-  writer.out_->write(len, 8);
-  writer.out_->write(text.data(), static_cast<std::streamsize>(text.size()));
-  if (!*writer.out_) return fail(ErrorCode::kIoError, "[safetensors] write to " + path.string() + " failed");
+  EDGE_RT_TRY(writer.out_->write(std::string_view(len, 8)));
+  EDGE_RT_TRY(writer.out_->write(text));
   return writer;
 }
 
@@ -396,8 +466,7 @@ Result<void> SafetensorsWriter::append(std::span<const std::byte> bytes) {
     return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path_.string() + ": more data than the " +
                                                  std::to_string(expected_bytes_) + " bytes the header declares");
   }
-  out_->write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!*out_) return fail(ErrorCode::kIoError, "[safetensors] write to " + path_.string() + " failed");
+  EDGE_RT_TRY(out_->write(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
   written_ += bytes.size();
   return boost::outcome_v2::success();
 }
@@ -408,10 +477,7 @@ Result<void> SafetensorsWriter::finish() {
                 "[safetensors] writing " + path_.string() + ": " + std::to_string(written_) +
                     " data bytes written, the header declares " + std::to_string(expected_bytes_));
   }
-  out_->flush();
-  out_->close();
-  if (!*out_) return fail(ErrorCode::kIoError, "[safetensors] write to " + path_.string() + " failed");
-  return boost::outcome_v2::success();
+  return out_->commit();
 }
 
 SafetensorsWriter::SafetensorsWriter() = default;
@@ -438,29 +504,39 @@ Result<void> write_safetensors(const std::filesystem::path& path, std::span<cons
   return writer.finish();
 }
 
+Result<std::map<std::string, std::string>> parse_safetensors_index(std::string_view text, const std::string& label) {
+  boost::system::error_code ec;
+  json::value root = json::parse(text, ec);
+  if (ec || !root.is_object()) return format_error(label, "not a JSON object");
+  const json::value* weight_map = root.as_object().if_contains("weight_map");
+  if (!weight_map || !weight_map->is_object()) {
+    return fail(ErrorCode::kMissingField, "[safetensors] " + label + ": missing object field 'weight_map'");
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [name, shard] : weight_map->as_object()) {
+    if (!shard.is_string()) return format_error(label, "weight_map['" + std::string(name) + "'] is not a string");
+    const std::string shard_name(shard.as_string());
+    if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name.find("..") != std::string::npos ||
+        shard_name.find('\0') != std::string::npos) {
+      return format_error(label, "weight_map['" + std::string(name) + "'] is '" + shard_name +
+                                     "', expected a file name inside the model folder");
+    }
+    out.emplace(std::string(name), shard_name);
+  }
+  return out;
+}
+
 Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {
   Checkpoint checkpoint;
   const auto index_path = model_dir / "model.safetensors.index.json";
   const auto single_path = model_dir / "model.safetensors";
   std::error_code fs_ec;
-  if (std::filesystem::exists(index_path, fs_ec)) {
-    std::ifstream in(index_path);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (std::filesystem::exists(index_path, fs_ec) || std::filesystem::is_symlink(index_path, fs_ec)) {
     const std::string label = index_path.string();
-    boost::system::error_code ec;
-    json::value root = json::parse(text, ec);
-    if (ec || !root.is_object()) return format_error(label, "not a JSON object");
-    const json::value* weight_map = root.as_object().if_contains("weight_map");
-    if (!weight_map || !weight_map->is_object()) {
-      return fail(ErrorCode::kMissingField, "[safetensors] " + label + ": missing object field 'weight_map'");
-    }
+    EDGE_RT_TRY(const std::string text, read_regular_file(index_path, kMaxConfigBytes, "[safetensors]"));
+    EDGE_RT_TRY(const auto weight_map, parse_safetensors_index(text, label));
     std::map<std::string, std::size_t> shard_index;
-    for (const auto& [name, shard] : weight_map->as_object()) {
-      if (!shard.is_string()) return format_error(label, "weight_map['" + std::string(name) + "'] is not a string");
-      const std::string shard_name(shard.as_string());
-      if (shard_name.find('/') != std::string::npos || shard_name.find("..") != std::string::npos) {
-        return format_error(label, "weight_map['" + std::string(name) + "'] names a file outside the model folder");
-      }
+    for (const auto& [name, shard_name] : weight_map) {
       auto it = shard_index.find(shard_name);
       if (it == shard_index.end()) {
         EDGE_RT_TRY(auto file, SafetensorsFile::open(model_dir / shard_name));
@@ -482,7 +558,7 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {
         }
       }
     }
-  } else if (std::filesystem::exists(single_path, fs_ec)) {
+  } else if (std::filesystem::exists(single_path, fs_ec) || std::filesystem::is_symlink(single_path, fs_ec)) {
     EDGE_RT_TRY(auto file, SafetensorsFile::open(single_path));
     checkpoint.files_.push_back(std::move(file));
     for (const TensorInfo& t : checkpoint.files_[0].tensors()) checkpoint.index_[t.name] = 0;

@@ -1,20 +1,23 @@
+#include "output_folder.hpp"
+
+#include <edge_rt/core/checked.hpp>
+#include <edge_rt/core/file.hpp>
 #include <edge_rt/model_ir/safetensors.hpp>
 #include <edge_rt/runtime/convert.hpp>
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <optional>
 #include <vector>
 
 namespace edge_rt::runtime {
 
 namespace {
-
-struct Header {
-  std::int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
-};
 
 // Rows of w [n_heads * head_dim, cols]: llama2.c rotates pairs (2i, 2i+1) of each head, HF rotates (i, i + hd/2).
 std::vector<float> permute_rope_rows(const float* w, std::size_t n_heads, std::size_t head_dim, std::size_t cols) {
@@ -37,44 +40,77 @@ std::span<const std::byte> as_bytes(const float* p, std::size_t n) {
 
 }  // namespace
 
-Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const std::filesystem::path& tokenizer_bin,
-                             const std::filesystem::path& out_dir) {
-  const std::string label = "[convert] " + checkpoint_bin.string() + ": ";
-  std::ifstream in(checkpoint_bin, std::ios::binary);
-  if (!in) return fail(ErrorCode::kIoError, label + "cannot open");
-  std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (raw.size() < sizeof(Header)) {
-    return fail(ErrorCode::kInvalidFormat,
-                label + "file is " + std::to_string(raw.size()) + " bytes, shorter than the 28-byte header");
+Result<Llama2cHeader> parse_llama2c_header(std::string_view first_bytes, std::uint64_t file_size,
+                                           const std::string& label) {
+  const std::string where = "[convert] " + label + ": ";
+  if (first_bytes.size() < kLlama2cHeaderBytes || file_size < kLlama2cHeaderBytes) {
+    return fail(ErrorCode::kInvalidFormat, where + "file is " + std::to_string(file_size) +
+                                               " bytes, shorter than the 28-byte header");
   }
-  Header h;
-  std::memcpy(&h, raw.data(), sizeof(Header));
-  const bool shared = h.vocab_size > 0;
-  const std::int64_t vocab = shared ? h.vocab_size : -static_cast<std::int64_t>(h.vocab_size);
+  std::int32_t f[7];
+  std::memcpy(f, first_bytes.data(), sizeof f);
+  Llama2cHeader h{f[0], f[1], f[2], f[3], f[4], f[5], f[6]};
+  const std::int64_t vocab = h.vocab_size > 0 ? h.vocab_size : -static_cast<std::int64_t>(h.vocab_size);
   auto in_range = [](std::int64_t v) { return v > 0 && v <= (1 << 20); };
   if (!in_range(h.dim) || !in_range(h.hidden_dim) || !in_range(h.n_layers) || !in_range(h.n_heads) ||
       !in_range(h.n_kv_heads) || !in_range(vocab) || !in_range(h.seq_len) || h.dim % h.n_heads != 0 ||
       h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0) {
     return fail(ErrorCode::kInvalidFormat,
-                label + "header (dim " + std::to_string(h.dim) + ", hidden_dim " + std::to_string(h.hidden_dim) +
+                where + "header (dim " + std::to_string(h.dim) + ", hidden_dim " + std::to_string(h.hidden_dim) +
                     ", layers " + std::to_string(h.n_layers) + ", heads " + std::to_string(h.n_heads) + "/" +
                     std::to_string(h.n_kv_heads) + ", vocab " + std::to_string(h.vocab_size) + ", seq_len " +
-                    std::to_string(h.seq_len) + ") is not a valid model");
+                    std::to_string(h.seq_len) + ") is not a valid model: each field must be 1..2^20, dim a "
+                    "multiple of n_heads, n_heads of n_kv_heads, and dim / n_heads even");
   }
+  // Each field passed its 2^20 cap, but their products do not have to fit: every step is checked.
+  const auto d = static_cast<std::uint64_t>(h.dim), ff = static_cast<std::uint64_t>(h.hidden_dim);
+  const auto L = static_cast<std::uint64_t>(h.n_layers), V = static_cast<std::uint64_t>(vocab);
+  const std::uint64_t head_dim = d / static_cast<std::uint64_t>(h.n_heads);
+  const std::uint64_t kv_dim = head_dim * static_cast<std::uint64_t>(h.n_kv_heads);
+  const bool shared = h.vocab_size > 0;
+  const std::optional<std::uint64_t> parts[] = {
+      checked_product(V, d),          checked_product(L, d),      checked_product(L, d, d),
+      checked_product(L, kv_dim, d, std::uint64_t{2}),            checked_product(L, d, d),
+      checked_product(L, d),          checked_product(L, ff, d, std::uint64_t{3}),
+      std::optional<std::uint64_t>(d), checked_product(static_cast<std::uint64_t>(h.seq_len), head_dim),
+      shared ? std::optional<std::uint64_t>(0) : checked_product(V, d)};
+  std::optional<std::uint64_t> n_floats = 0;
+  for (const auto& part : parts) n_floats = n_floats && part ? checked_add(*n_floats, *part) : std::nullopt;
+  const std::optional<std::uint64_t> data_bytes =
+      n_floats ? checked_mul<std::uint64_t>(*n_floats, sizeof(float)) : std::nullopt;
+  const std::optional<std::uint64_t> bytes =
+      data_bytes ? checked_add<std::uint64_t>(kLlama2cHeaderBytes, *data_bytes) : std::nullopt;
+  if (!bytes) return fail(ErrorCode::kInvalidFormat, where + "the header's sizes overflow 64 bits: not a valid model");
+  if (file_size != *bytes) {
+    return fail(ErrorCode::kInvalidFormat, where + "file is " + std::to_string(file_size) + " bytes, expected " +
+                                               std::to_string(*bytes) + " for its header");
+  }
+  h.n_floats = *n_floats;
+  return h;
+}
+
+Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const std::filesystem::path& tokenizer_bin,
+                             const std::filesystem::path& out_dir, bool force) {
+  const std::string label = "[convert] " + checkpoint_bin.string() + ": ";
+  EDGE_RT_TRY(RegularFile file, open_regular_file(checkpoint_bin, "[convert]"));
+  std::string head(kLlama2cHeaderBytes, '\0');
+  const ssize_t got = ::pread(file.fd.get(), head.data(), head.size(), 0);
+  if (got < 0) return fail(ErrorCode::kIoError, label + "read failed: " + std::strerror(errno));
+  head.resize(static_cast<std::size_t>(got));
+  EDGE_RT_TRY(const Llama2cHeader h, parse_llama2c_header(head, file.size_bytes, checkpoint_bin.string()));
+  // The size matched the header: now the whole file is read (converting needs every weight in memory anyway).
+  EDGE_RT_TRY(const std::string raw, read_regular_file(checkpoint_bin, file.size_bytes, "[convert]"));
+  if (raw.size() != file.size_bytes) return fail(ErrorCode::kIoError, label + "the file changed while being read");
+  const bool shared = h.vocab_size > 0;
+  const std::int64_t vocab = shared ? h.vocab_size : -static_cast<std::int64_t>(h.vocab_size);
   const std::size_t d = static_cast<std::size_t>(h.dim), ff = static_cast<std::size_t>(h.hidden_dim);
   const std::size_t L = static_cast<std::size_t>(h.n_layers), V = static_cast<std::size_t>(vocab);
   const std::size_t head_dim = d / static_cast<std::size_t>(h.n_heads);
   const std::size_t kv_dim = head_dim * static_cast<std::size_t>(h.n_kv_heads);
   const std::size_t rope_floats = static_cast<std::size_t>(h.seq_len) * head_dim;  // two tables of seq_len x hd/2
-  const std::size_t n_floats = V * d + L * d + L * d * d + 2 * L * kv_dim * d + L * d * d + L * d + 3 * L * ff * d + d +
-                               rope_floats + (shared ? 0 : V * d);
-  const std::size_t expected = sizeof(Header) + n_floats * sizeof(float);
-  if (raw.size() != expected) {
-    return fail(ErrorCode::kInvalidFormat, label + "file is " + std::to_string(raw.size()) + " bytes, expected " +
-                                               std::to_string(expected) + " for its header");
-  }
+  const std::size_t n_floats = static_cast<std::size_t>(h.n_floats);
   std::vector<float> w(n_floats);
-  std::memcpy(w.data(), raw.data() + sizeof(Header), n_floats * sizeof(float));
+  std::memcpy(w.data(), raw.data() + kLlama2cHeaderBytes, n_floats * sizeof(float));
   const float* p = w.data();
   auto take = [&](std::size_t n) {
     const float* q = p;
@@ -128,9 +164,8 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
                                                std::to_string(vocab_data.pieces.size()) +
                                                " tokens, but the checkpoint's vocab_size is " + std::to_string(V));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) return fail(ErrorCode::kIoError, "[convert] cannot create " + out_dir.string() + ": " + ec.message());
+  const std::filesystem::path inputs[] = {checkpoint_bin, tokenizer_bin};
+  EDGE_RT_TRY(detail::prepare_output_folder(out_dir, force, inputs, "[convert]"));
   EDGE_RT_TRY(model_ir::write_safetensors(out_dir / "model.safetensors", tensors, {{"format", "pt"}}));
 
   boost::json::object config{
@@ -151,12 +186,11 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
       {"eos_token_id", 2},
       {"torch_dtype", "float32"},
   };
-  std::ofstream cfg(out_dir / "config.json");
-  cfg << boost::json::serialize(config) << "\n";
-  std::ofstream tok(out_dir / "tokenizer.json");
-  tok << tokenizer::sentencepiece_tokenizer_json(vocab_data);
-  if (!cfg.flush() || !tok.flush()) return fail(ErrorCode::kIoError, "[convert] cannot write " + out_dir.string());
-  return boost::outcome_v2::success();
+  EDGE_RT_TRY(write_file_atomically(out_dir / "config.json", boost::json::serialize(config) + "\n", "[convert]"));
+  EDGE_RT_TRY(write_file_atomically(out_dir / "tokenizer.json", tokenizer::sentencepiece_tokenizer_json(vocab_data),
+                                    "[convert]"));
+  const std::string written[] = {"model.safetensors", "config.json", "tokenizer.json"};
+  return detail::remove_stale_model_files(out_dir, written, "[convert]");
 }
 
 }  // namespace edge_rt::runtime

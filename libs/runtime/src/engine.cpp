@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <thread>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -22,8 +23,8 @@ double ms_since(Clock::time_point start) {
 }  // namespace
 
 std::size_t kernel_threads(std::int32_t n_threads) noexcept {
-  if (n_threads > 0) return static_cast<std::size_t>(n_threads);
-  return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  if (n_threads > 0) return static_cast<std::size_t>(std::min(n_threads, kMaxThreads));
+  return std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, kMaxThreads);
 }
 
 const char* to_string(StopReason reason) noexcept {
@@ -80,6 +81,10 @@ template <class State>
     Result<InferenceEngine<Planned>> InferenceEngine<State>::load_model(const EngineOptions& options) && requires
     std::same_as<State, Idle> {
   const auto start = Clock::now();
+  if (options.n_threads < 0 || options.n_threads > kMaxThreads) {
+    return fail(ErrorCode::kInvalidArgument, "[engine] n_threads is " + std::to_string(options.n_threads) +
+                                                 ", expected 0 (one per CPU) .. " + std::to_string(kMaxThreads));
+  }
   auto data = std::move(data_);
   data->options = options;
   EDGE_RT_TRY(auto loaded, model_ir::ModelGraph<model_ir::Loaded>::load(options.model_dir));
@@ -142,8 +147,8 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   std::size_t min_threads = threads_used;
 
   const std::optional<TokenId> bos = bos_of(*data_);
-  std::optional<TokenId> eos = config.eos_id;
-  if (!eos && data_->tokenizer) eos = data_->tokenizer->eos_id();
+  std::vector<TokenId> eos = config.eos_ids;  // generation stops at any of them
+  if (eos.empty() && data_->tokenizer && data_->tokenizer->eos_id()) eos.push_back(*data_->tokenizer->eos_id());
   GenerationResult result;
   const bool add_bos = prepends_bos(*data_, prompt.empty());
   if (prompt.empty() && !bos) {
@@ -196,9 +201,19 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   double decode_ms = 0;
   result.stop_reason = StopReason::kMaxTokens;
   while (result.generated_tokens.size() < options.max_new_tokens) {
-    const TokenId next = sampler.sample(ex.logits(), history);
+    // A NaN or infinity (a broken weight, a NaN scale) would make every sampler pick an arbitrary id: output
+    // that looks complete but is garbage. One pass over the row costs far less than the LM head that wrote it.
+    const std::span<float> logits = ex.logits();
+    if (const auto bad = std::ranges::find_if_not(logits, [](float x) { return std::isfinite(x); });
+        bad != logits.end()) {
+      return fail(ErrorCode::kNumerical, "[engine] " + data_->options.model_dir.string() + ": logit " +
+                                             std::to_string(bad - logits.begin()) + " at position " +
+                                             std::to_string(pos - 1) + " is not finite (" + std::to_string(*bad) +
+                                             "): a weight or a quantization scale in the model is NaN or infinite");
+    }
+    const TokenId next = sampler.sample(logits, history);
     if (result.generated_tokens.empty()) result.metrics.ttft_ms = ms_since(start);
-    if (options.stop_at_eos && eos && next == *eos) {
+    if (options.stop_at_eos && std::ranges::find(eos, next) != eos.end()) {
       result.stop_reason = StopReason::kEos;
       break;
     }

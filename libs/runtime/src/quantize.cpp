@@ -1,3 +1,6 @@
+#include "output_folder.hpp"
+
+#include <edge_rt/core/file.hpp>
 #include <edge_rt/runtime/quantize.hpp>
 
 #include <edge_rt/model_ir/model_graph.hpp>
@@ -126,7 +129,7 @@ Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& write
 }  // namespace
 
 Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc::DType type,
-                                      const std::filesystem::path& out_dir, bool hf_layout) {
+                                      const std::filesystem::path& out_dir, bool hf_layout, bool force) {
   if (type == tc::DType::kF32) {
     return fail(ErrorCode::kInvalidArgument, "[quantize] type F32: expected F16, BF16, Q8_0 or Q4_0");
   }
@@ -152,8 +155,10 @@ Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc
       jobs.push_back(std::move(job));
     }
   }
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) return fail(ErrorCode::kIoError, "[quantize] cannot create " + out_dir.string() + ": " + ec.message());
+  // Every file of the source folder is an input: none may be reached through the output folder.
+  std::vector<std::filesystem::path> inputs;
+  for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) inputs.push_back(entry.path());
+  EDGE_RT_TRY(detail::prepare_output_folder(out_dir, force, inputs, "[quantize]"));
   std::vector<model_ir::TensorSpec> specs;
   std::map<std::string, std::string> metadata = {
       {"format", "pt"},
@@ -175,14 +180,18 @@ Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc
     ++report.tensors;
   }
   EDGE_RT_TRY(writer.finish());
-  for (const auto& entry : std::filesystem::directory_iterator(model_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_regular_file() || name.ends_with(".safetensors") || name == "model.safetensors.index.json") {
+  std::vector<std::string> written = {"model.safetensors"};
+  for (const std::filesystem::path& input : inputs) {
+    const std::string name = input.filename().string();
+    std::error_code type_ec;
+    if (!std::filesystem::is_regular_file(input, type_ec) || name.ends_with(".safetensors") ||
+        name == "model.safetensors.index.json") {
       continue;
     }
-    std::filesystem::copy_file(entry.path(), out_dir / name, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) return fail(ErrorCode::kIoError, "[quantize] cannot copy " + entry.path().string() + ": " + ec.message());
+    EDGE_RT_TRY(copy_file_atomically(input, out_dir / name, "[quantize]"));
+    written.push_back(name);
   }
+  EDGE_RT_TRY(detail::remove_stale_model_files(out_dir, written, "[quantize]"));
   return report;
 }
 

@@ -17,7 +17,7 @@ Result<void> read_range(const WeightRef& w, std::uint64_t offset, std::span<std:
   if (io.cold_cache && w.file->supports_direct_io()) {
     EDGE_RT_TRY(w.file->read_direct(*w.source, offset, out, staging));
   } else if (io.use_mmap && !io.cold_cache) {
-    std::memcpy(out.data(), w.file->bytes(*w.source).data() + offset, out.size());
+    EDGE_RT_TRY(w.file->copy_mapped(*w.source, offset, out));
     w.file->release_mapped(*w.source, offset, out.size());
   } else {
     EDGE_RT_TRY(w.file->read(*w.source, offset, out));

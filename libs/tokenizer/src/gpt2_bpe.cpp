@@ -137,29 +137,37 @@ Result<std::unique_ptr<Tokenizer>> load_gpt2_tokenizer_json(const std::filesyste
 
 Result<std::unique_ptr<Tokenizer>> load_gpt2_vocab_merges(const std::filesystem::path& vocab_json,
                                                           const std::filesystem::path& merges_txt) {
+  EDGE_RT_TRY(const std::string vocab_text, detail::read_file_bytes(vocab_json));
+  EDGE_RT_TRY(const std::string merges_text, detail::read_file_bytes(merges_txt));
+  return parse_gpt2_vocab_merges(vocab_text, merges_text, vocab_json.string(), merges_txt.string());
+}
+
+Result<std::unique_ptr<Tokenizer>> parse_gpt2_vocab_merges(std::string_view vocab_json, std::string_view merges_txt,
+                                                           const std::string& vocab_label,
+                                                           const std::string& merges_label) {
   using namespace detail;
-  EDGE_RT_TRY(const boost::json::value root, read_json_file(vocab_json));
-  EDGE_RT_TRY(VocabTable vocab, vocab_from_json(root, vocab_json.string(), "vocab"));
-  EDGE_RT_TRY(const std::string text, read_file_bytes(merges_txt));
+  EDGE_RT_TRY(const boost::json::value root, parse_json_text(vocab_json, vocab_label));
+  EDGE_RT_TRY(VocabTable vocab, vocab_from_json(root, vocab_label, "vocab"));
+  const std::string_view text = merges_txt;
   std::vector<std::pair<std::string, std::string>> merge_list;
   std::size_t line_start = 0;
   for (std::size_t line_no = 1; line_start < text.size(); ++line_no) {
     std::size_t line_end = text.find('\n', line_start);
-    if (line_end == std::string::npos) line_end = text.size();
-    std::string_view line = std::string_view(text).substr(line_start, line_end - line_start);
+    if (line_end == std::string_view::npos) line_end = text.size();
+    std::string_view line = text.substr(line_start, line_end - line_start);
     line_start = line_end + 1;
     if (line.ends_with('\r')) line.remove_suffix(1);
     if (line.empty() || (line_no == 1 && line.starts_with("#version"))) continue;
     const std::size_t space = line.find(' ');
     if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
         line.find(' ', space + 1) != std::string_view::npos) {
-      return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + merges_txt.string() + ": line " +
+      return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + merges_label + ": line " +
                                                  std::to_string(line_no) + " is not \"left right\"");
     }
     merge_list.emplace_back(line.substr(0, space), line.substr(space + 1));
   }
   EDGE_RT_TRY(MergeTable merges,
-              build_merge_table(merge_list, vocab, MergeRank::kByIndex, merges_txt.string(), "merge"));
+              build_merge_table(merge_list, vocab, MergeRank::kByIndex, merges_label, "merge"));
   // vocab.json carries no added_tokens; GPT-2's only special token is <|endoftext|>.
   std::vector<AddedToken> added;
   if (const std::optional<TokenId> eot = vocab.find(kEndOfText)) {

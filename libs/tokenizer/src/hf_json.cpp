@@ -2,6 +2,8 @@
 
 #include "internal.hpp"
 
+#include <edge_rt/core/file.hpp>
+
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -27,26 +29,24 @@ std::string in_quotes(std::string_view s) {
 }  // namespace
 
 Result<std::string> read_file_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(ErrorCode::kIoError, "[tokenizer] " + path.string() + ": cannot open file");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return fail(ErrorCode::kIoError, "[tokenizer] " + path.string() + ": read failed");
-  return bytes;
+  return read_regular_file(path, kMaxTokenizerBytes, "[tokenizer]");
 }
 
-Result<json::value> read_json_file(const std::filesystem::path& path) {
-  EDGE_RT_TRY(const std::string text, read_file_bytes(path));
+Result<json::value> parse_json_text(std::string_view text, const std::string& file) {
   boost::system::error_code ec;
   json::parse_options options;
   options.max_depth = 64;
   json::value root = json::parse(text, ec, json::storage_ptr(), options);
-  if (ec) {
-    return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + path.string() + ": not valid JSON (" + ec.message() + ")");
-  }
+  if (ec) return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + file + ": not valid JSON (" + ec.message() + ")");
   if (!root.is_object()) {
-    return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + path.string() + ": top level is not a JSON object");
+    return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + file + ": top level is not a JSON object");
   }
   return root;
+}
+
+Result<json::value> read_json_file(const std::filesystem::path& path) {
+  EDGE_RT_TRY(const std::string text, read_file_bytes(path));
+  return parse_json_text(text, path.string());
 }
 
 const json::value* member(const json::value& parent, std::string_view key) {

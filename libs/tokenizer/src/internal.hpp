@@ -92,9 +92,11 @@ class AddedTokenSplitter final {
 
 // ---- Files and tokenizer.json ----
 
-/// Whole file as bytes. kIoError when it cannot be opened or read.
+/// Whole file as bytes: a regular file of at most kMaxTokenizerBytes (core/file.hpp). kIoError / kInvalidFormat.
 Result<std::string> read_file_bytes(const std::filesystem::path& path);
-/// Parses a JSON file. kIoError / kInvalidFormat ("not valid JSON").
+/// Parses JSON text whose top level must be an object (depth <= 64). kInvalidFormat ("not valid JSON").
+Result<boost::json::value> parse_json_text(std::string_view text, const std::string& file);
+/// read_file_bytes + parse_json_text.
 Result<boost::json::value> read_json_file(const std::filesystem::path& path);
 
 /// Object member `key` of `parent` (an object), or nullptr.

@@ -18,13 +18,13 @@ namespace json = boost::json;
 constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581 "▁"
 constexpr std::array<std::string_view, 3> kControlPieces = {"<unk>", "<s>", "</s>"};
 
-std::int32_t read_i32(const std::string& bytes, std::size_t pos) {
+std::int32_t read_i32(std::string_view bytes, std::size_t pos) {
   std::int32_t v = 0;
   std::memcpy(&v, bytes.data() + pos, sizeof v);
   return v;
 }
 
-float read_f32(const std::string& bytes, std::size_t pos) {
+float read_f32(std::string_view bytes, std::size_t pos) {
   float v = 0;
   std::memcpy(&v, bytes.data() + pos, sizeof v);
   return v;
@@ -55,12 +55,16 @@ std::unordered_map<std::string, TokenId> text_piece_ids(const std::vector<std::s
 
 Result<SentencePieceVocab> read_llama2c_vocab(const std::filesystem::path& tokenizer_bin) {
   EDGE_RT_TRY(const std::string bytes, detail::read_file_bytes(tokenizer_bin));
-  const std::string where = "[tokenizer] " + tokenizer_bin.string() + ": ";
+  return parse_llama2c_vocab(bytes, tokenizer_bin.string());
+}
+
+Result<SentencePieceVocab> parse_llama2c_vocab(std::string_view bytes, const std::string& label) {
+  const std::string where = "[tokenizer] " + label + ": ";
   if (bytes.size() < 4) return fail(ErrorCode::kInvalidFormat, where + "truncated before max_token_length");
   const std::int32_t max_token_length = read_i32(bytes, 0);
-  if (max_token_length <= 0) {
-    return fail(ErrorCode::kInvalidFormat,
-                where + "max_token_length is " + std::to_string(max_token_length) + ", expected > 0");
+  if (max_token_length <= 0 || max_token_length > kMaxLlama2cPieceBytes) {
+    return fail(ErrorCode::kInvalidFormat, where + "max_token_length is " + std::to_string(max_token_length) +
+                                               ", expected 1.." + std::to_string(kMaxLlama2cPieceBytes));
   }
   SentencePieceVocab vocab;
   for (std::size_t pos = 4; pos < bytes.size();) {
@@ -70,14 +74,16 @@ Result<SentencePieceVocab> read_llama2c_vocab(const std::filesystem::path& token
     const std::int32_t length = read_i32(bytes, pos + 4);
     pos += 8;
     if (std::isnan(score)) return fail(ErrorCode::kInvalidFormat, where + token + ": score is NaN");
-    if (length < 0) {
-      return fail(ErrorCode::kInvalidFormat, where + token + ": negative length " + std::to_string(length));
+    if (length < 0 || length > max_token_length) {
+      return fail(ErrorCode::kInvalidFormat, where + token + ": length " + std::to_string(length) +
+                                                 ", expected 0..max_token_length (" +
+                                                 std::to_string(max_token_length) + ")");
     }
     if (static_cast<std::size_t>(length) > bytes.size() - pos) {
       return fail(ErrorCode::kInvalidFormat,
                   where + token + ": length " + std::to_string(length) + " runs past the end of the file");
     }
-    vocab.pieces.push_back(spaces_to_metaspace(std::string_view(bytes).substr(pos, static_cast<std::size_t>(length))));
+    vocab.pieces.push_back(spaces_to_metaspace(bytes.substr(pos, static_cast<std::size_t>(length))));
     vocab.scores.push_back(score);
     pos += static_cast<std::size_t>(length);
   }
@@ -110,7 +116,12 @@ Result<SentencePieceVocab> read_llama2c_vocab(const std::filesystem::path& token
 }
 
 Result<std::unique_ptr<Tokenizer>> load_llama2c_tokenizer(const std::filesystem::path& tokenizer_bin) {
-  EDGE_RT_TRY(SentencePieceVocab vocab, read_llama2c_vocab(tokenizer_bin));
+  EDGE_RT_TRY(const std::string bytes, detail::read_file_bytes(tokenizer_bin));
+  return parse_llama2c_tokenizer(bytes, tokenizer_bin.string());
+}
+
+Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view bytes, const std::string& label) {
+  EDGE_RT_TRY(SentencePieceVocab vocab, parse_llama2c_vocab(bytes, label));
   detail::SentencePieceModel model;
   model.vocab.ids = text_piece_ids(vocab.pieces);
   // Rank of a merge = rank of the merged piece's score among distinct scores (higher score first), so equal scores

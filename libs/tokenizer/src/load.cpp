@@ -22,9 +22,10 @@ bool mentions_type(const json::value* v, std::string_view type) {
   return false;
 }
 
-Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer_json(const std::filesystem::path& path) {
-  EDGE_RT_TRY(const json::value root, detail::read_json_file(path));
-  const std::string file = path.string();
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, const std::string& file) {
+  EDGE_RT_TRY(const json::value root, detail::parse_json_text(text, file));
   const json::value* pre_tokenizer = detail::member(root, "pre_tokenizer");
   const json::value* decoder = detail::member(root, "decoder");
   if (mentions_type(pre_tokenizer, "ByteLevel") || mentions_type(decoder, "ByteLevel")) {
@@ -45,26 +46,32 @@ Result<std::unique_ptr<Tokenizer>> load_hf_tokenizer_json(const std::filesystem:
                                            "(model.byte_fallback, \"\u2581\" normalizer, Metaspace)");
 }
 
+namespace {
+// Present in any form: a FIFO, a directory or a dangling link named tokenizer.json is a broken tokenizer to report,
+// not an absent one to skip.
+bool present(const std::filesystem::path& path) {
+  std::error_code ec;
+  return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found && !ec;
+}
 }  // namespace
 
 bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept {
-  std::error_code ec;
   for (const char* name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
-    if (std::filesystem::exists(model_dir / name, ec)) return true;
+    if (present(model_dir / name)) return true;
   }
   return false;
 }
 
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir) {
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(model_dir / "tokenizer.json", ec)) {
-    return load_hf_tokenizer_json(model_dir / "tokenizer.json");
+  if (present(model_dir / "tokenizer.json")) {
+    const std::filesystem::path path = model_dir / "tokenizer.json";
+    EDGE_RT_TRY(const std::string text, detail::read_file_bytes(path));
+    return parse_tokenizer_json(text, path.string());
   }
-  if (std::filesystem::is_regular_file(model_dir / "vocab.json", ec) &&
-      std::filesystem::is_regular_file(model_dir / "merges.txt", ec)) {
+  if (present(model_dir / "vocab.json") || present(model_dir / "merges.txt")) {
     return load_gpt2_vocab_merges(model_dir / "vocab.json", model_dir / "merges.txt");
   }
-  if (std::filesystem::is_regular_file(model_dir / "tokenizer.bin", ec)) {
+  if (present(model_dir / "tokenizer.bin")) {
     return load_llama2c_tokenizer(model_dir / "tokenizer.bin");
   }
   return fail(ErrorCode::kIoError,

@@ -21,6 +21,7 @@ enum class ErrorCode {
   kUnsupported,      ///< Well-formed input that edge-rt does not handle (architecture, dtype, activation).
   kBudgetExceeded,   ///< The memory budget cannot hold what was asked for.
   kContextOverflow,  ///< More tokens than the model's or the plan's context length.
+  kNumerical,        ///< A computation produced NaN or infinity (logits), so its output cannot be trusted.
   kInternal,         ///< A broken invariant detected at run time.
 };
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace edge_rt::model_ir {
 
@@ -29,9 +30,18 @@ struct ModelConfig {
   float rope_theta = 10000.0f;   ///< Llama only.
   bool tie_embeddings = false;   ///< LM head shares the token embedding (always for GPT-2).
   Activation activation = Activation::kSilu;
-  std::optional<std::int32_t> bos_id;  ///< Only when inside the vocabulary.
-  std::optional<std::int32_t> eos_id;  ///< Only when inside the vocabulary.
+  std::optional<std::int32_t> bos_id;  ///< Only when inside the vocabulary (the first, when a list).
+  std::vector<std::int32_t> eos_ids;   ///< eos_token_id, an id or a list (generation stops at any); in vocabulary.
 };
+
+/// Bounds on config.json values. They exceed every released model by a wide margin and keep every size computed
+/// from them (d_ff x d_model, vocab x d_model, n_heads x head_dim, context x KV width) far from 2^63.
+inline constexpr std::int64_t kMaxModelWidth = std::int64_t{1} << 20;  ///< hidden, FFN and attention widths.
+inline constexpr std::int64_t kMaxLayers = 4096;
+inline constexpr std::int64_t kMaxHeads = 4096;
+inline constexpr std::int64_t kMaxHeadDim = 4096;
+inline constexpr std::int64_t kMaxVocab = std::int64_t{1} << 24;
+inline constexpr std::int64_t kMaxContext = std::int64_t{1} << 24;  ///< tokens
 
 /// Parses config.json. `architectures[0]` (or `model_type`) selects GPT-2 ("GPT2LMHeadModel", "gpt2") or Llama
 /// ("LlamaForCausalLM", "llama"). GPT-2 keys: n_embd, n_layer, n_head, n_positions (or n_ctx), vocab_size,
@@ -39,9 +49,11 @@ struct ModelConfig {
 /// num_hidden_layers, num_attention_heads, num_key_value_heads (default num_attention_heads),
 /// intermediate_size, vocab_size, max_position_embeddings, rms_norm_eps, rope_theta (default 10000),
 /// hidden_act ("silu"), tie_word_embeddings (default false), head_dim (optional).
-/// Errors: kIoError (unreadable), kInvalidFormat (not JSON, wrong type, values out of range such as
-/// n_heads % n_kv_heads != 0), kMissingField (a required key), kUnsupported (another architecture or activation,
-/// rope_scaling). Messages name the file and the key.
+/// Every integer is range-checked against the bounds above, epsilons must lie in (0, 1] and rope_theta in (0, 1e12]
+/// (finite: 1e300 is not a float); bos_token_id / eos_token_id may be an id or a list of ids.
+/// Errors: kIoError (unreadable), kInvalidFormat (not a regular file, over 16 MiB, not JSON, wrong type, values
+/// out of range such as n_heads % n_kv_heads != 0), kMissingField (a required key), kUnsupported (another
+/// architecture or activation, rope_scaling). Messages name the file, the key, its value and the valid range.
 Result<ModelConfig> parse_hf_config(const std::filesystem::path& config_json);
 
 /// Same, from text; `label` names the source in messages.

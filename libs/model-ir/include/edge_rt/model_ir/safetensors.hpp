@@ -3,13 +3,14 @@
 // Format: https://github.com/huggingface/safetensors (8-byte little-endian header length N, N bytes of JSON
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the data buffer).
 
+#include <edge_rt/core/file.hpp>
 #include <edge_rt/core/result.hpp>
 #include <edge_rt/tensor_core/tensor.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <iosfwd>
+#include <optional>
 #include <map>
 #include <memory>
 #include <span>
@@ -74,6 +75,11 @@ class SafetensorsFile final {
   /// round_up(head + size_bytes, 4096) bytes. Returns the address of the first tensor byte. Errors as read_direct.
   Result<std::byte*> read_direct_in_place(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes,
                                           std::span<std::byte> window) const;
+  /// Copies out.size() bytes of a tensor from the mapping, like read() but through memory. A file truncated after
+  /// open makes the copy fault (SIGBUS): a handler turns a fault inside this copy's source range into kIoError
+  /// naming the file and tensor, and the file size is checked before each copy. Faults anywhere else keep their
+  /// default action. Thread-safe.
+  Result<void> copy_mapped(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const;
   /// Whether the file could be opened with O_DIRECT (tmpfs and some network file systems refuse it).
   bool supports_direct_io() const noexcept { return direct_fd_.get() >= 0; }
   /// Drops the process's mapped pages of a range of a tensor (madvise MADV_DONTNEED on the whole pages inside it),
@@ -84,26 +90,6 @@ class SafetensorsFile final {
   void drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes) const noexcept;
 
  private:
-  // Move-only owner of a file descriptor.
-  class Fd {
-   public:
-    Fd() = default;
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-      if (this != &other) {
-        reset();
-        fd_ = std::exchange(other.fd_, -1);
-      }
-      return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const noexcept { return fd_; }
-
-   private:
-    void reset() noexcept;
-    int fd_ = -1;
-  };
   struct Unmap {
     std::size_t size;
     void operator()(std::byte* p) const noexcept;
@@ -112,8 +98,8 @@ class SafetensorsFile final {
   std::filesystem::path path_;
   std::uint64_t file_size_ = 0;
   std::unique_ptr<std::byte, Unmap> map_{nullptr, Unmap{0}};
-  Fd fd_;
-  Fd direct_fd_;  // O_DIRECT, or -1 where the file system refuses it
+  UniqueFd fd_;
+  UniqueFd direct_fd_;  // O_DIRECT, or -1 where the file system refuses it
   std::vector<TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };
@@ -124,6 +110,11 @@ class SafetensorsFile final {
 Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header_json, std::uint64_t data_bytes,
                                                          const std::string& file_label,
                                                          std::map<std::string, std::string>* metadata = nullptr);
+
+/// Parses model.safetensors.index.json text: its "weight_map" object, tensor name -> shard file name. Shard names
+/// must be plain file names (no '/', no ".."). `label` names the file in messages. Exposed for fuzzing and tests.
+/// Errors: kInvalidFormat (not JSON, a value not a string, a path outside the folder), kMissingField (no weight_map).
+Result<std::map<std::string, std::string>> parse_safetensors_index(std::string_view text, const std::string& label);
 
 /// Quantized matrices (Q8_0, Q4_0) are stored as U8 tensors of shape [rows, row bytes], with the metadata entry
 /// "edge_rt.quant.<tensor name>" = "Q8_0 [rows, cols]" (or Q4_0) giving the format and the logical shape, so any
@@ -144,8 +135,10 @@ struct TensorSpec {
 /// can be written a block at a time.
 class SafetensorsWriter final {
  public:
-  /// Creates `path` and writes the header (8-byte aligned). Quantized specs must be rank 2 with cols % 32 == 0.
-  /// Errors: kInvalidArgument (duplicate name, bad quantized shape), kIoError.
+  /// Writes the header (8-byte aligned) to a temporary file beside `path`; finish() renames it over `path`
+  /// (AtomicFileWriter), so an error or a crash never leaves a partial `path` nor writes through a link at it.
+  /// Quantized specs must be rank 2 with cols % 32 == 0.
+  /// Errors: kInvalidArgument (duplicate name, bad quantized shape), kIoError (with strerror).
   static Result<SafetensorsWriter> create(const std::filesystem::path& path, std::span<const TensorSpec> tensors,
                                           const std::map<std::string, std::string>& metadata = {});
   SafetensorsWriter(SafetensorsWriter&&) noexcept;
@@ -154,13 +147,13 @@ class SafetensorsWriter final {
   /// Appends data bytes (tensors back to back, in spec order). Errors: kInvalidArgument past the declared total,
   /// kIoError.
   Result<void> append(std::span<const std::byte> bytes);
-  /// Checks that exactly the declared bytes were written and closes. Errors: kInvalidArgument, kIoError.
+  /// Checks that exactly the declared bytes were written, then commits the file. Errors: kInvalidArgument, kIoError.
   Result<void> finish();
 
  private:
   SafetensorsWriter();
   std::filesystem::path path_;
-  std::unique_ptr<std::ofstream> out_;
+  std::optional<AtomicFileWriter> out_;
   std::uint64_t expected_bytes_ = 0;
   std::uint64_t written_ = 0;
 };
@@ -182,8 +175,9 @@ Result<void> write_safetensors(const std::filesystem::path& path, std::span<cons
 /// Move-only.
 class Checkpoint final {
  public:
-  /// Errors: kIoError when neither file exists; kInvalidFormat for a broken index (names the field), a shard
-  /// that lacks a tensor the index maps to it, or a tensor in two shards; errors of SafetensorsFile::open.
+  /// Errors: kIoError when neither file exists; kInvalidFormat for a broken index (names the field; the index is
+  /// read as a regular file of at most 16 MiB), a shard that lacks a tensor the index maps to it, or a tensor in two
+  /// shards; errors of SafetensorsFile::open.
   static Result<Checkpoint> open(const std::filesystem::path& model_dir);
 
   Checkpoint(Checkpoint&&) noexcept = default;

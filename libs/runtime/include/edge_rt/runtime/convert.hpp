@@ -3,7 +3,11 @@
 
 #include <edge_rt/core/result.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 namespace edge_rt::runtime {
 
@@ -15,7 +19,23 @@ namespace edge_rt::runtime {
 /// rotate-half layout (the inverse of HF's convert_llama_weights_to_hf permutation). Creates out_dir if needed.
 /// Errors: kIoError (unreadable input, unwritable output), kInvalidFormat (header values out of range, a file size
 /// that disagrees with the header: the message gives both sizes).
+/// Output files are written as quantize_model writes them (temporary file and rename; out_dir new or empty
+/// unless `force`; stale loader files removed with `force`; no output file may be an input through a link).
 Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const std::filesystem::path& tokenizer_bin,
-                             const std::filesystem::path& out_dir);
+                             const std::filesystem::path& out_dir, bool force = false);
+
+/// The 7 int32 fields of a llama2.c checkpoint header, and the F32 count they imply.
+struct Llama2cHeader {
+  std::int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+  std::uint64_t n_floats = 0;  ///< Every weight and the RoPE tables, in floats.
+};
+inline constexpr std::size_t kLlama2cHeaderBytes = 7 * sizeof(std::int32_t);
+
+/// Validates a header (the first bytes of the file, at least 28) against the file's size in bytes: every field
+/// 1..2^20 (vocab_size may be negative: an unshared classifier), the head layout consistent, the implied size
+/// computed with checked arithmetic and equal to file_size. Exposed for fuzzing. Errors: kInvalidFormat naming
+/// `label`, the fields, and both sizes when they disagree.
+Result<Llama2cHeader> parse_llama2c_header(std::string_view first_bytes, std::uint64_t file_size,
+                                           const std::string& label);
 
 }  // namespace edge_rt::runtime

@@ -27,6 +27,9 @@ struct Idle {};
 struct Planned {};
 struct Ready {};
 
+/// Most kernel threads an engine accepts: far above any edge device, well below where creating threads fails.
+inline constexpr std::int32_t kMaxThreads = 256;
+
 /// Kernel threads for an EngineOptions::n_threads value: itself when > 0, else one per online CPU (at least 1).
 std::size_t kernel_threads(std::int32_t n_threads) noexcept;
 
@@ -37,7 +40,8 @@ struct EngineOptions {
   std::string strategy = "greedy-grouping";  ///< See partition_planner::make_strategy.
   std::size_t n_ctx = 0;                     ///< KV cache length in tokens; 0: the model's context length.
   std::size_t n_batch = 0;                   ///< Tokens per prefill forward pass; 0: min(512, n_ctx).
-  /// Threads that run kernels, the calling thread included; 0: one per online CPU. Results do not depend on it.
+  /// Threads that run kernels, the calling thread included; 0: one per online CPU (capped at kMaxThreads);
+  /// 1..kMaxThreads, else load_model fails with kInvalidArgument. Results do not depend on it.
   std::int32_t n_threads = 0;
   /// Cold-cache streaming: drop the page cache of every weight range after reading it, so each pass reads from
   /// the device and the page cache does not grow with the model (POSIX_FADV_DONTNEED).

@@ -37,9 +37,14 @@ struct QuantizeReport {
 ///
 /// Streams: rows are read with pread a block at a time and written as they are converted. Memory is bounded by
 /// one transposed matrix (Conv1D weights quantized) plus a few MiB, so models larger than RAM convert.
-/// Errors: kInvalidArgument (type not F16/BF16/Q8_0/Q4_0, out_dir == model_dir, a source already quantized),
-/// errors of ModelGraph::load/validate, kIoError (unreadable source, unwritable output).
+/// Output: every file is written to a temporary file and renamed into place (never through a link), out_dir must
+/// be new or empty unless `force`, and with `force` the loader files of out_dir that were not written (a shard
+/// index, shards, other tokenizer files) are removed afterwards so that the new model is what loads.
+/// Errors: kInvalidArgument (type not F16/BF16/Q8_0/Q4_0, out_dir == model_dir, a source already quantized, a
+/// non-empty out_dir without `force`, an output file that is an input through a link), errors of
+/// ModelGraph::load/validate, kIoError (unreadable source, unwritable output, with strerror).
 Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tensor_core::DType type,
-                                      const std::filesystem::path& out_dir, bool hf_layout = false);
+                                      const std::filesystem::path& out_dir, bool hf_layout = false,
+                                      bool force = false);
 
 }  // namespace edge_rt::runtime

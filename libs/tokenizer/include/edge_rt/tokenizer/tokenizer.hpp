@@ -58,6 +58,10 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& m
 /// A folder without one has no tokenizer; a folder with a broken one must report it, not run without it.
 bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept;
 
+/// The same from tokenizer.json text already in memory; `label` names the source in messages. Exposed for
+/// fuzzing and embedding. Errors as load_tokenizer.
+Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, const std::string& label);
+
 /// GPT-2 byte-level BPE (Radford et al. 2019; HF tokenizers "ByteLevel" pre-tokenizer and decoder).
 /// Splits text with the GPT-2 pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+,
 /// maps bytes to the printable byte alphabet, applies merges by rank. Special tokens (added_tokens with
@@ -65,6 +69,10 @@ bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept;
 Result<std::unique_ptr<Tokenizer>> load_gpt2_tokenizer_json(const std::filesystem::path& tokenizer_json);
 Result<std::unique_ptr<Tokenizer>> load_gpt2_vocab_merges(const std::filesystem::path& vocab_json,
                                                           const std::filesystem::path& merges_txt);
+/// vocab.json + merges.txt from text in memory; the labels name the two sources in messages.
+Result<std::unique_ptr<Tokenizer>> parse_gpt2_vocab_merges(std::string_view vocab_json, std::string_view merges_txt,
+                                                           const std::string& vocab_label,
+                                                           const std::string& merges_label);
 
 /// SentencePiece-style BPE with byte fallback, as in Llama's tokenizer.json (normalizer: prepend "▁" and replace
 /// " " with "▁"; merges by rank; characters outside the vocabulary become <0xXX> byte tokens).
@@ -73,7 +81,15 @@ Result<std::unique_ptr<Tokenizer>> load_sentencepiece_tokenizer_json(const std::
 /// llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length, bytes.
 /// Ids 0/1/2 are <unk>/<s>/</s>, 3..258 are <0x00>..<0xFF>. Merges pick the adjacent pair whose concatenation has the
 /// highest score (llama2.c run.c `encode`), a dummy-prefix space is added to non-empty text.
+/// max_token_length must lie in 1..kMaxLlama2cPieceBytes and bounds every piece's length: building the merges
+/// looks at every split of every piece, so piece length is what a hostile file would inflate.
 Result<std::unique_ptr<Tokenizer>> load_llama2c_tokenizer(const std::filesystem::path& tokenizer_bin);
+/// The same from the file's bytes in memory; `label` names the source in messages.
+Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view bytes, const std::string& label);
+
+/// Longest piece accepted in a llama2.c tokenizer.bin (SentencePiece's own default cap is 16 bytes; the
+/// llama2.c vocabularies use at most a few dozen).
+inline constexpr std::int32_t kMaxLlama2cPieceBytes = 256;
 
 /// A vocabulary read from llama2.c tokenizer.bin, for the converter: pieces use "▁" for spaces (HF convention),
 /// merges are every split of a piece into two pieces, ordered by the merged piece's score (highest first).
@@ -83,6 +99,8 @@ struct SentencePieceVocab {
   std::vector<std::pair<std::string, std::string>> merges;
 };
 Result<SentencePieceVocab> read_llama2c_vocab(const std::filesystem::path& tokenizer_bin);
+/// The same from the file's bytes in memory.
+Result<SentencePieceVocab> parse_llama2c_vocab(std::string_view bytes, const std::string& label);
 
 /// HF tokenizer.json text for `vocab`: model {type BPE, vocab, merges as [left, right] pairs, byte_fallback true,
 /// unk_token "<unk>"}, added_tokens <unk>/<s>/</s> (special), normalizer Sequence[Prepend "▁", Replace " " -> "▁"],
