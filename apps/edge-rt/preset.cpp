@@ -10,6 +10,7 @@
 
 #include <toml++/toml.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -213,6 +214,26 @@ Result<void> check_model_folder(const std::filesystem::path& dir, const char* fl
                                          "model.safetensors, tokenizer files)");
   }
   return boost::outcome_v2::success();
+}
+
+Result<std::vector<std::int64_t>> parse_int_list(std::string_view text, std::string_view flag, std::int64_t min,
+                                                 std::int64_t max) {
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string_view item = text.substr(start, comma - start);
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || v < min || v > max) {
+      return fail(ErrorCode::kInvalidArgument, std::string(flag) + ": '" + std::string(item) +
+                                                   "' is not an integer in " + std::to_string(min) + ".." +
+                                                   std::to_string(max));
+    }
+    out.push_back(v);
+    if (comma == text.size()) return out;
+    start = comma + 1;
+  }
 }
 
 CLI::Validator finite_range(double lo, double hi, bool lo_open) {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace edge_rt::cli {
 
@@ -66,6 +67,11 @@ Result<Preset> load_preset(const std::filesystem::path& path);
 
 /// The same from TOML text; `label` names the source in messages. Exposed for fuzzing.
 Result<Preset> parse_preset(std::string_view text, const std::string& label);
+
+/// A comma-separated list of integers ("1,2,3"), each within [min, max]. Errors: kInvalidArgument naming `flag`
+/// and the item that is empty, not an integer, or out of range.
+Result<std::vector<std::int64_t>> parse_int_list(std::string_view text, std::string_view flag, std::int64_t min,
+                                                 std::int64_t max);
 
 /// A CLI11 check for a finite number in [lo, hi] (or (lo, hi] with lo_open). CLI::Range lets NaN through.
 CLI::Validator finite_range(double lo, double hi, bool lo_open = false);

@@ -11,7 +11,6 @@
 #include <iostream>
 #include <memory>
 #include <random>
-#include <sstream>
 
 namespace edge_rt::cli {
 
@@ -43,26 +42,6 @@ struct RunArgs {
   std::string monitor_root = "/";
   resource_monitor::AdaptPolicy policy;  // from the preset's thresholds
 };
-
-Result<std::vector<tokenizer::TokenId>> parse_token_list(const std::string& text) {
-  std::vector<tokenizer::TokenId> ids;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < INT32_MIN || v > INT32_MAX) {
-      return fail(ErrorCode::kInvalidArgument, "--prompt-tokens: '" + item + "' is not an integer token id");
-    }
-    ids.push_back(static_cast<tokenizer::TokenId>(v));
-  }
-  return ids;
-}
 
 boost::json::object metrics_json(const runtime::GenerationResult& r, const partition_planner::ExecutionPlan& plan,
                                  std::uint64_t streamed_per_token, std::uint64_t seed) {
@@ -139,7 +118,8 @@ Result<int> run(const RunArgs& a) {
   }
   std::vector<tokenizer::TokenId> prompt;
   if (!a.prompt_tokens.empty()) {
-    EDGE_RT_TRY(prompt, parse_token_list(a.prompt_tokens));
+    EDGE_RT_TRY(const auto ids, parse_int_list(a.prompt_tokens, "--prompt-tokens", 0, kMaxCount));
+    prompt.assign(ids.begin(), ids.end());
   } else if (!a.prompt.empty()) {
     if (!options.tokenizer) {
       return fail(ErrorCode::kInvalidArgument, "[run] " + a.model +

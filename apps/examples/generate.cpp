@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   if (!engine) return std::fprintf(stderr, "%s\n", engine.error().message.c_str()), 1;
 
   const auto* tok = engine.value().tokenizer();
+  if (tok == nullptr) return std::fprintf(stderr, "%s has no tokenizer files\n", options.model_dir.c_str()), 1;
   const auto prompt = tok->encode(argc > 2 ? argv[2] : "Once upon a time");
   GenerateOptions gen;
   gen.max_new_tokens = 64;
@@ -29,4 +30,5 @@ int main(int argc, char** argv) {
   });
   if (!result) return std::fprintf(stderr, "%s\n", result.error().message.c_str()), 1;
   std::printf("%s\n", decoder.flush().c_str());
+  return 0;
 }

@@ -40,7 +40,7 @@ check "benchmark: unknown strategy is an error" '[ "$rc" -eq 1 ] && grep -q "fas
 "$bin" benchmark -t 1,x >/dev/null 2>"$tmp/err"; rc=$?
 check "benchmark: bad thread list is a usage error" '[ "$rc" -eq 2 ] && grep -q "threads" "$tmp/err"'
 "$bin" benchmark -r 0 >/dev/null 2>"$tmp/err"; rc=$?
-check "benchmark: -r 0 is an error" '[ "$rc" -eq 1 ]'
+check "benchmark: -r 0 is a usage error naming -r" '[ "$rc" -eq 2 ] && grep -q -- "--repetitions" "$tmp/err"'
 
 # -c applies to every command; flags override it.
 printf 'memory_budget = "1M"\nstrategy = "sequential"\nnum_threads = 1\nctx_size = 64\n' >"$tmp/p.toml"

@@ -57,6 +57,9 @@ class RunResult:
         self.rc, self.stdout, self.stderr, self.timed_out, self.elapsed = rc, stdout, stderr, timed_out, elapsed
 
 
+LAST_STDERR = [""]  # the last run's exit code, time and stderr, for --verbose
+
+
 def _limits():
     resource.setrlimit(resource.RLIMIT_AS, (AS_LIMIT, AS_LIMIT))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
@@ -76,14 +79,16 @@ def popen_bin(argv, cwd):
 def finish(p, start, timeout=TIMEOUT_S):
     try:
         out, err = p.communicate(timeout=max(0.1, timeout - (time.monotonic() - start)))
-        return RunResult(p.returncode, _text(out), _text(err), False, time.monotonic() - start)
+        r = RunResult(p.returncode, _text(out), _text(err), False, time.monotonic() - start)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(p.pid, signal.SIGKILL)
         except OSError:
             p.kill()
         out, err = p.communicate()
-        return RunResult(p.returncode, _text(out), _text(err), True, time.monotonic() - start)
+        r = RunResult(p.returncode, _text(out), _text(err), True, time.monotonic() - start)
+    LAST_STDERR[0] = "rc=%s %.2fs %s" % (r.rc, r.elapsed, r.stderr)
+    return r
 
 
 def run_bin(argv, cwd, timeout=TIMEOUT_S):
@@ -355,11 +360,6 @@ def st_poke(path, tensor, offset, payload):
         f.write(payload)
 
 
-def st_info(path, tensor):
-    h, _ = st_read(path)
-    return h[tensor]
-
-
 def raw_edit(path, fn):
     """fn(bytearray) -> bytes: rewrites the whole file."""
     raw = bytearray(read_bytes(path))
@@ -452,10 +452,6 @@ def run_llama(m, *extra):
 
 def run_capp(m, *extra):
     return ["run", "-m", m, "--prompt-tokens", "1,2,3", "-n", "4", "--temperature", "0", "--no-monitor"] + list(extra)
-
-
-def run_text(m, *extra):
-    return ["run", "-m", m, "--prompt", "Hello", "-n", "2", "--temperature", "0", "--no-monitor"] + list(extra)
 
 
 def greedy_ids(d, argv, what):
@@ -882,10 +878,7 @@ def add_resource_cases():
         m = os.path.join(d, "m")
         os.makedirs(m)
         j = read_json(os.path.join(TINY, "tokenizer.json"))
-        vocab = j["model"]["vocab"]
-        victim = next(k for k, v in vocab.items() if v == 50000)
-        del vocab[victim]
-        vocab["a" * 1_000_000] = 50000
+        j["model"]["vocab"]["a" * 1_000_000] = 50257  # a new id: every existing one is some merge's result
         write_json(os.path.join(m, "tokenizer.json"), j)
         return m
 
@@ -1102,9 +1095,11 @@ def add_truncation_cases():
 
         add("class4 truncate model.safetensors %.2f s into a %s run" % (delay, "--mmap" if use_mmap else "pread"), fn)
 
-    for delay in [0.05, 0.2, 0.5, 1.0]:
+    # The race (a read of the mapping after the file shrank: SIGBUS) is hit only sometimes, so try several moments.
+    for delay in [0.03, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0]:
         trunc_case(delay, True)
     trunc_case(0.2, False)
+    trunc_case(0.6, False)
 
 
 # ======================================================================================================================
@@ -1255,7 +1250,7 @@ def add_destructive_write_cases():
             return convert_argv(ck, tok, out)
 
         fcase("class5 %s --out %s" % (cmd, "under a regular file" if nested else "is a regular file"), setup,
-              ["out_file", errno_texts], codes=(1,), extra_inputs=[])
+              ["out_file", errno_texts + ("not a folder", "not a directory")], codes=(1,), extra_inputs=[])
 
     for cmd in ["quantize", "convert"]:
         out_is_dir(cmd, False)
@@ -1556,7 +1551,7 @@ def add_misc_cases():
     for key, value in out_of_range:
         preset_case("out of range %s = %s" % (key, value), "%s = %s\n" % (key, value), key,
                     () if key == "n_predict" else ("-n", "2"))
-    preset_case("seed past int64", "seed = 18446744073709551615\n", "seed")
+    preset_case("seed past int64", "seed = 18446744073709551615\n", ("seed", "hostile.toml:1:"))
 
     # ---- tokenizer.json (GPT-2 byte-level and SentencePiece) ----
     def tok_case(label, base, edit, wants, raw=None):
@@ -1713,7 +1708,8 @@ def add_misc_cases():
     shard_case("weight_map missing", edit_index(lambda j: j.pop("weight_map")), [INDEX, "weight_map"])
     shard_case("weight_map not an object", edit_index(lambda j: j.__setitem__("weight_map", [SHARD1])),
                [INDEX, "weight_map"])
-    shard_case("weight_map empty", edit_index(lambda j: j.__setitem__("weight_map", {})), [INDEX])
+    shard_case("weight_map empty", edit_index(lambda j: j.__setitem__("weight_map", {})),
+               [(INDEX, "transformer.wte.weight")])
     shard_case("shard path with ../", dotdot, [INDEX, "weight_map"])
     shard_case("shard path absolute", absolute, [INDEX, "weight_map"])
     shard_case("shard missing", wm_set("transformer.ln_f.bias", "model-00003-of-00003.safetensors"),
@@ -1764,6 +1760,7 @@ def main():
     ap.add_argument("source")
     ap.add_argument("--only", default=None, help="run only the cases whose name contains this substring")
     ap.add_argument("--list", action="store_true", help="list the case names and exit")
+    ap.add_argument("--verbose", action="store_true", help="also print the last stderr of passing cases")
     args = ap.parse_args()
     BIN = os.path.abspath(args.binary)
     MODELS = os.path.abspath(args.models)
@@ -1795,9 +1792,12 @@ def main():
         for i, (name, kind, fn) in enumerate(selected):
             d = os.path.join(TMP, "case%03d" % i)
             os.makedirs(d)
+            LAST_STDERR[0] = ""
             try:
                 note = fn(d)
                 print("ok - %s%s" % (name, (" # " + note) if note else ""), flush=True)
+                if args.verbose:
+                    print("#   " + LAST_STDERR[0][:300].replace("\n", "\\n"), flush=True)
                 passed += 1
             except CaseFailure as e:
                 detail = ""

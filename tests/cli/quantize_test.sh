@@ -134,6 +134,6 @@ rc=$?
 [ $rc -eq 1 ] && echo "$msg" | grep -q "is 'sideways', expected 'out_in'" && ok "bad layout metadata: clear error" \
   || not_ok "bad layout metadata" "exit $rc: $msg"
 msg=$("$BIN" perplexity -m "$S260K" -f "$TMP/missing.txt" 2>&1)
-[ $? -eq 1 ] && echo "$msg" | grep -q "cannot read --file" && ok "perplexity: missing file" || not_ok "perplexity missing file" "$msg"
+[ $? -eq 1 ] && echo "$msg" | grep -q -- "--file .*missing.txt: cannot open" && ok "perplexity: missing file" || not_ok "perplexity missing file" "$msg"
 
 finish

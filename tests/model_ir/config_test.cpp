@@ -300,24 +300,57 @@ TEST(HfConfigError, WrongTypesAreInvalidFormat) {
 
 TEST(HfConfigError, OutOfRangeValuesAreInvalidFormat) {
   expect_error(parse_hf_config_text(with_key(kGpt2, "n_embd", "0"), "r.json"), ErrorCode::kInvalidFormat,
-               {"r.json", "hidden size"});
+               {"r.json", "'n_embd' is 0", "expected 1..1048576"});
   expect_error(parse_hf_config_text(with_key(kGpt2, "n_layer", "-2"), "r.json"), ErrorCode::kInvalidFormat,
-               {"r.json", "layer count"});
+               {"r.json", "'n_layer' is -2", "expected 1..4096"});
   expect_error(parse_hf_config_text(with_key(kLlamaGqa, "vocab_size", "0"), "r.json"), ErrorCode::kInvalidFormat,
                {"r.json", "vocab_size"});
   expect_error(parse_hf_config_text(with_key(kLlamaGqa, "max_position_embeddings", "-1"), "r.json"),
-               ErrorCode::kInvalidFormat, {"r.json", "context"});
+               ErrorCode::kInvalidFormat, {"r.json", "'max_position_embeddings' is -1"});
   expect_error(parse_hf_config_text(with_key(kLlamaGqa, "rms_norm_eps", "0"), "r.json"), ErrorCode::kInvalidFormat,
-               {"r.json", "epsilon"});
+               {"r.json", "'rms_norm_eps' is 0", "(0, 1]"});
   expect_error(parse_hf_config_text(with_key(kLlamaGqa, "num_key_value_heads", "0"), "r.json"),
-               ErrorCode::kInvalidFormat, {"r.json", "KV head"});
+               ErrorCode::kInvalidFormat, {"r.json", "'num_key_value_heads' is 0"});
+}
+
+// Values that once crashed or silently misran (issue 12): each is refused, naming the key and the range.
+TEST(HfConfigError, HostileValuesAreRefusedWithTheirRange) {
+  struct Case {
+    const char* base;
+    const char* key;
+    const char* value;
+    const char* want;
+  };
+  const Case cases[] = {
+      {kLlamaGqa, "head_dim", "-4", "'head_dim' is -4"},
+      {kLlamaGqa, "head_dim", "4611686018427387912", "'head_dim' is 4611686018427387912, expected 2..4096"},
+      {kLlamaGqa, "hidden_size", "9223372036854775807", "'hidden_size' is 9223372036854775807"},
+      {kLlamaGqa, "rope_theta", "0", "'rope_theta' is 0"},
+      {kLlamaGqa, "rope_theta", "-10000", "'rope_theta' is -10000"},
+      {kLlamaGqa, "rms_norm_eps", "1e300", "'rms_norm_eps' is 1E300"},
+      {kLlamaGqa, "rms_norm_eps", "1e-50", "rounds to 0"},
+      {kGpt2, "layer_norm_epsilon", "1e300", "'layer_norm_epsilon' is 1E300"},
+      {kGpt2, "n_inner", "0", "'n_inner' is 0"},
+      {kLlamaGqa, "eos_token_id", "\"x\"", "'eos_token_id' is \"x\""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.key) + " = " + c.value);
+    expect_error(parse_hf_config_text(with_key(c.base, c.key, c.value), "x.json"), ErrorCode::kInvalidFormat,
+                 {"x.json", c.want});
+  }
+}
+
+TEST(HfConfig, EosTokenIdListStopsAtEach) {
+  auto parsed = parse_hf_config_text(with_key(kLlamaGqa, "eos_token_id", "[2, 5, 99999999]"), "l.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_THAT(parsed.value().eos_ids, ::testing::ElementsAre(2, 5));  // the id outside the vocabulary is dropped
 }
 
 TEST(HfConfigError, HeadsThatDoNotDivideAreInvalidFormat) {
   expect_error(parse_hf_config_text(with_key(kLlamaGqa, "num_key_value_heads", "3"), "h.json"),
-               ErrorCode::kInvalidFormat, {"h.json", "num_attention_heads 8", "num_key_value_heads 3"});
+               ErrorCode::kInvalidFormat, {"h.json", "'num_attention_heads' 8", "num_key_value_heads 3"});
   expect_error(parse_hf_config_text(with_key(kGpt2, "n_head", "3"), "h.json"), ErrorCode::kInvalidFormat,
-               {"h.json", "hidden size 64", "head count 3"});
+               {"h.json", "'n_embd' 64", "n_head 3"});
   expect_error(parse_hf_config_text(with_key(kLlamaGqa, "head_dim", "7"), "h.json"), ErrorCode::kInvalidFormat,
                {"h.json", "head_dim 7"});
 }

@@ -519,7 +519,7 @@ Result<std::map<std::string, std::string>> parse_safetensors_index(std::string_v
     if (shard_name.empty() || shard_name.find('/') != std::string::npos || shard_name.find("..") != std::string::npos ||
         shard_name.find('\0') != std::string::npos) {
       return format_error(label, "weight_map['" + std::string(name) + "'] is '" + shard_name +
-                                     "', expected a file name inside the model folder");
+                                     "', a path outside the model folder; expected a plain file name in it");
     }
     out.emplace(std::string(name), shard_name);
   }
