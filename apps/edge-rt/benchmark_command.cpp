@@ -40,6 +40,7 @@ struct BenchArgs {
   std::int64_t reps = 5;
   std::string output = "table";
   std::string preset;
+  std::string model_flag = "-m";  // how messages name where the model folder came from
   bool progress = true;
   bool tty = false;  // stderr is a terminal: one line rewritten with \r; otherwise a line per repetition for logs
 };
@@ -270,13 +271,11 @@ boost::json::object summary(const boost::json::array& records) {
 
 Result<int> benchmark(const BenchArgs& a) {
   if (a.n_prompt == 0 && a.n_gen == 0) return fail(ErrorCode::kInvalidArgument, "-p and -n are both 0");
-  EDGE_RT_TRY(const std::uint64_t model_bytes, model_weight_bytes(a.model));
+  EDGE_RT_TRY(const std::uint64_t model_bytes, model_weight_bytes(a.model, a.model_flag.c_str()));
   std::vector<std::string> budgets = a.budgets;
   if (budgets.empty()) budgets.push_back(a.memory_budget);
-  for (const std::string& b : budgets) {
-    if (!b.empty() && b != "auto") {  // fail before running anything
-      EDGE_RT_TRY(memory_manager::MemoryBudget::parse(b));
-    }
+  for (const std::string& b : budgets) {  // fail before running anything
+    EDGE_RT_TRY(resolve_budget(b == "auto" ? "" : b, a.budgets.empty() ? "--memory-budget" : "--sweep-memory"));
   }
   std::vector<Config> configs;
   for (const std::string& b : budgets) {
@@ -358,6 +357,7 @@ std::function<int()> add_benchmark_command(CLI::App& app) {
       BenchArgs a = *args;
       a.tty = ::isatty(STDERR_FILENO) == 1;
       apply(p.model, *cmd, "--model", a.model);
+      a.model_flag = model_flag(*cmd, p);
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
       if (p.strategy && cmd->get_option("--strategies")->count() == 0) a.strategies = {*p.strategy};
       if (p.num_threads && cmd->get_option("--threads")->count() == 0) a.threads = {*p.num_threads};

@@ -28,6 +28,7 @@ struct PerplexityArgs {
   std::string strategy = "greedy-grouping";
   std::string output = "text";
   std::string preset;
+  std::string model_flag = "-m";  // how messages name where the model folder came from
 };
 
 struct Scored {
@@ -47,7 +48,7 @@ double nll_of(const std::vector<float>& logits, tokenizer::TokenId id) {
 
 Result<int> perplexity(const PerplexityArgs& a) {
   EDGE_RT_TRY(const std::string text, read_regular_file(a.file, kMaxTextBytes, "[perplexity] --file"));
-  EDGE_RT_TRY(check_model_folder(a.model, "-m"));
+  EDGE_RT_TRY(check_model_folder(a.model, a.model_flag.c_str()));
   runtime::EngineOptions options;
   options.model_dir = a.model;
   options.strategy = a.strategy;
@@ -160,6 +161,7 @@ std::function<int()> add_perplexity_command(CLI::App& app) {
       if (!preset) return report(preset.error());
       const Preset& p = preset.value();
       apply(p.model, *cmd, "--model", a.model);
+      a.model_flag = model_flag(*cmd, p);
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
       apply(p.strategy, *cmd, "--strategy", a.strategy);
       apply(p.num_threads, *cmd, "--threads", a.threads);

@@ -135,6 +135,7 @@ Result<Preset> parse_preset(std::string_view text, const std::string& label) {
     }
   }
   Preset p;
+  p.label = label;
   EDGE_RT_TRY(read(table, "model", p.model, label, "a string"));
   EDGE_RT_TRY(read(table, "memory_budget", p.memory_budget, label, "a string such as \"256M\""));
   EDGE_RT_TRY(read(table, "strategy", p.strategy, label, "a string"));
@@ -160,29 +161,34 @@ Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
   resource_monitor::AdaptPolicy policy;
   if (thermal_margin_c) {
     if (!(*thermal_margin_c >= 0 && *thermal_margin_c <= 50)) {  // NaN included
-      return fail(ErrorCode::kInvalidArgument, "[preset] thermal_margin_c must be within 0..50 degrees Celsius");
+      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'thermal_margin_c' must be within 0..50 degrees Celsius");
     }
     policy.thermal_margin_c = *thermal_margin_c;
   }
   if (battery_low_percent) {
     if (*battery_low_percent < 0 || *battery_low_percent > 100) {
-      return fail(ErrorCode::kInvalidArgument, "[preset] battery_low_percent must be within 0..100");
+      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'battery_low_percent' must be within 0..100");
     }
     policy.battery_low_percent = static_cast<int>(*battery_low_percent);
   }
   if (pace_ms) {
     if (*pace_ms < 0 || *pace_ms > 10'000) {
-      return fail(ErrorCode::kInvalidArgument, "[preset] pace_ms must be within 0..10000");
+      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'pace_ms' must be within 0..10000");
     }
     policy.pace_ms = static_cast<std::uint32_t>(*pace_ms);
   }
   if (monitor_interval_ms) {
     if (*monitor_interval_ms < 1 || *monitor_interval_ms > 600'000) {
-      return fail(ErrorCode::kInvalidArgument, "[preset] monitor_interval_ms must be within 1..600000");
+      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'monitor_interval_ms' must be within 1..600000");
     }
     policy.interval = std::chrono::milliseconds(*monitor_interval_ms);
   }
   return policy;
+}
+
+std::string model_flag(const CLI::App& cmd, const Preset& preset) {
+  if (cmd.get_option("--model")->count() > 0 || !preset.model) return "-m";
+  return "model = in preset " + preset.label + ":";
 }
 
 Result<void> folder_from_preset(const std::string& preset_path, const CLI::App& cmd, const char* flag,
@@ -236,6 +242,20 @@ Result<std::vector<std::int64_t>> parse_int_list(std::string_view text, std::str
   }
 }
 
+CLI::Validator integer_range(std::int64_t lo, std::int64_t hi) {
+  const std::string desc = "integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+  return CLI::Validator(
+      [lo, hi, desc](std::string& value) -> std::string {
+        std::int64_t v = 0;
+        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+        if (value.empty() || ec != std::errc() || end != value.data() + value.size() || v < lo || v > hi) {
+          return "value " + value + " is not an " + desc;
+        }
+        return {};
+      },
+      desc);
+}
+
 CLI::Validator finite_range(double lo, double hi, bool lo_open) {
   std::ostringstream desc;
   desc << "finite number in " << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
@@ -252,10 +272,10 @@ CLI::Validator finite_range(double lo, double hi, bool lo_open) {
       desc.str());
 }
 
-Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir) {
+Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir, const char* flag) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  EDGE_RT_TRY(check_model_folder(dir, "-m"));
+  EDGE_RT_TRY(check_model_folder(dir, flag));
   std::uint64_t total = 0;
   bool any = false;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
@@ -271,9 +291,13 @@ Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir) {
   return total;
 }
 
-Result<memory_manager::MemoryBudget> resolve_budget(const std::string& text) {
+Result<memory_manager::MemoryBudget> resolve_budget(const std::string& text, const char* flag) {
   if (text.empty()) return memory_manager::MemoryBudget::unlimited();
-  if (text != "auto") return memory_manager::MemoryBudget::parse(text);
+  if (text != "auto") {
+    auto budget = memory_manager::MemoryBudget::parse(text);
+    if (!budget) return Error{budget.error().code, std::string(flag) + ": " + budget.error().message};
+    return budget;
+  }
   const resource_monitor::Recommendation r =
       resource_monitor::recommend(resource_monitor::SystemProbe::live().read(), std::nullopt);
   std::fprintf(stderr, "edge-rt: --memory-budget auto: %s (%s)\n", format_bytes(r.budget_bytes).c_str(),

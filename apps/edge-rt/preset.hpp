@@ -40,6 +40,7 @@ struct Preset {
   std::optional<std::int64_t> battery_low_percent;  ///< battery_low_percent = 20 (0 disables)
   std::optional<std::int64_t> pace_ms;              ///< pace_ms = 50
   std::optional<std::int64_t> monitor_interval_ms;  ///< monitor_interval_ms = 1000
+  std::string label;                                ///< The file it came from, for messages ("" when none).
 
   /// The adaptation policy: AdaptPolicy's defaults where a key is absent. Errors: kInvalidArgument when a value is
   /// out of range (naming the key).
@@ -73,6 +74,9 @@ Result<Preset> parse_preset(std::string_view text, const std::string& label);
 Result<std::vector<std::int64_t>> parse_int_list(std::string_view text, std::string_view flag, std::int64_t min,
                                                  std::int64_t max);
 
+/// A CLI11 check for an integer in [lo, hi], parsed exactly (no saturation or wrap-around of huge values).
+CLI::Validator integer_range(std::int64_t lo, std::int64_t hi);
+
 /// A CLI11 check for a finite number in [lo, hi] (or (lo, hi] with lo_open). CLI::Range lets NaN through.
 CLI::Validator finite_range(double lo, double hi, bool lo_open = false);
 
@@ -102,12 +106,16 @@ Result<void> folder_from_preset(const std::string& preset_path, const CLI::App& 
 
 /// The bytes of a model folder's weights: the sum of its *.safetensors files. Errors: kIoError (no folder, no
 /// *.safetensors files).
-Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir);
+Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir, const char* flag = "-m");
 
 /// A --memory-budget value: "" (none), a size ("512M", "1G", "64MiB", bytes) or "auto". "auto" reads the live
 /// system and takes resource_monitor::recommend()'s budget: min(MemAvailable, cgroup limit) minus a margin of
 /// max(128 MiB, 10%), at least 64 MiB; it prints the choice and its reason to stderr. Errors: kInvalidArgument
-/// from MemoryBudget::parse.
-Result<memory_manager::MemoryBudget> resolve_budget(const std::string& text);
+/// from MemoryBudget::parse, prefixed with `flag`.
+Result<memory_manager::MemoryBudget> resolve_budget(const std::string& text, const char* flag = "--memory-budget");
+
+/// How messages name where the model folder came from: "-m" when given on the command line (or nowhere), else
+/// the preset's model key and file.
+std::string model_flag(const CLI::App& cmd, const Preset& preset);
 
 }  // namespace edge_rt::cli

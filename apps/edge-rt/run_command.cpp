@@ -34,6 +34,7 @@ struct RunArgs {
   std::int64_t seed = -1;
   std::string output = "text";
   std::string preset;
+  std::string model_flag = "-m";  // how messages name where the model folder came from
   bool all_logits = false;
   bool verbose = false;
   bool cold_cache = false;
@@ -111,7 +112,7 @@ Result<int> run(const RunArgs& a) {
   options.use_mmap = a.use_mmap;
   EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
   // The tokenizer comes first: the prompt's length sizes the KV cache and the prefill batch.
-  EDGE_RT_TRY(check_model_folder(options.model_dir, "-m"));
+  EDGE_RT_TRY(check_model_folder(options.model_dir, a.model_flag.c_str()));
   if (tokenizer::has_tokenizer_files(options.model_dir)) {
     EDGE_RT_TRY(auto tok, tokenizer::load_tokenizer(options.model_dir));
     options.tokenizer = std::move(tok);
@@ -270,7 +271,9 @@ std::function<int()> add_run_command(CLI::App& app) {
   cmd->add_option("--repeat-penalty", args->repeat_penalty, "Repetition penalty; 1 disables")
       ->check(finite_range(0, 1e6, /*lo_open=*/true))
       ->capture_default_str();
-  cmd->add_option("-s,--seed", args->seed, "RNG seed; < 0 picks one at random")->capture_default_str();
+  cmd->add_option("-s,--seed", args->seed, "RNG seed; < 0 picks one at random")
+      ->check(integer_range(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()))
+      ->capture_default_str();
   cmd->add_option("--output", args->output, "text | json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -290,6 +293,7 @@ std::function<int()> add_run_command(CLI::App& app) {
       if (!preset) return report(preset.error());
       const Preset& p = preset.value();
       apply(p.model, *cmd, "--model", a.model);
+      a.model_flag = model_flag(*cmd, p);
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
       apply(p.strategy, *cmd, "--strategy", a.strategy);
       apply(p.num_threads, *cmd, "--threads", a.threads);

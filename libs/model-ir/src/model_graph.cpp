@@ -51,6 +51,18 @@ namespace {
 
 using tensor_core::Shape;
 
+// The config.json keys that decide tensor shapes, with their values, for shape-mismatch messages.
+std::string config_keys(const ModelConfig& c) {
+  auto kv = [](const char* key, std::int64_t v) { return std::string(key) + " " + std::to_string(v); };
+  if (c.architecture == Architecture::kGpt2) {
+    return kv("n_embd", c.d_model) + ", n_inner " + std::to_string(c.d_ff) + ", " + kv("n_head", c.n_heads) + ", " +
+           kv("vocab_size", c.vocab_size) + ", " + kv("n_positions", c.max_context);
+  }
+  return kv("hidden_size", c.d_model) + ", " + kv("intermediate_size", c.d_ff) + ", " +
+         kv("num_attention_heads", c.n_heads) + ", " + kv("num_key_value_heads", c.n_kv_heads) + ", " +
+         kv("head_dim", c.head_dim) + ", " + kv("vocab_size", c.vocab_size);
+}
+
 // Builds units while checking each tensor against the shape the config implies.
 class UnitBuilder {
  public:
@@ -86,7 +98,8 @@ class UnitBuilder {
     if (!(e.info->shape == file_shape)) {
       return fail(ErrorCode::kInvalidFormat, "[model] " + e.file->path().string() + ": tensor '" + name +
                                                  "' has shape " + e.info->shape.to_string() + ", expected " +
-                                                 file_shape.to_string() + " from config.json");
+                                                 file_shape.to_string() + " from config.json (" +
+                                                 config_keys(g_.config) + ")");
     }
     WeightRef w;
     w.role = role;

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -110,7 +111,8 @@ struct MappedCopyGuard {
   const std::byte* begin;
   const std::byte* end;
 };
-thread_local MappedCopyGuard* t_guard = nullptr;
+// volatile: the compiler must not drop the store before memcpy (nothing it can see reads it there).
+thread_local MappedCopyGuard* volatile t_guard = nullptr;
 struct sigaction g_previous_sigbus {};
 
 void on_sigbus(int sig, siginfo_t* info, void* context) {
@@ -224,6 +226,17 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
     info.size_bytes = range[1] - range[0];
     tensors.push_back(std::move(info));
   }
+  // Quantization metadata must describe a U8 tensor of this file: on any other it would be silently ignored.
+  for (const auto& [key, value] : meta) {
+    if (!key.starts_with(kQuantMetadataPrefix)) continue;
+    const std::string name = key.substr(kQuantMetadataPrefix.size());
+    const auto it = std::ranges::find_if(tensors, [&](const TensorInfo& t) { return t.name == name; });
+    if (it == tensors.end() || !tensor_core::is_quantized(it->dtype)) {
+      return format_error(file_label, "__metadata__['" + key + "'] describes tensor '" + name + "', which " +
+                                          (it == tensors.end() ? "is not in the file" : "is not stored as U8") +
+                                          "; expected quantization metadata only for U8 tensors");
+    }
+  }
   if (metadata) *metadata = std::move(meta);
   std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
     return a.offset_bytes != b.offset_bytes ? a.offset_bytes < b.offset_bytes : a.size_bytes < b.size_bytes;
@@ -328,7 +341,9 @@ Result<void> SafetensorsFile::copy_mapped(const TensorInfo& info, std::uint64_t 
     return truncated_error(path_, info.name);
   }
   t_guard = &guard;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   std::memcpy(out.data(), guard.begin, out.size());
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   t_guard = nullptr;
   return boost::outcome_v2::success();
 }

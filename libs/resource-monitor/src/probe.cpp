@@ -74,8 +74,9 @@ CpuInfo read_cpu(const fs::path& root) {
   for (const auto& [n, dir] : numbered_entries(cpus, "cpu")) {
     std::error_code ec;
     if (!fs::is_directory(dir / "cpufreq", ec)) continue;
-    const auto khz = [&](const char* name) -> std::optional<std::uint64_t> {
-      const auto line = read_line(dir / "cpufreq" / name);
+    const fs::path freq = dir / "cpufreq";  // a lambda may not capture a structured binding before C++20 in clang 14
+    const auto khz = [&freq](const char* name) -> std::optional<std::uint64_t> {
+      const auto line = read_line(freq / name);
       return line ? parse_u64(*line) : std::nullopt;
     };
     cpu.frequencies.push_back(CpuFrequency{.cpu = n,

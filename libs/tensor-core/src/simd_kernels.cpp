@@ -628,8 +628,16 @@ void QuantizeAct(const float* x, std::size_t k, ActBlock* out) {
   for (std::size_t b = 0; b < k / kQuantBlock; ++b) {
     const float* xb = x + b * kQuantBlock;
     auto vmax = hn::Zero(df);
-    for (std::size_t j = 0; j < kQuantBlock; j += L) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + j)));
-    const float d = hn::GetLane(hn::MaxOfLanes(df, vmax)) / 127.0f;
+    // x * 0 is 0 for finite x and NaN for NaN or infinity: summed, it marks a block with a non-finite value. Max
+    // and the int8 conversion would otherwise turn NaN into finite garbage, and a broken weight upstream would
+    // give plausible text; a NaN scale makes every dot product with this block NaN, so the logits show it.
+    auto vbad = hn::Zero(df);
+    for (std::size_t j = 0; j < kQuantBlock; j += L) {
+      const auto v = hn::LoadU(df, xb + j);
+      vmax = hn::Max(vmax, hn::Abs(v));
+      vbad = hn::MulAdd(v, hn::Zero(df), vbad);
+    }
+    const float d = hn::GetLane(hn::MaxOfLanes(df, vmax)) / 127.0f + hn::GetLane(hn::SumOfLanes(df, vbad));
     const auto id = hn::Set(df, d != 0.0f ? 1.0f / d : 0.0f);
     auto sum = hn::Zero(di);
     for (std::size_t j = 0; j < kQuantBlock; j += L) {
