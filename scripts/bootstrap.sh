@@ -9,6 +9,7 @@ packages=(
   libcli11-dev                              # command line
   libhwy-dev                                # SIMD kernels (Google Highway, runtime dispatch)
   libgtest-dev libgmock-dev                 # tests
+  clang libclang-rt-14-dev                  # libFuzzer harnesses (scripts/fuzz.sh)
   python3 python3-numpy python3-regex       # reference implementations in tools/reference
 )
 

@@ -47,8 +47,8 @@ Error out_of_range(const std::string& label, const char* key, const std::string&
                "[preset] " + label + ": key '" + key + "' is " + value + ", expected " + expected};
 }
 
-Result<void> check_int(const std::string& label, const char* key, const std::optional<std::int64_t>& v,
-                       std::int64_t lo, std::int64_t hi) {
+Result<void> check_int(const std::string& label, const char* key, const std::optional<std::int64_t>& v, std::int64_t lo,
+                       std::int64_t hi) {
   if (v && (*v < lo || *v > hi)) {
     return out_of_range(label, key, std::to_string(*v), std::to_string(lo) + ".." + std::to_string(hi));
   }
@@ -56,8 +56,8 @@ Result<void> check_int(const std::string& label, const char* key, const std::opt
 }
 
 // NaN fails every comparison, so the test is written as "inside", not "outside".
-Result<void> check_real(const std::string& label, const char* key, const std::optional<double>& v, double lo,
-                        double hi, bool lo_open) {
+Result<void> check_real(const std::string& label, const char* key, const std::optional<double>& v, double lo, double hi,
+                        bool lo_open) {
   if (v && !(std::isfinite(*v) && (lo_open ? *v > lo : *v >= lo) && *v <= hi)) {
     std::ostringstream range;
     range << "a finite number in " << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
@@ -161,13 +161,15 @@ Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
   resource_monitor::AdaptPolicy policy;
   if (thermal_margin_c) {
     if (!(*thermal_margin_c >= 0 && *thermal_margin_c <= 50)) {  // NaN included
-      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'thermal_margin_c' must be within 0..50 degrees Celsius");
+      return fail(ErrorCode::kInvalidArgument,
+                  "[preset] " + label + ": key 'thermal_margin_c' must be within 0..50 degrees Celsius");
     }
     policy.thermal_margin_c = *thermal_margin_c;
   }
   if (battery_low_percent) {
     if (*battery_low_percent < 0 || *battery_low_percent > 100) {
-      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'battery_low_percent' must be within 0..100");
+      return fail(ErrorCode::kInvalidArgument,
+                  "[preset] " + label + ": key 'battery_low_percent' must be within 0..100");
     }
     policy.battery_low_percent = static_cast<int>(*battery_low_percent);
   }
@@ -179,7 +181,8 @@ Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
   }
   if (monitor_interval_ms) {
     if (*monitor_interval_ms < 1 || *monitor_interval_ms > 600'000) {
-      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'monitor_interval_ms' must be within 1..600000");
+      return fail(ErrorCode::kInvalidArgument,
+                  "[preset] " + label + ": key 'monitor_interval_ms' must be within 1..600000");
     }
     policy.interval = std::chrono::milliseconds(*monitor_interval_ms);
   }

@@ -12,8 +12,8 @@
 #include <edge_rt/runtime/engine.hpp>
 
 #include <cstdint>
-#include <limits>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>

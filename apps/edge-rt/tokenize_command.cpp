@@ -7,9 +7,9 @@
 
 #include <edge_rt/core/file.hpp>
 
-#include <sstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 namespace edge_rt::cli {
 
@@ -41,7 +41,8 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
     auto preset = load_preset_or_empty(*preset_path);
     if (!preset) return report(preset.error());
     apply(preset.value().model, *cmd, "--model", args->model);
-    if (auto folder = check_model_folder(args->model, model_flag(*cmd, preset.value()).c_str()); !folder) return report(folder.error());
+    if (auto folder = check_model_folder(args->model, model_flag(*cmd, preset.value()).c_str()); !folder)
+      return report(folder.error());
     auto tok = tokenizer::load_tokenizer(args->model);
     if (!tok) return report(tok.error());
     if (lines->count() == 0) {

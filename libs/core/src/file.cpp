@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 namespace edge_rt {
@@ -73,7 +73,9 @@ Result<std::string> read_regular_file(const std::filesystem::path& path, std::ui
 namespace edge_rt {
 
 namespace {
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 }  // namespace
 
 Result<AtomicFileWriter> AtomicFileWriter::create(const std::filesystem::path& target, const char* component) {
@@ -111,7 +113,9 @@ AtomicFileWriter& AtomicFileWriter::operator=(AtomicFileWriter&& other) noexcept
   return *this;
 }
 
-AtomicFileWriter::~AtomicFileWriter() { discard(); }
+AtomicFileWriter::~AtomicFileWriter() {
+  discard();
+}
 
 void AtomicFileWriter::discard() noexcept {
   fd_.reset();
@@ -124,7 +128,8 @@ Result<void> AtomicFileWriter::write(std::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(ErrorCode::kIoError, component_ + " " + target_.string() + ": write failed: " + errno_text());
+    if (n < 0)
+      return fail(ErrorCode::kIoError, component_ + " " + target_.string() + ": write failed: " + errno_text());
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return boost::outcome_v2::success();

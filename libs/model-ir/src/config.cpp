@@ -183,9 +183,9 @@ Result<void> read_llama(const Reader& r, ModelConfig& c) {
   }
   // Bounded factors keep every product below 2^63; the attention width still gets its own cap.
   if (c.n_heads * c.head_dim > kMaxModelWidth) {
-    return r.error(ErrorCode::kInvalidFormat, "num_attention_heads x head_dim = " +
-                                                  std::to_string(c.n_heads * c.head_dim) + ", expected at most " +
-                                                  std::to_string(kMaxModelWidth));
+    return r.error(ErrorCode::kInvalidFormat,
+                   "num_attention_heads x head_dim = " + std::to_string(c.n_heads * c.head_dim) +
+                       ", expected at most " + std::to_string(kMaxModelWidth));
   }
   return boost::outcome_v2::success();
 }
@@ -205,8 +205,8 @@ Result<std::vector<std::int32_t>> token_ids(const Reader& r, const json::object&
   }
   for (const json::value* item : items) {
     if (!item->is_int64() && !item->is_uint64()) {
-      return r.error(ErrorCode::kInvalidFormat,
-                     "key '" + std::string(key) + "' is " + json::serialize(*v) + ", expected a token id or a list of them");
+      return r.error(ErrorCode::kInvalidFormat, "key '" + std::string(key) + "' is " + json::serialize(*v) +
+                                                    ", expected a token id or a list of them");
     }
     if (item->is_int64() && item->as_int64() >= 0 && item->as_int64() < vocab_size) {
       ids.push_back(static_cast<std::int32_t>(item->as_int64()));

@@ -229,10 +229,12 @@ Result<void> check_all_used(const detail::GraphData& g) {
   for (const std::string& n : unused) names += (names.empty() ? "" : ", ") + n;
   if (count > unused.size()) names += " and " + std::to_string(count - unused.size()) + " more";
   return fail(ErrorCode::kInvalidFormat,
-              "[model] " + g.model_dir.string() + ": " + std::to_string(count) + " tensor(s) of the checkpoint are not "
-              "used by the " + g.config.architecture_name + " graph that config.json describes (" +
-              std::to_string(g.config.n_layers) + " layers): " + names +
-              "; expected config.json and the weights to match (num_hidden_layers / n_layer, architecture)");
+              "[model] " + g.model_dir.string() + ": " + std::to_string(count) +
+                  " tensor(s) of the checkpoint are not "
+                  "used by the " +
+                  g.config.architecture_name + " graph that config.json describes (" +
+                  std::to_string(g.config.n_layers) + " layers): " + names +
+                  "; expected config.json and the weights to match (num_hidden_layers / n_layer, architecture)");
 }
 
 }  // namespace

@@ -324,7 +324,7 @@ Result<std::byte*> SafetensorsFile::read_direct_in_place(const TensorInfo& info,
 }
 
 Result<void> SafetensorsFile::copy_mapped(const TensorInfo& info, std::uint64_t offset_bytes,
-                                         std::span<std::byte> out) const {
+                                          std::span<std::byte> out) const {
   EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
   install_sigbus_handler();
   // The cheap check first: a file already shorter than the range fails without touching the mapping.

@@ -44,8 +44,8 @@ Result<Llama2cHeader> parse_llama2c_header(std::string_view first_bytes, std::ui
                                            const std::string& label) {
   const std::string where = "[convert] " + label + ": ";
   if (first_bytes.size() < kLlama2cHeaderBytes || file_size < kLlama2cHeaderBytes) {
-    return fail(ErrorCode::kInvalidFormat, where + "file is " + std::to_string(file_size) +
-                                               " bytes, shorter than the 28-byte header");
+    return fail(ErrorCode::kInvalidFormat,
+                where + "file is " + std::to_string(file_size) + " bytes, shorter than the 28-byte header");
   }
   std::int32_t f[7];
   std::memcpy(f, first_bytes.data(), sizeof f);
@@ -55,12 +55,13 @@ Result<Llama2cHeader> parse_llama2c_header(std::string_view first_bytes, std::ui
   if (!in_range(h.dim) || !in_range(h.hidden_dim) || !in_range(h.n_layers) || !in_range(h.n_heads) ||
       !in_range(h.n_kv_heads) || !in_range(vocab) || !in_range(h.seq_len) || h.dim % h.n_heads != 0 ||
       h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0) {
-    return fail(ErrorCode::kInvalidFormat,
-                where + "header (dim " + std::to_string(h.dim) + ", hidden_dim " + std::to_string(h.hidden_dim) +
-                    ", layers " + std::to_string(h.n_layers) + ", heads " + std::to_string(h.n_heads) + "/" +
-                    std::to_string(h.n_kv_heads) + ", vocab " + std::to_string(h.vocab_size) + ", seq_len " +
-                    std::to_string(h.seq_len) + ") is not a valid model: each field must be 1..2^20, dim a "
-                    "multiple of n_heads, n_heads of n_kv_heads, and dim / n_heads even");
+    return fail(ErrorCode::kInvalidFormat, where + "header (dim " + std::to_string(h.dim) + ", hidden_dim " +
+                                               std::to_string(h.hidden_dim) + ", layers " + std::to_string(h.n_layers) +
+                                               ", heads " + std::to_string(h.n_heads) + "/" +
+                                               std::to_string(h.n_kv_heads) + ", vocab " +
+                                               std::to_string(h.vocab_size) + ", seq_len " + std::to_string(h.seq_len) +
+                                               ") is not a valid model: each field must be 1..2^20, dim a "
+                                               "multiple of n_heads, n_heads of n_kv_heads, and dim / n_heads even");
   }
   // Each field passed its 2^20 cap, but their products do not have to fit: every step is checked.
   const auto d = static_cast<std::uint64_t>(h.dim), ff = static_cast<std::uint64_t>(h.hidden_dim);
@@ -68,12 +69,16 @@ Result<Llama2cHeader> parse_llama2c_header(std::string_view first_bytes, std::ui
   const std::uint64_t head_dim = d / static_cast<std::uint64_t>(h.n_heads);
   const std::uint64_t kv_dim = head_dim * static_cast<std::uint64_t>(h.n_kv_heads);
   const bool shared = h.vocab_size > 0;
-  const std::optional<std::uint64_t> parts[] = {
-      checked_product(V, d),          checked_product(L, d),      checked_product(L, d, d),
-      checked_product(L, kv_dim, d, std::uint64_t{2}),            checked_product(L, d, d),
-      checked_product(L, d),          checked_product(L, ff, d, std::uint64_t{3}),
-      std::optional<std::uint64_t>(d), checked_product(static_cast<std::uint64_t>(h.seq_len), head_dim),
-      shared ? std::optional<std::uint64_t>(0) : checked_product(V, d)};
+  const std::optional<std::uint64_t> parts[] = {checked_product(V, d),
+                                                checked_product(L, d),
+                                                checked_product(L, d, d),
+                                                checked_product(L, kv_dim, d, std::uint64_t{2}),
+                                                checked_product(L, d, d),
+                                                checked_product(L, d),
+                                                checked_product(L, ff, d, std::uint64_t{3}),
+                                                std::optional<std::uint64_t>(d),
+                                                checked_product(static_cast<std::uint64_t>(h.seq_len), head_dim),
+                                                shared ? std::optional<std::uint64_t>(0) : checked_product(V, d)};
   std::optional<std::uint64_t> n_floats = 0;
   for (const auto& part : parts) n_floats = n_floats && part ? checked_add(*n_floats, *part) : std::nullopt;
   const std::optional<std::uint64_t> data_bytes =

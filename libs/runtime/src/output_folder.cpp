@@ -14,8 +14,8 @@ namespace {
 // What the loader reads from a model folder (model_ir::Checkpoint, tokenizer::load_tokenizer, parse_hf_config).
 bool loader_reads(const std::string& name) {
   static constexpr std::array<std::string_view, 7> kNames = {
-      "config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
-      "vocab.json",  "merges.txt",        "tokenizer.bin"};
+      "config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json", "vocab.json",
+      "merges.txt",  "tokenizer.bin"};
   return std::ranges::find(kNames, name) != kNames.end() || name.ends_with(".safetensors");
 }
 }  // namespace

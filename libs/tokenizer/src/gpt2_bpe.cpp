@@ -161,13 +161,12 @@ Result<std::unique_ptr<Tokenizer>> parse_gpt2_vocab_merges(std::string_view voca
     const std::size_t space = line.find(' ');
     if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
         line.find(' ', space + 1) != std::string_view::npos) {
-      return fail(ErrorCode::kInvalidFormat, "[tokenizer] " + merges_label + ": line " +
-                                                 std::to_string(line_no) + " is not \"left right\"");
+      return fail(ErrorCode::kInvalidFormat,
+                  "[tokenizer] " + merges_label + ": line " + std::to_string(line_no) + " is not \"left right\"");
     }
     merge_list.emplace_back(line.substr(0, space), line.substr(space + 1));
   }
-  EDGE_RT_TRY(MergeTable merges,
-              build_merge_table(merge_list, vocab, MergeRank::kByIndex, merges_label, "merge"));
+  EDGE_RT_TRY(MergeTable merges, build_merge_table(merge_list, vocab, MergeRank::kByIndex, merges_label, "merge"));
   // vocab.json carries no added_tokens; GPT-2's only special token is <|endoftext|>.
   std::vector<AddedToken> added;
   if (const std::optional<TokenId> eot = vocab.find(kEndOfText)) {

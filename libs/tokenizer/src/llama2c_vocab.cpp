@@ -76,8 +76,8 @@ Result<SentencePieceVocab> parse_llama2c_vocab(std::string_view bytes, const std
     if (std::isnan(score)) return fail(ErrorCode::kInvalidFormat, where + token + ": score is NaN");
     if (length < 0 || length > max_token_length) {
       return fail(ErrorCode::kInvalidFormat, where + token + ": length " + std::to_string(length) +
-                                                 ", expected 0..max_token_length (" +
-                                                 std::to_string(max_token_length) + ")");
+                                                 ", expected 0..max_token_length (" + std::to_string(max_token_length) +
+                                                 ")");
     }
     if (static_cast<std::size_t>(length) > bytes.size() - pos) {
       return fail(ErrorCode::kInvalidFormat,

@@ -44,7 +44,6 @@ struct QuantizeReport {
 /// non-empty out_dir without `force`, an output file that is an input through a link), errors of
 /// ModelGraph::load/validate, kIoError (unreadable source, unwritable output, with strerror).
 Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tensor_core::DType type,
-                                      const std::filesystem::path& out_dir, bool hf_layout = false,
-                                      bool force = false);
+                                      const std::filesystem::path& out_dir, bool hf_layout = false, bool force = false);
 
 }  // namespace edge_rt::runtime
