@@ -245,7 +245,7 @@ expect_fail "prompt token id outside the vocabulary (json output)" "999999" "voc
   "$BIN" run --prompt-tokens 999999 -n 2 --output json
 expect_fail "prompt token id outside the GPT-2 vocabulary" "50257" "vocabulary" -- \
   "$BIN" run -m "$TINY" --prompt-tokens 15496,50257 -n 2
-expect_fail "negative prompt token id" "-3" "vocabulary" -- "$BIN" run --prompt-tokens=-3 -n 2
+expect_fail "negative prompt token id" "-3" "--prompt-tokens" -- "$BIN" run --prompt-tokens=-3 -n 2
 expect_fail "prompt token list not integers" "--prompt-tokens" "'x'" -- "$BIN" run --prompt-tokens 1,x,3 -n 2
 expect_fail "prompt longer than --ctx-size" "context" "8" -- \
   "$BIN" run --ctx-size 8 --prompt "Once upon a time there was a little girl who loved to play in the park" -n 2
