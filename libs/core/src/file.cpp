@@ -17,6 +17,10 @@ void UniqueFd::reset() noexcept {
 }
 
 namespace {
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
 const char* kind_of(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
   if (S_ISFIFO(mode)) return "a FIFO";
@@ -33,10 +37,10 @@ Result<RegularFile> open_regular_file(const std::filesystem::path& path, const c
   do {
     raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | extra_flags);
   } while (raw < 0 && errno == EINTR);
-  if (raw < 0) return fail(ErrorCode::kIoError, label + "cannot open: " + std::strerror(errno));
+  if (raw < 0) return fail(ErrorCode::kIoError, label + "cannot open: " + errno_text());
   RegularFile file{UniqueFd(raw), 0};
   struct stat st {};
-  if (::fstat(raw, &st) != 0) return fail(ErrorCode::kIoError, label + "cannot stat: " + std::strerror(errno));
+  if (::fstat(raw, &st) != 0) return fail(ErrorCode::kIoError, label + "cannot stat: " + errno_text());
   if (!S_ISREG(st.st_mode)) {
     return fail(ErrorCode::kInvalidFormat, label + "is " + kind_of(st.st_mode) + ", expected a regular file");
   }
@@ -61,22 +65,12 @@ Result<std::string> read_regular_file(const std::filesystem::path& path, std::ui
   while (done < text.size()) {
     const ssize_t n = ::read(file.fd.get(), text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(ErrorCode::kIoError, label + "read failed: " + std::strerror(errno));
+    if (n < 0) return fail(ErrorCode::kIoError, label + "read failed: " + errno_text());
     if (n == 0) return fail(ErrorCode::kIoError, label + "file shrank while being read");
     done += static_cast<std::size_t>(n);
   }
   return text;
 }
-
-}  // namespace edge_rt
-
-namespace edge_rt {
-
-namespace {
-std::string errno_text() {
-  return std::strerror(errno);
-}
-}  // namespace
 
 Result<AtomicFileWriter> AtomicFileWriter::create(const std::filesystem::path& target, const char* component) {
   AtomicFileWriter w;
@@ -172,10 +166,6 @@ Result<void> refuse_same_file(const std::filesystem::path& output, std::span<con
   }
   return boost::outcome_v2::success();
 }
-
-}  // namespace edge_rt
-
-namespace edge_rt {
 
 Result<void> copy_file_atomically(const std::filesystem::path& from, const std::filesystem::path& to,
                                   const char* component) {

@@ -68,10 +68,6 @@ inline constexpr std::uint64_t kMaxTokenizerBytes = 256u << 20;
 /// Text inputs of the CLI (perplexity's --file, tokenize's --json-lines).
 inline constexpr std::uint64_t kMaxTextBytes = 256u << 20;
 
-}  // namespace edge_rt
-
-namespace edge_rt {
-
 /// Writes a file so that the target is either untouched or complete: the bytes go to a temporary file beside the
 /// target (same folder, so rename is atomic), which commit() fsyncs, renames over the target and makes durable by
 /// fsyncing the folder. A writer destroyed without commit() removes its temporary file. A symlink or hard link at
@@ -109,10 +105,6 @@ Result<void> write_file_atomically(const std::filesystem::path& target, std::str
 /// "<component> <output>: is the same file as the input <input>". Missing paths are not the same as anything.
 Result<void> refuse_same_file(const std::filesystem::path& output, std::span<const std::filesystem::path> inputs,
                               const char* component);
-
-}  // namespace edge_rt
-
-namespace edge_rt {
 
 /// Copies the regular file `from` to `to` through an AtomicFileWriter, a MiB at a time (any size). Errors:
 /// open_regular_file's for `from`, AtomicFileWriter's for `to`.
