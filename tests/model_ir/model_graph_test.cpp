@@ -415,7 +415,22 @@ TEST(ModelGraphError, ConfigThatDisagreesWithTheCheckpoint) {
   config.replace(at, std::string("\"vocab_size\": 53").size(), "\"vocab_size\": 54");
   test::write_file(dir / "config.json", config);
   expect_error(load_validated(dir.path()), ErrorCode::kInvalidFormat,
-               {"'transformer.wte.weight'", "[53, 64]", "expected [54, 64]"});
+               {"'transformer.wte.weight'", "[53, 64]", "expected [54, 64]", "vocab_size 54"});
+}
+
+// A checkpoint with more layers than config.json says, or a tensor of another model, must not run the first N
+// layers and say nothing (issue 12): the unused tensors are named.
+TEST(ModelGraphError, UnusedTensorsAreInvalidFormatNamingThem) {
+  ScopedTempDir dir;
+  copy_model_with(capp_dir(), dir.path(), unchanged);
+  std::string config = test::read_file(dir / "config.json");
+  const std::size_t at = config.find("\"n_layer\": ");
+  ASSERT_NE(at, std::string::npos) << config;
+  const std::size_t end = config.find_first_of(",}", at);
+  config.replace(at, end - at, "\"n_layer\": 1");
+  test::write_file(dir / "config.json", config);
+  expect_error(load_validated(dir.path()), ErrorCode::kInvalidFormat,
+               {"not used", "'transformer.h.1.", "1 layers", "num_hidden_layers / n_layer"});
 }
 
 // ---- half-precision checkpoints ----

@@ -5,6 +5,7 @@
 #include <edge_rt/model_ir/safetensors.hpp>
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <array>
 #include <cstddef>
@@ -528,6 +529,45 @@ TEST(ParseSafetensorsHeader, ErrorsNameTheLabel) {
   expect_error(parse_safetensors_header(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
                                         /*data_bytes=*/8, "my-label"),
                ErrorCode::kInvalidFormat, {"[safetensors] my-label", "'t'", "expected 12"});
+}
+
+// Quantization metadata is file data too: rows of 2^63-1 once overflowed the row-byte sizes, and metadata naming a
+// tensor that is not U8 was ignored (issue 12).
+TEST(ParseSafetensorsHeader, HostileQuantizationMetadata) {
+  expect_error(parse_safetensors_header(R"({"__metadata__":{"edge_rt.quant.w":"Q8_0 [9223372036854775807, 32]"},)"
+                                        R"("w":{"dtype":"U8","shape":[1,34],"data_offsets":[0,34]}})",
+                                        /*data_bytes=*/34, "q.safetensors"),
+               ErrorCode::kInvalidFormat, {"q.safetensors", "edge_rt.quant.w", "overflow"});
+  expect_error(parse_safetensors_header(R"({"__metadata__":{"edge_rt.quant.w":"Q8_0 [1, 32]"},)"
+                                        R"("w":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}})",
+                                        /*data_bytes=*/32, "q.safetensors"),
+               ErrorCode::kInvalidFormat, {"q.safetensors", "'w'", "is not stored as U8"});
+  expect_error(parse_safetensors_header(R"({"__metadata__":{"edge_rt.quant.gone":"Q8_0 [1, 32]"}})",
+                                        /*data_bytes=*/0, "q.safetensors"),
+               ErrorCode::kInvalidFormat, {"'gone'", "is not in the file"});
+}
+
+TEST(SafetensorsCorrupt, FifoIsRefusedWithoutBlocking) {
+  ScopedTempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "model.safetensors").c_str(), 0600), 0);
+  expect_error(SafetensorsFile::open(dir / "model.safetensors"), ErrorCode::kInvalidFormat,
+               {"model.safetensors", "is a FIFO, expected a regular file"});
+}
+
+// --mmap copies: a file truncated after open is an I/O error naming the file and tensor, not SIGBUS.
+TEST(SafetensorsCorrupt, MappedCopyOfATruncatedFileIsIoError) {
+  ScopedTempDir dir;
+  std::vector<float> values(4096, 1.0f);
+  const TensorToWrite t{"t", DType::kF32, Shape{4096},
+                        std::as_bytes(std::span<const float>(values.data(), values.size()))};
+  ASSERT_TRUE(write_safetensors(dir / "m.safetensors", std::span(&t, 1)));
+  auto file = SafetensorsFile::open(dir / "m.safetensors");
+  ASSERT_TRUE(file) << file.error().message;
+  const TensorInfo& info = file.value().tensors().front();
+  std::vector<std::byte> out(info.size_bytes);
+  ASSERT_TRUE(file.value().copy_mapped(info, 0, out));
+  std::filesystem::resize_file(dir / "m.safetensors", info.offset_bytes + 100);
+  expect_error(file.value().copy_mapped(info, 0, out), ErrorCode::kIoError, {"m.safetensors", "'t'", "truncated"});
 }
 
 TEST(ParseSafetensorsHeader, DeepNestingIsRejectedNotOverflowed) {

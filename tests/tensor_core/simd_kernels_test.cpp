@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -147,6 +148,27 @@ TEST(SimdKernels, QuantizedActivationsRoundHalfAwayFromZero) {
   std::vector<float> got(32);
   matmul(x, 1, view, {}, got);
   for (std::size_t j = 0; j < 32; ++j) EXPECT_EQ(got[j], static_cast<float>(std::lround(x[j]))) << "x = " << x[j];
+}
+
+// A NaN or infinity among the activations must reach the quantized matmul's outputs: int8 conversion would turn
+// it into a finite -128 and the broken weight upstream into plausible text (issue 12). Other blocks stay finite.
+TEST(SimdKernels, NonFiniteActivationsStayNonFiniteThroughQuantizedMatmul) {
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      const std::size_t k = 96, m = 16;
+      auto x = random_vector(k, 41);
+      x[40] = bad;  // in the second block
+      const auto w = random_vector(m * k, 42);
+      const auto bytes = encode(dtype, w, k);
+      const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+      std::vector<float> got(m);
+      matmul(x, 1, view, {}, got);
+      for (std::size_t j = 0; j < m; ++j) EXPECT_FALSE(std::isfinite(got[j])) << dtype_name(dtype) << " row " << j;
+      x[40] = 1.0f;
+      matmul(x, 1, view, {}, got);
+      for (std::size_t j = 0; j < m; ++j) EXPECT_TRUE(std::isfinite(got[j])) << dtype_name(dtype) << " row " << j;
+    }
+  }
 }
 
 TEST(SimdKernels, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh) {
