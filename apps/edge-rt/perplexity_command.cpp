@@ -9,10 +9,8 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 
 namespace edge_rt::cli {
 

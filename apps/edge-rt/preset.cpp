@@ -1,12 +1,11 @@
 #include "preset.hpp"
 
-#include <edge_rt/core/format.hpp>
-#include <edge_rt/resource_monitor/probe.hpp>
-#include <edge_rt/resource_monitor/recommend.hpp>
-
 #include <edge_rt/core/file.hpp>
+#include <edge_rt/core/format.hpp>
 #include <edge_rt/model_ir/config.hpp>
 #include <edge_rt/partition_planner/plan.hpp>
+#include <edge_rt/resource_monitor/probe.hpp>
+#include <edge_rt/resource_monitor/recommend.hpp>
 
 #include <toml++/toml.h>
 
@@ -158,34 +157,15 @@ Result<Preset> parse_preset(std::string_view text, const std::string& label) {
 }
 
 Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
+  EDGE_RT_TRY(check_real(label, "thermal_margin_c", thermal_margin_c, 0, 50, false));
+  EDGE_RT_TRY(check_int(label, "battery_low_percent", battery_low_percent, 0, 100));
+  EDGE_RT_TRY(check_int(label, "pace_ms", pace_ms, 0, 10'000));
+  EDGE_RT_TRY(check_int(label, "monitor_interval_ms", monitor_interval_ms, 1, 600'000));
   resource_monitor::AdaptPolicy policy;
-  if (thermal_margin_c) {
-    if (!(*thermal_margin_c >= 0 && *thermal_margin_c <= 50)) {  // NaN included
-      return fail(ErrorCode::kInvalidArgument,
-                  "[preset] " + label + ": key 'thermal_margin_c' must be within 0..50 degrees Celsius");
-    }
-    policy.thermal_margin_c = *thermal_margin_c;
-  }
-  if (battery_low_percent) {
-    if (*battery_low_percent < 0 || *battery_low_percent > 100) {
-      return fail(ErrorCode::kInvalidArgument,
-                  "[preset] " + label + ": key 'battery_low_percent' must be within 0..100");
-    }
-    policy.battery_low_percent = static_cast<int>(*battery_low_percent);
-  }
-  if (pace_ms) {
-    if (*pace_ms < 0 || *pace_ms > 10'000) {
-      return fail(ErrorCode::kInvalidArgument, "[preset] " + label + ": key 'pace_ms' must be within 0..10000");
-    }
-    policy.pace_ms = static_cast<std::uint32_t>(*pace_ms);
-  }
-  if (monitor_interval_ms) {
-    if (*monitor_interval_ms < 1 || *monitor_interval_ms > 600'000) {
-      return fail(ErrorCode::kInvalidArgument,
-                  "[preset] " + label + ": key 'monitor_interval_ms' must be within 1..600000");
-    }
-    policy.interval = std::chrono::milliseconds(*monitor_interval_ms);
-  }
+  if (thermal_margin_c) policy.thermal_margin_c = *thermal_margin_c;
+  if (battery_low_percent) policy.battery_low_percent = static_cast<int>(*battery_low_percent);
+  if (pace_ms) policy.pace_ms = static_cast<std::uint32_t>(*pace_ms);
+  if (monitor_interval_ms) policy.interval = std::chrono::milliseconds(*monitor_interval_ms);
   return policy;
 }
 
