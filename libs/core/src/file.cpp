@@ -31,11 +31,11 @@ const char* kind_of(mode_t mode) {
 }
 }  // namespace
 
-Result<RegularFile> open_regular_file(const std::filesystem::path& path, const char* component, int extra_flags) {
+Result<RegularFile> open_regular_file(const std::filesystem::path& path, const char* component) {
   const std::string label = std::string(component) + " " + path.string() + ": ";
   int raw = -1;
   do {
-    raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | extra_flags);
+    raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   } while (raw < 0 && errno == EINTR);
   if (raw < 0) return fail(ErrorCode::kIoError, label + "cannot open: " + errno_text());
   RegularFile file{UniqueFd(raw), 0};
@@ -44,7 +44,7 @@ Result<RegularFile> open_regular_file(const std::filesystem::path& path, const c
   if (!S_ISREG(st.st_mode)) {
     return fail(ErrorCode::kInvalidFormat, label + "is " + kind_of(st.st_mode) + ", expected a regular file");
   }
-  // Reads of a regular file never block; clear O_NONBLOCK so O_DIRECT and pread behave as usual.
+  // Reads of a regular file never block; O_NONBLOCK is cleared only so the descriptor behaves as any other.
   const int flags = ::fcntl(raw, F_GETFL);
   if (flags >= 0) ::fcntl(raw, F_SETFL, flags & ~O_NONBLOCK);
   file.size_bytes = static_cast<std::uint64_t>(st.st_size);

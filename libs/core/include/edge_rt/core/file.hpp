@@ -49,11 +49,11 @@ struct RegularFile {
   std::uint64_t size_bytes = 0;
 };
 
-/// Opens `path` read-only (O_CLOEXEC, plus `extra_flags` such as O_DIRECT) without blocking on a FIFO
-/// (O_NONBLOCK, cleared again after open), then requires fstat to report a regular file.
+/// Opens `path` read-only (O_CLOEXEC) without blocking on a FIFO (O_NONBLOCK, cleared again after open), then
+/// requires fstat to report a regular file.
 /// Errors: kIoError "<component> <path>: cannot open: <strerror>", kInvalidFormat "<component> <path>: is a
 /// directory / a FIFO / a device ..., expected a regular file". `component` is the message prefix, e.g. "[config]".
-Result<RegularFile> open_regular_file(const std::filesystem::path& path, const char* component, int extra_flags = 0);
+Result<RegularFile> open_regular_file(const std::filesystem::path& path, const char* component);
 
 /// The whole of a regular file of at most `max_bytes` bytes. Errors: open_regular_file's; kInvalidFormat when the
 /// file is larger than `max_bytes` (naming both sizes); kIoError on a read error (with strerror) or when the file
