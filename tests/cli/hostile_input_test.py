@@ -875,33 +875,30 @@ def add_resource_cases():
     perf_run("run a 100 KB single-letter prompt -n 1 (tiny-random-gpt2)",
              lambda d: ["run", "-m", TINY, "--prompt", prompt, "-n", "1", "--no-monitor"])
 
-    def big_piece_gpt2(d):
+    def tokenizer_variant(d, source, edit):
+        """A folder in d holding source's tokenizer.json after edit(j) changed the parsed JSON."""
         m = os.path.join(d, "m")
         os.makedirs(m)
-        j = read_json(os.path.join(TINY, "tokenizer.json"))
+        j = read_json(os.path.join(source, "tokenizer.json"))
+        edit(j)
+        write_json(os.path.join(m, "tokenizer.json"), j)
+        return m
+
+    def add_big_piece(j):
         j["model"]["vocab"]["a" * 1_000_000] = 50257  # a new id: every existing one is some merge's result
-        write_json(os.path.join(m, "tokenizer.json"), j)
-        return m
 
-    def big_piece_sp(d):
-        m = os.path.join(d, "m")
-        os.makedirs(m)
-        j = read_json(os.path.join(DEFAULT_MODEL, "tokenizer.json"))
+    def replace_with_big_piece(j):
         vocab = j["model"]["vocab"]
-        victim = next(k for k, v in vocab.items() if v == 500)
-        del vocab[victim]
+        del vocab[next(k for k, v in vocab.items() if v == 500)]
         vocab["\u2581" + "a" * 1_000_000] = 500
-        write_json(os.path.join(m, "tokenizer.json"), j)
-        return m
 
-    def big_added_token(d):
-        m = os.path.join(d, "m")
-        os.makedirs(m)
-        j = read_json(os.path.join(TINY, "tokenizer.json"))
+    def add_big_added_token(j):
         j["added_tokens"].append({"id": 50257, "content": "a" * 1_000_000, "single_word": False, "lstrip": False,
                                   "rstrip": False, "normalized": False, "special": True})
-        write_json(os.path.join(m, "tokenizer.json"), j)
-        return m
+
+    big_piece_gpt2 = lambda d: tokenizer_variant(d, TINY, add_big_piece)  # noqa: E731
+    big_piece_sp = lambda d: tokenizer_variant(d, DEFAULT_MODEL, replace_with_big_piece)  # noqa: E731
+    big_added_token = lambda d: tokenizer_variant(d, TINY, add_big_added_token)  # noqa: E731
 
     perf_tokenize("1 MB vocab piece in tokenizer.json (GPT-2), 1 MB text", big_piece_gpt2)
     perf_tokenize("1 MB vocab piece in tokenizer.json (SentencePiece), 1 MB text", big_piece_sp)

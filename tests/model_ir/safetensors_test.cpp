@@ -541,10 +541,10 @@ TEST(ParseSafetensorsHeader, HostileQuantizationMetadata) {
   expect_error(parse_safetensors_header(R"({"__metadata__":{"edge_rt.quant.w":"Q8_0 [1, 32]"},)"
                                         R"("w":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}})",
                                         /*data_bytes=*/32, "q.safetensors"),
-               ErrorCode::kInvalidFormat, {"q.safetensors", "'w'", "is not stored as U8"});
+               ErrorCode::kInvalidFormat, {"q.safetensors", "'w'", "is not a U8 tensor of this file"});
   expect_error(parse_safetensors_header(R"({"__metadata__":{"edge_rt.quant.gone":"Q8_0 [1, 32]"}})",
                                         /*data_bytes=*/0, "q.safetensors"),
-               ErrorCode::kInvalidFormat, {"'gone'", "is not in the file"});
+               ErrorCode::kInvalidFormat, {"'gone'", "is not a U8 tensor of this file"});
 }
 
 TEST(SafetensorsCorrupt, FifoIsRefusedWithoutBlocking) {

@@ -61,15 +61,33 @@ Result<std::string> read_regular_file(const std::filesystem::path& path, std::ui
                                                "-byte limit for this kind of file");
   }
   std::string text(static_cast<std::size_t>(file.size_bytes), '\0');
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::read(file.fd.get(), text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(ErrorCode::kIoError, label + "read failed: " + errno_text());
-    if (n == 0) return fail(ErrorCode::kIoError, label + "file shrank while being read");
-    done += static_cast<std::size_t>(n);
-  }
+  EDGE_RT_TRY(read_exactly_at(file.fd.get(), text.data(), text.size(), 0, path, component));
   return text;
+}
+
+Result<void> read_exactly_at(int fd, void* buf, std::uint64_t n, std::uint64_t offset,
+                             const std::filesystem::path& path, const char* component) {
+  auto* out = static_cast<char*>(buf);
+  std::uint64_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      return fail(ErrorCode::kIoError, std::string(component) + " " + path.string() + ": read failed: " + errno_text());
+    }
+    if (got == 0) {
+      return fail(ErrorCode::kIoError, std::string(component) + " " + path.string() + ": file ends at byte " +
+                                           std::to_string(offset + done) + ", before byte " +
+                                           std::to_string(offset + n) + " (truncated while being read?)");
+    }
+    done += static_cast<std::uint64_t>(got);
+  }
+  return boost::outcome_v2::success();
+}
+
+bool path_present(const std::filesystem::path& path) noexcept {
+  std::error_code ec;
+  return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found && !ec;
 }
 
 Result<AtomicFileWriter> AtomicFileWriter::create(const std::filesystem::path& target, const char* component) {

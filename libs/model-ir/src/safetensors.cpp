@@ -91,18 +91,6 @@ Result<void> describe_quantized(const std::map<std::string, std::string>& meta, 
   return boost::outcome_v2::success();
 }
 
-// Reads exactly `n` bytes at `offset`; a short read is a truncated file.
-Result<void> read_exactly(int fd, void* buf, std::uint64_t n, std::uint64_t offset, const std::filesystem::path& path,
-                          const char* what) {
-  auto* out = static_cast<std::byte*>(buf);
-  std::uint64_t done = 0;
-  while (done < n) {
-    EDGE_RT_TRY(const std::uint64_t got, pread_tensor(fd, out + done, n - done, offset + done, path, what, ""));
-    done += got;
-  }
-  return boost::outcome_v2::success();
-}
-
 // SIGBUS from a mapped copy. A thread inside copy_mapped() publishes its source range and a jump buffer; the
 // handler jumps back only for a fault inside that range, on that thread, so every other SIGBUS keeps its previous
 // action (the handler restores it and returns: the faulting access repeats and gets it).
@@ -151,6 +139,7 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
   if (!root.is_object()) return format_error(file_label, "header is not a JSON object");
   std::vector<TensorInfo> tensors;
   std::map<std::string, std::string> meta;
+  std::set<std::string> quant_keys_used;  // every quantization entry must describe one of this file's U8 tensors
   if (const json::value* value = root.as_object().if_contains("__metadata__")) {
     if (!value->is_object()) return format_error(file_label, "__metadata__ is not an object of strings");
     for (const auto& [mk, mv] : value->as_object()) {
@@ -199,6 +188,7 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
     info.shape = parsed_shape.value();
     if (raw_bytes) {
       EDGE_RT_TRY(describe_quantized(meta, file_label, info));
+      quant_keys_used.insert(std::string(kQuantMetadataPrefix) + info.name);
     }
     std::uint64_t range[2];
     for (int i = 0; i < 2; ++i) {
@@ -226,15 +216,13 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
     info.size_bytes = range[1] - range[0];
     tensors.push_back(std::move(info));
   }
-  // Quantization metadata must describe a U8 tensor of this file: on any other it would be silently ignored.
+  // Quantization metadata on anything but a U8 tensor of this file would be silently ignored.
   for (const auto& [key, value] : meta) {
-    if (!key.starts_with(kQuantMetadataPrefix)) continue;
-    const std::string name = key.substr(kQuantMetadataPrefix.size());
-    const auto it = std::ranges::find_if(tensors, [&](const TensorInfo& t) { return t.name == name; });
-    if (it == tensors.end() || !tensor_core::is_quantized(it->dtype)) {
-      return format_error(file_label, "__metadata__['" + key + "'] describes tensor '" + name + "', which " +
-                                          (it == tensors.end() ? "is not in the file" : "is not stored as U8") +
-                                          "; expected quantization metadata only for U8 tensors");
+    if (key.starts_with(kQuantMetadataPrefix) && !quant_keys_used.contains(key)) {
+      return format_error(file_label, "__metadata__['" + key + "'] describes tensor '" +
+                                          key.substr(kQuantMetadataPrefix.size()) +
+                                          "', which is not a U8 tensor of this file; expected quantization metadata "
+                                          "only for U8 tensors");
     }
   }
   if (metadata) *metadata = std::move(meta);
@@ -382,7 +370,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
   file.map_ = std::unique_ptr<std::byte, Unmap>(static_cast<std::byte*>(p), Unmap{file_size});
   // The header is read with pread, not through the mapping: a file truncated meanwhile gives an error, not SIGBUS.
   unsigned char length_bytes[8];
-  EDGE_RT_TRY(read_exactly(fd, length_bytes, 8, 0, path, "header length"));
+  EDGE_RT_TRY(read_exactly_at(fd, length_bytes, 8, 0, path, "[safetensors]"));
   std::uint64_t header_bytes = 0;
   for (int i = 7; i >= 0; --i) header_bytes = header_bytes << 8 | length_bytes[i];
   if (header_bytes > kMaxSafetensorsHeaderBytes || header_bytes > file_size - 8) {
@@ -392,7 +380,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
                                                                        : "the file size " + std::to_string(file_size)));
   }
   std::string header(static_cast<std::size_t>(header_bytes), '\0');
-  EDGE_RT_TRY(read_exactly(fd, header.data(), header_bytes, 8, path, "header"));
+  EDGE_RT_TRY(read_exactly_at(fd, header.data(), header_bytes, 8, path, "[safetensors]"));
   const std::uint64_t data_start = 8 + header_bytes;
   EDGE_RT_TRY(auto tensors, parse_safetensors_header(header, file_size - data_start, label, &file.metadata_));
   for (TensorInfo& t : tensors) t.offset_bytes += data_start;
@@ -545,8 +533,7 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {
   Checkpoint checkpoint;
   const auto index_path = model_dir / "model.safetensors.index.json";
   const auto single_path = model_dir / "model.safetensors";
-  std::error_code fs_ec;
-  if (std::filesystem::exists(index_path, fs_ec) || std::filesystem::is_symlink(index_path, fs_ec)) {
+  if (path_present(index_path)) {
     const std::string label = index_path.string();
     EDGE_RT_TRY(const std::string text, read_regular_file(index_path, kMaxConfigBytes, "[safetensors]"));
     EDGE_RT_TRY(const auto weight_map, parse_safetensors_index(text, label));
@@ -573,7 +560,7 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {
         }
       }
     }
-  } else if (std::filesystem::exists(single_path, fs_ec) || std::filesystem::is_symlink(single_path, fs_ec)) {
+  } else if (path_present(single_path)) {
     EDGE_RT_TRY(auto file, SafetensorsFile::open(single_path));
     checkpoint.files_.push_back(std::move(file));
     for (const TensorInfo& t : checkpoint.files_[0].tensors()) checkpoint.index_[t.name] = 0;

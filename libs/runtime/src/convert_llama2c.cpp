@@ -8,9 +8,7 @@
 
 #include <boost/json.hpp>
 
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -96,16 +94,10 @@ Result<Llama2cHeader> parse_llama2c_header(std::string_view first_bytes, std::ui
 
 Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const std::filesystem::path& tokenizer_bin,
                              const std::filesystem::path& out_dir, bool force) {
-  const std::string label = "[convert] " + checkpoint_bin.string() + ": ";
   EDGE_RT_TRY(RegularFile file, open_regular_file(checkpoint_bin, "[convert]"));
-  std::string head(kLlama2cHeaderBytes, '\0');
-  const ssize_t got = ::pread(file.fd.get(), head.data(), head.size(), 0);
-  if (got < 0) return fail(ErrorCode::kIoError, label + "read failed: " + std::strerror(errno));
-  head.resize(static_cast<std::size_t>(got));
+  std::string head(std::min<std::uint64_t>(kLlama2cHeaderBytes, file.size_bytes), '\0');
+  EDGE_RT_TRY(read_exactly_at(file.fd.get(), head.data(), head.size(), 0, checkpoint_bin, "[convert]"));
   EDGE_RT_TRY(const Llama2cHeader h, parse_llama2c_header(head, file.size_bytes, checkpoint_bin.string()));
-  // The size matched the header: now the whole file is read (converting needs every weight in memory anyway).
-  EDGE_RT_TRY(const std::string raw, read_regular_file(checkpoint_bin, file.size_bytes, "[convert]"));
-  if (raw.size() != file.size_bytes) return fail(ErrorCode::kIoError, label + "the file changed while being read");
   const bool shared = h.vocab_size > 0;
   const std::int64_t vocab = shared ? h.vocab_size : -static_cast<std::int64_t>(h.vocab_size);
   const std::size_t d = static_cast<std::size_t>(h.dim), ff = static_cast<std::size_t>(h.hidden_dim);
@@ -114,8 +106,10 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
   const std::size_t kv_dim = head_dim * static_cast<std::size_t>(h.n_kv_heads);
   const std::size_t rope_floats = static_cast<std::size_t>(h.seq_len) * head_dim;  // two tables of seq_len x hd/2
   const std::size_t n_floats = static_cast<std::size_t>(h.n_floats);
+  // The size matched the header, so the weights are read straight into place (converting needs them all in memory).
   std::vector<float> w(n_floats);
-  std::memcpy(w.data(), raw.data() + kLlama2cHeaderBytes, n_floats * sizeof(float));
+  EDGE_RT_TRY(read_exactly_at(file.fd.get(), w.data(), n_floats * sizeof(float), kLlama2cHeaderBytes, checkpoint_bin,
+                              "[convert]"));
   const float* p = w.data();
   auto take = [&](std::size_t n) {
     const float* q = p;

@@ -2,6 +2,8 @@
 
 #include "internal.hpp"
 
+#include <edge_rt/core/file.hpp>
+
 namespace edge_rt::tokenizer {
 namespace {
 namespace json = boost::json;
@@ -46,32 +48,23 @@ Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, c
                                            "(model.byte_fallback, \"\u2581\" normalizer, Metaspace)");
 }
 
-namespace {
-// Present in any form: a FIFO, a directory or a dangling link named tokenizer.json is a broken tokenizer to report,
-// not an absent one to skip.
-bool present(const std::filesystem::path& path) {
-  std::error_code ec;
-  return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found && !ec;
-}
-}  // namespace
-
 bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept {
   for (const char* name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
-    if (present(model_dir / name)) return true;
+    if (path_present(model_dir / name)) return true;
   }
   return false;
 }
 
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir) {
-  if (present(model_dir / "tokenizer.json")) {
+  if (path_present(model_dir / "tokenizer.json")) {
     const std::filesystem::path path = model_dir / "tokenizer.json";
     EDGE_RT_TRY(const std::string text, detail::read_file_bytes(path));
     return parse_tokenizer_json(text, path.string());
   }
-  if (present(model_dir / "vocab.json") || present(model_dir / "merges.txt")) {
+  if (path_present(model_dir / "vocab.json") || path_present(model_dir / "merges.txt")) {
     return load_gpt2_vocab_merges(model_dir / "vocab.json", model_dir / "merges.txt");
   }
-  if (present(model_dir / "tokenizer.bin")) {
+  if (path_present(model_dir / "tokenizer.bin")) {
     return load_llama2c_tokenizer(model_dir / "tokenizer.bin");
   }
   return fail(ErrorCode::kIoError,

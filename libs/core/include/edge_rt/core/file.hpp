@@ -55,6 +55,15 @@ struct RegularFile {
 /// directory / a FIFO / a device ..., expected a regular file". `component` is the message prefix, e.g. "[config]".
 Result<RegularFile> open_regular_file(const std::filesystem::path& path, const char* component);
 
+/// Reads exactly `n` bytes at `offset` with pread (EINTR retried). Errors: kIoError naming `component` and `path`,
+/// with strerror, or "file ends at byte X, before byte Y" when the file is shorter (truncated meanwhile).
+Result<void> read_exactly_at(int fd, void* buf, std::uint64_t n, std::uint64_t offset,
+                             const std::filesystem::path& path, const char* component);
+
+/// Whether something exists at `path` in any form, a dangling symlink included: a FIFO or a broken link named
+/// like an input file is a broken input to report, not an absent one to skip.
+bool path_present(const std::filesystem::path& path) noexcept;
+
 /// The whole of a regular file of at most `max_bytes` bytes. Errors: open_regular_file's; kInvalidFormat when the
 /// file is larger than `max_bytes` (naming both sizes); kIoError on a read error (with strerror) or when the file
 /// shrinks while being read.
