@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
+#include <edge_rt/core/data_dir.hpp>
 #include <edge_rt/core/format.hpp>
 #include <edge_rt/model_ir/model_graph.hpp>
 #include <edge_rt/runtime/engine.hpp>
@@ -30,7 +31,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct BenchArgs {
-  std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
+  std::string model;                 // empty: neither -m nor the preset gave one, so default_model_dir()
   std::vector<std::string> budgets;  // --sweep-memory ("none" = no budget); empty: --memory-budget's or the preset's
   std::string memory_budget;
   std::vector<std::string> strategies = {"greedy-grouping"};
@@ -43,6 +44,7 @@ struct BenchArgs {
   std::string model_flag = "-m";  // how messages name where the model folder came from
   bool progress = true;
   bool tty = false;  // stderr is a terminal: one line rewritten with \r; otherwise a line per repetition for logs
+  DeviceFlags devices;
 };
 
 struct Config {
@@ -59,6 +61,7 @@ struct Samples {
   std::uint64_t streamed_bytes_per_token = 0;
   std::uint64_t budget_bytes = 0;  // 0: none
   std::size_t threads_used = 0;
+  runtime::Coverage coverage;
 };
 
 double mean(const std::vector<double>& v) {
@@ -92,6 +95,7 @@ Result<Samples> run_config(const BenchArgs& a, const Config& c, std::size_t inde
   options.n_ctx = static_cast<std::size_t>(a.n_prompt + a.n_gen + 1);
   options.n_batch = static_cast<std::size_t>(std::max<std::int64_t>(1, a.n_prompt + 1));
   s.budget_bytes = options.budget.is_unlimited() ? 0 : options.budget.bytes();
+  EDGE_RT_TRY(options.devices, resolve_devices(a.devices));
   reset_peak_rss();
   for (std::int64_t r = 0; r < a.reps; ++r) {
     if (a.progress) {
@@ -101,6 +105,8 @@ Result<Samples> run_config(const BenchArgs& a, const Config& c, std::size_t inde
                    a.tty ? "   " : "\n");
     }
     EDGE_RT_TRY(auto planned, runtime::InferenceEngine<runtime::Idle>::create().load_model(options));
+    if (r == 0) print_fallbacks(planned.coverage());
+    s.coverage = planned.coverage();
     EDGE_RT_TRY(auto engine, std::move(planned).prepare());
     // Random prompt tokens, as llama-bench: the same ones in every repetition and configuration.
     std::mt19937 rng(1234);
@@ -174,6 +180,7 @@ boost::json::array to_json(const BenchArgs& a, const std::vector<Row>& rows, std
           {"token_p99_ms", percentile(s.token_ms, 99)},
           {"peak_rss_bytes", s.peak_rss_bytes},
           {"streamed_bytes_per_token", s.streamed_bytes_per_token},
+          {"coverage", coverage_json(s.coverage)},
       };
       o["budget_bytes"] = s.budget_bytes == 0 ? boost::json::value(nullptr) : boost::json::value(s.budget_bytes);
       out.push_back(std::move(o));
@@ -352,13 +359,20 @@ std::function<int()> add_benchmark_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("-c,--config", args->preset, "Preset TOML (model, memory_budget, strategy, num_threads)");
   cmd->add_flag("!--no-progress", args->progress, "No progress line on stderr");
+  add_device_flags(*cmd, args->devices);
   return [args, cmd]() -> int {
     return with_preset(args->preset, [&](const Preset& p) {
       BenchArgs a = *args;
       a.tty = ::isatty(STDERR_FILENO) == 1;
       apply(p.model, *cmd, "--model", a.model);
+      if (a.model.empty() && cmd->get_option("--model")->count() == 0) {
+        auto dir = default_model_dir();
+        if (!dir) return Result<int>(dir.as_failure());
+        a.model = dir.value().string();
+      }
       a.model_flag = model_flag(*cmd, p);
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
+      apply_device_preset(p, *cmd, a.devices);
       if (p.strategy && cmd->get_option("--strategies")->count() == 0) a.strategies = {*p.strategy};
       if (p.num_threads && cmd->get_option("--threads")->count() == 0) a.threads = {*p.num_threads};
       for (std::string& b : a.budgets) {

@@ -4,6 +4,9 @@
 #include <CLI/CLI.hpp>
 
 #include <edge_rt/core/result.hpp>
+#include <edge_rt/runtime/engine.hpp>
+
+#include <boost/json/object.hpp>
 
 #include <functional>
 
@@ -19,6 +22,14 @@ int report(const Error& error);
 std::uint64_t peak_rss_bytes();
 /// Resets VmHWM to the current RSS (/proc/self/clear_refs "5", Linux >= 4.0); does nothing where unavailable.
 void reset_peak_rss();
+
+/// The coverage report as JSON: {"requested", "devices": [{name, kind, units, ops, weight_bytes, kv_bytes}],
+/// "fallbacks": [{unit, op, reason, detail}], "splits", "bytes_across_devices_per_token"}.
+boost::json::object coverage_json(const runtime::Coverage& coverage);
+/// Says once on stderr how many units/ops fell back to the CPU and why (nothing when none did).
+void print_fallbacks(const runtime::Coverage& coverage);
+/// The coverage report as text lines (inspect, run -v).
+std::string coverage_text(const runtime::Coverage& coverage);
 
 /// Each returns the action to run once parsing succeeded.
 std::function<int()> add_run_command(CLI::App& app);

@@ -1,7 +1,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
-#include <edge_rt/runtime/convert.hpp>
+#include <edge_rt/convert/llama2c.hpp>
 
 #include <iostream>
 #include <memory>
@@ -34,7 +34,7 @@ std::function<int()> add_convert_command(CLI::App& app) {
     if (auto out = folder_from_preset(args->preset, *cmd, "--out", args->out, "convert"); !out) {
       return report(out.error());
     }
-    auto converted = runtime::convert_llama2c(args->checkpoint, args->tokenizer, args->out, args->force);
+    auto converted = convert::convert_llama2c(args->checkpoint, args->tokenizer, args->out, args->force);
     if (!converted) return report(converted.error());
     std::cerr << "edge-rt: wrote " << args->out << " (model.safetensors, config.json, tokenizer.json)\n";
     return 0;

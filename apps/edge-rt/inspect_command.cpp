@@ -1,6 +1,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
+#include <edge_rt/core/data_dir.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/partition_planner/plan.hpp>
 
@@ -19,13 +20,14 @@ namespace {
 using memory_manager::format_bytes;
 
 struct InspectArgs {
-  std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
+  std::string model;  // empty: neither -m nor the preset gave one, so default_model_dir()
   std::string memory_budget;
   std::int64_t ctx_size = 0;
   std::int64_t batch = 0;
   std::int64_t ctx_cap = 0;  // a preset's ctx_size: capped at the model's maximum
   bool json = false;
   std::string preset;
+  DeviceFlags devices;
 };
 
 const char* kind_name(model_ir::UnitKind kind) {
@@ -56,7 +58,7 @@ Result<int> inspect(const InspectArgs& a) {
   if (a.ctx_size == 0 && a.ctx_cap > 0) n_ctx = std::min(n_ctx, static_cast<std::size_t>(a.ctx_cap));
   const std::size_t n_batch = std::min(n_ctx, a.batch > 0 ? static_cast<std::size_t>(a.batch) : std::size_t{512});
   EDGE_RT_TRY(const memory_manager::MemoryBudget budget, resolve_budget(a.memory_budget));
-  EDGE_RT_TRY(auto buffers, partition_planner::runtime_buffers(c, n_ctx, n_batch));
+  EDGE_RT_TRY(auto buffers, partition_planner::runtime_buffers(c, graph.recipe(), n_ctx, n_batch));
   const std::uint64_t kv_per_token = buffers.kv_cache_bytes / n_ctx;
   std::map<std::string, std::uint64_t> dtype_params;
   {
@@ -118,7 +120,7 @@ Result<int> inspect(const InspectArgs& a) {
     } else {
       const auto& p = plan.value();
       std::size_t streamed = 0;
-      for (const auto& g : p.groups) streamed += g.resident ? 0 : 1;
+      for (const auto& g : p.groups) streamed += g.resident() ? 0 : 1;
       row["groups"] = p.groups.size();
       row["streamed_groups"] = streamed;
       row["resident_bytes"] = p.resident_bytes;
@@ -131,6 +133,19 @@ Result<int> inspect(const InspectArgs& a) {
   }
   out["budget_bytes"] = budget.is_unlimited() ? boost::json::value(nullptr) : boost::json::value(budget.bytes());
   out["plans"] = plans;
+  // Placement as `run` would do it with these device flags (plans, allocates nothing).
+  runtime::EngineOptions options;
+  options.model_dir = a.model;
+  options.budget = budget;
+  options.n_ctx = n_ctx;
+  options.n_batch = n_batch;
+  EDGE_RT_TRY(options.devices, resolve_devices(a.devices));
+  auto planned = runtime::InferenceEngine<runtime::Idle>::create().load_model(options);
+  if (planned) {
+    out["coverage"] = coverage_json(planned.value().coverage());
+  } else {
+    out["coverage_error"] = planned.error().message;  // e.g. --fallback fail refusing, or no plan at this budget
+  }
   if (a.json) {
     std::cout << boost::json::serialize(out) << "\n";
     return 0;
@@ -175,6 +190,11 @@ Result<int> inspect(const InspectArgs& a) {
         format_bytes(row.at("streamed_bytes_per_token").to_number<std::uint64_t>()).c_str(),
         format_bytes(row.at("predicted_peak_bytes").to_number<std::uint64_t>()).c_str());
   }
+  if (planned) {
+    std::printf("\n  %s", coverage_text(planned.value().coverage()).c_str());
+  } else {
+    std::printf("\n  devices: %s\n", planned.error().message.c_str());
+  }
   return 0;
 }
 
@@ -191,13 +211,20 @@ std::function<int()> add_inspect_command(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "Prefill batch in tokens (default: min(512, context))")
       ->check(CLI::Range(std::int64_t{0}, model_ir::kMaxContext));
   cmd->add_flag("--json", args->json, "One JSON object instead of text");
+  add_device_flags(*cmd, args->devices);
   cmd->add_option("-c,--config", args->preset, "Preset TOML (model, memory_budget, ctx_size); flags override it");
   return [args, cmd]() -> int {
     return with_preset(args->preset, [&](const Preset& p) {
       InspectArgs a = *args;
       apply(p.model, *cmd, "--model", a.model);
+      if (a.model.empty() && cmd->get_option("--model")->count() == 0) {
+        auto dir = default_model_dir();
+        if (!dir) return Result<int>(dir.as_failure());
+        a.model = dir.value().string();
+      }
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
       apply(p.ctx_size, *cmd, "--ctx-size", a.ctx_cap);
+      apply_device_preset(p, *cmd, a.devices);
       return inspect(a);
     });
   };

@@ -1,11 +1,13 @@
 // edge-rt: run transformer language models on edge devices under a memory budget.
 #include "commands.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <fstream>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace edge_rt::cli {
 int report(const Error& error) {
@@ -39,8 +41,15 @@ int main(int argc, char** argv) {
   auto quantize = edge_rt::cli::add_quantize_command(app);
   auto perplexity = edge_rt::cli::add_perplexity_command(app);
   auto benchmark = edge_rt::cli::add_benchmark_command(app);
+  // llama.cpp spells --gpu-layers "-ngl"; CLI11 takes single-dash names of one letter only, so it gets the long
+  // spelling "--ngl" before parsing.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::string& arg : args) {
+    if (arg == "-ngl" || arg.starts_with("-ngl=")) arg.insert(0, "-");
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the vector form last argument first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every usage error exits 2 (CLI11's own codes vary by error kind).
     return app.exit(e) == 0 ? 0 : 2;

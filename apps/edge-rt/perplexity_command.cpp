@@ -1,6 +1,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
+#include <edge_rt/core/data_dir.hpp>
 #include <edge_rt/core/file.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/runtime/engine.hpp>
@@ -17,7 +18,7 @@ namespace edge_rt::cli {
 namespace {
 
 struct PerplexityArgs {
-  std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
+  std::string model;  // empty: neither -m nor the preset gave one, so default_model_dir()
   std::string file;
   std::int64_t ctx_size = 256;
   std::int64_t threads = 0;
@@ -163,6 +164,11 @@ std::function<int()> add_perplexity_command(CLI::App& app) {
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
       apply(p.strategy, *cmd, "--strategy", a.strategy);
       apply(p.num_threads, *cmd, "--threads", a.threads);
+    }
+    if (a.model.empty() && cmd->get_option("--model")->count() == 0) {
+      auto dir = default_model_dir();
+      if (!dir) return report(dir.error());
+      a.model = dir.value().string();
     }
     auto status = perplexity(a);
     if (!status) return report(status.error());

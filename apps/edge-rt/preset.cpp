@@ -83,6 +83,13 @@ Result<void> check_ranges(const Preset& p, const std::string& label) {
                           "sequential, greedy-grouping or speculative-prefetch");
     }
   }
+  DeviceFlags devices;
+  if (p.gpu_layers) devices.gpu_layers = *p.gpu_layers;
+  if (p.device_budget) devices.device_budgets = *p.device_budget;
+  if (p.fallback) devices.fallback = *p.fallback;
+  if (auto d = resolve_devices(devices); !d) {
+    return Error{ErrorCode::kInvalidArgument, "[preset] " + label + ": " + d.error().message};
+  }
   if (p.memory_budget && *p.memory_budget != "auto") {
     if (auto b = memory_manager::MemoryBudget::parse(*p.memory_budget); !b) {
       return out_of_range(label, "memory_budget", "\"" + *p.memory_budget + "\"",
@@ -124,7 +131,11 @@ Result<Preset> parse_preset(std::string_view text, const std::string& label) {
                                                            "thermal_margin_c",
                                                            "pace_ms",
                                                            "battery_low_percent",
-                                                           "monitor_interval_ms"};
+                                                           "monitor_interval_ms",
+                                                           "device",
+                                                           "gpu_layers",
+                                                           "device_budget",
+                                                           "fallback"};
   for (const auto& [key, node] : table) {
     if (!kKeys.contains(key.str())) {
       std::string known;
@@ -151,6 +162,35 @@ Result<Preset> parse_preset(std::string_view text, const std::string& label) {
   EDGE_RT_TRY(read(table, "battery_low_percent", p.battery_low_percent, label, "an integer percentage"));
   EDGE_RT_TRY(read(table, "pace_ms", p.pace_ms, label, "an integer of milliseconds"));
   EDGE_RT_TRY(read(table, "monitor_interval_ms", p.monitor_interval_ms, label, "an integer of milliseconds"));
+  EDGE_RT_TRY(read(table, "device", p.device, label, "a string such as \"cpu\" or \"npu-sim\""));
+  EDGE_RT_TRY(read(table, "fallback", p.fallback, label, "\"cpu\" or \"fail\""));
+  if (const toml::node* n = table.get("gpu_layers")) {
+    if (n->is_integer()) {
+      p.gpu_layers = std::to_string(*n->value<std::int64_t>());
+    } else if (n->is_string()) {
+      p.gpu_layers = *n->value<std::string>();
+    } else {
+      return fail(ErrorCode::kInvalidFormat, "[preset] " + label + ": key 'gpu_layers' must be an integer or \"all\"");
+    }
+  }
+  if (const toml::node* n = table.get("device_budget")) {
+    std::vector<std::string> items;
+    bool ok = n->is_string() || n->is_array();
+    if (n->is_string()) items.push_back(*n->value<std::string>());
+    if (const toml::array* a = n->as_array()) {
+      for (const toml::node& item : *a) {
+        if (!item.is_string())
+          ok = false;
+        else
+          items.push_back(*item.value<std::string>());
+      }
+    }
+    if (!ok) {
+      return fail(ErrorCode::kInvalidFormat,
+                  "[preset] " + label + ": key 'device_budget' must be a string \"NAME=SIZE\" or an array of them");
+    }
+    p.device_budget = std::move(items);
+  }
   EDGE_RT_TRY(check_ranges(p, label));
   EDGE_RT_TRY(p.adapt_policy());  // range errors surface when the preset is loaded, not mid-run
   return p;
@@ -167,6 +207,55 @@ Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
   if (pace_ms) policy.pace_ms = static_cast<std::uint32_t>(*pace_ms);
   if (monitor_interval_ms) policy.interval = std::chrono::milliseconds(*monitor_interval_ms);
   return policy;
+}
+
+void add_device_flags(CLI::App& cmd, DeviceFlags& flags) {
+  cmd.add_option("--device", flags.device,
+                 "cpu | auto | NAME[:INDEX] (npu-sim: the int8/int4 NPU test delegate); default cpu");
+  cmd.add_option("--gpu-layers,--ngl", flags.gpu_layers,
+                 "Layers on the device (-ngl): the last N, or all (adds the head); default all");
+  cmd.add_option("--device-budget", flags.device_budgets, "NAME=SIZE, a device's memory budget (repeatable)");
+  cmd.add_option("--fallback", flags.fallback, "What the device cannot run: cpu (run it there, say so) | fail")
+      ->check(CLI::IsMember({"cpu", "fail"}));
+}
+
+void apply_device_preset(const Preset& p, const CLI::App& cmd, DeviceFlags& flags) {
+  apply(p.device, cmd, "--device", flags.device);
+  apply(p.gpu_layers, cmd, "--gpu-layers", flags.gpu_layers);
+  apply(p.device_budget, cmd, "--device-budget", flags.device_budgets);
+  apply(p.fallback, cmd, "--fallback", flags.fallback);
+}
+
+Result<runtime::DeviceOptions> resolve_devices(const DeviceFlags& flags) {
+  runtime::DeviceOptions o;
+  o.device = flags.device;
+  if (flags.gpu_layers == "all") {
+    o.gpu_layers = -1;
+  } else {
+    std::int64_t n = -1;
+    const char* first = flags.gpu_layers.data();
+    const char* last = first + flags.gpu_layers.size();
+    const auto [end, ec] = std::from_chars(first, last, n);
+    if (ec != std::errc() || end != last || n < 0 || n > model_ir::kMaxLayers + 1) {
+      return fail(ErrorCode::kInvalidArgument, "--gpu-layers '" + flags.gpu_layers + "': expected 0.." +
+                                                   std::to_string(model_ir::kMaxLayers + 1) + " or all");
+    }
+    o.gpu_layers = static_cast<std::int32_t>(n);
+  }
+  for (const std::string& item : flags.device_budgets) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return fail(ErrorCode::kInvalidArgument, "--device-budget '" + item + "': expected NAME=SIZE, e.g. npu-sim=64M");
+    }
+    auto budget = memory_manager::MemoryBudget::parse(std::string_view(item).substr(eq + 1));
+    if (!budget) return fail(ErrorCode::kInvalidArgument, "--device-budget '" + item + "': " + budget.error().message);
+    o.budgets.emplace_back(item.substr(0, eq), budget.value());
+  }
+  if (flags.fallback != "cpu" && flags.fallback != "fail") {
+    return fail(ErrorCode::kInvalidArgument, "--fallback '" + flags.fallback + "': expected cpu or fail");
+  }
+  o.fallback = flags.fallback == "fail" ? runtime::FallbackPolicy::kFail : runtime::FallbackPolicy::kCpu;
+  return o;
 }
 
 std::string model_flag(const CLI::App& cmd, const Preset& preset) {

@@ -40,7 +40,12 @@ struct Preset {
   std::optional<std::int64_t> battery_low_percent;  ///< battery_low_percent = 20 (0 disables)
   std::optional<std::int64_t> pace_ms;              ///< pace_ms = 50
   std::optional<std::int64_t> monitor_interval_ms;  ///< monitor_interval_ms = 1000
-  std::string label;                                ///< The file it came from, for messages ("" when none).
+  // Devices (runtime::DeviceOptions).
+  std::optional<std::string> device;                      ///< device = "npu-sim"
+  std::optional<std::string> gpu_layers;                  ///< gpu_layers = 12 or "all"
+  std::optional<std::vector<std::string>> device_budget;  ///< device_budget = ["npu-sim=64M"] (or one string)
+  std::optional<std::string> fallback;                    ///< fallback = "cpu" | "fail"
+  std::string label;                                      ///< The file it came from, for messages ("" when none).
 
   /// The adaptation policy: AdaptPolicy's defaults where a key is absent. Errors: kInvalidArgument when a value is
   /// out of range (naming the key).
@@ -113,6 +118,20 @@ Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir, const
 /// max(128 MiB, 10%), at least 64 MiB; it prints the choice and its reason to stderr. Errors: kInvalidArgument
 /// from MemoryBudget::parse, prefixed with `flag`.
 Result<memory_manager::MemoryBudget> resolve_budget(const std::string& text, const char* flag = "--memory-budget");
+
+/// The device flags run, benchmark and inspect share: --device, --gpu-layers/-ngl, --device-budget, --fallback.
+struct DeviceFlags {
+  std::string device = "cpu";
+  std::string gpu_layers = "all";
+  std::vector<std::string> device_budgets;  ///< "NAME=SIZE" each
+  std::string fallback = "cpu";
+};
+void add_device_flags(CLI::App& cmd, DeviceFlags& flags);
+/// Fills `flags` from the preset's device keys where the flag was not given.
+void apply_device_preset(const Preset& preset, const CLI::App& cmd, DeviceFlags& flags);
+/// Errors: kInvalidArgument naming the flag: --gpu-layers not 0..kMaxLayers or "all", --device-budget not
+/// NAME=SIZE, --fallback not cpu|fail.
+Result<runtime::DeviceOptions> resolve_devices(const DeviceFlags& flags);
 
 /// How messages name where the model folder came from: "-m" when given on the command line (or nowhere), else
 /// the preset's model key and file.

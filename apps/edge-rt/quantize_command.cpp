@@ -1,7 +1,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
-#include <edge_rt/runtime/quantize.hpp>
+#include <edge_rt/convert/quantize.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -43,9 +43,9 @@ std::function<int()> add_quantize_command(CLI::App& app) {
     for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     const auto type = tensor_core::parse_dtype(name).value();  // the flag check admits only valid names
     const auto start = std::chrono::steady_clock::now();
-    auto report_or = runtime::quantize_model(args->model, type, args->out, args->hf_layout, args->force);
+    auto report_or = convert::quantize_model(args->model, type, args->out, args->hf_layout, args->force);
     if (!report_or) return report(report_or.error());
-    const runtime::QuantizeReport& r = report_or.value();
+    const convert::QuantizeReport& r = report_or.value();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (const std::string& f : r.fallbacks) std::fprintf(stderr, "edge-rt: kept %s\n", f.c_str());
     std::fprintf(stderr, "edge-rt: wrote %s/model.safetensors: %zu tensors, %.1f MB -> %.1f MB (%s) in %.1f s\n",

@@ -1,6 +1,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
+#include <edge_rt/core/data_dir.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/resource_monitor/adapt.hpp>
 #include <edge_rt/runtime/engine.hpp>
@@ -17,7 +18,7 @@ namespace edge_rt::cli {
 namespace {
 
 struct RunArgs {
-  std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
+  std::string model;  // empty: neither -m nor the preset gave one, so default_model_dir()
   std::string prompt;
   std::string prompt_tokens;
   std::int64_t n_predict = 128;
@@ -42,6 +43,7 @@ struct RunArgs {
   bool no_monitor = false;
   std::string monitor_root = "/";
   resource_monitor::AdaptPolicy policy;  // from the preset's thresholds
+  DeviceFlags devices;
 };
 
 boost::json::object metrics_json(const runtime::GenerationResult& r, const partition_planner::ExecutionPlan& plan,
@@ -110,6 +112,7 @@ Result<int> run(const RunArgs& a) {
   options.n_threads = static_cast<std::int32_t>(a.threads);
   options.cold_cache = a.cold_cache;
   options.use_mmap = a.use_mmap;
+  EDGE_RT_TRY(options.devices, resolve_devices(a.devices));
   EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
   // The tokenizer comes first: the prompt's length sizes the KV cache and the prefill batch.
   EDGE_RT_TRY(check_model_folder(options.model_dir, a.model_flag.c_str()));
@@ -140,7 +143,8 @@ Result<int> run(const RunArgs& a) {
   options.n_batch = std::max<std::size_t>(1, std::min(options.n_ctx, prompt.size() + 1));
 
   EDGE_RT_TRY(auto planned, runtime::InferenceEngine<runtime::Idle>::create().load_model(options));
-  if (a.verbose) std::cerr << planned.describe_plan() << "\n";
+  if (a.verbose) std::cerr << planned.describe_plan() << "\n" << coverage_text(planned.coverage());
+  print_fallbacks(planned.coverage());
   EDGE_RT_TRY(auto engine, std::move(planned).prepare());
 
   runtime::GenerateOptions gen;
@@ -222,6 +226,11 @@ Result<int> run(const RunArgs& a) {
         {"text", text},
         {"stop_reason", runtime::to_string(result.stop_reason)},
         {"metrics", metrics_json(result, engine.plan(), engine.streamed_bytes_per_token(), gen.sampling.seed)}};
+    boost::json::object& metrics = out["metrics"].as_object();
+    const boost::json::object coverage = coverage_json(engine.coverage());
+    for (const char* key : {"devices", "fallbacks", "splits", "bytes_across_devices_per_token"}) {
+      metrics[key] = coverage.at(key);
+    }
     if (a.all_logits) {
       boost::json::array rows;
       for (const auto& row : result.logits) rows.push_back(boost::json::array(row.begin(), row.end()));
@@ -279,6 +288,7 @@ std::function<int()> add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--all-logits", args->all_logits, "With --output json: logits of every prompt position");
   cmd->add_flag("-v,--verbose", args->verbose, "Print the execution plan and streaming metrics to stderr");
+  add_device_flags(*cmd, args->devices);
   cmd->add_flag("--mmap", args->use_mmap, "Copy weights from a mapping of the checkpoint instead of pread");
   cmd->add_flag("--cold-cache", args->cold_cache,
                 "Drop the page cache of every weight read: each token streams from the device");
@@ -305,9 +315,15 @@ std::function<int()> add_run_command(CLI::App& app) {
       apply(p.min_p, *cmd, "--min-p", a.min_p);
       apply(p.repeat_penalty, *cmd, "--repeat-penalty", a.repeat_penalty);
       apply(p.seed, *cmd, "--seed", a.seed);
+      apply_device_preset(p, *cmd, a.devices);
       auto policy = p.adapt_policy();
       if (!policy) return report(policy.error());
       a.policy = policy.value();
+    }
+    if (a.model.empty() && cmd->get_option("--model")->count() == 0) {
+      auto dir = default_model_dir();
+      if (!dir) return report(dir.error());
+      a.model = dir.value().string();
     }
     auto status = run(a);
     if (!status) return report(status.error());

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <edge_rt/core/data_dir.hpp>
 #include <edge_rt/core/file.hpp>
 
 #include <iostream>
@@ -15,7 +16,7 @@ namespace edge_rt::cli {
 
 namespace {
 struct TokenizeArgs {
-  std::string model = EDGE_RT_DEFAULT_MODEL_DIR;
+  std::string model;  // empty: neither -m nor the preset gave one, so default_model_dir()
   std::string text;
   std::string json_lines;
 };
@@ -41,6 +42,11 @@ std::function<int()> add_tokenize_command(CLI::App& app) {
     auto preset = load_preset_or_empty(*preset_path);
     if (!preset) return report(preset.error());
     apply(preset.value().model, *cmd, "--model", args->model);
+    if (args->model.empty() && cmd->get_option("--model")->count() == 0) {
+      auto dir = default_model_dir();
+      if (!dir) return report(dir.error());
+      args->model = dir.value().string();
+    }
     if (auto folder = check_model_folder(args->model, model_flag(*cmd, preset.value()).c_str()); !folder)
       return report(folder.error());
     auto tok = tokenizer::load_tokenizer(args->model);

@@ -1,5 +1,6 @@
 // The smallest program that links edge-rt and generates text:
 //   generate [MODEL_DIR] [PROMPT]
+#include <edge_rt/core/data_dir.hpp>
 #include <edge_rt/runtime/engine.hpp>
 
 #include <cstdio>
@@ -7,7 +8,13 @@
 int main(int argc, char** argv) {
   using namespace edge_rt::runtime;
   EngineOptions options;
-  options.model_dir = argc > 1 ? argv[1] : EDGE_RT_DEFAULT_MODEL_DIR;
+  if (argc > 1) {
+    options.model_dir = argv[1];
+  } else {  // the bundled stories260K: $EDGE_RT_DATA_DIR, or share/edge-rt beside the executable (core/data_dir.hpp)
+    auto dir = edge_rt::default_model_dir();
+    if (!dir) return std::fprintf(stderr, "%s\n", dir.error().message.c_str()), 1;
+    options.model_dir = dir.value();
+  }
   options.n_ctx = 256;  // tokens of KV cache
 
   auto planned = InferenceEngine<Idle>::create().load_model(options);

@@ -23,7 +23,7 @@ MemoryBudget budget(std::uint64_t bytes) {
 
 TEST(RuntimeBuffers, SizesFollowTheConfig) {
   auto g = stories();
-  auto b = runtime_buffers(g.config(), /*n_ctx=*/100, /*n_batch=*/10);
+  auto b = runtime_buffers(g.config(), g.recipe(), /*n_ctx=*/100, /*n_batch=*/10);
   ASSERT_TRUE(b);
   // 2 (K,V) x 5 layers x 100 positions x 4 KV heads x 8 head_dim x 4 bytes.
   EXPECT_EQ(b.value().kv_cache_bytes, 2u * 5 * 100 * 32 * 4);
@@ -32,10 +32,10 @@ TEST(RuntimeBuffers, SizesFollowTheConfig) {
   EXPECT_EQ(b.value().scratch_bytes[static_cast<std::size_t>(Scratch::kLogits)], 512u * 4);
   EXPECT_GE(b.value().reserved_bytes(), b.value().kv_cache_bytes + b.value().scratch_total_bytes());
 
-  auto too_long = runtime_buffers(g.config(), 513, 1);
+  auto too_long = runtime_buffers(g.config(), g.recipe(), 513, 1);
   ASSERT_FALSE(too_long);
   EXPECT_EQ(too_long.error().code, ErrorCode::kContextOverflow);
-  auto bad_batch = runtime_buffers(g.config(), 10, 11);
+  auto bad_batch = runtime_buffers(g.config(), g.recipe(), 10, 11);
   ASSERT_FALSE(bad_batch);
   EXPECT_EQ(bad_batch.error().code, ErrorCode::kInvalidArgument);
 }
@@ -93,11 +93,11 @@ TEST(Strategies, ShapesOfTheirPlansAtTightBudgets) {
   auto seq = make_strategy("sequential").value()->plan(g, budget(min_of("sequential")), 64, 8).value();
   EXPECT_FALSE(seq.all_resident());
   EXPECT_EQ(seq.prefetch_depth, 0u);
-  EXPECT_TRUE(seq.groups.front().gathered);
+  EXPECT_TRUE(seq.groups.front().gathered());
   std::size_t head_chunks = 0;
   for (const Group& grp : seq.groups) {
     if (grp.is_head_chunk()) ++head_chunks;
-    if (!grp.gathered && !grp.is_head_chunk()) {
+    if (!grp.gathered() && !grp.is_head_chunk()) {
       EXPECT_EQ(grp.last_unit - grp.first_unit, 1u);
     }
   }
@@ -129,7 +129,7 @@ TEST(Strategies, ShapesOfTheirPlansAtTightBudgets) {
   EXPECT_GE(spec.prefetch_depth, 1u);
   std::uint64_t largest_streamed = 0;
   for (const Group& grp : spec.groups) {
-    if (!grp.resident) largest_streamed = std::max(largest_streamed, grp.reserved_bytes);
+    if (!grp.resident()) largest_streamed = std::max(largest_streamed, grp.reserved_bytes);
   }
   EXPECT_LE(fixed + spec.resident_bytes + (1 + spec.prefetch_depth) * largest_streamed, spec.budget.bytes());
   EXPECT_NE(spec.describe(units).find("streamed"), std::string::npos);

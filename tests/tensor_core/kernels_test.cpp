@@ -3,11 +3,19 @@
 
 #include <gtest/gtest.h>
 
+#include "per_target.hpp"
 #include "random_vector.hpp"
 
 #include <cmath>
 #include <random>
 #include <vector>
+
+namespace {
+// The tests of kernels that dispatch (matmul, activations, softmax, attention), once per Highway target
+// (per_target.hpp); norms and RoPE run the reference code on every CPU and stay plain tests.
+class KernelsPerTarget : public edge_rt::tensor_core::testing::PerTargetTest {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(KernelsPerTarget);
+}  // namespace
 
 namespace edge_rt::tensor_core {
 namespace {
@@ -16,7 +24,7 @@ using testing::random_vector;
 
 const std::size_t kSizes[] = {1, 7, 33, 64, 257};
 
-TEST(Kernels, MatmulMatchesDoubleDotProductsInEveryDType) {
+TEST_P(KernelsPerTarget, MatmulMatchesDoubleDotProductsInEveryDType) {
   for (std::size_t k : kSizes) {
     const std::size_t n = 3, m = 5;
     auto x = random_vector(n * k, 1);
@@ -90,7 +98,7 @@ TEST(Kernels, NormsMayWorkInPlace) {
   EXPECT_EQ(out, x);
 }
 
-TEST(Kernels, Activations) {
+TEST_P(KernelsPerTarget, Activations) {
   std::vector<float> x = {-3.0f, -0.5f, 0.0f, 0.5f, 3.0f};
   auto g = x;
   gelu_tanh(g);
@@ -104,7 +112,7 @@ TEST(Kernels, Activations) {
   for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(gate[i], x[i] / (1 + std::exp(-double(x[i]))) * up[i], 1e-6);
 }
 
-TEST(Kernels, SoftmaxIsStableAndSumsToOne) {
+TEST_P(KernelsPerTarget, SoftmaxIsStableAndSumsToOne) {
   std::vector<float> x = {1000.0f, 1001.0f, 999.0f};
   softmax(x);
   EXPECT_NEAR(x[0] + x[1] + x[2], 1.0f, 1e-6);
@@ -133,7 +141,7 @@ TEST(Kernels, RopeRotatesHalvesByPositionAngle) {
   for (std::size_t i = 0; i < heads * hd; ++i) EXPECT_FLOAT_EQ(z[i], x[i]);
 }
 
-TEST(Kernels, AttentionIsCausalWithGroupedQueryHeads) {
+TEST_P(KernelsPerTarget, AttentionIsCausalWithGroupedQueryHeads) {
   const std::size_t heads = 4, kv_heads = 2, hd = 5, pos0 = 3, n = 2, ctx = pos0 + n;
   auto q = random_vector(n * heads * hd, 10);
   auto k = random_vector(ctx * kv_heads * hd, 11);
@@ -164,7 +172,7 @@ TEST(Kernels, AttentionIsCausalWithGroupedQueryHeads) {
   }
 }
 
-TEST(Kernels, EntryPointsAgreeWithReference) {
+TEST_P(KernelsPerTarget, EntryPointsAgreeWithReference) {
   auto x = random_vector(4097, 13);
   auto a = x, b = x;
   softmax(a);
@@ -180,7 +188,7 @@ namespace edge_rt::tensor_core {
 namespace {
 
 // x . w_t where w_t is stored [k, m] equals x . w^T with w stored [m, k], for every dtype.
-TEST(Kernels, MatmulInOutEqualsMatmulOnTheTranspose) {
+TEST_P(KernelsPerTarget, MatmulInOutEqualsMatmulOnTheTranspose) {
   for (std::size_t k : {1u, 7u, 33u, 130u}) {
     const std::size_t n = 3, m = 9;
     std::mt19937 rng(static_cast<std::uint32_t>(k));

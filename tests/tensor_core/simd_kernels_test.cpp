@@ -1,9 +1,17 @@
 // The dispatched SIMD kernels against the reference kernels, on random inputs at awkward sizes, and the same
 // results for every thread count.
+//
+// Targets tested: each SimdKernelsPerTarget test (and KernelsPerTarget in kernels_test.cpp) runs once per Highway
+// target that tensor-core compiled and this CPU supports, named by its suffix (/AVX2, /SSE4, /EMU128): on x86 AVX3
+// where AVX-512 is present and AVX2, both of which run the raw AVX2 intrinsics, then SSE4 and the portable EMU128
+// (SCALAR where the compiler cannot build EMU128); on Arm SVE2 and SVE where present, then NEON and EMU128.
+// Targets the CPU lacks are not run on it (AVX3 on a Zen 3), and DispatchesTheTargetUnderTest fails if dispatch
+// silently picked another target than the one the test names.
 #include <edge_rt/tensor_core/kernels.hpp>
 
 #include <gtest/gtest.h>
 
+#include "per_target.hpp"
 #include "random_vector.hpp"
 
 #include <atomic>
@@ -13,6 +21,12 @@
 #include <limits>
 #include <random>
 #include <vector>
+
+namespace {
+// The kernel tests that dispatch, once per Highway target (per_target.hpp).
+class SimdKernelsPerTarget : public edge_rt::tensor_core::testing::PerTargetTest {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(SimdKernelsPerTarget);
+}  // namespace
 
 namespace edge_rt::tensor_core {
 namespace {
@@ -45,7 +59,12 @@ TEST(SimdKernels, ReportsADispatchedTarget) {
   EXPECT_STRNE(simd_target(), "");
 }
 
-TEST(SimdKernels, MatmulMatchesReferenceAtAwkwardSizes) {
+// The library dispatches to the target under test, not a fallback: a target it did not compile would run EMU128.
+TEST_P(SimdKernelsPerTarget, DispatchesTheTargetUnderTest) {
+  EXPECT_STREQ(simd_target(), hwy::TargetName(GetParam()));
+}
+
+TEST_P(SimdKernelsPerTarget, MatmulMatchesReferenceAtAwkwardSizes) {
   for (DType dtype : kFloatTypes) {
     for (std::size_t k : kAwkward) {
       for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{33}, std::size_t{70}}) {
@@ -70,7 +89,7 @@ TEST(SimdKernels, MatmulMatchesReferenceAtAwkwardSizes) {
   }
 }
 
-TEST(SimdKernels, MatmulInOutMatchesReferenceAtAwkwardSizes) {
+TEST_P(SimdKernelsPerTarget, MatmulInOutMatchesReferenceAtAwkwardSizes) {
   for (DType dtype : kFloatTypes) {
     for (std::size_t k : kAwkward) {
       for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{33}, std::size_t{70}}) {
@@ -95,7 +114,7 @@ TEST(SimdKernels, MatmulInOutMatchesReferenceAtAwkwardSizes) {
   }
 }
 
-TEST(SimdKernels, QuantizedMatmulMatchesTheIntegerReference) {
+TEST_P(SimdKernelsPerTarget, QuantizedMatmulMatchesTheIntegerReference) {
   for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
     for (std::size_t k : {std::size_t{32}, std::size_t{96}, std::size_t{4096}}) {
       for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{33}}) {
@@ -134,7 +153,7 @@ TEST(SimdKernels, QuantizedMatmulMatchesTheIntegerReference) {
 
 // One-hot Q8_0 rows (scale 1.0) read back the quantized activations: with max |x| = 127 the activation scale is 1,
 // so each output is x_j rounded as std::lround does (half away from zero), ties included.
-TEST(SimdKernels, QuantizedActivationsRoundHalfAwayFromZero) {
+TEST_P(SimdKernelsPerTarget, QuantizedActivationsRoundHalfAwayFromZero) {
   std::vector<float> x = {127.0f,  0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f,  0.49999997f, -0.49999997f, 126.5f,
                           -126.5f, 3.4f, -3.6f, 0.0f, -0.0f, 7.5f, 100.5f, -100.5f,     0.25f,        64.5f};
   x.resize(32, -5.5f);
@@ -152,7 +171,7 @@ TEST(SimdKernels, QuantizedActivationsRoundHalfAwayFromZero) {
 
 // A NaN or infinity among the activations must reach the quantized matmul's outputs: int8 conversion would turn
 // it into a finite -128 and the broken weight upstream into plausible text (issue 12). Other blocks stay finite.
-TEST(SimdKernels, NonFiniteActivationsStayNonFiniteThroughQuantizedMatmul) {
+TEST_P(SimdKernelsPerTarget, NonFiniteActivationsStayNonFiniteThroughQuantizedMatmul) {
   for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
     for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
       const std::size_t k = 96, m = 16;
@@ -171,7 +190,7 @@ TEST(SimdKernels, NonFiniteActivationsStayNonFiniteThroughQuantizedMatmul) {
   }
 }
 
-TEST(SimdKernels, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh) {
+TEST_P(SimdKernelsPerTarget, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh) {
   // A block built by hand: d = 0.5, byte j holds nibble j (element j) and nibble 15 - j (element j + 16).
   std::byte block[18];
   const std::uint16_t dh = f32_to_f16(0.5f);
@@ -233,7 +252,7 @@ TEST(SimdKernels, Q8_0RoundTripIsWithinHalfAStep) {
   }
 }
 
-TEST(SimdKernels, ElementwiseOpsMatchReference) {
+TEST_P(SimdKernelsPerTarget, ElementwiseOpsMatchReference) {
   for (std::size_t n : kAwkward) {
     auto a = random_vector(n, 51, 3.0f);
     auto b = a;
@@ -255,7 +274,7 @@ TEST(SimdKernels, ElementwiseOpsMatchReference) {
 }
 
 // Head sizes 33, 44 and 64 take every path of the value sum (blocks of four vectors, single vectors, scalar tail).
-TEST(SimdKernels, AttentionMatchesReference) {
+TEST_P(SimdKernelsPerTarget, AttentionMatchesReference) {
   for (std::size_t head_dim : {33, 44, 64}) {
     AttentionArgs args;
     args.n_tokens = 5;
@@ -280,7 +299,7 @@ TEST(SimdKernels, AttentionMatchesReference) {
 }
 
 // Bit-identical outputs for 1, 2, 3 and 5 threads in every matrix path.
-TEST(SimdKernels, ResultsAreIdenticalForAnyThreadCount) {
+TEST_P(SimdKernelsPerTarget, ResultsAreIdenticalForAnyThreadCount) {
   const std::size_t k = 544, m = 1000;  // m not a multiple of any vector width
   const auto w = random_vector(m * k, 71);
   const auto bias = random_vector(m, 72);
@@ -316,7 +335,7 @@ TEST(SimdKernels, ResultsAreIdenticalForAnyThreadCount) {
 
 // Q4_0x8 holds the same numbers as Q4_0 in another order: matmul must give the same bits, for whole groups of
 // eight rows and for the rows % 8 tail rows that keep the row layout, with any thread count.
-TEST(SimdKernels, InterleavedQ4_0MatchesRowLayoutBitForBit) {
+TEST_P(SimdKernelsPerTarget, InterleavedQ4_0MatchesRowLayoutBitForBit) {
   if (!prefers_interleaved_q4_0()) GTEST_SKIP() << "this CPU's kernels read Q4_0 rows";
   for (std::size_t k : {std::size_t{32}, std::size_t{544}}) {
     for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
@@ -330,7 +349,7 @@ TEST(SimdKernels, InterleavedQ4_0MatchesRowLayoutBitForBit) {
       }
       const Shape shape{std::int64_t(m), std::int64_t(k)};
       const auto row_view = TensorView::contiguous(rows.data(), DType::kQ4_0, shape);
-      const auto x8_view = TensorView::contiguous(interleaved.data(), DType::kQ4_0x8, shape);
+      const auto x8_view = TensorView::contiguous(interleaved.data(), DType::kQ4_0, shape);
       const auto bias = random_vector(m, 82);
       for (std::size_t n : {std::size_t{1}, std::size_t{3}}) {
         const auto x = random_vector(n * k, 83);
@@ -341,7 +360,7 @@ TEST(SimdKernels, InterleavedQ4_0MatchesRowLayoutBitForBit) {
         for (std::size_t threads : {1, 2, 3}) {
           ThreadPool pool(threads);
           std::vector<float> got(n * m);
-          matmul(x, n, x8_view, bias, got, &pool);
+          matmul_q4_0x8(x, n, x8_view, bias, got, &pool);
           EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * 4), 0)
               << "k=" << k << " m=" << m << " n=" << n << " threads=" << threads;
         }

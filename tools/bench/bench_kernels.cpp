@@ -109,7 +109,6 @@ double median(std::vector<double> v) {
 // that both see the same load from the machine's other tenants.
 int layout(std::size_t threads, std::size_t rounds) {
   const tc::DType dtype = tc::DType::kQ4_0;
-  const tc::DType packed = tc::DType::kQ4_0x8;
   if (!tc::prefers_interleaved_q4_0()) {
     std::fprintf(stderr, "edge_rt_bench: this CPU's kernels read Q4_0 rows; no interleaved layout to compare\n");
     return 1;
@@ -140,23 +139,25 @@ int layout(std::size_t threads, std::size_t rounds) {
   tc::ThreadPool pool(threads);
   std::vector<float> x(3072), out(3072);
   for (float& v : x) v = dist(rng);
-  const auto pass = [&](const std::vector<std::byte>& w, tc::DType dt) {
+  const auto pass = [&](const std::vector<std::byte>& w, bool is_interleaved) {
     const auto start = Clock::now();
     for (const Matrix& mx : matrices) {
       const auto view =
-          tc::TensorView::contiguous(w.data() + mx.offset, dt, tc::Shape{std::int64_t(mx.m), std::int64_t(mx.k)});
-      tc::matmul(std::span<const float>(x.data(), mx.k), 1, view, {}, std::span<float>(out.data(), mx.m), &pool);
+          tc::TensorView::contiguous(w.data() + mx.offset, dtype, tc::Shape{std::int64_t(mx.m), std::int64_t(mx.k)});
+      const std::span<const float> xs(x.data(), mx.k);
+      const std::span<float> os(out.data(), mx.m);
+      is_interleaved ? tc::matmul_q4_0x8(xs, 1, view, {}, os, &pool) : tc::matmul(xs, 1, view, {}, os, &pool);
     }
     return static_cast<double>(w.size()) / std::chrono::duration<double>(Clock::now() - start).count();
   };
   std::vector<double> row_rates, packed_rates, probes;
   for (std::size_t r = 0; r < rounds; ++r) {
     if (r % 2 == 0) {  // alternate which goes first
-      row_rates.push_back(pass(rows, dtype));
-      packed_rates.push_back(pass(interleaved, packed));
+      row_rates.push_back(pass(rows, false));
+      packed_rates.push_back(pass(interleaved, true));
     } else {
-      packed_rates.push_back(pass(interleaved, packed));
-      row_rates.push_back(pass(rows, dtype));
+      packed_rates.push_back(pass(interleaved, true));
+      row_rates.push_back(pass(rows, false));
     }
     probes.push_back(tc::probe_read_bandwidth(pool, kProbeBytes, 1));
     std::printf(

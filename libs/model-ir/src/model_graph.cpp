@@ -1,5 +1,7 @@
 #include <edge_rt/model_ir/model_graph.hpp>
 
+#include "unit_builder.hpp"
+
 #include <set>
 
 namespace edge_rt::model_ir {
@@ -50,157 +52,6 @@ const WeightRef* Unit::find(WeightRole role) const noexcept {
 namespace {
 
 using tensor_core::Shape;
-
-// The config.json keys that decide tensor shapes, with their values, for shape-mismatch messages.
-std::string config_keys(const ModelConfig& c) {
-  auto kv = [](const char* key, std::int64_t v) { return std::string(key) + " " + std::to_string(v); };
-  if (c.architecture == Architecture::kGpt2) {
-    return kv("n_embd", c.d_model) + ", n_inner " + std::to_string(c.d_ff) + ", " + kv("n_head", c.n_heads) + ", " +
-           kv("vocab_size", c.vocab_size) + ", " + kv("n_positions", c.max_context);
-  }
-  return kv("hidden_size", c.d_model) + ", " + kv("intermediate_size", c.d_ff) + ", " +
-         kv("num_attention_heads", c.n_heads) + ", " + kv("num_key_value_heads", c.n_kv_heads) + ", " +
-         kv("head_dim", c.head_dim) + ", " + kv("vocab_size", c.vocab_size);
-}
-
-// Builds units while checking each tensor against the shape the config implies.
-class UnitBuilder {
- public:
-  explicit UnitBuilder(const detail::GraphData& g) : g_(g) {}
-
-  // `file_shape` is the shape expected in the file; Conv1D weights are given as [in, out] with transpose = true.
-  Result<void> add(Unit& unit, WeightRole role, const std::string& name, Shape file_shape, bool transpose = false) {
-    const Checkpoint::Entry e = g_.checkpoint.find(name);
-    if (!e.info) {
-      return fail(ErrorCode::kMissingField, "[model] " + g_.model_dir.string() + ": tensor '" + name + "' (" +
-                                                std::string(role_name(role)) + ") is missing from the checkpoint");
-    }
-    const auto& meta = e.file->metadata();
-    const auto layout = meta.find(std::string(kLayoutMetadataPrefix) + name);
-    const bool output_major = layout != meta.end() && layout->second == "out_in";
-    if (layout != meta.end() && !output_major) {
-      return fail(ErrorCode::kInvalidFormat, "[model] " + e.file->path().string() + ": __metadata__['" +
-                                                 std::string(kLayoutMetadataPrefix) + name + "'] is '" +
-                                                 layout->second + "', expected 'out_in'");
-    }
-    if ((tensor_core::is_quantized(e.info->dtype) || output_major) && transpose) {
-      // Quantized matrices are stored output-major, and so are those marked out_in: a Conv1D weight arrives
-      // already transposed.
-      file_shape = Shape{file_shape[1], file_shape[0]};
-      transpose = false;
-    }
-    if (tensor_core::is_quantized(e.info->dtype) && file_shape.rank() != 2) {
-      return fail(ErrorCode::kInvalidFormat, "[model] " + e.file->path().string() + ": tensor '" + name + "' (" +
-                                                 std::string(role_name(role)) + ") is " +
-                                                 std::string(tensor_core::dtype_name(e.info->dtype)) +
-                                                 ", expected F32/F16/BF16 for a vector");
-    }
-    if (!(e.info->shape == file_shape)) {
-      return fail(ErrorCode::kInvalidFormat, "[model] " + e.file->path().string() + ": tensor '" + name +
-                                                 "' has shape " + e.info->shape.to_string() + ", expected " +
-                                                 file_shape.to_string() + " from config.json (" +
-                                                 config_keys(g_.config) + ")");
-    }
-    WeightRef w;
-    w.role = role;
-    w.file = e.file;
-    w.source = e.info;
-    w.transpose = transpose;
-    if (file_shape.rank() == 1) {
-      w.dtype = tensor_core::DType::kF32;
-      w.shape = file_shape;
-    } else {
-      w.dtype = e.info->dtype;
-      w.shape = transpose ? Shape{file_shape[1], file_shape[0]} : file_shape;
-    }
-    w.resident_bytes = tensor_core::storage_bytes(w.dtype, w.shape);
-    unit.weight_bytes += w.resident_bytes;
-    unit.weights.push_back(w);
-    return boost::outcome_v2::success();
-  }
-
- private:
-  const detail::GraphData& g_;
-};
-
-Result<std::vector<Unit>> build_gpt2(const detail::GraphData& g) {
-  const ModelConfig& c = g.config;
-  const std::string p = g.checkpoint.find("wte.weight").info ? "" : "transformer.";
-  const std::int64_t d = c.d_model;
-  UnitBuilder b(g);
-  std::vector<Unit> units;
-  Unit emb{UnitKind::kEmbedding, -1, "embedding", {}, 0};
-  EDGE_RT_TRY(b.add(emb, WeightRole::kTokenEmbedding, p + "wte.weight", {c.vocab_size, d}));
-  EDGE_RT_TRY(b.add(emb, WeightRole::kPositionEmbedding, p + "wpe.weight", {c.max_context, d}));
-  units.push_back(std::move(emb));
-  for (std::int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string h = p + "h." + std::to_string(i) + ".";
-    const std::string name = "layer." + std::to_string(i);
-    Unit attn{UnitKind::kAttention, i, name + ".attn", {}, 0};
-    EDGE_RT_TRY(b.add(attn, WeightRole::kAttnNorm, h + "ln_1.weight", {d}));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kAttnNormBias, h + "ln_1.bias", {d}));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kQkv, h + "attn.c_attn.weight", {d, 3 * d}, true));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kQkvBias, h + "attn.c_attn.bias", {3 * d}));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kAttnOut, h + "attn.c_proj.weight", {d, d}, true));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kAttnOutBias, h + "attn.c_proj.bias", {d}));
-    units.push_back(std::move(attn));
-    Unit ffn{UnitKind::kFeedForward, i, name + ".ffn", {}, 0};
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnNorm, h + "ln_2.weight", {d}));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnNormBias, h + "ln_2.bias", {d}));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnUp, h + "mlp.c_fc.weight", {d, c.d_ff}, true));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnUpBias, h + "mlp.c_fc.bias", {c.d_ff}));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnDown, h + "mlp.c_proj.weight", {c.d_ff, d}, true));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnDownBias, h + "mlp.c_proj.bias", {d}));
-    units.push_back(std::move(ffn));
-  }
-  Unit head{UnitKind::kHead, -1, "head", {}, 0};
-  EDGE_RT_TRY(b.add(head, WeightRole::kFinalNorm, p + "ln_f.weight", {d}));
-  EDGE_RT_TRY(b.add(head, WeightRole::kFinalNormBias, p + "ln_f.bias", {d}));
-  const bool untied = g.checkpoint.find("lm_head.weight").info != nullptr;
-  EDGE_RT_TRY(b.add(head, WeightRole::kLmHead, untied ? "lm_head.weight" : p + "wte.weight", {c.vocab_size, d}));
-  units.push_back(std::move(head));
-  return units;
-}
-
-Result<std::vector<Unit>> build_llama(const detail::GraphData& g) {
-  const ModelConfig& c = g.config;
-  const std::int64_t d = c.d_model;
-  const std::int64_t q_dim = c.n_heads * c.head_dim;
-  const std::int64_t kv_dim = c.n_kv_heads * c.head_dim;
-  UnitBuilder b(g);
-  std::vector<Unit> units;
-  Unit emb{UnitKind::kEmbedding, -1, "embedding", {}, 0};
-  EDGE_RT_TRY(b.add(emb, WeightRole::kTokenEmbedding, "model.embed_tokens.weight", {c.vocab_size, d}));
-  units.push_back(std::move(emb));
-  for (std::int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string l = "model.layers." + std::to_string(i) + ".";
-    const std::string name = "layer." + std::to_string(i);
-    Unit attn{UnitKind::kAttention, i, name + ".attn", {}, 0};
-    EDGE_RT_TRY(b.add(attn, WeightRole::kAttnNorm, l + "input_layernorm.weight", {d}));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kQ, l + "self_attn.q_proj.weight", {q_dim, d}));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kK, l + "self_attn.k_proj.weight", {kv_dim, d}));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kV, l + "self_attn.v_proj.weight", {kv_dim, d}));
-    EDGE_RT_TRY(b.add(attn, WeightRole::kAttnOut, l + "self_attn.o_proj.weight", {d, q_dim}));
-    units.push_back(std::move(attn));
-    Unit ffn{UnitKind::kFeedForward, i, name + ".ffn", {}, 0};
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnNorm, l + "post_attention_layernorm.weight", {d}));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnGate, l + "mlp.gate_proj.weight", {c.d_ff, d}));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnUp, l + "mlp.up_proj.weight", {c.d_ff, d}));
-    EDGE_RT_TRY(b.add(ffn, WeightRole::kFfnDown, l + "mlp.down_proj.weight", {d, c.d_ff}));
-    units.push_back(std::move(ffn));
-  }
-  Unit head{UnitKind::kHead, -1, "head", {}, 0};
-  EDGE_RT_TRY(b.add(head, WeightRole::kFinalNorm, "model.norm.weight", {d}));
-  const bool has_head = g.checkpoint.find("lm_head.weight").info != nullptr;
-  if (!has_head && !c.tie_embeddings) {
-    return fail(ErrorCode::kMissingField, "[model] " + g.model_dir.string() +
-                                              ": tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
-  }
-  EDGE_RT_TRY(
-      b.add(head, WeightRole::kLmHead, has_head ? "lm_head.weight" : "model.embed_tokens.weight", {c.vocab_size, d}));
-  units.push_back(std::move(head));
-  return units;
-}
 
 // Hugging Face's non-persistent buffers that older checkpoints still carry (the causal mask, RoPE frequencies): no
 // weights, so skipping them is what transformers does too.
@@ -266,7 +117,8 @@ Result<ModelGraph<Loaded>> ModelGraph<State>::load(
 
 template <class State>
     Result<ModelGraph<Validated>> ModelGraph<State>::validate() && requires std::same_as<State, Loaded> {
-  auto units = data_->config.architecture == Architecture::kGpt2 ? build_gpt2(*data_) : build_llama(*data_);
+  detail::UnitBuilder builder(data_->model_dir, data_->config, data_->checkpoint);
+  auto units = recipe_for(data_->config.architecture).build_units(builder);
   if (!units) return units.error();
   data_->units = std::move(units).value();
   EDGE_RT_TRY(check_all_used(*data_));
@@ -280,6 +132,10 @@ const std::filesystem::path& ModelGraph<State>::model_dir() const noexcept {
 template <class State>
 const ModelConfig& ModelGraph<State>::config() const noexcept {
   return data_->config;
+}
+template <class State>
+const Recipe& ModelGraph<State>::recipe() const noexcept {
+  return recipe_for(data_->config.architecture);
 }
 template <class State>
 const Checkpoint& ModelGraph<State>::checkpoint() const noexcept {

@@ -26,6 +26,15 @@ std::string_view scratch_name(Scratch s) noexcept {
   return "?";
 }
 
+std::string_view placement_name(Placement p) noexcept {
+  switch (p) {
+    case Placement::kResident: return "resident";
+    case Placement::kStreamed: return "streamed";
+    case Placement::kGathered: return "gathered";
+  }
+  return "?";
+}
+
 std::uint64_t RuntimeBuffers::reserved_bytes() const noexcept {
   std::uint64_t total = MemoryPool::size_class(kv_cache_bytes);
   for (std::uint64_t b : scratch_bytes) total += b ? MemoryPool::size_class(b) : 0;
@@ -38,7 +47,8 @@ std::uint64_t RuntimeBuffers::scratch_total_bytes() const noexcept {
   return total;
 }
 
-Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& c, std::size_t n_ctx, std::size_t n_batch) {
+Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& c, const model_ir::Recipe& recipe,
+                                       std::size_t n_ctx, std::size_t n_batch) {
   if (n_ctx == 0 || n_batch == 0 || n_batch > n_ctx) {
     return fail(ErrorCode::kInvalidArgument, "[planner] context " + std::to_string(n_ctx) + " and batch " +
                                                  std::to_string(n_batch) + ": expected 0 < batch <= context");
@@ -50,20 +60,14 @@ Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& c, std::size
   }
   const auto f = sizeof(float);
   const auto d = static_cast<std::uint64_t>(c.d_model);
-  const auto q_dim = static_cast<std::uint64_t>(c.n_heads * c.head_dim);
   const auto kv_dim = static_cast<std::uint64_t>(c.n_kv_heads * c.head_dim);
-  const auto ff = static_cast<std::uint64_t>(c.d_ff);
-  const bool gpt2 = c.architecture == model_ir::Architecture::kGpt2;
   RuntimeBuffers b;
   b.kv_cache_bytes = 2 * static_cast<std::uint64_t>(c.n_layers) * n_ctx * kv_dim * f;
   auto set = [&](Scratch s, std::uint64_t bytes) { b.scratch_bytes[static_cast<std::size_t>(s)] = bytes; };
-  set(Scratch::kResidual, n_batch * d * f);
-  set(Scratch::kNormed, n_batch * d * f);
-  set(Scratch::kQuery, n_batch * q_dim * f);
-  set(Scratch::kAttnOut, n_batch * q_dim * f);
-  set(Scratch::kQkv, gpt2 ? n_batch * (q_dim + 2 * kv_dim) * f : 0);
-  set(Scratch::kFfnA, n_batch * ff * f);
-  set(Scratch::kFfnB, gpt2 ? 0 : n_batch * ff * f);
+  const auto widths = recipe.value_widths(c);
+  for (std::size_t v = 0; v < static_cast<std::size_t>(model_ir::Value::kKNew); ++v) {
+    set(scratch_of(static_cast<model_ir::Value>(v)), n_batch * widths[v] * f);
+  }
   set(Scratch::kScores, n_ctx * f);
   set(Scratch::kLogits, static_cast<std::uint64_t>(c.vocab_size) * f);
   set(Scratch::kEmbeddingRow, d * f);
@@ -120,7 +124,7 @@ std::uint64_t gather_bytes(const model_ir::Unit& embedding) noexcept {
 
 bool ExecutionPlan::all_resident() const noexcept {
   for (const Group& g : groups) {
-    if (!g.resident) return false;
+    if (!g.resident()) return false;
   }
   return true;
 }
@@ -149,9 +153,9 @@ std::uint64_t group_data_bytes(std::span<const model_ir::Unit> units, const Grou
 std::uint64_t ExecutionPlan::streamed_bytes_per_token(std::span<const model_ir::Unit> units) const noexcept {
   std::uint64_t total = 0;
   for (const Group& g : groups) {
-    if (g.gathered) {
+    if (g.gathered()) {
       total += gather_bytes(units[g.first_unit]);
-    } else if (!g.resident) {
+    } else if (!g.resident()) {
       total += group_data_bytes(units, g);
     }
   }
@@ -185,6 +189,13 @@ Result<void> ExecutionPlan::validate(std::span<const model_ir::Unit> units) cons
     return broken("groups cover " + std::to_string(next) + " of " + std::to_string(units.size()) + " units");
   }
   if (peak_bytes > budget.bytes()) return broken("peak passes the budget");
+  for (const Group& g : groups) {
+    if (g.device >= devices.size()) return broken("a group on an unknown device");
+    if (g.device != 0 && !g.resident()) return broken("a group streamed to a device");
+  }
+  for (std::size_t d = 1; d < devices.size(); ++d) {
+    if (device_resident_bytes[d] > device_budgets[d].bytes()) return broken("device " + devices[d] + " over budget");
+  }
   return boost::outcome_v2::success();
 }
 
@@ -199,10 +210,12 @@ std::string ExecutionPlan::describe(std::span<const model_ir::Unit> units) const
     os << "  group " << i << ": " << units[g.first_unit].name;
     if (g.last_unit - g.first_unit > 1) os << " .. " << units[g.last_unit - 1].name;
     if (g.is_head_chunk()) os << " rows [" << g.row_begin << ", " << g.row_end << ")";
-    if (g.gathered) {
+    if (g.gathered()) {
       os << ", gathered per token (" << format_bytes(gather_bytes(units[g.first_unit])) << " per token)\n";
     } else {
-      os << ", " << format_bytes(g.weight_bytes) << (g.resident ? " resident" : " streamed") << "\n";
+      os << ", " << format_bytes(g.weight_bytes) << " " << placement_name(g.placement);
+      if (g.device != 0) os << " on " << devices[g.device];
+      os << "\n";
     }
   }
   os << "  resident " << format_bytes(resident_bytes) << ", streamed per token "
@@ -213,34 +226,83 @@ std::string ExecutionPlan::describe(std::span<const model_ir::Unit> units) const
 
 namespace {
 
-Group make_group(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last, bool resident) {
+Group make_group(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last, bool resident,
+                 DeviceIndex device = 0) {
   Group g;
   g.first_unit = first;
   g.last_unit = last;
-  g.resident = resident;
+  g.placement = resident ? Placement::kResident : Placement::kStreamed;
+  g.device = device;
   g.weight_bytes = group_weight_bytes(units, first, last);
   g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
   return g;
+}
+
+Result<void> check_request(const DeviceRequest& r, std::size_t n_units) {
+  auto bad = [](const std::string& what) {
+    return fail(ErrorCode::kInvalidArgument, "[planner] device request: " + what);
+  };
+  if (r.devices.empty() || r.devices.size() != r.budgets.size() || r.devices.size() > 255) {
+    return bad("expected 1..255 devices, each with a budget");
+  }
+  if (!r.unit_device.empty()) {
+    if (r.unit_device.size() != n_units) return bad("expected one device per unit");
+    if (r.unit_device[0] != 0) return bad("the embedding is gathered on the CPU");
+    for (DeviceIndex d : r.unit_device) {
+      if (d >= r.devices.size())
+        return bad("a unit on device " + std::to_string(d) + " of " + std::to_string(r.devices.size()));
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+// Each device's units must fit its budget (they are resident there).
+template <class Block>
+Result<void> check_device_budgets(std::span<const model_ir::Unit> units, const DeviceRequest& r, Block block) {
+  if (r.unit_device.empty()) return boost::outcome_v2::success();
+  for (std::size_t d = 1; d < r.devices.size(); ++d) {
+    std::uint64_t total = 0;
+    std::size_t count = 0;
+    for (std::size_t u = 0; u < units.size(); ++u) {
+      if (r.unit_device[u] != d) continue;
+      total += block(u);
+      ++count;
+    }
+    if (total > r.budgets[d].bytes()) {
+      return fail(ErrorCode::kBudgetExceeded, "[planner] device " + r.devices[d] + ": budget " +
+                                                  r.budgets[d].to_string() + " is below the " + format_bytes(total) +
+                                                  " (" + std::to_string(total) + " bytes) of the " +
+                                                  std::to_string(count) + " unit(s) placed on it");
+    }
+  }
+  return boost::outcome_v2::success();
 }
 
 // Shared by all strategies; they differ in how streamed units are packed and how far loads run ahead.
 class PlanningStrategy : public PartitionStrategy {
  public:
   Result<ExecutionPlan> plan(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                             memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch) const final {
+                             memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch,
+                             const DeviceRequest& request) const final {
     const std::span<const model_ir::Unit> units = graph.units();
     const std::size_t n = units.size();
     const std::size_t head = n - 1;
-    EDGE_RT_TRY(auto buffers, runtime_buffers(graph.config(), n_ctx, n_batch));
+    EDGE_RT_TRY(auto buffers, runtime_buffers(graph.config(), graph.recipe(), n_ctx, n_batch));
     const std::uint64_t fixed = buffers.reserved_bytes();
     auto block = [&](std::size_t u) { return MemoryPool::size_class(group_weight_bytes(units, u, u + 1)); };
+    EDGE_RT_TRY(check_request(request, n));
+    auto device_of = [&](std::size_t u) -> DeviceIndex {
+      return request.unit_device.empty() ? 0 : request.unit_device[u];
+    };
+    EDGE_RT_TRY(check_device_budgets(units, request, block));
 
     // Streaming holds the largest layer unit (attention or feed-forward) in each live slot; the head streams in
-    // chunks that can be as small as one row, and the embedding is gathered, so neither sets the minimum.
-    std::uint64_t largest = MemoryPool::size_class(head_chunk_bytes(units[head], 0, 1));
+    // chunks that can be as small as one row, and the embedding is gathered, so neither sets the minimum. Units
+    // on another device are resident there and cost the host nothing.
+    std::uint64_t largest = device_of(head) == 0 ? MemoryPool::size_class(head_chunk_bytes(units[head], 0, 1)) : 0;
     std::size_t largest_unit = head;
     for (std::size_t u = 1; u < head; ++u) {
-      if (block(u) > largest) {
+      if (device_of(u) == 0 && block(u) > largest) {
         largest = block(u);
         largest_unit = u;
       }
@@ -249,6 +311,9 @@ class PlanningStrategy : public PartitionStrategy {
     ExecutionPlan plan;
     plan.strategy = std::string(name());
     plan.budget = budget;
+    plan.devices = request.devices;
+    plan.device_budgets = request.budgets;
+    plan.device_budgets[0] = budget;
     plan.n_ctx = n_ctx;
     plan.n_batch = n_batch;
     plan.buffers = buffers;
@@ -267,7 +332,7 @@ class PlanningStrategy : public PartitionStrategy {
     const model_ir::WeightRef* embedding = units[0].find(model_ir::WeightRole::kTokenEmbedding);
     const bool tied = lm_head && embedding && lm_head->source == embedding->source;
     auto share_head = [&](Group g) {
-      if (tied && g.last_unit == n) {
+      if (tied && g.last_unit == n && g.device == 0) {
         g.lm_head_shared = true;
         g.weight_bytes -= weight_slot_bytes(lm_head->resident_bytes, /*matrix=*/true);
         g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
@@ -275,14 +340,15 @@ class PlanningStrategy : public PartitionStrategy {
       return g;
     };
     std::vector<Group> resident;
-    if (packs()) {
-      resident.push_back(share_head(make_group(units, 0, n, /*resident=*/true)));
-    } else {
-      for (std::size_t u = 0; u < n; ++u)
-        resident.push_back(share_head(make_group(units, u, u + 1, /*resident=*/true)));
+    for (std::size_t u = 0; u < n;) {
+      // One group per unit on a device (each its own allocation there); packed runs of CPU units.
+      std::size_t last = u + 1;
+      while (packs() && device_of(u) == 0 && last < n && device_of(last) == 0) ++last;
+      resident.push_back(share_head(make_group(units, u, last, /*resident=*/true, device_of(u))));
+      u = last;
     }
     std::uint64_t resident_total = fixed;
-    for (const Group& g : resident) resident_total += g.reserved_bytes;
+    for (const Group& g : resident) resident_total += g.device == 0 ? g.reserved_bytes : 0;
     if (resident_total <= budget.bytes()) {
       plan.groups = std::move(resident);
       finish(plan);
@@ -295,6 +361,7 @@ class PlanningStrategy : public PartitionStrategy {
     const std::uint64_t free = budget.bytes() - fixed;
     const std::uint64_t head_min = MemoryPool::size_class(head_chunk_bytes(units[head], 0, 1));
     std::vector<bool> pinned(n, false);
+    for (std::size_t u = 0; u < n; ++u) pinned[u] = device_of(u) != 0;  // resident on their device
     std::uint64_t pinned_bytes = 0;
     auto largest_unpinned = [&]() {
       std::uint64_t m = pinned[head] ? 0 : head_min;
@@ -304,7 +371,9 @@ class PlanningStrategy : public PartitionStrategy {
       return m;
     };
     std::vector<std::size_t> candidates;
-    for (std::size_t u = 1; u < n; ++u) candidates.push_back(u);
+    for (std::size_t u = 1; u < n; ++u) {
+      if (!pinned[u]) candidates.push_back(u);
+    }
     std::stable_sort(candidates.begin(), candidates.end(),
                      [&](std::size_t a, std::size_t b) { return block(a) > block(b); });
     for (std::size_t u : candidates) {
@@ -323,12 +392,12 @@ class PlanningStrategy : public PartitionStrategy {
     Group gather;
     gather.first_unit = 0;
     gather.last_unit = 1;
-    gather.gathered = true;
+    gather.placement = Placement::kGathered;
     plan.groups.push_back(gather);
     std::size_t u = 1;
     while (u < head) {
       if (pinned[u]) {
-        plan.groups.push_back(make_group(units, u, u + 1, /*resident=*/true));
+        plan.groups.push_back(make_group(units, u, u + 1, /*resident=*/true, device_of(u)));
         ++u;
         continue;
       }
@@ -341,7 +410,7 @@ class PlanningStrategy : public PartitionStrategy {
       u = last;
     }
     if (pinned[head]) {
-      plan.groups.push_back(make_group(units, head, n, /*resident=*/true));
+      plan.groups.push_back(make_group(units, head, n, /*resident=*/true, device_of(head)));
     } else {
       const std::int64_t vocab = units[head].find(model_ir::WeightRole::kLmHead)->shape[0];
       // The most rows whose chunk, rounded to its size class, fits a slot (binary search; 1 row always fits).
@@ -381,14 +450,15 @@ class PlanningStrategy : public PartitionStrategy {
   static void finish(ExecutionPlan& plan) {
     const std::uint64_t fixed = plan.buffers.reserved_bytes();
     std::uint64_t largest_streamed = 0;
-    plan.resident_bytes = 0;
+    plan.device_resident_bytes.assign(plan.devices.size(), 0);
     for (const Group& g : plan.groups) {
-      if (g.resident) {
-        plan.resident_bytes += g.reserved_bytes;
+      if (g.resident()) {
+        plan.device_resident_bytes[g.device] += g.reserved_bytes;
       } else {
         largest_streamed = std::max(largest_streamed, g.reserved_bytes);
       }
     }
+    plan.resident_bytes = plan.device_resident_bytes[0];
     // The computing load plus `depth` loads ahead are live at once.
     plan.peak_bytes = fixed + plan.resident_bytes + (1 + plan.prefetch_depth) * largest_streamed;
     plan.stream_block_bytes = largest_streamed;

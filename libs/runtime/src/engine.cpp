@@ -10,6 +10,7 @@
 #include <malloc.h>
 #endif
 #include <filesystem>
+#include <map>
 
 namespace edge_rt::runtime {
 
@@ -37,12 +38,38 @@ const char* to_string(StopReason reason) noexcept {
   return "?";
 }
 
+const char* to_string(FallbackPolicy policy) noexcept {
+  return policy == FallbackPolicy::kCpu ? "cpu" : "fail";
+}
+
+std::string Coverage::summary() const {
+  std::string text;
+  for (const DeviceCoverage& d : devices) {
+    if (!text.empty()) text += "; ";
+    text += d.name + ": " + std::to_string(d.ops) + " ops, " + std::to_string(d.units) + " units";
+  }
+  if (!fallbacks.empty()) {
+    std::map<std::string, std::size_t> by_reason;
+    for (const FallbackEntry& f : fallbacks) ++by_reason[f.reason];
+    text += "; " + std::to_string(fallbacks.size()) + " fallback(s) to the CPU (";
+    bool first = true;
+    for (const auto& [reason, count] : by_reason) {
+      text += (first ? "" : ", ") + reason + " " + std::to_string(count);
+      first = false;
+    }
+    text += ")";
+  }
+  return text;
+}
+
 namespace detail {
 struct EngineData {
   EngineOptions options;
   std::optional<model_ir::ModelGraph<model_ir::Validated>> graph;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
   partition_planner::ExecutionPlan plan;
+  std::optional<DevicePlacement> placement;  // until prepare() hands the backends to the executor
+  Coverage coverage;
   std::unique_ptr<Executor> executor;
   double load_ms = 0;
 };
@@ -59,7 +86,7 @@ std::optional<tokenizer::TokenId> bos_of(const detail::EngineData& data) {
 
 // Llama-family models get BOS before every prompt; others only when there is no prompt to start from.
 bool prepends_bos(const detail::EngineData& data, bool prompt_empty) {
-  return bos_of(data) && (data.graph->config().architecture == model_ir::Architecture::kLlama || prompt_empty);
+  return bos_of(data) && (data.graph->recipe().prepends_bos || prompt_empty);
 }
 }  // namespace
 
@@ -110,7 +137,11 @@ template <class State>
   const std::size_t n_batch =
       options.n_batch == 0 ? std::min<std::size_t>(512, n_ctx) : std::min(options.n_batch, n_ctx);
   EDGE_RT_TRY(auto strategy, partition_planner::make_strategy(options.strategy));
-  EDGE_RT_TRY(data->plan, strategy->plan(graph, options.budget, n_ctx, n_batch));
+  EDGE_RT_TRY(auto placement, detail::place(graph, options.devices, options.budget, kernel_threads(options.n_threads)));
+  EDGE_RT_TRY(data->plan, strategy->plan(graph, options.budget, n_ctx, n_batch, placement.request));
+  detail::finish_coverage(placement, graph, data->plan);
+  data->coverage = placement.coverage;
+  data->placement.emplace(std::move(placement));
   data->graph.emplace(std::move(graph));
 #if defined(__GLIBC__)
   // Parsing tokenizer.json and config.json leaves freed heap pages resident; hand them back before the budgeted
@@ -125,10 +156,12 @@ template <class State>
     Result<InferenceEngine<Ready>> InferenceEngine<State>::prepare() && requires std::same_as<State, Planned> {
   const auto start = Clock::now();
   auto data = std::move(data_);
+  detail::DevicePlacement placement = std::move(*data->placement);
+  data->placement.reset();
   EDGE_RT_TRY(data->executor,
               detail::Executor::create(*data->graph, data->plan,
                                        detail::IoOptions{data->options.cold_cache, data->options.use_mmap},
-                                       kernel_threads(data->options.n_threads)));
+                                       std::move(placement)));
   data->load_ms += ms_since(start);
   return InferenceEngine<Ready>(std::move(data));
 }
@@ -306,6 +339,11 @@ bool InferenceEngine<State>::adds_bos() const noexcept requires(!std::same_as<St
 template <class State>
 std::string InferenceEngine<State>::describe_plan() const requires(!std::same_as<State, Idle>) {
   return data_->plan.describe(data_->graph->units());
+}
+
+template <class State>
+const Coverage& InferenceEngine<State>::coverage() const noexcept requires(!std::same_as<State, Idle>) {
+  return data_->coverage;
 }
 
 template class InferenceEngine<Idle>;

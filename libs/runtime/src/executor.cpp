@@ -1,7 +1,5 @@
 #include "executor.hpp"
 
-#include <edge_rt/tensor_core/kernels.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -20,42 +18,45 @@ double ms_since(Clock::time_point start) {
 }  // namespace
 
 Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
-                   const IoOptions& io, std::size_t n_threads)
+                   const IoOptions& io, DevicePlacement placement)
     : graph_(graph),
       config_(graph.config()),
+      recipe_(graph.recipe()),
       plan_(plan),
       io_(io),
-      pool_(std::make_unique<memory_manager::MemoryPool>(plan.budget)),
-      pinned_(plan.groups.size()),
-      configured_threads_(std::max<std::size_t>(1, n_threads)),
-      threads_(std::make_unique<tc::ThreadPool>(configured_threads_)) {}
+      backends_(std::move(placement.backends)),
+      placement_(std::move(placement.units)),
+      widths_(graph.recipe().value_widths(graph.config())),
+      pinned_(plan.groups.size()) {
+  for (const auto& b : backends_) backend_ptrs_.push_back(b.get());
+  for (const UnitPlacement& u : placement_) weight_devices_.push_back(u.weight_device);
+}
 
 Executor::~Executor() = default;
 
 std::size_t Executor::limit_threads(std::size_t n) {
-  const std::size_t want = n == 0 ? configured_threads_ : std::min(n, configured_threads_);
-  // A new pool costs a few thread starts; it happens only when a monitor changes its mind.
-  if (want != threads_->size()) threads_ = std::make_unique<tc::ThreadPool>(want);
-  return threads_->size();
+  for (std::size_t d = 1; d < backends_.size(); ++d) backends_[d]->limit_threads(n);
+  return backends_[0]->limit_threads(n);
 }
 
 Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<model_ir::Validated>& graph,
                                                    const partition_planner::ExecutionPlan& plan, const IoOptions& io,
-                                                   std::size_t n_threads) {
+                                                   DevicePlacement placement) {
   std::unique_ptr<Executor> ex(
-      new Executor(graph, plan, io, n_threads));  // private constructor: make_unique cannot reach it
-  EDGE_RT_TRY(ex->kv_cache_, ex->pool_->allocate(plan.buffers.kv_cache_bytes));
+      new Executor(graph, plan, io, std::move(placement)));  // private constructor: make_unique cannot reach it
+  backend::Backend& cpu = *ex->backends_[0];
+  EDGE_RT_TRY(ex->kv_cache_, cpu.allocate(plan.buffers.kv_cache_bytes, backend::BufferUsage::kKvCache));
   std::memset(ex->kv_cache_.data(), 0, ex->kv_cache_.size_bytes());
   for (std::size_t s = 0; s < ex->scratch_.size(); ++s) {
     if (plan.buffers.scratch_bytes[s] == 0) continue;
-    EDGE_RT_TRY(ex->scratch_[s], ex->pool_->allocate(plan.buffers.scratch_bytes[s]));
+    EDGE_RT_TRY(ex->scratch_[s], cpu.allocate(plan.buffers.scratch_bytes[s], backend::BufferUsage::kScratch));
   }
   std::vector<std::size_t> streamed;
   for (std::size_t g = 0; g < plan.groups.size(); ++g) {
-    if (plan.groups[g].resident) {
+    if (plan.groups[g].resident()) {
       EDGE_RT_TRY(auto group, ex->load(g, ex->staging_));
       ex->pinned_[g].emplace(std::move(group));
-    } else if (!plan.groups[g].gathered) {
+    } else if (!plan.groups[g].gathered()) {
       streamed.push_back(g);
     }
   }
@@ -74,6 +75,17 @@ std::span<float> Executor::scratch(Scratch s) noexcept {
   return scratch_[static_cast<std::size_t>(s)].as<float>();
 }
 
+std::span<float> Executor::value(model_ir::Value v, std::size_t layer, std::size_t n, std::size_t pos0) noexcept {
+  if (v == model_ir::Value::kKNew || v == model_ir::Value::kVNew) {
+    const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads * config_.head_dim);
+    const std::size_t layer_elems = plan_.n_ctx * kv_dim;
+    const std::size_t table = v == model_ir::Value::kKNew ? layer : static_cast<std::size_t>(config_.n_layers) + layer;
+    return kv_cache_.as<float>().subspan(table * layer_elems + pos0 * kv_dim, n * kv_dim);
+  }
+  const std::uint64_t width = widths_[static_cast<std::size_t>(v)];
+  return scratch(partition_planner::scratch_of(v)).first(n * static_cast<std::size_t>(width));
+}
+
 std::span<float> Executor::logits() noexcept {
   return scratch(Scratch::kLogits).first(static_cast<std::size_t>(config_.vocab_size));
 }
@@ -81,8 +93,8 @@ std::span<float> Executor::logits() noexcept {
 Result<LoadedGroup> Executor::load(std::size_t group_index, Staging& staging) {
   IoStats stats;
   const partition_planner::Group& group = plan_.groups[group_index];
-  const std::uint64_t block = group.resident ? 0 : plan_.stream_block_bytes;
-  auto loaded = load_group(graph_.units(), group, block, *pool_, io_, staging, stats);
+  const std::uint64_t block = group.resident() ? 0 : plan_.stream_block_bytes;
+  auto loaded = load_group(graph_.units(), group, block, backend_ptrs_, weight_devices_, io_, staging, stats);
   io_bytes_ += stats.bytes_read;
   io_ns_ += static_cast<std::uint64_t>(stats.io_ms * 1e6);
   return loaded;
@@ -112,7 +124,7 @@ Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std:
                                 double& stall_ms) {
   for (std::size_t g = 0; g < plan_.groups.size(); ++g) {
     const partition_planner::Group& group = plan_.groups[g];
-    if (group.gathered) {
+    if (group.gathered()) {
       const auto start = Clock::now();
       EDGE_RT_TRY(gather_embedding(tokens, pos0));
       stall_ms += ms_since(start);  // synchronous reads: the compute waits for them
@@ -137,14 +149,11 @@ Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std:
 
 void Executor::run_unit(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
                         const RowLogits* each_row) {
-  const bool gpt2 = config_.architecture == model_ir::Architecture::kGpt2;
   const std::size_t n = tokens.size();
   switch (unit.unit->kind) {
     case model_ir::UnitKind::kEmbedding: run_embedding(unit, tokens, pos0); return;
-    case model_ir::UnitKind::kAttention:
-      gpt2 ? run_gpt2_attention(unit, n, pos0) : run_llama_attention(unit, n, pos0);
-      return;
-    case model_ir::UnitKind::kFeedForward: gpt2 ? run_gpt2_ffn(unit, n) : run_llama_ffn(unit, n); return;
+    case model_ir::UnitKind::kAttention: run_program(unit, recipe_.attention, n, pos0); return;
+    case model_ir::UnitKind::kFeedForward: run_program(unit, recipe_.feed_forward, n, pos0); return;
     case model_ir::UnitKind::kHead: run_head(unit, n, each_row); return;
   }
 }
@@ -168,7 +177,7 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
         tc::to_f32(w.dtype, raw.data(), d, x.data() + t * d);
       } else {
         tc::to_f32(w.dtype, raw.data(), d, pos_row.data());
-        tc::add(pos_row, x.subspan(t * d, d));
+        backends_[0]->add(pos_row, x.subspan(t * d, d));
       }
     }
   }
@@ -179,147 +188,104 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
 
 void Executor::run_embedding(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0) {
   const auto d = static_cast<std::size_t>(config_.d_model);
-  std::span<float> x = scratch(Scratch::kResidual);
-  std::span<float> pos_row = scratch(Scratch::kNormed).first(d);
-  const tc::TensorView& wte = unit.matrix(WeightRole::kTokenEmbedding);
-  const tc::TensorView& wpe = unit.matrix(WeightRole::kPositionEmbedding);
-  for (std::size_t t = 0; t < tokens.size(); ++t) {
-    const tc::TensorView row = wte.row(tokens[t]);
-    tc::to_f32(row.dtype(), row.data(), d, x.data() + t * d);
-    if (wpe.data()) {
-      const tc::TensorView prow = wpe.row(static_cast<std::int64_t>(pos0 + t));
-      tc::to_f32(prow.dtype(), prow.data(), d, pos_row.data());
-      tc::add(pos_row, x.subspan(t * d, d));
+  const std::size_t n = tokens.size();
+  std::span<float> x = scratch(Scratch::kResidual).first(n * d);
+  backend::Backend& cpu = *backends_[0];
+  rows_.assign(tokens.begin(), tokens.end());
+  cpu.embedding_rows(unit.matrix(WeightRole::kTokenEmbedding), rows_, x, /*accumulate=*/false);
+  const backend::PreparedWeight& wpe = unit.matrix(WeightRole::kPositionEmbedding);
+  if (wpe.view.data()) {
+    for (std::size_t t = 0; t < n; ++t) rows_[t] = static_cast<std::int64_t>(pos0 + t);
+    cpu.embedding_rows(wpe, rows_, x, /*accumulate=*/true);
+  }
+}
+
+void Executor::norm(backend::Backend& on, std::span<const float> x, std::span<const float> w, std::span<const float> b,
+                    std::span<float> out) {
+  const auto d = static_cast<std::size_t>(config_.d_model);
+  if (recipe_.norm == model_ir::NormKind::kLayerNorm) {
+    on.layer_norm(x, d, w, b, config_.norm_eps, out);
+  } else {
+    on.rms_norm(x, d, w, config_.norm_eps, out);
+  }
+}
+
+void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Step> program, std::size_t n,
+                           std::size_t pos0) {
+  using model_ir::StepOp;
+  using model_ir::Value;
+  const auto layer = static_cast<std::size_t>(unit.unit->layer);
+  const std::vector<partition_planner::DeviceIndex>& devices =
+      placement_[static_cast<std::size_t>(unit.unit - graph_.units().data())].step_device;
+  auto val = [&](Value v) { return value(v, layer, n, pos0); };
+  for (std::size_t i = 0; i < program.size(); ++i) {
+    const model_ir::Step& s = program[i];
+    backend::Backend& on = *backends_[devices[i]];
+    const std::span<const float> bias = s.has_bias ? unit.vector(s.bias) : std::span<const float>{};
+    switch (s.op) {
+      case StepOp::kNorm: norm(on, val(s.in), unit.vector(s.weight), bias, val(s.out)); break;
+      case StepOp::kMatmul: on.matmul(val(s.in), n, unit.matrix(s.weight), bias, val(s.out)); break;
+      case StepOp::kSplitQkv: {
+        const auto q_dim = static_cast<std::size_t>(config_.n_heads * config_.head_dim);
+        const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads * config_.head_dim);
+        const std::span<const float> qkv = val(s.in);
+        const std::span<float> q = val(Value::kQuery), k = val(Value::kKNew), v = val(Value::kVNew);
+        const std::size_t row = q_dim + 2 * kv_dim;
+        for (std::size_t t = 0; t < n; ++t) {
+          on.copy(qkv.subspan(t * row, q_dim), q.subspan(t * q_dim, q_dim));
+          on.copy(qkv.subspan(t * row + q_dim, kv_dim), k.subspan(t * kv_dim, kv_dim));
+          on.copy(qkv.subspan(t * row + q_dim + kv_dim, kv_dim), v.subspan(t * kv_dim, kv_dim));
+        }
+        break;
+      }
+      case StepOp::kRope: {
+        const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
+        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, config_.rope_theta);
+        break;
+      }
+      case StepOp::kAttention: {
+        const auto hd = static_cast<std::size_t>(config_.head_dim);
+        const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads) * hd;
+        const std::size_t layer_elems = plan_.n_ctx * kv_dim;
+        const std::span<float> cache = kv_cache_.as<float>();
+        tc::AttentionArgs args;
+        args.n_tokens = n;
+        args.pos0 = pos0;
+        args.n_heads = static_cast<std::size_t>(config_.n_heads);
+        args.n_kv_heads = static_cast<std::size_t>(config_.n_kv_heads);
+        args.head_dim = hd;
+        args.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        on.attention(args, val(s.in), cache.subspan(layer * layer_elems, layer_elems),
+                     cache.subspan((static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems, layer_elems),
+                     scratch(Scratch::kScores), val(s.out));
+        break;
+      }
+      case StepOp::kGeluTanh: on.gelu_tanh(val(s.out)); break;
+      case StepOp::kSwiglu: on.swiglu(val(s.out), val(s.in)); break;
+      case StepOp::kAdd: on.add(val(s.in), val(s.out)); break;
     }
   }
-}
-
-void Executor::attend(std::size_t layer, std::size_t n, std::size_t pos0) {
-  const auto hd = static_cast<std::size_t>(config_.head_dim);
-  const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads) * hd;
-  const std::size_t layer_elems = plan_.n_ctx * kv_dim;
-  std::span<float> cache = kv_cache_.as<float>();
-  tc::AttentionArgs args;
-  args.n_tokens = n;
-  args.pos0 = pos0;
-  args.n_heads = static_cast<std::size_t>(config_.n_heads);
-  args.n_kv_heads = static_cast<std::size_t>(config_.n_kv_heads);
-  args.head_dim = hd;
-  args.scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  tc::attention(args, scratch(Scratch::kQuery), cache.subspan(layer * layer_elems, layer_elems),
-                cache.subspan((static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems, layer_elems),
-                scratch(Scratch::kScores), scratch(Scratch::kAttnOut), threads_.get());
-}
-
-void Executor::run_llama_attention(const LoadedUnit& unit, std::size_t n, std::size_t pos0) {
-  const auto d = static_cast<std::size_t>(config_.d_model);
-  const auto hd = static_cast<std::size_t>(config_.head_dim);
-  const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads) * hd;
-  const auto layer = static_cast<std::size_t>(unit.unit->layer);
-  const std::size_t layer_elems = plan_.n_ctx * kv_dim;
-  std::span<float> x = scratch(Scratch::kResidual).first(n * d);
-  std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
-  std::span<float> q = scratch(Scratch::kQuery);
-  std::span<float> cache = kv_cache_.as<float>();
-  std::span<float> k_rows = cache.subspan(layer * layer_elems + pos0 * kv_dim, n * kv_dim);
-  std::span<float> v_rows =
-      cache.subspan((static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems + pos0 * kv_dim, n * kv_dim);
-
-  tc::rms_norm(x, d, unit.vector(WeightRole::kAttnNorm), config_.norm_eps, xb);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kQ), {}, q, threads_.get());
-  tc::matmul(xb, n, unit.matrix(WeightRole::kK), {}, k_rows, threads_.get());
-  tc::matmul(xb, n, unit.matrix(WeightRole::kV), {}, v_rows, threads_.get());
-  tc::rope(q, n, static_cast<std::size_t>(config_.n_heads), hd, pos0, config_.rope_theta);
-  tc::rope(k_rows, n, static_cast<std::size_t>(config_.n_kv_heads), hd, pos0, config_.rope_theta);
-  attend(layer, n, pos0);
-  tc::matmul(scratch(Scratch::kAttnOut), n, unit.matrix(WeightRole::kAttnOut), {}, xb, threads_.get());
-  tc::add(xb, x);
-}
-
-void Executor::run_llama_ffn(const LoadedUnit& unit, std::size_t n) {
-  const auto d = static_cast<std::size_t>(config_.d_model);
-  const auto ff = static_cast<std::size_t>(config_.d_ff);
-  std::span<float> x = scratch(Scratch::kResidual).first(n * d);
-  std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
-  std::span<float> gate = scratch(Scratch::kFfnA).first(n * ff);
-  std::span<float> up = scratch(Scratch::kFfnB).first(n * ff);
-  tc::rms_norm(x, d, unit.vector(WeightRole::kFfnNorm), config_.norm_eps, xb);
-  tc::matmul(xb, n, unit.matrix(WeightRole::kFfnGate), {}, gate, threads_.get());
-  tc::matmul(xb, n, unit.matrix(WeightRole::kFfnUp), {}, up, threads_.get());
-  tc::swiglu(gate, up, threads_.get());
-  tc::matmul(gate, n, unit.matrix(WeightRole::kFfnDown), {}, xb, threads_.get());
-  tc::add(xb, x);
-}
-
-void Executor::run_gpt2_attention(const LoadedUnit& unit, std::size_t n, std::size_t pos0) {
-  const auto d = static_cast<std::size_t>(config_.d_model);
-  const auto layer = static_cast<std::size_t>(unit.unit->layer);
-  const std::size_t layer_elems = plan_.n_ctx * d;
-  std::span<float> x = scratch(Scratch::kResidual).first(n * d);
-  std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
-  std::span<float> qkv = scratch(Scratch::kQkv).first(n * 3 * d);
-  std::span<float> q = scratch(Scratch::kQuery);
-  float* k_cache = kv_cache_.as<float>().data() + layer * layer_elems;
-  float* v_cache = kv_cache_.as<float>().data() + (static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems;
-
-  tc::layer_norm(x, d, unit.vector(WeightRole::kAttnNorm), unit.vector(WeightRole::kAttnNormBias), config_.norm_eps,
-                 xb);
-  linear(unit, WeightRole::kQkv, WeightRole::kQkvBias, xb, n, qkv);
-  for (std::size_t t = 0; t < n; ++t) {
-    const float* row = qkv.data() + t * 3 * d;
-    std::memcpy(q.data() + t * d, row, d * sizeof(float));
-    std::memcpy(k_cache + (pos0 + t) * d, row + d, d * sizeof(float));
-    std::memcpy(v_cache + (pos0 + t) * d, row + 2 * d, d * sizeof(float));
-  }
-  attend(layer, n, pos0);
-  linear(unit, WeightRole::kAttnOut, WeightRole::kAttnOutBias, scratch(Scratch::kAttnOut), n, xb);
-  tc::add(xb, x);
-}
-
-void Executor::linear(const LoadedUnit& unit, WeightRole role, WeightRole bias, std::span<const float> x, std::size_t n,
-                      std::span<float> out) {
-  if (unit.in_out[static_cast<std::size_t>(role)]) {
-    tc::matmul_in_out(x, n, unit.matrix(role), unit.vector(bias), out, threads_.get());
-  } else {
-    tc::matmul(x, n, unit.matrix(role), unit.vector(bias), out, threads_.get());
-  }
-}
-
-void Executor::run_gpt2_ffn(const LoadedUnit& unit, std::size_t n) {
-  const auto d = static_cast<std::size_t>(config_.d_model);
-  const auto ff = static_cast<std::size_t>(config_.d_ff);
-  std::span<float> x = scratch(Scratch::kResidual).first(n * d);
-  std::span<float> xb = scratch(Scratch::kNormed).first(n * d);
-  std::span<float> hidden = scratch(Scratch::kFfnA).first(n * ff);
-  tc::layer_norm(x, d, unit.vector(WeightRole::kFfnNorm), unit.vector(WeightRole::kFfnNormBias), config_.norm_eps, xb);
-  linear(unit, WeightRole::kFfnUp, WeightRole::kFfnUpBias, xb, n, hidden);
-  tc::gelu_tanh(hidden, threads_.get());
-  linear(unit, WeightRole::kFfnDown, WeightRole::kFfnDownBias, hidden, n, xb);
-  tc::add(xb, x);
 }
 
 void Executor::run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* each_row) {
   const auto d = static_cast<std::size_t>(config_.d_model);
   std::span<float> x = scratch(Scratch::kResidual);
   std::span<float> xb = scratch(Scratch::kNormed);
-  const tc::TensorView& lm_head =
-      unit.matrix(WeightRole::kLmHead).data() ? unit.matrix(WeightRole::kLmHead) : shared_lm_head_;
-  EDGE_RT_CHECK(lm_head.data() != nullptr, "head without an LM head");
+  const backend::PreparedWeight& lm_head =
+      unit.matrix(WeightRole::kLmHead).view.data() ? unit.matrix(WeightRole::kLmHead) : shared_lm_head_;
+  EDGE_RT_CHECK(lm_head.view.data() != nullptr, "head without an LM head");
+  const std::vector<partition_planner::DeviceIndex>& devices = placement_.back().step_device;
+  backend::Backend& norm_on = *backends_[devices[0]];
+  backend::Backend& matmul_on = *backends_[devices[1]];
   const auto first_id = static_cast<std::size_t>(unit.row_begin);
-  const auto n_ids = static_cast<std::size_t>(lm_head.shape()[0]);
+  const auto n_ids = static_cast<std::size_t>(lm_head.view.shape()[0]);
   std::span<float> out = logits().subspan(first_id, n_ids);
   const std::size_t first = each_row ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t) {
-    std::span<const float> row = x.subspan(t * d, d);
-    std::span<float> normed = xb.subspan(t * d, d);
     // Every chunk normalises again: cheap (d elements) and keeps chunks independent of each other.
-    if (config_.architecture == model_ir::Architecture::kGpt2) {
-      tc::layer_norm(row, d, unit.vector(WeightRole::kFinalNorm), unit.vector(WeightRole::kFinalNormBias),
-                     config_.norm_eps, normed);
-    } else {
-      tc::rms_norm(row, d, unit.vector(WeightRole::kFinalNorm), config_.norm_eps, normed);
-    }
-    tc::matmul(normed, 1, lm_head, {}, out, threads_.get());
+    norm(norm_on, x.subspan(t * d, d), unit.vector(WeightRole::kFinalNorm), unit.vector(WeightRole::kFinalNormBias),
+         xb.subspan(t * d, d));
+    matmul_on.matmul(xb.subspan(t * d, d), 1, lm_head, {}, out);
     if (each_row) (*each_row)(t, first_id, out);
   }
 }

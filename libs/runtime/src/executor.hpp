@@ -1,12 +1,13 @@
 #pragma once
-// Executes an ExecutionPlan: owns the pool, the KV cache, the scratch buffers and the pinned weight groups, and
-// runs forward passes group by group, streaming the groups that are not resident (in the compute thread, or on
-// the Prefetcher's I/O thread when the plan has a prefetch depth).
+// Executes an ExecutionPlan: owns the backends, the KV cache, the scratch buffers and the pinned weight groups,
+// and runs forward passes group by group, each unit's recipe program op by op on the backend placement chose,
+// streaming the groups that are not resident (in the compute thread, or on the Prefetcher's I/O thread when the
+// plan has a prefetch depth).
 
+#include "placement.hpp"
 #include "prefetcher.hpp"
 #include "weights.hpp"
 
-#include <edge_rt/tensor_core/thread_pool.hpp>
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
 #include <atomic>
@@ -31,11 +32,12 @@ struct PassStats {
 /// Neither copy nor move (the pool must stay put while guards point to it). Not thread-safe.
 class Executor final {
  public:
-  /// Allocates the KV cache and scratch, loads pinned groups, starts the I/O thread when the plan prefetches and
-  /// n_threads - 1 kernel workers (n_threads >= 1, see kernel_threads). `graph` must outlive the executor.
+  /// Takes the placement's backends; allocates the KV cache and scratch from the CPU's pool, loads pinned groups
+  /// into their devices' pools and starts the I/O thread when the plan prefetches. `graph` must outlive the
+  /// executor.
   static Result<std::unique_ptr<Executor>> create(const model_ir::ModelGraph<model_ir::Validated>& graph,
                                                   const partition_planner::ExecutionPlan& plan, const IoOptions& io,
-                                                  std::size_t n_threads);
+                                                  DevicePlacement placement);
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
   ~Executor();
@@ -46,18 +48,18 @@ class Executor final {
   Result<PassStats> forward(std::span<const tokenizer::TokenId> tokens, std::size_t pos0, const RowLogits* each_row);
 
   std::span<float> logits() noexcept;
-  memory_manager::PoolStats pool_stats() const { return pool_->stats(); }
+  /// The host (CPU) pool's counters.
+  memory_manager::PoolStats pool_stats() const { return backends_[0]->pool_stats(); }
   /// Kernel threads from now on: min(n, the configured count), at least 1; 0 restores the configured count.
   /// Between passes only. Returns the count in effect.
   std::size_t limit_threads(std::size_t n);
 
  private:
   Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
-           const IoOptions& io, std::size_t n_threads);
-  // out = x . W (+ bias) for the unit's matrix `role`, whichever way it is stored.
-  void linear(const LoadedUnit& unit, model_ir::WeightRole role, model_ir::WeightRole bias, std::span<const float> x,
-              std::size_t n, std::span<float> out);
+           const IoOptions& io, DevicePlacement placement);
   std::span<float> scratch(partition_planner::Scratch s) noexcept;
+  // Rows [0, n) of an activation buffer; kKNew / kVNew: rows [pos0, pos0 + n) of the layer's K / V cache.
+  std::span<float> value(model_ir::Value v, std::size_t layer, std::size_t n, std::size_t pos0) noexcept;
   Result<LoadedGroup> load(std::size_t group_index, Staging& staging);
   Result<void> run_pass(std::span<const tokenizer::TokenId> tokens, std::size_t pos0, const RowLogits* each_row,
                         double& stall_ms);
@@ -65,28 +67,31 @@ class Executor final {
                 const RowLogits* each_row);
   Result<void> gather_embedding(std::span<const tokenizer::TokenId> tokens, std::size_t pos0);
   void run_embedding(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0);
-  void run_llama_attention(const LoadedUnit& unit, std::size_t n, std::size_t pos0);
-  void run_llama_ffn(const LoadedUnit& unit, std::size_t n);
-  void run_gpt2_attention(const LoadedUnit& unit, std::size_t n, std::size_t pos0);
-  void run_gpt2_ffn(const LoadedUnit& unit, std::size_t n);
+  void run_program(const LoadedUnit& unit, std::span<const model_ir::Step> program, std::size_t n, std::size_t pos0);
   void run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* each_row);
-  void attend(std::size_t layer, std::size_t n, std::size_t pos0);
+  void norm(backend::Backend& on, std::span<const float> x, std::span<const float> w, std::span<const float> b,
+            std::span<float> out);
 
   const model_ir::ModelGraph<model_ir::Validated>& graph_;
   const model_ir::ModelConfig& config_;
+  const model_ir::Recipe& recipe_;
   partition_planner::ExecutionPlan plan_;
   IoOptions io_;
-  std::unique_ptr<memory_manager::MemoryPool> pool_;  // before every guard: destroyed last
+  // Before every guard: destroyed last. [0] the CPU, whose pool holds the KV cache and scratch.
+  std::vector<std::unique_ptr<backend::Backend>> backends_;
+  std::vector<backend::Backend*> backend_ptrs_;                                            // the same, for load_group
+  std::vector<UnitPlacement> placement_;                                                   // per unit
+  std::vector<WeightDevices> weight_devices_;                                              // per unit, for load_group
+  std::array<std::uint64_t, static_cast<std::size_t>(model_ir::Value::kCount)> widths_{};  // recipe value widths
+  std::vector<std::int64_t> rows_;  // embedding rows of the current pass
   memory_manager::BufferGuard kv_cache_;
   std::array<memory_manager::BufferGuard, static_cast<std::size_t>(partition_planner::Scratch::kCount)> scratch_;
   std::vector<std::optional<LoadedGroup>> pinned_;  // by group index
-  tensor_core::TensorView shared_lm_head_;          // tied weights: the resident token embedding
+  backend::PreparedWeight shared_lm_head_;          // tied weights: the resident token embedding
   Staging staging_;                                 // compute-thread loads
   std::atomic<std::uint64_t> io_bytes_{0};
   std::atomic<std::uint64_t> io_ns_{0};
   std::optional<Error> poisoned_;
-  std::size_t configured_threads_ = 1;
-  std::unique_ptr<tensor_core::ThreadPool> threads_;
   std::unique_ptr<Prefetcher> prefetcher_;  // last: its thread stops before the rest is destroyed
 };
 

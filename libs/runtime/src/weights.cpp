@@ -41,12 +41,11 @@ Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io
   return boost::outcome_v2::success();
 }
 
-// Q4_0 matrices that only matmul reads (not the embeddings, read by row) take the interleaved layout where this
-// CPU's kernels read it fastest. Done on every load, streamed groups included: it is one pass over data in cache.
-// (Quantized matrices are always output-major, so none is read input-major.)
-bool interleaves_q4_0(const WeightRef& w) {
-  return w.dtype == tensor_core::DType::kQ4_0 && w.role != model_ir::WeightRole::kTokenEmbedding &&
-         w.role != model_ir::WeightRole::kPositionEmbedding && tensor_core::prefers_interleaved_q4_0();
+backend::WeightUse use_of(const WeightRef& w) {
+  if (w.shape.rank() < 2) return backend::WeightUse::kVector;
+  const bool table =
+      w.role == model_ir::WeightRole::kTokenEmbedding || w.role == model_ir::WeightRole::kPositionEmbedding;
+  return table ? backend::WeightUse::kRows : backend::WeightUse::kMatmul;
 }
 
 }  // namespace
@@ -67,12 +66,14 @@ Result<std::span<std::byte>> Staging::bytes() {
 }
 
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
-                               std::uint64_t block_bytes, memory_manager::MemoryPool& pool, const IoOptions& io,
+                               std::uint64_t block_bytes, std::span<backend::Backend* const> backends,
+                               std::span<const WeightDevices> weight_devices, const IoOptions& io,
                                Staging& staging_buffer, IoStats& stats) {
   EDGE_RT_TRY(std::span<std::byte> staging, staging_buffer.bytes());
   const auto start = std::chrono::steady_clock::now();
   LoadedGroup loaded;
-  EDGE_RT_TRY(loaded.block, pool.allocate(std::max(group.weight_bytes, block_bytes)));
+  EDGE_RT_TRY(loaded.block, backends[group.device]->allocate(std::max(group.weight_bytes, block_bytes),
+                                                             backend::BufferUsage::kWeights));
   std::byte* cursor = loaded.block.data();
   for (std::size_t u = group.first_unit; u < group.last_unit; ++u) {
     LoadedUnit lu;
@@ -115,13 +116,10 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
           EDGE_RT_TRY(read_range(w, offset, std::span(data, static_cast<std::size_t>(bytes)), io, staging, stats));
         }
       }
-      tensor_core::DType dtype = w.dtype;
-      if (matrix && interleaves_q4_0(w)) {
-        tensor_core::interleave_q4_0(data, static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
-        dtype = tensor_core::DType::kQ4_0x8;
-      }
-      lu.views[static_cast<std::size_t>(w.role)] = tensor_core::TensorView::contiguous(data, dtype, shape);
-      lu.in_out[static_cast<std::size_t>(w.role)] = w.transpose;
+      const auto role = static_cast<std::size_t>(w.role);
+      backend::Backend& reader = *backends[weight_devices[u][role]];
+      lu.weights[role] = reader.prepare_weight(std::span(data, static_cast<std::size_t>(bytes)), w.dtype, shape,
+                                               w.transpose, use_of(w));
       cursor += partition_planner::weight_slot_bytes(bytes, matrix);
     }
     loaded.units.push_back(lu);

@@ -4,6 +4,7 @@
 // straight into their direct-read slots (partition_planner::weight_slot_bytes); the rest go through the staging
 // buffer.
 
+#include <edge_rt/backend/backend.hpp>
 #include <edge_rt/memory_manager/pool.hpp>
 #include <edge_rt/model_ir/model_graph.hpp>
 #include <edge_rt/partition_planner/plan.hpp>
@@ -16,20 +17,22 @@ namespace edge_rt::runtime::detail {
 
 inline constexpr std::size_t kRoleCount = static_cast<std::size_t>(model_ir::WeightRole::kLmHead) + 1;
 
-/// Views of one unit's weights inside a LoadedGroup block, indexed by WeightRole (empty view when absent).
-/// For a head chunk, the LM head view holds rows [row_begin, row_end) only.
+/// Which backend reads each of a unit's weights (the device of the op that reads it; it prepares the weight).
+using WeightDevices = std::array<partition_planner::DeviceIndex, kRoleCount>;
+
+/// One unit's weights inside a LoadedGroup block, prepared by their backends, indexed by WeightRole (empty view
+/// when absent). For a head chunk, the LM head holds rows [row_begin, row_end) only.
 struct LoadedUnit {
   const model_ir::Unit* unit = nullptr;
   std::int64_t row_begin = 0;
-  std::array<tensor_core::TensorView, kRoleCount> views{};
-  std::array<bool, kRoleCount> in_out{};  ///< Matrix kept input-major [in, out] (GPT-2 Conv1D, unquantized).
+  std::array<backend::PreparedWeight, kRoleCount> weights{};
 
-  const tensor_core::TensorView& matrix(model_ir::WeightRole role) const noexcept {
-    return views[static_cast<std::size_t>(role)];
+  const backend::PreparedWeight& matrix(model_ir::WeightRole role) const noexcept {
+    return weights[static_cast<std::size_t>(role)];
   }
   /// F32 vector (norm or bias); empty span when the unit has none.
   std::span<const float> vector(model_ir::WeightRole role) const noexcept {
-    const tensor_core::TensorView& v = views[static_cast<std::size_t>(role)];
+    const tensor_core::TensorView& v = weights[static_cast<std::size_t>(role)].view;
     if (!v.data()) return {};
     return {v.f32(), static_cast<std::size_t>(v.shape().numel())};
   }
@@ -72,11 +75,13 @@ struct IoStats {
   double io_ms = 0;  ///< Wall time spent reading and converting.
 };
 
-/// Reads the weights of `group` into one pool block of max(group.weight_bytes, block_bytes) bytes. `staging` is a
-/// scratch buffer for transposes and conversions (any size >= 64 KiB; larger means fewer reads). Errors:
+/// Reads the weights of `group` into one block of max(group.weight_bytes, block_bytes) bytes from the pool of
+/// backends[group.device], and has each matrix prepared by the backend that reads it (weight_devices, per unit).
+/// `staging` is a scratch buffer for conversions (any size >= 64 KiB; larger means fewer reads). Errors:
 /// kBudgetExceeded from the pool, kIoError from storage.
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
-                               std::uint64_t block_bytes, memory_manager::MemoryPool& pool, const IoOptions& io,
-                               Staging& staging, IoStats& stats);
+                               std::uint64_t block_bytes, std::span<backend::Backend* const> backends,
+                               std::span<const WeightDevices> weight_devices, const IoOptions& io, Staging& staging,
+                               IoStats& stats);
 
 }  // namespace edge_rt::runtime::detail

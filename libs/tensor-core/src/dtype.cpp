@@ -13,7 +13,6 @@ std::string_view dtype_name(DType dtype) noexcept {
     case DType::kBF16: return "BF16";
     case DType::kQ8_0: return "Q8_0";
     case DType::kQ4_0: return "Q4_0";
-    case DType::kQ4_0x8: return "Q4_0x8";
   }
   return "?";
 }
@@ -92,7 +91,6 @@ void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexce
         }
       }
       return;
-    case DType::kQ4_0x8: EDGE_RT_CHECK(false, "to_f32: Q4_0x8 rows are interleaved; only matmul reads them");
   }
 }
 
@@ -162,7 +160,6 @@ void from_f32(DType dtype, const float* x, std::size_t n, std::byte* out) noexce
       return;
     case DType::kQ8_0:
     case DType::kQ4_0: break;
-    case DType::kQ4_0x8: EDGE_RT_CHECK(false, "from_f32: Q4_0x8 is made by interleave_q4_0 only");
   }
   for (std::size_t b = 0; b < n / kQuantBlock; ++b) {
     const float* xb = x + b * kQuantBlock;

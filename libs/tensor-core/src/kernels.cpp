@@ -24,10 +24,16 @@ std::size_t round_up(std::size_t v, std::size_t multiple) noexcept {
   return (v + multiple - 1) / multiple * multiple;
 }
 
-// Per-thread GEMM panel buffer: kGemmDepth x 2 vectors of floats (64 KiB with AVX2, 128 KiB with AVX-512).
+// Per-thread GEMM panel buffer: kGemmDepth x 2 vectors of floats (64 KiB with AVX2, 128 KiB with AVX-512). Sized
+// for the dispatched target, which tests switch (hwy::SetSupportedTargetsForTest): it grows when vectors widen.
 float* pack_buffer() {
   thread_local hwy::AlignedFreeUniquePtr<float[]> buffer;
-  if (!buffer) buffer = hwy::AllocateAligned<float>(simd::kGemmDepth * 2 * simd::float_lanes());
+  thread_local std::size_t size = 0;
+  const std::size_t need = simd::kGemmDepth * 2 * simd::float_lanes();
+  if (size < need) {
+    buffer = hwy::AllocateAligned<float>(need);
+    size = need;
+  }
   return buffer.get();
 }
 
@@ -49,14 +55,15 @@ std::span<simd::ActBlock> act_buffer(std::size_t blocks) {
 }
 
 void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
-                  std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
+                  bool interleaved, std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
   const std::size_t nb = k / kQuantBlock;
   std::span<simd::ActBlock> xq = act_buffer(n * nb);
   for (std::size_t i = 0; i < n; ++i) simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
   // Whole groups of eight rows per chunk: Q4_0x8 is laid out by such groups from row 0.
   const std::size_t grain = round_up(std::max<std::size_t>(8, m / (4 * threads_of(pool))), 8);
   parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
-    simd::gemv_quant(w.dtype(), xq.data(), n, k, w.data(), r0, r1, bias.empty() ? nullptr : bias.data(), out.data(), m);
+    simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, bias.empty() ? nullptr : bias.data(),
+                     out.data(), m);
   });
 }
 
@@ -109,11 +116,7 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
   const std::size_t k = shape.k;  // plain variables: lambdas below capture them
   const std::size_t m = shape.m;
   if (n == 0 || m == 0) return;
-  if (is_quantized(w.dtype())) {
-    EDGE_RT_CHECK(w.dtype() != DType::kQ4_0x8 || simd::has_interleaved_q4_0(),
-                  "matmul: Q4_0x8 weights on a CPU whose kernels read Q4_0 rows (see prefers_interleaved_q4_0)");
-    return matmul_quant(x, n, k, m, w, bias, out, pool);
-  }
+  if (is_quantized(w.dtype())) return matmul_quant(x, n, k, m, w, /*interleaved=*/false, bias, out, pool);
   if (n == 1) {
     const std::size_t grain = std::max<std::size_t>(16, round_up(m / (4 * threads_of(pool)), 4));
     parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
@@ -122,6 +125,15 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
     return;
   }
   gemm(x, n, k, m, w, false, bias, out, pool);
+}
+
+void matmul_q4_0x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                   std::span<float> out, ThreadPool* pool) {
+  const detail::MatmulShape shape = detail::check_matmul(x, n, w, bias, out, false);
+  EDGE_RT_CHECK(w.dtype() == DType::kQ4_0 && simd::has_interleaved_q4_0(),
+                "matmul_q4_0x8: Q4_0 weights on a CPU whose kernels read the interleaved layout");
+  if (n == 0 || shape.m == 0) return;
+  matmul_quant(x, n, shape.k, shape.m, w, /*interleaved=*/true, bias, out, pool);
 }
 
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,

@@ -99,7 +99,6 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
       return;
     case DType::kQ8_0:
     case DType::kQ4_0: matmul_quantized(x, n, k, m, w, bias, out); return;
-    case DType::kQ4_0x8: EDGE_RT_CHECK(false, "the reference matmul takes row-layout weights, not Q4_0x8");
   }
 }
 

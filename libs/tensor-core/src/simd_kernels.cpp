@@ -507,7 +507,7 @@ HWY_INLINE void dot_q4_0_lanes(const ActBlock* xq, const std::byte* w, std::size
 // layout. With it, `edge_rt_bench layout` (GPT-2 layer matrices, Zen 3, 2 threads) gives medians 5-17% above
 // the row layout.
 HWY_INLINE void dot_q4_0_x8(const ActBlock* xq, const std::byte* group, std::size_t nb, float* out) {
-  constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ4_0x8);
+  constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ4_0);
   __m256 acc = _mm256_setzero_ps();
   __m256 corr = _mm256_setzero_ps();
   for (std::size_t b = 0; b < nb; ++b) {
@@ -524,7 +524,8 @@ HWY_INLINE void dot_q4_0_x8(const ActBlock* xq, const std::byte* group, std::siz
   store_q4_0_lanes(acc, corr, 8, out);
 }
 
-template <DType T>
+// Interleaved: Q4_0 weights in the Q4_0x8 layout (interleave_q4_0).
+template <DType T, bool Interleaved = false>
 void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
                 const float* bias, float* out, std::size_t m) {
   const std::size_t nb = k / kQuantBlock;
@@ -536,7 +537,7 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t r = r0; r < r1; r += G) {
       const std::size_t count = std::min<std::size_t>(G, r1 - r);
-      if constexpr (T == DType::kQ4_0x8) {
+      if constexpr (Interleaved) {
         if (count == 8) {
           dot_q4_0_x8(xq + i * nb, w + r * row_bytes, nb, v);
         } else {
@@ -584,13 +585,15 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
 }
 #endif
 
-void GemvQuant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-               std::size_t r1, const float* bias, float* out, std::size_t m) {
+void GemvQuant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w,
+               std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m) {
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  if (interleaved) return GemvQuantT<DType::kQ4_0, true>(xq, n, k, w, r0, r1, bias, out, m);
+#else
+  (void)interleaved;  // has_interleaved_q4_0() is false: callers never set it
+#endif
   if (dtype == DType::kQ8_0) return GemvQuantT<DType::kQ8_0>(xq, n, k, w, r0, r1, bias, out, m);
   if (dtype == DType::kQ4_0) return GemvQuantT<DType::kQ4_0>(xq, n, k, w, r0, r1, bias, out, m);
-#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
-  if (dtype == DType::kQ4_0x8) return GemvQuantT<DType::kQ4_0x8>(xq, n, k, w, r0, r1, bias, out, m);
-#endif
 }
 
 bool HasInterleavedQ4_0() {
@@ -873,9 +876,9 @@ void gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::
           std::size_t j0, std::size_t j1, const float* bias, float* out, float* pack) {
   HWY_DYNAMIC_DISPATCH(Gemm)(dtype, x, n, k, w, in_out, m, j0, j1, bias, out, pack);
 }
-void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-                std::size_t r1, const float* bias, float* out, std::size_t m) {
-  HWY_DYNAMIC_DISPATCH(GemvQuant)(dtype, xq, n, k, w, r0, r1, bias, out, m);
+void gemv_quant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w,
+                std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m) {
+  HWY_DYNAMIC_DISPATCH(GemvQuant)(dtype, interleaved, xq, n, k, w, r0, r1, bias, out, m);
 }
 bool has_interleaved_q4_0() {
   return HWY_DYNAMIC_DISPATCH(HasInterleavedQ4_0)();

@@ -43,11 +43,12 @@ void sum_rows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t 
 /// kGemmDepth * 2 * float_lanes() floats, aligned to the vector size. out rows have stride m.
 void gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::byte* w, bool in_out, std::size_t m,
           std::size_t j0, std::size_t j1, const float* bias, float* out, float* pack);
-/// Integer path for Q8_0/Q4_0/Q4_0x8 weights [rows, k]: out[i * m + r] = bias[r] + sum over blocks b of
-/// d_w[b] * xq[i][b].d * sum_j q_w[j] * xq[i][b].qs[j], for i < n, r in [r0, r1).
-void gemv_quant(DType dtype, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-                std::size_t r1, const float* bias, float* out, std::size_t m);
-/// True when gemv_quant takes DType::kQ4_0x8 on this CPU (the x86 AVX2/AVX-512 targets); there r0 and r1 must be
+/// Integer path for Q8_0/Q4_0 weights [rows, k]: out[i * m + r] = bias[r] + sum over blocks b of
+/// d_w[b] * xq[i][b].d * sum_j q_w[j] * xq[i][b].qs[j], for i < n, r in [r0, r1). `interleaved`: Q4_0 in the
+/// Q4_0x8 layout of interleave_q4_0 (only where has_interleaved_q4_0()).
+void gemv_quant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w,
+                std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m);
+/// True when gemv_quant takes interleaved Q4_0 on this CPU (the x86 AVX2/AVX-512 targets); there r0 and r1 must be
 /// multiples of 8 or r1 == rows.
 bool has_interleaved_q4_0();
 /// Quantizes k floats (k % 32 == 0) into k / 32 ActBlocks: d = max|x| / 127, q = round(x / d).

@@ -3,6 +3,7 @@
 // tensor, cut into the units the partition planner groups (embedding, one per layer, head).
 
 #include <edge_rt/model_ir/config.hpp>
+#include <edge_rt/model_ir/recipe.hpp>
 #include <edge_rt/model_ir/safetensors.hpp>
 
 #include <concepts>
@@ -95,6 +96,8 @@ class ModelGraph final {
 
   const std::filesystem::path& model_dir() const noexcept;
   const ModelConfig& config() const noexcept;
+  /// The family's recipe (recipe_for(config().architecture)).
+  const Recipe& recipe() const noexcept;
   const Checkpoint& checkpoint() const noexcept;
 
   /// Embedding, then attention and feed-forward of each layer, then head; the order of the forward pass.

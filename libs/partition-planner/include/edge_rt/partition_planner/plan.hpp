@@ -14,21 +14,27 @@
 
 namespace edge_rt::partition_planner {
 
-/// Activation and scratch buffers the runtime allocates, one pool block each.
+/// Activation and scratch buffers the runtime allocates, one pool block each. The first seven are the recipe's
+/// activation buffers (model_ir::Value, same order), [n_batch, width] with widths from Recipe::value_widths: 0
+/// bytes for those the family's programs do not use (kQkv for Llama, kFfnB for GPT-2).
 enum class Scratch : std::uint8_t {
-  kResidual,      ///< [n_batch, d_model]
-  kNormed,        ///< [n_batch, d_model]
-  kQuery,         ///< [n_batch, n_heads head_dim]
-  kAttnOut,       ///< [n_batch, n_heads head_dim]
-  kQkv,           ///< [n_batch, (n_heads + 2 n_kv_heads) head_dim]; GPT-2's fused projection, 0 bytes for Llama
-  kFfnA,          ///< [n_batch, d_ff]
-  kFfnB,          ///< [n_batch, d_ff]; Llama's up projection, 0 bytes for GPT-2
+  kResidual,
+  kNormed,
+  kQuery,
+  kAttnOut,
+  kQkv,
+  kFfnA,
+  kFfnB,
   kScores,        ///< [n_ctx] attention scores of one query row
   kLogits,        ///< [vocab]
   kEmbeddingRow,  ///< [d_model] F32: an embedding row read from storage when the embedding is gathered
   kCount,
 };
 std::string_view scratch_name(Scratch s) noexcept;
+/// The scratch buffer holding a recipe activation buffer. Precondition: v is not kKNew or kVNew (the KV cache).
+constexpr Scratch scratch_of(model_ir::Value v) noexcept {
+  return static_cast<Scratch>(v);
+}
 
 /// What the runtime allocates besides weights for a context of n_ctx tokens processed n_batch at a time. F32.
 struct RuntimeBuffers {
@@ -39,9 +45,10 @@ struct RuntimeBuffers {
   std::uint64_t scratch_total_bytes() const noexcept;
 };
 
-/// Errors: kInvalidArgument when n_ctx or n_batch is 0 or n_batch > n_ctx, kContextOverflow when n_ctx exceeds the
-/// model's context length.
-Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& config, std::size_t n_ctx, std::size_t n_batch);
+/// Sized from the family's recipe. Errors: kInvalidArgument when n_ctx or n_batch is 0 or n_batch > n_ctx,
+/// kContextOverflow when n_ctx exceeds the model's context length.
+Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& config, const model_ir::Recipe& recipe,
+                                       std::size_t n_ctx, std::size_t n_batch);
 
 /// Bytes of one row of a rank-2 weight as held in memory (its dtype's row_bytes over shape[1]): LM head chunks
 /// and embedding gathers are whole rows.
@@ -66,20 +73,41 @@ constexpr bool has_direct_slot(std::uint64_t bytes, bool matrix) noexcept {
 /// Bytes of the one pool block holding units [first, last): the sum of weight_slot_bytes of their weights.
 std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last) noexcept;
 
+/// How a group's weights reach the device that computes it.
+enum class Placement : std::uint8_t {
+  kResident,  ///< Loaded once in prepare() into the device's pool and kept across tokens (pinned).
+  kStreamed,  ///< Loaded into a pool block before each use and released after it.
+  kGathered,  ///< The embedding, not loaded: the rows each pass needs are read on demand.
+};
+std::string_view placement_name(Placement p) noexcept;
+
+/// Index into ExecutionPlan::devices; 0 is always the CPU (the host).
+using DeviceIndex = std::uint8_t;
+
 /// A run of consecutive units loaded in one pool block, or one vocabulary chunk of the head.
 struct Group {
   std::size_t first_unit = 0;  ///< Index into ModelGraph::units().
   std::size_t last_unit = 0;   ///< One past the end.
   std::int64_t row_begin = 0;  ///< Head chunks: LM head rows [row_begin, row_end); otherwise both 0.
   std::int64_t row_end = 0;
-  bool resident = false;  ///< Loaded once in prepare() and kept across tokens (pinned).
-  bool gathered = false;  ///< The embedding, not loaded: the rows each pass needs are read on demand.
-  /// Tied weights, all resident: the head reads its LM head from the resident token embedding instead of a
-  /// second copy (weight_bytes excludes it).
+  Placement placement = Placement::kStreamed;
+  DeviceIndex device = 0;  ///< Whose pool holds the weights and whose kernels run the units (ops it lacks: CPU).
+  /// Tied weights, all resident on the CPU: the head reads its LM head from the resident token embedding instead
+  /// of a second copy (weight_bytes excludes it).
   bool lm_head_shared = false;
   std::uint64_t weight_bytes = 0;    ///< Bytes of its pool block (0 when gathered).
   std::uint64_t reserved_bytes = 0;  ///< weight_bytes rounded to its pool size class.
   bool is_head_chunk() const noexcept { return row_end > row_begin; }
+  bool resident() const noexcept { return placement == Placement::kResident; }
+  bool gathered() const noexcept { return placement == Placement::kGathered; }
+};
+
+/// Which device each unit should run on, and each device's budget: the request a PartitionStrategy honours.
+/// Copyable value. Default: everything on the CPU.
+struct DeviceRequest {
+  std::vector<std::string> devices{"cpu"};  ///< Names; [0] is the CPU, whose budget is the plan's budget.
+  std::vector<memory_manager::MemoryBudget> budgets{memory_manager::MemoryBudget::unlimited()};  ///< Per device.
+  std::vector<DeviceIndex> unit_device;  ///< Per unit; empty: all 0. The embedding (unit 0) must be 0.
 };
 
 /// Copyable value: the output of a PartitionStrategy.
@@ -91,9 +119,15 @@ struct ExecutionPlan {
   RuntimeBuffers buffers;
   /// In forward order; every unit is covered once, except the head, which may be several row chunks.
   std::vector<Group> groups;
+  /// Device names, [0] the CPU; Group::device indexes them. Their budgets: [0] is `budget`, the rest
+  /// device_budgets[i].
+  std::vector<std::string> devices{"cpu"};
+  std::vector<memory_manager::MemoryBudget> device_budgets{memory_manager::MemoryBudget::unlimited()};
+  /// Pool bytes of the resident groups on each device (index as devices).
+  std::vector<std::uint64_t> device_resident_bytes{0};
   /// Streamed groups loaded ahead of the one computing, on the I/O thread (0: loads happen in the compute thread).
   std::size_t prefetch_depth = 0;
-  std::uint64_t resident_bytes = 0;  ///< Pool bytes of the pinned groups.
+  std::uint64_t resident_bytes = 0;  ///< Pool bytes of the pinned groups on the CPU.
   /// Every streamed load gets a block of this size (the largest streamed group), so blocks are reused from the
   /// pool's cache from the second load on: no page faults or system calls per load.
   std::uint64_t stream_block_bytes = 0;
@@ -116,12 +150,15 @@ class PartitionStrategy {
  public:
   virtual ~PartitionStrategy() = default;
   virtual std::string_view name() const noexcept = 0;
-  /// Plans `graph` for a context of n_ctx tokens, n_batch per forward pass, within `budget`.
+  /// Plans `graph` for a context of n_ctx tokens, n_batch per forward pass, within `budget` (the host's).
+  /// Units `request` puts on another device are resident there, one group per unit, and cost the host nothing
+  /// (streaming host -> device is not planned yet: a device's units must fit its budget).
   /// Errors: kBudgetExceeded when the budget is below the minimum; the message says
-  /// "minimum budget <size> (<N> bytes)" and what it is made of. Errors of runtime_buffers().
+  /// "minimum budget <size> (<N> bytes)" and what it is made of; kBudgetExceeded naming the device when its
+  /// units pass its budget; kInvalidArgument for a malformed request. Errors of runtime_buffers().
   virtual Result<ExecutionPlan> plan(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                                     memory_manager::MemoryBudget budget, std::size_t n_ctx,
-                                     std::size_t n_batch) const = 0;
+                                     memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch,
+                                     const DeviceRequest& request = {}) const = 0;
 };
 
 /// Every strategy keeps the whole model resident when it fits. Otherwise it pins (keeps resident across tokens)

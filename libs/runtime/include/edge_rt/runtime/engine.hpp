@@ -33,6 +33,54 @@ inline constexpr std::int32_t kMaxThreads = 256;
 /// Kernel threads for an EngineOptions::n_threads value: itself when > 0, else one per online CPU (at least 1).
 std::size_t kernel_threads(std::int32_t n_threads) noexcept;
 
+/// What the planner does when the requested device cannot run a unit or an op (unsupported op, dtype or shape;
+/// device memory short; the device failed to start).
+enum class FallbackPolicy : std::uint8_t {
+  kCpu,   ///< Run it on the CPU and say so once on stderr (count and reasons).
+  kFail,  ///< Fail-closed: refuse with one error listing every unit and op that would not run there, and why.
+};
+const char* to_string(FallbackPolicy policy) noexcept;
+
+/// Where to run. Copyable value. Defaults: everything on the CPU.
+struct DeviceOptions {
+  /// "cpu", "auto" (the first accelerator that starts, else the CPU; test delegates such as npu-sim are never
+  /// chosen), or "NAME[:INDEX]" (e.g. "npu-sim", "vulkan:1").
+  std::string device = "cpu";
+  /// Layers on the device, llama.cpp's -ngl: the last N layers; -1 ("all") adds the head. Ignored when the
+  /// device is the CPU. Default -1.
+  std::int32_t gpu_layers = -1;
+  /// Budget per device name (--device-budget NAME=SIZE); a device absent here gets its whole memory.
+  std::vector<std::pair<std::string, memory_manager::MemoryBudget>> budgets;
+  FallbackPolicy fallback = FallbackPolicy::kCpu;
+};
+
+/// What ran where: the coverage report (inspect, run -v, run --output json, benchmark JSON). Copyable value.
+struct DeviceCoverage {
+  std::string name;                ///< "cpu", "npu-sim".
+  std::string kind;                ///< "cpu", "gpu", "npu".
+  std::size_t units = 0;           ///< Units whose weights live on it.
+  std::size_t ops = 0;             ///< Ops of one forward pass it runs (a layer program's steps, head included).
+  std::uint64_t weight_bytes = 0;  ///< Pool bytes of the resident weights placed there.
+  std::uint64_t kv_bytes = 0;      ///< KV cache bytes placed there.
+};
+/// One unit or op that did not run where requested.
+struct FallbackEntry {
+  std::string unit;    ///< "layer.3.attn", "head".
+  std::string op;      ///< "matmul attn_q", "rms_norm", or "*" for the whole unit.
+  std::string reason;  ///< backend::reason_name: "op", "dtype", "shape", "layout", "memory", "init".
+  std::string detail;  ///< The device's explanation.
+};
+struct Coverage {
+  std::string requested;                ///< The device asked for ("cpu" when none).
+  std::vector<DeviceCoverage> devices;  ///< [0] the CPU.
+  std::vector<FallbackEntry> fallbacks;
+  std::size_t splits = 0;  ///< Device changes between consecutive ops of one forward pass.
+  /// Activation bytes an op reads that another device wrote last, for one decoded token.
+  std::uint64_t bytes_across_devices_per_token = 0;
+  /// One line: "npu-sim: 12 ops, 3 units; cpu: 20 ops; 8 fallback(s) (op 6, dtype 2)".
+  std::string summary() const;
+};
+
 /// What to load and how. Copyable value.
 struct EngineOptions {
   std::filesystem::path model_dir;
@@ -49,6 +97,7 @@ struct EngineOptions {
   /// Copy weights from a read-only mapping of the checkpoint, releasing the pages after each copy, instead of
   /// pread (the default). The measured difference is in docs/benchmarks.md.
   bool use_mmap = false;
+  DeviceOptions devices;
   /// A tokenizer the caller already loaded from model_dir (to size the context from the prompt); when null the
   /// engine loads the folder's own, if any.
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
@@ -160,6 +209,8 @@ class InferenceEngine final {
   std::uint64_t streamed_bytes_per_token() const noexcept requires(!std::same_as<State, Idle>);
   /// Human-readable plan with unit names.
   std::string describe_plan() const requires(!std::same_as<State, Idle>);
+  /// Which device runs what, and the fallbacks taken.
+  const Coverage& coverage() const noexcept requires(!std::same_as<State, Idle>);
 
   InferenceEngine(InferenceEngine&&) noexcept;
   InferenceEngine& operator=(InferenceEngine&&) noexcept;

@@ -19,16 +19,15 @@ namespace edge_rt::tensor_core {
 ///   high nibble; w = d * (nibble - 8).
 /// A quantized matrix is always stored output-major ([out, in], blocks along the input dimension) and needs
 /// in % 32 == 0.
-/// kQ4_0x8 is Q4_0 with each group of eight rows interleaved block by block (see interleave_q4_0 in kernels.hpp),
-/// so that the eight-row integer GEMV reads one sequential stream. Internal: made at load time, never in a file,
-/// consumed only by matmul; its rows are not contiguous, so to_f32/from_f32 do not take it.
-enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_0x8 };
+/// File formats only: a backend's own in-memory layouts (the CPU's interleaved Q4_0x8) live in its prepared
+/// weights (edge_rt/backend/backend.hpp), not here.
+enum class DType : std::uint8_t { kF32, kF16, kBF16, kQ8_0, kQ4_0 };
 
 /// Weights per quantization block.
 inline constexpr std::size_t kQuantBlock = 32;
 
 constexpr bool is_quantized(DType dtype) noexcept {
-  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_0x8;
+  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0;
 }
 
 /// Bytes per element of an unquantized dtype. Precondition: !is_quantized(dtype) (use row_bytes for those).
@@ -36,7 +35,7 @@ constexpr std::size_t dtype_size(DType dtype) noexcept {
   return dtype == DType::kF32 ? 4 : 2;
 }
 
-/// Bytes of one block of 32 weights: 34 (Q8_0), 18 (Q4_0, Q4_0x8).
+/// Bytes of one block of 32 weights: 34 (Q8_0), 18 (Q4_0).
 constexpr std::size_t quant_block_bytes(DType dtype) noexcept {
   return dtype == DType::kQ8_0 ? 34 : 18;
 }
@@ -96,14 +95,14 @@ inline std::uint16_t f32_to_bf16(float f) noexcept {
 }
 
 /// Converts `n` elements of `dtype` at `src` to float. `src` need not be aligned. For quantized dtypes `src` is
-/// the start of a block and n % 32 == 0 (dequantization). Precondition: dtype != kQ4_0x8.
+/// the start of a block and n % 32 == 0 (dequantization).
 void to_f32(DType dtype, const std::byte* src, std::size_t n, float* out) noexcept;
 
 /// The inverse of to_f32: stores `n` floats as `dtype` at `out` (row_bytes(dtype, n) bytes, need not be aligned).
 /// F16/BF16 round to nearest even. Quantized dtypes need n % 32 == 0: Q8_0 uses ggml's reference rounding,
 /// d = max|x| / 127, q = round(x / d); Q4_0 takes the scale that minimises the block's squared error among 19
 /// candidates around ggml's reference d = m / -8 (m the element of largest magnitude), as ggml's make_qx_quants
-/// chooses it, with q in [-8, 7] stored as q + 8. Precondition: dtype != kQ4_0x8.
+/// chooses it, with q in [-8, 7] stored as q + 8.
 void from_f32(DType dtype, const float* x, std::size_t n, std::byte* out) noexcept;
 
 }  // namespace edge_rt::tensor_core

@@ -41,22 +41,26 @@ const char* simd_target();
 
 /// True when this CPU's kernels read Q4_0 fastest as Q4_0x8 (x86 AVX2/AVX-512: the eight-row integer GEMV reads a
 /// group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`), so a loader should call
-/// interleave_q4_0 on the matrices it hands to matmul. False elsewhere (NEON, SVE, scalar), where matmul does not
-/// take Q4_0x8.
+/// interleave_q4_0 on the matrices it hands to matmul_q4_0x8. False elsewhere (NEON, SVE, scalar), where
+/// matmul_q4_0x8 is not available.
 bool prefers_interleaved_q4_0() noexcept;
 
 /// Rewrites a Q4_0 matrix of `rows` x `k` (k % 32 == 0) in place as Q4_0x8: within each whole group of eight rows
 /// (rows 8i..8i+7), block b of the group becomes 144 bytes: the eight rows' F16 scales, then for t = 0..3 the
 /// bytes 4t..4t+3 of every row's 16 nibble bytes, row after row. The last rows % 8 rows keep the row layout.
-/// Same size and the same values: matmul gives bit-identical results on either layout. Not undone; the view
-/// over it takes DType::kQ4_0x8.
+/// Same size and the same values: matmul_q4_0x8 on it gives the bits matmul gives on the row layout. Not undone;
+/// the view over it keeps DType::kQ4_0 (the layout is the caller's to remember: the CPU backend's prepared weight).
 void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k);
 
 /// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType (quantized: k % 32
-/// == 0; Q4_0x8 only where prefers_interleaved_q4_0()). x and out must not alias. `pool`: threads to split
-/// across (null: the calling thread).
+/// == 0), rows as in the file. x and out must not alias. `pool`: threads to split across (null: the calling
+/// thread).
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out, ThreadPool* pool = nullptr);
+/// matmul for a Q4_0 matrix that interleave_q4_0 rewrote (the Q4_0x8 layout); same contract and the same bits.
+/// Only where prefers_interleaved_q4_0().
+void matmul_q4_0x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                   std::span<float> out, ThreadPool* pool = nullptr);
 /// out[n, m] = x[n, k] . w[k, m] (+ bias[m] when non-empty): the weight stored input-major, as GPT-2's Conv1D
 /// keeps it, so it streams from storage without a transpose. w: rank-2 contiguous [k, m], F32/F16/BF16.
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,

@@ -6,7 +6,7 @@
 #include <array>
 #include <string_view>
 
-namespace edge_rt::runtime::detail {
+namespace edge_rt::convert::detail {
 
 namespace fs = std::filesystem;
 
@@ -73,4 +73,4 @@ Result<void> remove_stale_model_files(const fs::path& out_dir, std::span<const s
   return boost::outcome_v2::success();
 }
 
-}  // namespace edge_rt::runtime::detail
+}  // namespace edge_rt::convert::detail

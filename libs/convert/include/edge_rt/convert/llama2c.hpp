@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace edge_rt::runtime {
+namespace edge_rt::convert {
 
 /// Converts a llama2.c "legacy" checkpoint (run.c's format: 7 int32 header fields dim, hidden_dim, n_layers,
 /// n_heads, n_kv_heads, vocab_size (negative: unshared classifier), seq_len; then F32 token_embedding, rms_att, wq,
@@ -38,4 +38,4 @@ inline constexpr std::size_t kLlama2cHeaderBytes = 7 * sizeof(std::int32_t);
 Result<Llama2cHeader> parse_llama2c_header(std::string_view first_bytes, std::uint64_t file_size,
                                            const std::string& label);
 
-}  // namespace edge_rt::runtime
+}  // namespace edge_rt::convert

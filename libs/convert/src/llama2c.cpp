@@ -1,9 +1,9 @@
 #include "output_folder.hpp"
 
+#include <edge_rt/convert/llama2c.hpp>
 #include <edge_rt/core/checked.hpp>
 #include <edge_rt/core/file.hpp>
 #include <edge_rt/model_ir/safetensors.hpp>
-#include <edge_rt/runtime/convert.hpp>
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
 #include <boost/json.hpp>
@@ -13,7 +13,7 @@
 #include <optional>
 #include <vector>
 
-namespace edge_rt::runtime {
+namespace edge_rt::convert {
 
 namespace {
 
@@ -192,4 +192,4 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
   return detail::remove_stale_model_files(out_dir, written, "[convert]");
 }
 
-}  // namespace edge_rt::runtime
+}  // namespace edge_rt::convert

@@ -1,7 +1,7 @@
 #include "output_folder.hpp"
 
+#include <edge_rt/convert/quantize.hpp>
 #include <edge_rt/core/file.hpp>
-#include <edge_rt/runtime/quantize.hpp>
 
 #include <edge_rt/model_ir/model_graph.hpp>
 #include <edge_rt/model_ir/safetensors.hpp>
@@ -12,7 +12,7 @@
 #include <set>
 #include <system_error>
 
-namespace edge_rt::runtime {
+namespace edge_rt::convert {
 
 namespace {
 
@@ -195,4 +195,4 @@ Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc
   return report;
 }
 
-}  // namespace edge_rt::runtime
+}  // namespace edge_rt::convert

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace edge_rt::runtime {
+namespace edge_rt::convert {
 
 /// What quantize_model did. Copyable value.
 struct QuantizeReport {
@@ -46,4 +46,4 @@ struct QuantizeReport {
 Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tensor_core::DType type,
                                       const std::filesystem::path& out_dir, bool hf_layout = false, bool force = false);
 
-}  // namespace edge_rt::runtime
+}  // namespace edge_rt::convert

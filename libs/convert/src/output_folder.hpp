@@ -9,7 +9,7 @@
 #include <span>
 #include <string>
 
-namespace edge_rt::runtime::detail {
+namespace edge_rt::convert::detail {
 
 /// Checks and creates `out_dir`: it must be absent, an empty folder, or (with `force`) any folder; a non-empty one
 /// without `force` is kInvalidArgument naming a few of its entries and --force. No file the loader reads in it may
@@ -23,4 +23,4 @@ Result<void> prepare_output_folder(const std::filesystem::path& out_dir, bool fo
 Result<void> remove_stale_model_files(const std::filesystem::path& out_dir, std::span<const std::string> written,
                                       const char* component);
 
-}  // namespace edge_rt::runtime::detail
+}  // namespace edge_rt::convert::detail

@@ -1,0 +1,104 @@
+#include <edge_rt/backend/cpu_backend.hpp>
+
+#include "../host_device.hpp"
+
+#include <cstring>
+#include <limits>
+
+namespace edge_rt::backend {
+
+namespace tc = tensor_core;
+
+namespace {
+
+class CpuBackend final : public detail::HostDevice {
+ public:
+  using HostDevice::HostDevice;
+
+  // Every op, dtype and layout the kernels take; the graph has already checked shapes (k % 32 for quantized).
+  Support supports(const OpDesc& /*op*/) const noexcept override { return {}; }
+
+  PreparedWeight prepare_weight(std::span<std::byte> bytes, tc::DType dtype, const tc::Shape& shape, bool input_major,
+                                WeightUse use) override {
+    PreparedWeight w;
+    w.view = tc::TensorView::contiguous(bytes.data(), dtype, shape);
+    w.input_major = input_major;
+    // Only matmul operands change layout: the embedding is read by rows. Done on every load, streamed groups
+    // included: one pass over data already in cache. (Quantized matrices are never input-major.)
+    if (use == WeightUse::kMatmul && dtype == tc::DType::kQ4_0 && !input_major && tc::prefers_interleaved_q4_0()) {
+      tc::interleave_q4_0(bytes.data(), static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
+      w.layout = kCpuLayoutQ4_0x8;
+    }
+    return w;
+  }
+
+  void matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w, std::span<const float> bias,
+              std::span<float> out) override {
+    if (w.layout == kCpuLayoutQ4_0x8) {
+      tc::matmul_q4_0x8(x, n, w.view, bias, out, threads());
+    } else if (w.input_major) {
+      tc::matmul_in_out(x, n, w.view, bias, out, threads());
+    } else {
+      tc::matmul(x, n, w.view, bias, out, threads());
+    }
+  }
+  void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
+                  float eps, std::span<float> out) override {
+    tc::layer_norm(x, d, gamma, beta, eps, out);
+  }
+  void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps,
+                std::span<float> out) override {
+    tc::rms_norm(x, d, w, eps, out);
+  }
+  void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
+            float theta) override {
+    tc::rope(x, n_tokens, n_heads, head_dim, pos0, theta);
+  }
+  void attention(const tc::AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
+                 std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) override {
+    tc::attention(args, q, k_cache, v_cache, scratch, out, threads());
+  }
+  void gelu_tanh(std::span<float> x) override { tc::gelu_tanh(x, threads()); }
+  void swiglu(std::span<float> gate, std::span<const float> up) override { tc::swiglu(gate, up, threads()); }
+  void add(std::span<const float> x, std::span<float> out) override { tc::add(x, out); }
+  void embedding_rows(const PreparedWeight& table, std::span<const std::int64_t> rows, std::span<float> out,
+                      bool accumulate) override {
+    const auto d = static_cast<std::size_t>(table.view.shape()[1]);
+    EDGE_RT_CHECK(table.layout == kCpuLayoutRows && out.size() >= rows.size() * d, "embedding_rows: bad arguments");
+    thread_local std::vector<float> row;  // accumulate: convert, then add, as the executor always did
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const tc::TensorView r = table.view.row(rows[i]);
+      float* dst = out.data() + i * d;
+      if (!accumulate) {
+        tc::to_f32(r.dtype(), r.data(), d, dst);
+        continue;
+      }
+      row.resize(d);
+      tc::to_f32(r.dtype(), r.data(), d, row.data());
+      tc::add(row, std::span<float>(dst, d));
+    }
+  }
+  void copy(std::span<const float> from, std::span<float> to) override {
+    EDGE_RT_CHECK(to.size() >= from.size(), "copy: destination too small");
+    std::memcpy(to.data(), from.data(), from.size_bytes());
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Backend>> make_cpu_backend(const BackendOptions& options) {
+  if (options.n_threads == 0 || options.index != 0) {
+    return fail(ErrorCode::kInvalidArgument, "[cpu] expected device index 0 and at least one thread");
+  }
+  DeviceInfo info;
+  info.name = "cpu";
+  info.kind = DeviceKind::kCpu;
+  info.memory_total_bytes = detail::host_memory_bytes();
+  info.budget = options.budget;
+  info.unified_memory = true;
+  info.max_allocation_bytes = std::numeric_limits<std::uint64_t>::max();
+  info.max_binding_bytes = std::numeric_limits<std::uint64_t>::max();
+  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(std::move(info), options.n_threads));
+}
+
+}  // namespace edge_rt::backend

@@ -1,0 +1,34 @@
+#pragma once
+// What the host-memory backends (cpu, npu-sim) share: a budgeted pool of host memory and a kernel ThreadPool.
+
+#include <edge_rt/backend/backend.hpp>
+#include <edge_rt/tensor_core/thread_pool.hpp>
+
+#include <memory>
+
+namespace edge_rt::backend::detail {
+
+/// Physical RAM of this machine in bytes (sysconf), 0 when unknown.
+std::uint64_t host_memory_bytes() noexcept;
+
+class HostDevice : public Backend {
+ public:
+  HostDevice(DeviceInfo info, std::size_t n_threads);
+
+  const DeviceInfo& info() const noexcept final { return info_; }
+  Result<memory_manager::BufferGuard> allocate(std::uint64_t bytes, BufferUsage usage, std::size_t alignment) final;
+  memory_manager::PoolStats pool_stats() const final { return pool_.stats(); }
+  void synchronize() final {}  // kernels return when done
+  std::size_t limit_threads(std::size_t n) final;
+
+ protected:
+  tensor_core::ThreadPool* threads() noexcept { return threads_.get(); }
+
+ private:
+  DeviceInfo info_;
+  memory_manager::MemoryPool pool_;
+  std::size_t configured_threads_;
+  std::unique_ptr<tensor_core::ThreadPool> threads_;
+};
+
+}  // namespace edge_rt::backend::detail

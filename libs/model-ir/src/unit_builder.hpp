@@ -1,0 +1,34 @@
+#pragma once
+// Builds units for a recipe: resolves each tensor name in the checkpoint and checks its shape against the one the
+// config implies. Private to model-ir; recipes receive it in Recipe::build_units.
+
+#include <edge_rt/model_ir/model_graph.hpp>
+#include <edge_rt/model_ir/recipe.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace edge_rt::model_ir::detail {
+
+/// Borrows the checkpoint and config for one build. Not thread-safe.
+class UnitBuilder final {
+ public:
+  UnitBuilder(const std::filesystem::path& model_dir, const ModelConfig& config, const Checkpoint& checkpoint)
+      : model_dir_(model_dir), config_(config), checkpoint_(checkpoint) {}
+
+  const ModelConfig& config() const noexcept { return config_; }
+  const std::filesystem::path& model_dir() const noexcept { return model_dir_; }
+  bool has(std::string_view name) const noexcept { return checkpoint_.find(name).info != nullptr; }
+
+  /// Appends tensor `name` to `unit` as `role`. `file_shape` is the shape expected in the file; a Conv1D weight
+  /// kept input-major is given as [in, out] with transpose = true. Errors: kMissingField, kInvalidFormat.
+  Result<void> add(Unit& unit, WeightRole role, const std::string& name, tensor_core::Shape file_shape,
+                   bool transpose = false);
+
+ private:
+  const std::filesystem::path& model_dir_;
+  const ModelConfig& config_;
+  const Checkpoint& checkpoint_;
+};
+
+}  // namespace edge_rt::model_ir::detail
