@@ -186,3 +186,77 @@ TEST(ExecutionPlan, ValidateRejectsBrokenPlans) {
 
 }  // namespace
 }  // namespace edge_rt::partition_planner
+
+namespace edge_rt::partition_planner {
+namespace {
+
+// Units on another device are resident there, one group each, and cost the host nothing.
+TEST(DevicePlacement, DeviceUnitsAreResidentThereAndLeaveTheHostBudget) {
+  auto g = stories();
+  const std::size_t n = g.units().size();
+  DeviceRequest request;
+  request.devices = {"cpu", "npu-sim"};
+  request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
+  request.unit_device.assign(n, 0);
+  for (std::size_t u = n - 5; u + 1 < n; ++u) request.unit_device[u] = 1;  // the last layers, not the head
+  auto strategy = make_strategy("greedy-grouping").value();
+  auto cpu_only = strategy->plan(g, MemoryBudget::unlimited(), 64, 8).value();
+  auto placed = strategy->plan(g, MemoryBudget::unlimited(), 64, 8, request).value();
+  std::uint64_t device_bytes = 0;
+  for (const Group& grp : placed.groups) {
+    for (std::size_t u = grp.first_unit; u < grp.last_unit; ++u) {
+      EXPECT_EQ(grp.device, request.unit_device[u]) << "a group spans devices at unit " << u;
+    }
+    if (grp.device == 1) {
+      EXPECT_TRUE(grp.resident());
+      EXPECT_EQ(grp.last_unit - grp.first_unit, 1u);
+      device_bytes += grp.reserved_bytes;
+    }
+  }
+  EXPECT_EQ(placed.device_resident_bytes.at(1), device_bytes);
+  EXPECT_GT(device_bytes, 0u);
+  EXPECT_LT(placed.resident_bytes, cpu_only.resident_bytes);
+  EXPECT_TRUE(placed.validate(g.units()).has_value());
+
+  // The device's budget holds its units or the plan is refused, naming the device.
+  request.budgets[1] = budget(1024);
+  auto refused = strategy->plan(g, MemoryBudget::unlimited(), 64, 8, request);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::kBudgetExceeded);
+  EXPECT_NE(refused.error().message.find("device npu-sim"), std::string::npos) << refused.error().message;
+
+  // A malformed request is refused.
+  request.unit_device[0] = 1;
+  EXPECT_EQ(strategy->plan(g, MemoryBudget::unlimited(), 64, 8, request).error().code, ErrorCode::kInvalidArgument);
+}
+
+// Under a host budget that forces streaming, device units stay resident on the device.
+TEST(DevicePlacement, StreamingPlansKeepDeviceUnitsResident) {
+  auto g = stories();
+  const std::size_t n = g.units().size();
+  auto strategy = make_strategy("sequential").value();
+  auto unlimited = strategy->plan(g, MemoryBudget::unlimited(), 64, 8).value();
+  const std::uint64_t tight = unlimited.minimum_budget_bytes + 1;
+  DeviceRequest request;
+  request.devices = {"cpu", "npu-sim"};
+  request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
+  request.unit_device.assign(n, 0);
+  request.unit_device[n - 2] = 1;
+  auto plan = strategy->plan(g, budget(tight), 64, 8, request).value();
+  EXPECT_FALSE(plan.all_resident());
+  bool found = false;
+  for (const Group& grp : plan.groups) {
+    if (grp.first_unit == n - 2) {
+      found = true;
+      EXPECT_EQ(grp.device, 1);
+      EXPECT_TRUE(grp.resident());
+    } else {
+      EXPECT_EQ(grp.device, 0);
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_LE(plan.peak_bytes, tight);
+}
+
+}  // namespace
+}  // namespace edge_rt::partition_planner

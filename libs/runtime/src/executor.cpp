@@ -193,8 +193,8 @@ void Executor::run_embedding(const LoadedUnit& unit, std::span<const tokenizer::
   backend::Backend& cpu = *backends_[0];
   rows_.assign(tokens.begin(), tokens.end());
   cpu.embedding_rows(unit.matrix(WeightRole::kTokenEmbedding), rows_, x, /*accumulate=*/false);
-  const backend::PreparedWeight& wpe = unit.matrix(WeightRole::kPositionEmbedding);
-  if (wpe.view.data()) {
+  if (recipe_.position_embedding) {
+    const backend::PreparedWeight& wpe = unit.matrix(WeightRole::kPositionEmbedding);
     for (std::size_t t = 0; t < n; ++t) rows_[t] = static_cast<std::int64_t>(pos0 + t);
     cpu.embedding_rows(wpe, rows_, x, /*accumulate=*/true);
   }

@@ -40,28 +40,18 @@ struct OpRef {
   backend::OpDesc desc;
   std::string label;                 // "matmul attn_q"
   std::optional<WeightRole> matrix;  // the matrix it reads, if any
-  std::vector<WeightRole> vectors;   // norm weights and biases it reads
 };
 
 std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::Unit& unit) {
   std::vector<OpRef> ops;
-  auto vec = [&](const model_ir::Step& s) {
-    std::vector<WeightRole> v;
-    if (s.has_weight && s.op != StepOp::kMatmul) v.push_back(s.weight);
-    if (s.has_bias && unit.find(s.bias)) v.push_back(s.bias);
-    return v;
-  };
   if (unit.kind == UnitKind::kEmbedding) {
     const model_ir::WeightRef* t = unit.find(WeightRole::kTokenEmbedding);
-    ops.push_back({{backend::Op::kEmbeddingRows, t->dtype, t->shape[0], t->shape[1]}, "embedding_rows", {}, {}});
+    ops.push_back({{backend::Op::kEmbeddingRows, t->dtype, t->shape[0], t->shape[1]}, "embedding_rows", {}});
     return ops;
   }
   if (unit.kind == UnitKind::kHead) {
-    std::vector<WeightRole> norm{WeightRole::kFinalNorm};
-    if (unit.find(WeightRole::kFinalNormBias)) norm.push_back(WeightRole::kFinalNormBias);
-    ops.push_back({{norm_op(recipe)}, std::string(backend::op_name(norm_op(recipe))), {}, norm});
-    const model_ir::WeightRef* lm = unit.find(WeightRole::kLmHead);
-    ops.push_back({matmul_desc(*lm), "matmul lm_head", WeightRole::kLmHead, {}});
+    ops.push_back({{norm_op(recipe)}, std::string(backend::op_name(norm_op(recipe))), {}});
+    ops.push_back({matmul_desc(*unit.find(WeightRole::kLmHead)), "matmul lm_head", WeightRole::kLmHead});
     return ops;
   }
   for (const model_ir::Step& s : program_of(recipe, unit)) {
@@ -80,8 +70,7 @@ std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::Unit& 
       case StepOp::kAdd: op.desc.op = backend::Op::kAdd; break;
     }
     op.label = std::string(backend::op_name(op.desc.op));
-    if (op.matrix) op.label += " " + std::string(model_ir::role_name(*op.matrix));
-    op.vectors = vec(s);
+    if (op.matrix) op.label.append(" ").append(model_ir::role_name(*op.matrix));
     ops.push_back(std::move(op));
   }
   return ops;
@@ -251,7 +240,7 @@ Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& g
     return fail(ErrorCode::kUnsupported, list_refusals(p.coverage.requested, refused));
   p.coverage.fallbacks.insert(p.coverage.fallbacks.end(), refused.begin(), refused.end());
 
-  // Weight readers: a matrix is read by its op's device; vectors by theirs (host memory either way).
+  // Weight readers: a matrix is prepared by its op's device; vectors are plain F32 wherever they live.
   for (std::size_t u = 0; u < units.size(); ++u) {
     UnitPlacement& up = p.units[u];
     up.weight_device.fill(unit_device[u]);
@@ -341,7 +330,6 @@ void finish_coverage(DevicePlacement& p, const model_ir::ModelGraph<model_ir::Va
     }
   }
   if (current != 0) ++cov.splits;  // logits go back to the host's sampler
-  (void)plan;
 }
 
 }  // namespace edge_rt::runtime::detail
