@@ -477,9 +477,11 @@ TEST_P(HalfPrecisionCapp, ValidatesWithHalfTheMatrixBytes) {
   const WeightRef* qkv32 = f32.value().units()[1].find(WeightRole::kQkv);
   ASSERT_NE(qkv, nullptr);
   std::vector<float> back(numel(qkv->source->shape));
-  tensor_core::to_f32(half, qkv->file->bytes(*qkv->source).data(), back.size(), back.data());
+  tensor_core::to_f32(half, qkv->file->mapped(qkv->source->offset_bytes, qkv->source->size_bytes).data(), back.size(),
+                      back.data());
   std::vector<float> original(back.size());
-  std::memcpy(original.data(), qkv32->file->bytes(*qkv32->source).data(), original.size() * sizeof(float));
+  std::memcpy(original.data(), qkv32->file->mapped(qkv32->source->offset_bytes, qkv32->source->size_bytes).data(),
+              original.size() * sizeof(float));
   const float tolerance = half == DType::kF16 ? 1e-3F : 1e-2F;
   for (std::size_t i = 0; i < back.size(); ++i) {
     ASSERT_NEAR(back[i], original[i], tolerance * (1.0F + std::abs(original[i]))) << i;

@@ -3,6 +3,7 @@
 // a valid header never crash or hang.
 
 #include <edge_rt/model_ir/safetensors.hpp>
+#include <edge_rt/model_ir/weight_source.hpp>
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -129,7 +130,9 @@ TEST(SafetensorsDirect, InPlaceReadPlacesBytesAtTheirPageOffset) {
   auto opened = SafetensorsFile::open(path);
   ASSERT_TRUE(opened) << opened.error().message;
   const SafetensorsFile& file = opened.value();
-  if (!file.supports_direct_io()) GTEST_SKIP() << "the temp folder's file system refuses O_DIRECT";
+  if (!file.file().supports_direct_io()) GTEST_SKIP() << "the temp folder's file system refuses O_DIRECT";
+  const auto direct = make_weight_source(WeightIo::kDirect);
+  ASSERT_EQ(direct->in_place_alignment(), 4096u);
   const TensorInfo& info = *file.find("big");
   ASSERT_NE(info.offset_bytes % 4096, 0u);  // the test needs an unaligned start
 
@@ -144,14 +147,14 @@ TEST(SafetensorsDirect, InPlaceReadPlacesBytesAtTheirPageOffset) {
                                      {123'457, 176'544},
                                      {299'999, 2}}) {
     std::memset(window.get(), 0, kWindow);
-    auto got = file.read_direct_in_place(info, offset, size, std::span(window.get(), kWindow));
+    auto got = direct->read_in_place(file.file(), info, offset, size, std::span(window.get(), kWindow), {});
     ASSERT_TRUE(got) << got.error().message;
     EXPECT_EQ(static_cast<std::uint64_t>(got.value() - window.get()), (info.offset_bytes + offset) % 4096);
     EXPECT_EQ(std::memcmp(got.value(), big.data() + offset, size), 0) << "offset " << offset << " size " << size;
   }
 
   std::filesystem::resize_file(path, info.offset_bytes + 200'000);
-  auto cut = file.read_direct_in_place(info, 0, 300'002, std::span(window.get(), kWindow));
+  auto cut = direct->read_in_place(file.file(), info, 0, 300'002, std::span(window.get(), kWindow), {});
   ASSERT_FALSE(cut);
   EXPECT_EQ(cut.error().code, ErrorCode::kIoError);
   EXPECT_NE(cut.error().message.find("'big'"), std::string::npos) << cut.error().message;
@@ -565,9 +568,14 @@ TEST(SafetensorsCorrupt, MappedCopyOfATruncatedFileIsIoError) {
   ASSERT_TRUE(file) << file.error().message;
   const TensorInfo& info = file.value().tensors().front();
   std::vector<std::byte> out(info.size_bytes);
-  ASSERT_TRUE(file.value().copy_mapped(info, 0, out));
+  const auto mapped = make_weight_source(WeightIo::kMmap);
+  ASSERT_TRUE(mapped->read(file.value().file(), info, 0, out, {}));
   std::filesystem::resize_file(dir / "m.safetensors", info.offset_bytes + 100);
-  expect_error(file.value().copy_mapped(info, 0, out), ErrorCode::kIoError, {"m.safetensors", "'t'", "truncated"});
+  expect_error(mapped->read(file.value().file(), info, 0, out, {}), ErrorCode::kIoError,
+               {"m.safetensors", "'t'", "truncated"});
+  // pread sees the truncation too, with the same message.
+  expect_error(make_weight_source(WeightIo::kPread)->read(file.value().file(), info, 0, out, {}), ErrorCode::kIoError,
+               {"m.safetensors", "'t'", "truncated"});
 }
 
 TEST(ParseSafetensorsHeader, DeepNestingIsRejectedNotOverflowed) {

@@ -107,7 +107,7 @@ TEST(Strategies, ShapesOfTheirPlansAtTightBudgets) {
 
   // More room: the largest units get pinned, so fewer bytes stream per token.
   const std::uint64_t fixed = seq.buffers.reserved_bytes();
-  const std::uint64_t ffn = memory_manager::MemoryPool::size_class(group_weight_bytes(units, 2, 3));
+  const std::uint64_t ffn = memory_manager::MemoryPool::size_class(group_weight_bytes(units, 2, 3, {}));
   auto roomy = make_strategy("sequential").value()->plan(g, budget(fixed + 6 * ffn), 64, 8).value();
   EXPECT_GT(roomy.resident_bytes, 0u);
   EXPECT_LT(roomy.streamed_bytes_per_token(units), seq.streamed_bytes_per_token(units));
@@ -194,7 +194,7 @@ namespace {
 TEST(DevicePlacement, DeviceUnitsAreResidentThereAndLeaveTheHostBudget) {
   auto g = stories();
   const std::size_t n = g.units().size();
-  DeviceRequest request;
+  PlanRequest request;
   request.devices = {"cpu", "npu-sim"};
   request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
   request.unit_device.assign(n, 0);
@@ -237,7 +237,7 @@ TEST(DevicePlacement, StreamingPlansKeepDeviceUnitsResident) {
   auto strategy = make_strategy("sequential").value();
   auto unlimited = strategy->plan(g, MemoryBudget::unlimited(), 64, 8).value();
   const std::uint64_t tight = unlimited.minimum_budget_bytes + 1;
-  DeviceRequest request;
+  PlanRequest request;
   request.devices = {"cpu", "npu-sim"};
   request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
   request.unit_device.assign(n, 0);
@@ -256,6 +256,40 @@ TEST(DevicePlacement, StreamingPlansKeepDeviceUnitsResident) {
   }
   EXPECT_TRUE(found);
   EXPECT_LE(plan.peak_bytes, tight);
+}
+
+}  // namespace
+}  // namespace edge_rt::partition_planner
+
+namespace edge_rt::partition_planner {
+namespace {
+
+// Slots follow the geometry: pread needs no padding; a direct-I/O source pads large matrices to whole pages plus
+// two, so a read can land at the file offset modulo the page.
+TEST(BufferGeometry, SlotsFollowTheWeightSource) {
+  const BufferGeometry pread;
+  const BufferGeometry direct = BufferGeometry::direct_io();
+  EXPECT_EQ(weight_slot_bytes(100'000, true, pread), 100'032u);
+  EXPECT_EQ(weight_slot_bytes(100'000, true, direct), 102'400u + 8192u);
+  EXPECT_EQ(weight_slot_bytes(1000, true, direct), 1024u);         // small matrices: no direct slot
+  EXPECT_EQ(weight_slot_bytes(100'000, false, direct), 100'032u);  // vectors never
+  EXPECT_FALSE(has_direct_slot(100'000, true, pread));
+  EXPECT_TRUE(has_direct_slot(100'000, true, direct));
+  BufferGeometry wide;
+  wide.alignment = 256;
+  EXPECT_EQ(weight_slot_bytes(1000, true, wide), 1024u);
+  EXPECT_EQ(weight_slot_bytes(1025, false, wide), 1280u);
+
+  // A plan records its geometry, and a direct-I/O plan never needs less than a pread one.
+  auto g = stories();
+  auto strategy = make_strategy("sequential").value();
+  PlanRequest with_direct;
+  with_direct.geometry = direct;
+  auto a = strategy->plan(g, MemoryBudget::unlimited(), 64, 8).value();
+  auto b = strategy->plan(g, MemoryBudget::unlimited(), 64, 8, with_direct).value();
+  EXPECT_EQ(a.geometry.direct_alignment, 0u);
+  EXPECT_EQ(b.geometry.direct_alignment, 4096u);
+  EXPECT_LE(a.resident_bytes, b.resident_bytes);
 }
 
 }  // namespace

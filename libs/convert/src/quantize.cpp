@@ -83,8 +83,9 @@ Result<void> write_straight(const Job& job, model_ir::SafetensorsWriter& writer,
   std::vector<std::byte> out(std::min(rows, step) * dst_row);
   for (std::size_t r = 0; r < rows; r += step) {
     const std::size_t n = std::min(step, rows - r);
-    EDGE_RT_TRY(w.file->read(*w.source, r * src_row, std::span(raw.data(), n * src_row)));
-    w.file->drop_page_cache(*w.source, r * src_row, n * src_row);  // larger-than-RAM models: keep the cache flat
+    EDGE_RT_TRY(w.file->read(w.source->offset_bytes + r * src_row, std::span(raw.data(), n * src_row), w.source->name));
+    w.file->drop_page_cache(w.source->offset_bytes + r * src_row,
+                            n * src_row);  // larger-than-RAM models: keep the cache flat
     for (std::size_t i = 0; i < n; ++i) {
       tc::to_f32(w.source->dtype, raw.data() + i * src_row, cols, floats.data() + i * cols);
       tc::from_f32(job.spec.dtype, floats.data() + i * cols, cols, out.data() + i * dst_row);
@@ -110,8 +111,9 @@ Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& write
   float column[tc::kQuantBlock];
   for (std::size_t c0 = 0; c0 < in; c0 += tc::kQuantBlock) {
     const std::size_t rows = std::min(tc::kQuantBlock, in - c0);  // < 32 only for an unquantized tail
-    EDGE_RT_TRY(w.file->read(*w.source, c0 * src_row, std::span(raw.data(), rows * src_row)));
-    w.file->drop_page_cache(*w.source, c0 * src_row, rows * src_row);
+    EDGE_RT_TRY(
+        w.file->read(w.source->offset_bytes + c0 * src_row, std::span(raw.data(), rows * src_row), w.source->name));
+    w.file->drop_page_cache(w.source->offset_bytes + c0 * src_row, rows * src_row);
     for (std::size_t i = 0; i < rows; ++i) {
       tc::to_f32(w.source->dtype, raw.data() + i * src_row, out_features, band.data() + i * out_features);
     }

@@ -27,27 +27,6 @@ Error format_error(const std::string& file, const std::string& what) {
   return Error{ErrorCode::kInvalidFormat, "[safetensors] " + file + ": " + what};
 }
 
-Error truncated_error(const std::filesystem::path& path, const std::string& tensor) {
-  return Error{ErrorCode::kIoError, "[safetensors] " + path.string() + ": file ends inside tensor '" + tensor +
-                                        "' (truncated after it was opened?)"};
-}
-
-// One pread of up to `want` bytes at `offset`, retried on EINTR: the bytes read (> 0), or an error naming the file
-// and the tensor (end of file inside the tensor is a truncation). `mode` is added to the message: "" or " (O_DIRECT)".
-Result<std::uint64_t> pread_tensor(int fd, std::byte* buf, std::uint64_t want, std::uint64_t offset,
-                                   const std::filesystem::path& path, const std::string& tensor, const char* mode) {
-  ssize_t n;
-  do {
-    n = ::pread(fd, buf, want, static_cast<off_t>(offset));
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    return Error{ErrorCode::kIoError, "[safetensors] " + path.string() + ": reading tensor '" + tensor + "'" + mode +
-                                          " failed: " + std::strerror(errno)};
-  }
-  if (n == 0) return truncated_error(path, tensor);
-  return static_cast<std::uint64_t>(n);
-}
-
 // A U8 tensor is a quantized matrix when the metadata describes it as "<Q8_0|Q4_0> [rows, cols]"; its stored
 // shape must then be [rows, row bytes]. Rewrites info's dtype and shape to the logical ones.
 Result<void> describe_quantized(const std::map<std::string, std::string>& meta, const std::string& file_label,
@@ -89,43 +68,6 @@ Result<void> describe_quantized(const std::map<std::string, std::string>& meta, 
   info.dtype = parsed.value();
   info.shape = logical.value();
   return boost::outcome_v2::success();
-}
-
-// SIGBUS from a mapped copy. A thread inside copy_mapped() publishes its source range and a jump buffer; the
-// handler jumps back only for a fault inside that range, on that thread, so every other SIGBUS keeps its previous
-// action (the handler restores it and returns: the faulting access repeats and gets it).
-struct MappedCopyGuard {
-  sigjmp_buf env;
-  const std::byte* begin;
-  const std::byte* end;
-};
-// volatile: the compiler must not drop the store before memcpy (nothing it can see reads it there).
-thread_local MappedCopyGuard* volatile t_guard = nullptr;
-struct sigaction g_previous_sigbus {};
-
-void on_sigbus(int sig, siginfo_t* info, void* context) {
-  MappedCopyGuard* guard = t_guard;
-  const auto* addr = static_cast<const std::byte*>(info->si_addr);
-  if (guard != nullptr && addr >= guard->begin && addr < guard->end) siglongjmp(guard->env, 1);
-  if (g_previous_sigbus.sa_flags & SA_SIGINFO) {
-    if (g_previous_sigbus.sa_sigaction != nullptr) return g_previous_sigbus.sa_sigaction(sig, info, context);
-  } else if (g_previous_sigbus.sa_handler != SIG_DFL && g_previous_sigbus.sa_handler != SIG_IGN &&
-             g_previous_sigbus.sa_handler != nullptr) {
-    return g_previous_sigbus.sa_handler(sig);
-  }
-  ::sigaction(SIGBUS, &g_previous_sigbus, nullptr);  // default action on the repeated access
-}
-
-void install_sigbus_handler() {
-  static const bool installed = [] {
-    struct sigaction action {};
-    action.sa_sigaction = on_sigbus;
-    action.sa_flags = SA_SIGINFO;
-    sigemptyset(&action.sa_mask);
-    ::sigaction(SIGBUS, &action, &g_previous_sigbus);
-    return true;
-  }();
-  (void)installed;
 }
 
 }  // namespace
@@ -238,136 +180,17 @@ Result<std::vector<TensorInfo>> parse_safetensors_header(std::string_view header
   return tensors;
 }
 
-void SafetensorsFile::Unmap::operator()(std::byte* p) const noexcept {
-  if (p) ::munmap(p, size);
-}
-
 SafetensorsFile::~SafetensorsFile() = default;
-
-Result<void> SafetensorsFile::read(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const {
-  EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
-  std::uint64_t done = 0;
-  while (done < out.size()) {
-    EDGE_RT_TRY(const std::uint64_t n, pread_tensor(fd_.get(), out.data() + done, out.size() - done,
-                                                    info.offset_bytes + offset_bytes + done, path_, info.name, ""));
-    done += n;
-  }
-  return boost::outcome_v2::success();
-}
-
-Result<void> SafetensorsFile::read_direct(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out,
-                                          std::span<std::byte> bounce) const {
-  constexpr std::uint64_t kBlock = 4096;
-  EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
-  EDGE_RT_CHECK(bounce.size() >= 2 * kBlock && bounce.size() % kBlock == 0 &&
-                    reinterpret_cast<std::uintptr_t>(bounce.data()) % kBlock == 0,
-                "read_direct: bounce buffer must be 4096-aligned, a multiple of 4096 bytes, >= 8 KiB");
-  if (!supports_direct_io()) {
-    return fail(ErrorCode::kUnsupported, "[safetensors] " + path_.string() + ": the file system refuses O_DIRECT");
-  }
-  std::uint64_t pos = info.offset_bytes + offset_bytes;
-  std::uint64_t done = 0;
-  while (done < out.size()) {
-    const std::uint64_t aligned = pos & ~(kBlock - 1);
-    const std::uint64_t skip = pos - aligned;
-    const std::uint64_t want =
-        std::min<std::uint64_t>(bounce.size(), (skip + (out.size() - done) + kBlock - 1) & ~(kBlock - 1));
-    EDGE_RT_TRY(const std::uint64_t n,
-                pread_tensor(direct_fd_.get(), bounce.data(), want, aligned, path_, info.name, " (O_DIRECT)"));
-    if (n <= skip) return truncated_error(path_, info.name);
-    const std::uint64_t got = std::min<std::uint64_t>(n - skip, out.size() - done);
-    std::memcpy(out.data() + done, bounce.data() + skip, got);
-    done += got;
-    pos += got;
-  }
-  return boost::outcome_v2::success();
-}
-
-Result<std::byte*> SafetensorsFile::read_direct_in_place(const TensorInfo& info, std::uint64_t offset_bytes,
-                                                         std::uint64_t size_bytes, std::span<std::byte> window) const {
-  constexpr std::uint64_t kBlock = 4096;
-  // One pread per 16 MiB keeps each request large (the kernel splits it into many device requests in flight)
-  // while an error still names roughly where it happened.
-  constexpr std::uint64_t kMaxRequest = 16u << 20;
-  EDGE_RT_CHECK(offset_bytes + size_bytes <= info.size_bytes, "read past the end of a tensor");
-  const std::uint64_t pos = info.offset_bytes + offset_bytes;
-  const std::uint64_t head = pos % kBlock;
-  const std::uint64_t span_bytes = (head + size_bytes + kBlock - 1) / kBlock * kBlock;
-  EDGE_RT_CHECK(reinterpret_cast<std::uintptr_t>(window.data()) % kBlock == 0 && window.size() >= span_bytes,
-                "read_direct_in_place: window must be 4096-aligned and cover the page-rounded range");
-  if (!supports_direct_io()) {
-    return fail(ErrorCode::kUnsupported, "[safetensors] " + path_.string() + ": the file system refuses O_DIRECT");
-  }
-  const std::uint64_t start = pos - head;
-  std::uint64_t done = 0;
-  while (done < head + size_bytes) {
-    const std::uint64_t want = std::min(kMaxRequest, span_bytes - done);
-    EDGE_RT_TRY(const std::uint64_t n, pread_tensor(direct_fd_.get(), window.data() + done, want, start + done, path_,
-                                                    info.name, " (O_DIRECT)"));
-    done += n;
-    // A short O_DIRECT read ends at the end of the file, before the tensor does.
-    if (done % kBlock != 0 && done < head + size_bytes) return truncated_error(path_, info.name);
-  }
-  return window.data() + head;
-}
-
-Result<void> SafetensorsFile::copy_mapped(const TensorInfo& info, std::uint64_t offset_bytes,
-                                          std::span<std::byte> out) const {
-  EDGE_RT_CHECK(offset_bytes + out.size() <= info.size_bytes, "read past the end of a tensor");
-  install_sigbus_handler();
-  // The cheap check first: a file already shorter than the range fails without touching the mapping.
-  struct stat st {};
-  if (::fstat(fd_.get(), &st) == 0 &&
-      static_cast<std::uint64_t>(st.st_size) < info.offset_bytes + offset_bytes + out.size()) {
-    return truncated_error(path_, info.name);
-  }
-  MappedCopyGuard guard;
-  guard.begin = map_.get() + info.offset_bytes + offset_bytes;
-  guard.end = guard.begin + out.size();
-  if (sigsetjmp(guard.env, 1) != 0) {
-    t_guard = nullptr;
-    return truncated_error(path_, info.name);
-  }
-  t_guard = &guard;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  std::memcpy(out.data(), guard.begin, out.size());
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t_guard = nullptr;
-  return boost::outcome_v2::success();
-}
-
-void SafetensorsFile::release_mapped(const TensorInfo& info, std::uint64_t offset_bytes,
-                                     std::uint64_t size_bytes) const noexcept {
-  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uint64_t begin = info.offset_bytes + offset_bytes;
-  const std::uint64_t first = (begin + page - 1) / page * page;  // whole pages only: neighbours may be in use
-  const std::uint64_t last = (begin + size_bytes) / page * page;
-  if (last > first) ::madvise(map_.get() + first, last - first, MADV_DONTNEED);
-}
-
-void SafetensorsFile::drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes,
-                                      std::uint64_t size_bytes) const noexcept {
-  ::posix_fadvise(fd_.get(), static_cast<off_t>(info.offset_bytes + offset_bytes), static_cast<off_t>(size_bytes),
-                  POSIX_FADV_DONTNEED);
-}
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path) {
   const std::string label = path.string();
-  SafetensorsFile file;
-  EDGE_RT_TRY(RegularFile regular, open_regular_file(path, "[safetensors]"));
-  file.fd_ = std::move(regular.fd);
-  file.direct_fd_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT | O_NONBLOCK));
-  const int fd = file.fd_.get();
-  const std::uint64_t file_size = regular.size_bytes;
+  EDGE_RT_TRY(WeightFile weights, WeightFile::open(path, "[safetensors]"));
+  SafetensorsFile file(std::move(weights));
+  const int fd = file.file_.fd();
+  const std::uint64_t file_size = file.file_.size_bytes();
   if (file_size < 8)
     return format_error(label,
                         "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
-  file.path_ = path;
-  file.file_size_ = file_size;
-  void* p = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (p == MAP_FAILED)
-    return fail(ErrorCode::kIoError, "[safetensors] " + label + ": mmap failed: " + std::strerror(errno));
-  file.map_ = std::unique_ptr<std::byte, Unmap>(static_cast<std::byte*>(p), Unmap{file_size});
   // The header is read with pread, not through the mapping: a file truncated meanwhile gives an error, not SIGBUS.
   unsigned char length_bytes[8];
   EDGE_RT_TRY(read_exactly_at(fd, length_bytes, 8, 0, path, "[safetensors]"));
@@ -396,11 +219,11 @@ const TensorInfo* SafetensorsFile::find(std::string_view name) const noexcept {
 }
 
 std::span<const std::byte> SafetensorsFile::bytes(const TensorInfo& info) const noexcept {
-  return {map_.get() + info.offset_bytes, static_cast<std::size_t>(info.size_bytes)};
+  return file_.mapped(info.offset_bytes, info.size_bytes);
 }
 
 tensor_core::TensorView SafetensorsFile::view(const TensorInfo& info) const noexcept {
-  return tensor_core::TensorView::contiguous(map_.get() + info.offset_bytes, info.dtype, info.shape);
+  return tensor_core::TensorView::contiguous(bytes(info).data(), info.dtype, info.shape);
 }
 
 namespace {

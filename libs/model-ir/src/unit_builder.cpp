@@ -38,7 +38,7 @@ Result<void> UnitBuilder::add(Unit& unit, WeightRole role, const std::string& na
   }
   WeightRef w;
   w.role = role;
-  w.file = e.file;
+  w.file = &e.file->file();
   w.source = e.info;
   w.transpose = transpose;
   if (file_shape.rank() == 1) {

@@ -35,9 +35,19 @@ std::string_view placement_name(Placement p) noexcept {
   return "?";
 }
 
-std::uint64_t RuntimeBuffers::reserved_bytes() const noexcept {
-  std::uint64_t total = MemoryPool::size_class(kv_cache_bytes);
-  for (std::uint64_t b : scratch_bytes) total += b ? MemoryPool::size_class(b) : 0;
+std::uint64_t BufferGeometry::pool_size_class(std::uint64_t bytes) noexcept {
+  return MemoryPool::size_class(static_cast<std::size_t>(bytes));
+}
+
+BufferGeometry BufferGeometry::direct_io(std::uint64_t page) noexcept {
+  BufferGeometry g;
+  g.direct_alignment = page;
+  return g;
+}
+
+std::uint64_t RuntimeBuffers::reserved_bytes(const BufferGeometry& geometry) const noexcept {
+  std::uint64_t total = geometry.size_class(kv_cache_bytes);
+  for (std::uint64_t b : scratch_bytes) total += b ? geometry.size_class(b) : 0;
   return total;
 }
 
@@ -78,20 +88,22 @@ std::uint64_t weight_row_bytes(const model_ir::WeightRef& w) noexcept {
   return tensor_core::row_bytes(w.dtype, static_cast<std::size_t>(w.shape[1]));
 }
 
-std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix) noexcept {
-  if (has_direct_slot(bytes, matrix)) {
-    // Up to 4032 bytes to reach a page boundary from a 64-aligned cursor, up to 4095 of file offset before the
-    // data, and the read rounded up to whole pages: page_round(bytes) + 8 KiB always covers them.
-    return (bytes + kDirectReadAlignment - 1) / kDirectReadAlignment * kDirectReadAlignment + 2 * kDirectReadAlignment;
+std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix, const BufferGeometry& g) noexcept {
+  if (has_direct_slot(bytes, matrix, g)) {
+    // Up to one alignment unit to reach a boundary from the cursor, up to one of file offset before the data, and
+    // the read rounded up to whole units: round_up(bytes) + 2 units always covers them.
+    const std::uint64_t a = g.direct_alignment;
+    return (bytes + a - 1) / a * a + 2 * a;
   }
-  return (bytes + 63) & ~std::uint64_t{63};
+  return (bytes + g.alignment - 1) / g.alignment * g.alignment;
 }
 
-std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last) noexcept {
+std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last,
+                                 const BufferGeometry& g) noexcept {
   std::uint64_t total = 0;
   for (std::size_t u = first; u < last; ++u) {
     for (const model_ir::WeightRef& w : units[u].weights)
-      total += weight_slot_bytes(w.resident_bytes, w.shape.rank() >= 2);
+      total += weight_slot_bytes(w.resident_bytes, w.shape.rank() >= 2, g);
   }
   return total;
 }
@@ -99,13 +111,14 @@ std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::siz
 namespace {
 
 // Pool bytes of a head chunk holding LM head rows [begin, end) and the final norm (and bias).
-std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, std::int64_t end) noexcept {
+std::uint64_t head_chunk_bytes(const model_ir::Unit& head, std::int64_t begin, std::int64_t end,
+                               const BufferGeometry& g) noexcept {
   std::uint64_t total = 0;
   for (const model_ir::WeightRef& w : head.weights) {
     if (w.role == model_ir::WeightRole::kLmHead) {
-      total += weight_slot_bytes(static_cast<std::uint64_t>(end - begin) * weight_row_bytes(w), /*matrix=*/true);
+      total += weight_slot_bytes(static_cast<std::uint64_t>(end - begin) * weight_row_bytes(w), /*matrix=*/true, g);
     } else {
-      total += weight_slot_bytes(w.resident_bytes, w.shape.rank() >= 2);
+      total += weight_slot_bytes(w.resident_bytes, w.shape.rank() >= 2, g);
     }
   }
   return total;
@@ -226,19 +239,19 @@ std::string ExecutionPlan::describe(std::span<const model_ir::Unit> units) const
 
 namespace {
 
-Group make_group(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last, bool resident,
-                 DeviceIndex device = 0) {
+Group make_group(std::span<const model_ir::Unit> units, const BufferGeometry& geometry, std::size_t first,
+                 std::size_t last, bool resident, DeviceIndex device = 0) {
   Group g;
   g.first_unit = first;
   g.last_unit = last;
   g.placement = resident ? Placement::kResident : Placement::kStreamed;
   g.device = device;
-  g.weight_bytes = group_weight_bytes(units, first, last);
-  g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
+  g.weight_bytes = group_weight_bytes(units, first, last, geometry);
+  g.reserved_bytes = geometry.size_class(g.weight_bytes);
   return g;
 }
 
-Result<void> check_request(const DeviceRequest& r, std::size_t n_units) {
+Result<void> check_request(const PlanRequest& r, std::size_t n_units) {
   auto bad = [](const std::string& what) {
     return fail(ErrorCode::kInvalidArgument, "[planner] device request: " + what);
   };
@@ -258,7 +271,7 @@ Result<void> check_request(const DeviceRequest& r, std::size_t n_units) {
 
 // Each device's units must fit its budget (they are resident there).
 template <class Block>
-Result<void> check_device_budgets(std::span<const model_ir::Unit> units, const DeviceRequest& r, Block block) {
+Result<void> check_device_budgets(std::span<const model_ir::Unit> units, const PlanRequest& r, Block block) {
   if (r.unit_device.empty()) return boost::outcome_v2::success();
   for (std::size_t d = 1; d < r.devices.size(); ++d) {
     std::uint64_t total = 0;
@@ -283,13 +296,14 @@ class PlanningStrategy : public PartitionStrategy {
  public:
   Result<ExecutionPlan> plan(const model_ir::ModelGraph<model_ir::Validated>& graph,
                              memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch,
-                             const DeviceRequest& request) const final {
+                             const PlanRequest& request) const final {
     const std::span<const model_ir::Unit> units = graph.units();
     const std::size_t n = units.size();
     const std::size_t head = n - 1;
     EDGE_RT_TRY(auto buffers, runtime_buffers(graph.config(), graph.recipe(), n_ctx, n_batch));
-    const std::uint64_t fixed = buffers.reserved_bytes();
-    auto block = [&](std::size_t u) { return MemoryPool::size_class(group_weight_bytes(units, u, u + 1)); };
+    const BufferGeometry& geo = request.geometry;
+    const std::uint64_t fixed = buffers.reserved_bytes(geo);
+    auto block = [&](std::size_t u) { return geo.size_class(group_weight_bytes(units, u, u + 1, geo)); };
     EDGE_RT_TRY(check_request(request, n));
     auto device_of = [&](std::size_t u) -> DeviceIndex {
       return request.unit_device.empty() ? 0 : request.unit_device[u];
@@ -299,7 +313,7 @@ class PlanningStrategy : public PartitionStrategy {
     // Streaming holds the largest layer unit (attention or feed-forward) in each live slot; the head streams in
     // chunks that can be as small as one row, and the embedding is gathered, so neither sets the minimum. Units
     // on another device are resident there and cost the host nothing.
-    std::uint64_t largest = device_of(head) == 0 ? MemoryPool::size_class(head_chunk_bytes(units[head], 0, 1)) : 0;
+    std::uint64_t largest = device_of(head) == 0 ? geo.size_class(head_chunk_bytes(units[head], 0, 1, geo)) : 0;
     std::size_t largest_unit = head;
     for (std::size_t u = 1; u < head; ++u) {
       if (device_of(u) == 0 && block(u) > largest) {
@@ -314,6 +328,7 @@ class PlanningStrategy : public PartitionStrategy {
     plan.devices = request.devices;
     plan.device_budgets = request.budgets;
     plan.device_budgets[0] = budget;
+    plan.geometry = geo;
     plan.n_ctx = n_ctx;
     plan.n_batch = n_batch;
     plan.buffers = buffers;
@@ -334,8 +349,8 @@ class PlanningStrategy : public PartitionStrategy {
     auto share_head = [&](Group g) {
       if (tied && g.last_unit == n && g.device == 0) {
         g.lm_head_shared = true;
-        g.weight_bytes -= weight_slot_bytes(lm_head->resident_bytes, /*matrix=*/true);
-        g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
+        g.weight_bytes -= weight_slot_bytes(lm_head->resident_bytes, /*matrix=*/true, geo);
+        g.reserved_bytes = geo.size_class(g.weight_bytes);
       }
       return g;
     };
@@ -344,7 +359,7 @@ class PlanningStrategy : public PartitionStrategy {
       // One group per unit on a device (each its own allocation there); packed runs of CPU units.
       std::size_t last = u + 1;
       while (packs() && device_of(u) == 0 && last < n && device_of(last) == 0) ++last;
-      resident.push_back(share_head(make_group(units, u, last, /*resident=*/true, device_of(u))));
+      resident.push_back(share_head(make_group(units, geo, u, last, /*resident=*/true, device_of(u))));
       u = last;
     }
     std::uint64_t resident_total = fixed;
@@ -359,7 +374,7 @@ class PlanningStrategy : public PartitionStrategy {
     // Streaming. Pin units by bytes per token saved (a pinned unit saves its whole size every token), largest
     // first, as long as the rest can still stream through min_slots slots of the largest unpinned unit.
     const std::uint64_t free = budget.bytes() - fixed;
-    const std::uint64_t head_min = MemoryPool::size_class(head_chunk_bytes(units[head], 0, 1));
+    const std::uint64_t head_min = geo.size_class(head_chunk_bytes(units[head], 0, 1, geo));
     std::vector<bool> pinned(n, false);
     for (std::size_t u = 0; u < n; ++u) pinned[u] = device_of(u) != 0;  // resident on their device
     std::uint64_t pinned_bytes = 0;
@@ -397,27 +412,27 @@ class PlanningStrategy : public PartitionStrategy {
     std::size_t u = 1;
     while (u < head) {
       if (pinned[u]) {
-        plan.groups.push_back(make_group(units, u, u + 1, /*resident=*/true, device_of(u)));
+        plan.groups.push_back(make_group(units, geo, u, u + 1, /*resident=*/true, device_of(u)));
         ++u;
         continue;
       }
       std::size_t last = u + 1;
       while (packs() && last < head && !pinned[last] &&
-             MemoryPool::size_class(group_weight_bytes(units, u, last + 1)) <= slot) {
+             geo.size_class(group_weight_bytes(units, u, last + 1, geo)) <= slot) {
         ++last;
       }
-      plan.groups.push_back(make_group(units, u, last, /*resident=*/false));
+      plan.groups.push_back(make_group(units, geo, u, last, /*resident=*/false));
       u = last;
     }
     if (pinned[head]) {
-      plan.groups.push_back(make_group(units, head, n, /*resident=*/true, device_of(head)));
+      plan.groups.push_back(make_group(units, geo, head, n, /*resident=*/true, device_of(head)));
     } else {
       const std::int64_t vocab = units[head].find(model_ir::WeightRole::kLmHead)->shape[0];
       // The most rows whose chunk, rounded to its size class, fits a slot (binary search; 1 row always fits).
       std::int64_t lo = 1, hi = vocab;
       while (lo < hi) {
         const std::int64_t mid = lo + (hi - lo + 1) / 2;
-        if (MemoryPool::size_class(head_chunk_bytes(units[head], 0, mid)) <= slot) {
+        if (geo.size_class(head_chunk_bytes(units[head], 0, mid, geo)) <= slot) {
           lo = mid;
         } else {
           hi = mid - 1;
@@ -430,8 +445,8 @@ class PlanningStrategy : public PartitionStrategy {
         g.last_unit = n;
         g.row_begin = begin;
         g.row_end = std::min(vocab, begin + rows);
-        g.weight_bytes = head_chunk_bytes(units[head], g.row_begin, g.row_end);
-        g.reserved_bytes = MemoryPool::size_class(g.weight_bytes);
+        g.weight_bytes = head_chunk_bytes(units[head], g.row_begin, g.row_end, geo);
+        g.reserved_bytes = geo.size_class(g.weight_bytes);
         plan.groups.push_back(g);
       }
     }
@@ -448,7 +463,7 @@ class PlanningStrategy : public PartitionStrategy {
 
  private:
   static void finish(ExecutionPlan& plan) {
-    const std::uint64_t fixed = plan.buffers.reserved_bytes();
+    const std::uint64_t fixed = plan.buffers.reserved_bytes(plan.geometry);
     std::uint64_t largest_streamed = 0;
     plan.device_resident_bytes.assign(plan.devices.size(), 0);
     for (const Group& g : plan.groups) {

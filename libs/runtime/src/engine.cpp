@@ -84,6 +84,12 @@ std::optional<tokenizer::TokenId> bos_of(const detail::EngineData& data) {
   return bos;
 }
 
+// Cold cache reads around the page cache; --mmap copies from the mapping; pread otherwise.
+model_ir::WeightIo weight_io(const EngineOptions& o) {
+  if (o.cold_cache) return model_ir::WeightIo::kDirect;
+  return o.use_mmap ? model_ir::WeightIo::kMmap : model_ir::WeightIo::kPread;
+}
+
 // Llama-family models get BOS before every prompt; others only when there is no prompt to start from.
 bool prepends_bos(const detail::EngineData& data, bool prompt_empty) {
   return bos_of(data) && (data.graph->recipe().prepends_bos || prompt_empty);
@@ -137,7 +143,15 @@ template <class State>
   const std::size_t n_batch =
       options.n_batch == 0 ? std::min<std::size_t>(512, n_ctx) : std::min(options.n_batch, n_ctx);
   EDGE_RT_TRY(auto strategy, partition_planner::make_strategy(options.strategy));
-  EDGE_RT_TRY(auto placement, detail::place(graph, options.devices, options.budget, kernel_threads(options.n_threads)));
+  // Buffer geometry: the CPU backend's pool (both built-in backends allocate from a MemoryPool) and the weight
+  // source's in-place read alignment.
+  const auto source = model_ir::make_weight_source(weight_io(options));
+  partition_planner::BufferGeometry geometry;
+  geometry.direct_alignment = source->in_place_alignment();
+  EDGE_RT_TRY(auto placement,
+              detail::place(graph, options.devices, options.budget, kernel_threads(options.n_threads), geometry));
+  geometry.alignment = placement.backends[0]->info().buffer_alignment;
+  placement.request.geometry = geometry;
   EDGE_RT_TRY(data->plan, strategy->plan(graph, options.budget, n_ctx, n_batch, placement.request));
   detail::finish_coverage(placement, graph, data->plan);
   data->coverage = placement.coverage;
@@ -159,8 +173,7 @@ template <class State>
   detail::DevicePlacement placement = std::move(*data->placement);
   data->placement.reset();
   EDGE_RT_TRY(data->executor,
-              detail::Executor::create(*data->graph, data->plan,
-                                       detail::IoOptions{data->options.cold_cache, data->options.use_mmap},
+              detail::Executor::create(*data->graph, data->plan, model_ir::make_weight_source(weight_io(data->options)),
                                        std::move(placement)));
   data->load_ms += ms_since(start);
   return InferenceEngine<Ready>(std::move(data));

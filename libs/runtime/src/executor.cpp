@@ -18,12 +18,12 @@ double ms_since(Clock::time_point start) {
 }  // namespace
 
 Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
-                   const IoOptions& io, DevicePlacement placement)
+                   std::unique_ptr<model_ir::WeightSource> source, DevicePlacement placement)
     : graph_(graph),
       config_(graph.config()),
       recipe_(graph.recipe()),
       plan_(plan),
-      io_(io),
+      source_(std::move(source)),
       backends_(std::move(placement.backends)),
       placement_(std::move(placement.units)),
       widths_(graph.recipe().value_widths(graph.config())),
@@ -40,10 +40,11 @@ std::size_t Executor::limit_threads(std::size_t n) {
 }
 
 Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                                                   const partition_planner::ExecutionPlan& plan, const IoOptions& io,
+                                                   const partition_planner::ExecutionPlan& plan,
+                                                   std::unique_ptr<model_ir::WeightSource> source,
                                                    DevicePlacement placement) {
-  std::unique_ptr<Executor> ex(
-      new Executor(graph, plan, io, std::move(placement)));  // private constructor: make_unique cannot reach it
+  std::unique_ptr<Executor> ex(new Executor(graph, plan, std::move(source),
+                                            std::move(placement)));  // private constructor: make_unique cannot reach it
   backend::Backend& cpu = *ex->backends_[0];
   EDGE_RT_TRY(ex->kv_cache_, cpu.allocate(plan.buffers.kv_cache_bytes, backend::BufferUsage::kKvCache));
   std::memset(ex->kv_cache_.data(), 0, ex->kv_cache_.size_bytes());
@@ -94,7 +95,8 @@ Result<LoadedGroup> Executor::load(std::size_t group_index, Staging& staging) {
   IoStats stats;
   const partition_planner::Group& group = plan_.groups[group_index];
   const std::uint64_t block = group.resident() ? 0 : plan_.stream_block_bytes;
-  auto loaded = load_group(graph_.units(), group, block, backend_ptrs_, weight_devices_, io_, staging, stats);
+  auto loaded = load_group(graph_.units(), group, block, backend_ptrs_, weight_devices_, *source_, plan_.geometry,
+                           staging, stats);
   io_bytes_ += stats.bytes_read;
   io_ns_ += static_cast<std::uint64_t>(stats.io_ms * 1e6);
   return loaded;
@@ -166,12 +168,12 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
   const model_ir::Unit& unit = graph_.units()[0];
   IoStats stats;
   const auto start = Clock::now();
+  EDGE_RT_TRY(std::span<std::byte> bounce, staging_.bytes());
   for (std::size_t t = 0; t < tokens.size(); ++t) {
     for (const model_ir::WeightRef& w : unit.weights) {
       const std::size_t row = w.role == WeightRole::kTokenEmbedding ? static_cast<std::size_t>(tokens[t]) : pos0 + t;
       const std::size_t row_bytes = tc::row_bytes(w.dtype, d);
-      EDGE_RT_TRY(w.file->read(*w.source, row * row_bytes, raw.first(row_bytes)));
-      if (io_.cold_cache) w.file->drop_page_cache(*w.source, row * row_bytes, row_bytes);
+      EDGE_RT_TRY(source_->read(*w.file, *w.source, row * row_bytes, raw.first(row_bytes), bounce));
       stats.bytes_read += row_bytes;
       if (w.role == WeightRole::kTokenEmbedding) {
         tc::to_f32(w.dtype, raw.data(), d, x.data() + t * d);

@@ -32,11 +32,12 @@ struct PassStats {
 /// Neither copy nor move (the pool must stay put while guards point to it). Not thread-safe.
 class Executor final {
  public:
-  /// Takes the placement's backends; allocates the KV cache and scratch from the CPU's pool, loads pinned groups
-  /// into their devices' pools and starts the I/O thread when the plan prefetches. `graph` must outlive the
-  /// executor.
+  /// Takes the placement's backends and the run's weight source; allocates the KV cache and scratch from the
+  /// CPU's pool, loads pinned groups into their devices' pools and starts the I/O thread when the plan
+  /// prefetches. `graph` must outlive the executor.
   static Result<std::unique_ptr<Executor>> create(const model_ir::ModelGraph<model_ir::Validated>& graph,
-                                                  const partition_planner::ExecutionPlan& plan, const IoOptions& io,
+                                                  const partition_planner::ExecutionPlan& plan,
+                                                  std::unique_ptr<model_ir::WeightSource> source,
                                                   DevicePlacement placement);
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
@@ -56,7 +57,7 @@ class Executor final {
 
  private:
   Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
-           const IoOptions& io, DevicePlacement placement);
+           std::unique_ptr<model_ir::WeightSource> source, DevicePlacement placement);
   std::span<float> scratch(partition_planner::Scratch s) noexcept;
   // Rows [0, n) of an activation buffer; kKNew / kVNew: rows [pos0, pos0 + n) of the layer's K / V cache.
   std::span<float> value(model_ir::Value v, std::size_t layer, std::size_t n, std::size_t pos0) noexcept;
@@ -76,7 +77,7 @@ class Executor final {
   const model_ir::ModelConfig& config_;
   const model_ir::Recipe& recipe_;
   partition_planner::ExecutionPlan plan_;
-  IoOptions io_;
+  std::unique_ptr<model_ir::WeightSource> source_;  // how weights are read, chosen once per run
   // Before every guard: destroyed last. [0] the CPU, whose pool holds the KV cache and scratch.
   std::vector<std::unique_ptr<backend::Backend>> backends_;
   std::vector<backend::Backend*> backend_ptrs_;                                            // the same, for load_group

@@ -111,7 +111,8 @@ std::string list_refusals(const std::string& device, const std::vector<FallbackE
 }  // namespace
 
 Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& graph, const DeviceOptions& options,
-                              memory_manager::MemoryBudget budget, std::size_t n_threads) {
+                              memory_manager::MemoryBudget budget, std::size_t n_threads,
+                              const partition_planner::BufferGeometry& geometry) {
   const model_ir::Recipe& recipe = graph.recipe();
   const std::span<const model_ir::Unit> units = graph.units();
   backend::Registry registry;
@@ -222,7 +223,7 @@ Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& g
   // yet). Short: the lowest layers go back to the CPU first, as llama.cpp's -ngl keeps the last layers.
   if (device) {
     auto block = [&](std::size_t u) {
-      return memory_manager::MemoryPool::size_class(partition_planner::group_weight_bytes(units, u, u + 1));
+      return geometry.size_class(partition_planner::group_weight_bytes(units, u, u + 1, geometry));
     };
     std::uint64_t total = 0;
     for (std::size_t u = 0; u < units.size(); ++u) total += unit_device[u] ? block(u) : 0;

@@ -24,7 +24,7 @@ struct UnitPlacement {
 /// Move-only: owns the backends.
 struct DevicePlacement {
   std::vector<std::unique_ptr<backend::Backend>> backends;  ///< [0] the CPU; the plan's DeviceIndex.
-  partition_planner::DeviceRequest request;
+  partition_planner::PlanRequest request;
   std::vector<UnitPlacement> units;  ///< Per unit.
   Coverage coverage;                 ///< Fallbacks and the requested device; complete after finish_coverage.
 };
@@ -33,8 +33,10 @@ struct DevicePlacement {
 /// Errors: kInvalidArgument (unknown device, a budget for an unknown device, bad gpu_layers); with
 /// FallbackPolicy::kFail, kUnsupported listing every unit and op that cannot run on the device and why (including
 /// device memory short and a device that fails to start).
+/// `geometry` sizes units for the device-memory check (the planner uses the same).
 Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& graph, const DeviceOptions& options,
-                              memory_manager::MemoryBudget budget, std::size_t n_threads);
+                              memory_manager::MemoryBudget budget, std::size_t n_threads,
+                              const partition_planner::BufferGeometry& geometry);
 
 /// Fills the per-device counts, splits and bytes crossing devices from the plan.
 void finish_coverage(DevicePlacement& placement, const model_ir::ModelGraph<model_ir::Validated>& graph,

@@ -1,6 +1,6 @@
 #include "weights.hpp"
 
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/tensor_core/dtype.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -12,24 +12,16 @@ namespace {
 
 using model_ir::WeightRef;
 
-Result<void> read_range(const WeightRef& w, std::uint64_t offset, std::span<std::byte> out, const IoOptions& io,
-                        std::span<std::byte> staging, IoStats& stats) {
-  if (io.cold_cache && w.file->supports_direct_io()) {
-    EDGE_RT_TRY(w.file->read_direct(*w.source, offset, out, staging));
-  } else if (io.use_mmap && !io.cold_cache) {
-    EDGE_RT_TRY(w.file->copy_mapped(*w.source, offset, out));
-    w.file->release_mapped(*w.source, offset, out.size());
-  } else {
-    EDGE_RT_TRY(w.file->read(*w.source, offset, out));
-    if (io.cold_cache) w.file->drop_page_cache(*w.source, offset, out.size());
-  }
+Result<void> read_range(const WeightRef& w, std::uint64_t offset, std::span<std::byte> out,
+                        const model_ir::WeightSource& source, std::span<std::byte> bounce, IoStats& stats) {
+  EDGE_RT_TRY(source.read(*w.file, *w.source, offset, out, bounce));
   stats.bytes_read += out.size();
   return boost::outcome_v2::success();
 }
 
 // A vector (norm or bias) converted to F32.
-Result<void> load_vector(const WeightRef& w, std::byte* dst, const IoOptions& io, std::span<std::byte> staging,
-                         IoStats& stats) {
+Result<void> load_vector(const WeightRef& w, std::byte* dst, const model_ir::WeightSource& io,
+                         std::span<std::byte> staging, IoStats& stats) {
   const auto n = static_cast<std::size_t>(w.shape.numel());
   const std::size_t es = tensor_core::dtype_size(w.source->dtype);
   const std::size_t step = staging.size() / 2 / es;  // the other half is the O_DIRECT bounce
@@ -67,8 +59,9 @@ Result<std::span<std::byte>> Staging::bytes() {
 
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
                                std::uint64_t block_bytes, std::span<backend::Backend* const> backends,
-                               std::span<const WeightDevices> weight_devices, const IoOptions& io,
-                               Staging& staging_buffer, IoStats& stats) {
+                               std::span<const WeightDevices> weight_devices, const model_ir::WeightSource& io,
+                               const partition_planner::BufferGeometry& geometry, Staging& staging_buffer,
+                               IoStats& stats) {
   EDGE_RT_TRY(std::span<std::byte> staging, staging_buffer.bytes());
   const auto start = std::chrono::steady_clock::now();
   LoadedGroup loaded;
@@ -97,21 +90,17 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
           bytes = static_cast<std::uint64_t>(shape[0]) * row_bytes;
           offset = static_cast<std::uint64_t>(group.row_begin) * row_bytes;
         }
-        const std::uint64_t slot = partition_planner::weight_slot_bytes(bytes, /*matrix=*/true);
-        if (partition_planner::has_direct_slot(bytes, /*matrix=*/true)) {
-          // Direct-read slot: the data sits at its file offset modulo 4096 past a page boundary.
-          constexpr std::uint64_t kPage = partition_planner::kDirectReadAlignment;
+        if (partition_planner::has_direct_slot(bytes, /*matrix=*/true, geometry)) {
+          // Direct-read slot: the data lands at its file offset modulo the alignment past an aligned boundary.
+          const std::uint64_t slot = partition_planner::weight_slot_bytes(bytes, /*matrix=*/true, geometry);
+          const std::uint64_t align = geometry.direct_alignment;
           const auto at = reinterpret_cast<std::uintptr_t>(cursor);
-          std::byte* base = cursor + ((kPage - at % kPage) % kPage);
-          data = base + (w.source->offset_bytes + offset) % kPage;
-          if (io.cold_cache && w.file->supports_direct_io()) {
-            const std::span window(base, static_cast<std::size_t>(cursor + slot - base));
-            EDGE_RT_TRY(std::byte * got, w.file->read_direct_in_place(*w.source, offset, bytes, window));
-            EDGE_RT_CHECK(got == data, "direct read placed the data off its slot");
-            stats.bytes_read += bytes;
-          } else {
-            EDGE_RT_TRY(read_range(w, offset, std::span(data, static_cast<std::size_t>(bytes)), io, staging, stats));
-          }
+          std::byte* base = cursor + ((align - at % align) % align);
+          const std::span window(base, static_cast<std::size_t>(cursor + slot - base));
+          EDGE_RT_TRY(data, io.read_in_place(*w.file, *w.source, offset, bytes, window, staging));
+          EDGE_RT_CHECK(data == base + (w.source->offset_bytes + offset) % align,
+                        "direct read placed the data off its slot");
+          stats.bytes_read += bytes;
         } else {
           EDGE_RT_TRY(read_range(w, offset, std::span(data, static_cast<std::size_t>(bytes)), io, staging, stats));
         }
@@ -120,7 +109,7 @@ Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const part
       backend::Backend& reader = *backends[weight_devices[u][role]];
       lu.weights[role] = reader.prepare_weight(std::span(data, static_cast<std::size_t>(bytes)), w.dtype, shape,
                                                w.transpose, use_of(w));
-      cursor += partition_planner::weight_slot_bytes(bytes, matrix);
+      cursor += partition_planner::weight_slot_bytes(bytes, matrix, geometry);
     }
     loaded.units.push_back(lu);
   }

@@ -1,12 +1,12 @@
 #pragma once
-// Loading a plan group's weights from storage into one pool block, with pread(2) (no file pages stay mapped in the
-// process), converting vectors to F32 on the way. In cold-cache mode, large matrices are read with O_DIRECT
-// straight into their direct-read slots (partition_planner::weight_slot_bytes); the rest go through the staging
-// buffer.
+// Loading a plan group's weights from storage into one pool block through the run's WeightSource, converting
+// vectors to F32 on the way. With a direct-I/O source (cold cache), large matrices are read straight into their
+// direct-read slots (partition_planner::weight_slot_bytes); the rest go through the staging buffer.
 
 #include <edge_rt/backend/backend.hpp>
 #include <edge_rt/memory_manager/pool.hpp>
 #include <edge_rt/model_ir/model_graph.hpp>
+#include <edge_rt/model_ir/weight_source.hpp>
 #include <edge_rt/partition_planner/plan.hpp>
 
 #include <array>
@@ -44,16 +44,6 @@ struct LoadedGroup {
   std::vector<LoadedUnit> units;
 };
 
-/// How weights are read. Copyable value.
-struct IoOptions {
-  /// Cold-cache mode: every pass reads from the device, and the page cache does not grow with the model. Reads
-  /// use O_DIRECT where the file system allows it, else plain reads followed by POSIX_FADV_DONTNEED.
-  bool cold_cache = false;
-  /// Copy from the checkpoint's read-only mapping (then madvise the pages away) instead of pread. Ignored with
-  /// cold_cache.
-  bool use_mmap = false;
-};
-
 /// Move-only: a 4096-aligned scratch buffer for one loading thread (conversions, O_DIRECT bounce). Lives outside
 /// the pool: part of the process's fixed overhead.
 class Staging final {
@@ -77,11 +67,11 @@ struct IoStats {
 
 /// Reads the weights of `group` into one block of max(group.weight_bytes, block_bytes) bytes from the pool of
 /// backends[group.device], and has each matrix prepared by the backend that reads it (weight_devices, per unit).
-/// `staging` is a scratch buffer for conversions (any size >= 64 KiB; larger means fewer reads). Errors:
-/// kBudgetExceeded from the pool, kIoError from storage.
+/// Bytes come through `io` and sit in the block as `geometry` (the plan's) lays them out. `staging` is a scratch
+/// buffer for conversions and direct-read bounces. Errors: kBudgetExceeded from the pool, kIoError from storage.
 Result<LoadedGroup> load_group(std::span<const model_ir::Unit> units, const partition_planner::Group& group,
                                std::uint64_t block_bytes, std::span<backend::Backend* const> backends,
-                               std::span<const WeightDevices> weight_devices, const IoOptions& io, Staging& staging,
-                               IoStats& stats);
+                               std::span<const WeightDevices> weight_devices, const model_ir::WeightSource& io,
+                               const partition_planner::BufferGeometry& geometry, Staging& staging, IoStats& stats);
 
 }  // namespace edge_rt::runtime::detail

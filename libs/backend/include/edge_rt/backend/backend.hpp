@@ -38,6 +38,7 @@ struct DeviceInfo {
   bool unified_memory = true;              ///< Buffers are host memory: the CPU may read them directly.
   std::uint64_t max_allocation_bytes = 0;  ///< Largest single buffer.
   std::uint64_t max_binding_bytes = 0;     ///< Largest range one op may read from one buffer.
+  std::uint64_t buffer_alignment = 64;     ///< Tensors inside a buffer start at multiples of it (bytes).
 };
 
 /// The ops a recipe's programs need.

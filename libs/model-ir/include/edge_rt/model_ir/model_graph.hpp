@@ -46,7 +46,7 @@ std::string_view role_name(WeightRole role) noexcept;
 /// (`transpose`), read by tensor_core::matmul_in_out, so streaming them is a plain read.
 struct WeightRef {
   WeightRole role = WeightRole::kTokenEmbedding;
-  const SafetensorsFile* file = nullptr;  ///< Owned by the graph; valid while it lives.
+  const WeightFile* file = nullptr;  ///< Owned by the graph; valid while it lives. Read it through a WeightSource.
   const TensorInfo* source = nullptr;
   bool transpose = false;  ///< Stored (and kept) [in, out]; `shape` still gives the logical [out, in].
   tensor_core::DType dtype = tensor_core::DType::kF32;  ///< In memory.

@@ -1,10 +1,12 @@
 #pragma once
-// SafeTensors files over a read-only mmap, with zero-copy tensor views, and a writer.
+// SafeTensors files: the header parsed over a WeightFile (zero-copy tensor views through its mapping), and a
+// writer.
 // Format: https://github.com/huggingface/safetensors (8-byte little-endian header length N, N bytes of JSON
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}, then the data buffer).
 
 #include <edge_rt/core/file.hpp>
 #include <edge_rt/core/result.hpp>
+#include <edge_rt/model_ir/weight_file.hpp>
 #include <edge_rt/tensor_core/tensor.hpp>
 
 #include <cstddef>
@@ -32,8 +34,8 @@ struct TensorInfo {
 /// Largest header accepted (the safetensors reference implementation's limit).
 inline constexpr std::uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
 
-/// Move-only: owns a read-only mapping of the whole file (unmapped on destruction). Views it hands out are valid
-/// while it lives. Thread-safe for concurrent reads.
+/// Move-only: owns the WeightFile (its mapping is unmapped on destruction). Views it hands out are valid while it
+/// lives. Thread-safe for concurrent reads.
 class SafetensorsFile final {
  public:
   /// Maps and validates `path`: header length within kMaxSafetensorsHeaderBytes and the file, JSON well-formed,
@@ -47,8 +49,8 @@ class SafetensorsFile final {
   SafetensorsFile& operator=(SafetensorsFile&&) noexcept = default;
   ~SafetensorsFile();
 
-  const std::filesystem::path& path() const noexcept { return path_; }
-  std::uint64_t file_size_bytes() const noexcept { return file_size_; }
+  const std::filesystem::path& path() const noexcept { return file_.path(); }
+  std::uint64_t file_size_bytes() const noexcept { return file_.size_bytes(); }
   /// Tensors in file order (ascending offset).
   const std::vector<TensorInfo>& tensors() const noexcept { return tensors_; }
   /// nullptr when absent.
@@ -59,47 +61,12 @@ class SafetensorsFile final {
   std::span<const std::byte> bytes(const TensorInfo& info) const noexcept;
   tensor_core::TensorView view(const TensorInfo& info) const noexcept;
 
-  /// Copies out.size() bytes of a tensor, starting `offset_bytes` into it, with pread(2): the copy leaves no file
-  /// pages mapped into the process (the runtime streams weights this way so that its resident set stays within the
-  /// memory budget). Thread-safe. Errors: kIoError when the read fails or the file is shorter than its header says
-  /// (truncated after open). Precondition: offset_bytes + out.size() <= info.size_bytes.
-  Result<void> read(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const;
-  /// Like read(), with O_DIRECT: the device's data bypasses the page cache. Reads whole 4 KiB-aligned blocks into
-  /// `bounce` (4096-aligned, a multiple of 4096 bytes, at least 8 KiB) and copies the wanted bytes out.
-  /// Errors: kIoError as read(), and kUnsupported when the file system refused O_DIRECT (see supports_direct_io).
-  Result<void> read_direct(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out,
-                           std::span<std::byte> bounce) const;
-  /// O_DIRECT with no bounce copy: reads tensor bytes [offset_bytes, offset_bytes + size_bytes) into `window`,
-  /// whole 4 KiB blocks at a time, so they land at window[head] where head = (their file position) % 4096; the
-  /// bytes around them are overwritten with the file's neighbours. `window` must be 4096-aligned and at least
-  /// round_up(head + size_bytes, 4096) bytes. Returns the address of the first tensor byte. Errors as read_direct.
-  Result<std::byte*> read_direct_in_place(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes,
-                                          std::span<std::byte> window) const;
-  /// Copies out.size() bytes of a tensor from the mapping, like read() but through memory. A file truncated after
-  /// open makes the copy fault (SIGBUS): a handler turns a fault inside this copy's source range into kIoError
-  /// naming the file and tensor, and the file size is checked before each copy. Faults anywhere else keep their
-  /// default action. Thread-safe.
-  Result<void> copy_mapped(const TensorInfo& info, std::uint64_t offset_bytes, std::span<std::byte> out) const;
-  /// Whether the file could be opened with O_DIRECT (tmpfs and some network file systems refuse it).
-  bool supports_direct_io() const noexcept { return direct_fd_.get() >= 0; }
-  /// Drops the process's mapped pages of a range of a tensor (madvise MADV_DONTNEED on the whole pages inside it),
-  /// so copying from bytes() does not leave the range in the resident set. Advisory: never fails.
-  void release_mapped(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes) const noexcept;
-  /// Asks the kernel to drop the page cache of a range of a tensor (posix_fadvise POSIX_FADV_DONTNEED), so that
-  /// the next read comes from the device. Advisory: never fails.
-  void drop_page_cache(const TensorInfo& info, std::uint64_t offset_bytes, std::uint64_t size_bytes) const noexcept;
+  /// The opened file: how its bytes are read (see WeightSource).
+  const WeightFile& file() const noexcept { return file_; }
 
  private:
-  struct Unmap {
-    std::size_t size;
-    void operator()(std::byte* p) const noexcept;
-  };
-  SafetensorsFile() = default;
-  std::filesystem::path path_;
-  std::uint64_t file_size_ = 0;
-  std::unique_ptr<std::byte, Unmap> map_{nullptr, Unmap{0}};
-  UniqueFd fd_;
-  UniqueFd direct_fd_;  // O_DIRECT, or -1 where the file system refuses it
+  explicit SafetensorsFile(WeightFile file) noexcept : file_(std::move(file)) {}
+  WeightFile file_;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

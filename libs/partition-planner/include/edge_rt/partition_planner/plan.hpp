@@ -36,12 +36,31 @@ constexpr Scratch scratch_of(model_ir::Value v) noexcept {
   return static_cast<Scratch>(v);
 }
 
+/// How weights sit in pool blocks: set by the backend that allocates them (alignment, size classes) and the weight
+/// source that fills them (the alignment of in-place reads). Copyable value; the defaults are the CPU backend's
+/// with pread (no direct-read slots).
+struct BufferGeometry {
+  /// Weights start at multiples of this many bytes inside a block.
+  std::uint64_t alignment = 64;
+  /// The weight source's in-place read alignment (model_ir::WeightSource::in_place_alignment): 0 means reads
+  /// land anywhere, so no weight needs a direct-read slot.
+  std::uint64_t direct_alignment = 0;
+  /// Matrices of at least this many bytes get a direct-read slot when direct_alignment > 0.
+  std::uint64_t direct_min_bytes = 64 * 1024;
+  /// The bytes a request of n bytes takes from the allocating pool (memory_manager::MemoryPool::size_class).
+  std::uint64_t (*size_class)(std::uint64_t bytes) noexcept = pool_size_class;
+
+  static std::uint64_t pool_size_class(std::uint64_t bytes) noexcept;
+  /// The geometry of a direct-I/O source (--cold-cache): page-aligned slots for large matrices.
+  static BufferGeometry direct_io(std::uint64_t page = 4096) noexcept;
+};
+
 /// What the runtime allocates besides weights for a context of n_ctx tokens processed n_batch at a time. F32.
 struct RuntimeBuffers {
   std::uint64_t kv_cache_bytes = 0;  ///< K and V: 2 x n_layers x n_ctx x n_kv_heads head_dim x 4, one block.
   std::array<std::uint64_t, static_cast<std::size_t>(Scratch::kCount)> scratch_bytes{};
   /// What these count against the budget: each non-empty block rounded to its pool size class.
-  std::uint64_t reserved_bytes() const noexcept;
+  std::uint64_t reserved_bytes(const BufferGeometry& geometry = {}) const noexcept;
   std::uint64_t scratch_total_bytes() const noexcept;
 };
 
@@ -54,24 +73,21 @@ Result<RuntimeBuffers> runtime_buffers(const model_ir::ModelConfig& config, cons
 /// and embedding gathers are whole rows.
 std::uint64_t weight_row_bytes(const model_ir::WeightRef& w) noexcept;
 
-/// Matrices of at least this many bytes get a direct-read slot (see weight_slot_bytes).
-inline constexpr std::uint64_t kDirectSlotMinBytes = 64 * 1024;
-/// Page size assumed by direct-read slots; O_DIRECT needs file offset, length and buffer aligned to it.
-inline constexpr std::uint64_t kDirectReadAlignment = 4096;
-
-/// Bytes one weight of `bytes` resident bytes takes in a group's pool block, at a 64-aligned offset. Vectors and
-/// small matrices: `bytes` rounded up to 64. A matrix of at least kDirectSlotMinBytes: `bytes` rounded up to 4096
-/// plus 8 KiB, so that a cold-cache load can place its data at the file position's offset modulo 4096 inside the
-/// slot and read it with O_DIRECT straight into the block, with no bounce copy (the slot holds the page-aligned
-/// window around the data). The size does not depend on the file offset, so plans stay offset-independent.
-std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix) noexcept;
+/// Bytes one weight of `bytes` resident bytes takes in a group's pool block, at an `alignment` offset. Vectors and
+/// small matrices: `bytes` rounded up to the alignment. With a direct-I/O source, a matrix of at least
+/// direct_min_bytes: `bytes` rounded up to direct_alignment plus two of it, so that a cold-cache load can place
+/// its data at the file position's offset modulo the alignment inside the slot and read it straight into the
+/// block, with no bounce copy (the slot holds the aligned window around the data). The size does not depend on
+/// the file offset, so plans stay offset-independent.
+std::uint64_t weight_slot_bytes(std::uint64_t bytes, bool matrix, const BufferGeometry& geometry) noexcept;
 /// Whether weight_slot_bytes gives this weight a direct-read slot.
-constexpr bool has_direct_slot(std::uint64_t bytes, bool matrix) noexcept {
-  return matrix && bytes >= kDirectSlotMinBytes;
+constexpr bool has_direct_slot(std::uint64_t bytes, bool matrix, const BufferGeometry& geometry) noexcept {
+  return matrix && geometry.direct_alignment > 0 && bytes >= geometry.direct_min_bytes;
 }
 
 /// Bytes of the one pool block holding units [first, last): the sum of weight_slot_bytes of their weights.
-std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last) noexcept;
+std::uint64_t group_weight_bytes(std::span<const model_ir::Unit> units, std::size_t first, std::size_t last,
+                                 const BufferGeometry& geometry) noexcept;
 
 /// How a group's weights reach the device that computes it.
 enum class Placement : std::uint8_t {
@@ -102,9 +118,10 @@ struct Group {
   bool gathered() const noexcept { return placement == Placement::kGathered; }
 };
 
-/// Which device each unit should run on, and each device's budget: the request a PartitionStrategy honours.
-/// Copyable value. Default: everything on the CPU.
-struct DeviceRequest {
+/// What a PartitionStrategy honours besides the budget: the buffer geometry, which device each unit should run on
+/// and each device's budget. Copyable value. Default: everything on the CPU, pread geometry.
+struct PlanRequest {
+  BufferGeometry geometry;
   std::vector<std::string> devices{"cpu"};  ///< Names; [0] is the CPU, whose budget is the plan's budget.
   std::vector<memory_manager::MemoryBudget> budgets{memory_manager::MemoryBudget::unlimited()};  ///< Per device.
   std::vector<DeviceIndex> unit_device;  ///< Per unit; empty: all 0. The embedding (unit 0) must be 0.
@@ -125,6 +142,7 @@ struct ExecutionPlan {
   std::vector<memory_manager::MemoryBudget> device_budgets{memory_manager::MemoryBudget::unlimited()};
   /// Pool bytes of the resident groups on each device (index as devices).
   std::vector<std::uint64_t> device_resident_bytes{0};
+  BufferGeometry geometry;  ///< The geometry the plan's bytes were computed with; loads must use the same.
   /// Streamed groups loaded ahead of the one computing, on the I/O thread (0: loads happen in the compute thread).
   std::size_t prefetch_depth = 0;
   std::uint64_t resident_bytes = 0;  ///< Pool bytes of the pinned groups on the CPU.
@@ -158,7 +176,7 @@ class PartitionStrategy {
   /// units pass its budget; kInvalidArgument for a malformed request. Errors of runtime_buffers().
   virtual Result<ExecutionPlan> plan(const model_ir::ModelGraph<model_ir::Validated>& graph,
                                      memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch,
-                                     const DeviceRequest& request = {}) const = 0;
+                                     const PlanRequest& request = {}) const = 0;
 };
 
 /// Every strategy keeps the whole model resident when it fits. Otherwise it pins (keeps resident across tokens)
