@@ -12,12 +12,17 @@ namespace edge_rt::cli {
 boost::json::object coverage_json(const runtime::Coverage& c) {
   boost::json::array devices;
   for (const runtime::DeviceCoverage& d : c.devices) {
-    devices.push_back(boost::json::object{{"name", d.name},
-                                          {"kind", d.kind},
-                                          {"units", d.units},
-                                          {"ops", d.ops},
-                                          {"weight_bytes", d.weight_bytes},
-                                          {"kv_bytes", d.kv_bytes}});
+    devices.push_back(
+        boost::json::object{{"name", d.name},
+                            {"kind", d.kind},
+                            {"units", d.units},
+                            {"ops", d.ops},
+                            {"weight_bytes", d.weight_bytes},
+                            {"kv_bytes", d.kv_bytes},
+                            {"streamed_bytes_per_token", d.streamed_bytes_per_token},
+                            {"predicted_peak_bytes", d.predicted_peak_bytes},
+                            {"budget_bytes", d.budget_bytes == UINT64_MAX ? boost::json::value(nullptr)
+                                                                          : boost::json::value(d.budget_bytes)}});
   }
   boost::json::array fallbacks;
   for (const runtime::FallbackEntry& f : c.fallbacks) {
@@ -41,7 +46,8 @@ std::string coverage_text(const runtime::Coverage& c) {
   std::string text = "devices (requested " + c.requested + "):\n";
   for (const runtime::DeviceCoverage& d : c.devices) {
     text += "  " + d.name + " (" + d.kind + "): " + std::to_string(d.units) + " units, " + std::to_string(d.ops) +
-            " ops, weights " + format_bytes(d.weight_bytes) + ", KV cache " + format_bytes(d.kv_bytes) + "\n";
+            " ops, weights " + format_bytes(d.weight_bytes) + " (" + format_bytes(d.streamed_bytes_per_token) +
+            " streamed per token), KV cache " + format_bytes(d.kv_bytes) + "\n";
   }
   text += "  " + std::to_string(c.splits) + " device split(s), " + format_bytes(c.bytes_across_devices_per_token) +
           " across devices per token\n";

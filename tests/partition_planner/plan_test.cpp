@@ -294,3 +294,50 @@ TEST(BufferGeometry, SlotsFollowTheWeightSource) {
 
 }  // namespace
 }  // namespace edge_rt::partition_planner
+
+namespace edge_rt::partition_planner {
+namespace {
+
+// A device budget below its units' total: the largest are pinned, the rest stream into the device, and each
+// device's planned peak stays within its budget, for every strategy.
+TEST(DevicePlacement, UnitsStreamThroughAShortDeviceBudget) {
+  auto g = stories();
+  const std::size_t n = g.units().size();
+  PlanRequest request;
+  request.devices = {"cpu", "npu-sim"};
+  request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
+  request.unit_device.assign(n, 0);
+  std::uint64_t total = 0, largest = 0;
+  for (std::size_t u = 1; u + 1 < n; ++u) {
+    request.unit_device[u] = 1;
+    const std::uint64_t b = BufferGeometry{}.size_class(group_weight_bytes(g.units(), u, u + 1, {}));
+    total += b;
+    largest = std::max(largest, b);
+  }
+  for (std::string_view name : strategy_names()) {
+    auto strategy = make_strategy(name).value();
+    const std::uint64_t minimum = (1 + strategy->min_depth()) * largest;
+    ASSERT_LT(minimum + largest, total);
+    request.budgets[1] = budget(minimum + largest);
+    auto plan = strategy->plan(g, MemoryBudget::unlimited(), 64, 8, request);
+    ASSERT_TRUE(plan.has_value()) << name << ": " << plan.error().message;
+    std::size_t streamed = 0;
+    for (const Group& grp : plan.value().groups) {
+      if (grp.device == 1 && !grp.resident()) ++streamed;
+    }
+    EXPECT_GT(streamed, 0u) << name;
+    EXPECT_GT(plan.value().device_stream_block_bytes.at(1), 0u) << name;
+    EXPECT_LE(plan.value().device_peak_bytes.at(1), minimum + largest) << name;
+    EXPECT_GE(plan.value().prefetch_depth, strategy->min_depth()) << name;
+    EXPECT_GT(plan.value().streamed_bytes_per_token(g.units(), 1), 0u) << name;
+    EXPECT_EQ(plan.value().streamed_bytes_per_token(g.units(), 0), 0u) << name;  // the host keeps its units
+
+    request.budgets[1] = budget(minimum - 1);
+    auto refused = strategy->plan(g, MemoryBudget::unlimited(), 64, 8, request);
+    ASSERT_FALSE(refused.has_value()) << name;
+    EXPECT_NE(refused.error().message.find("minimum device budget"), std::string::npos) << refused.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace edge_rt::partition_planner

@@ -2,6 +2,7 @@
 #include <edge_rt/partition_planner/plan.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 
 namespace edge_rt::partition_planner {
@@ -165,7 +166,16 @@ std::uint64_t group_data_bytes(std::span<const model_ir::Unit> units, const Grou
 
 std::uint64_t ExecutionPlan::streamed_bytes_per_token(std::span<const model_ir::Unit> units) const noexcept {
   std::uint64_t total = 0;
+  for (std::size_t d = 0; d < devices.size(); ++d)
+    total += streamed_bytes_per_token(units, static_cast<DeviceIndex>(d));
+  return total;
+}
+
+std::uint64_t ExecutionPlan::streamed_bytes_per_token(std::span<const model_ir::Unit> units,
+                                                      DeviceIndex device) const noexcept {
+  std::uint64_t total = 0;
   for (const Group& g : groups) {
+    if (g.device != device) continue;
     if (g.gathered()) {
       total += gather_bytes(units[g.first_unit]);
     } else if (!g.resident()) {
@@ -204,10 +214,10 @@ Result<void> ExecutionPlan::validate(std::span<const model_ir::Unit> units) cons
   if (peak_bytes > budget.bytes()) return broken("peak passes the budget");
   for (const Group& g : groups) {
     if (g.device >= devices.size()) return broken("a group on an unknown device");
-    if (g.device != 0 && !g.resident()) return broken("a group streamed to a device");
+    if (g.gathered() && g.device != 0) return broken("a gather off the CPU");
   }
   for (std::size_t d = 1; d < devices.size(); ++d) {
-    if (device_resident_bytes[d] > device_budgets[d].bytes()) return broken("device " + devices[d] + " over budget");
+    if (device_peak_bytes[d] > device_budgets[d].bytes()) return broken("device " + devices[d] + " over budget");
   }
   return boost::outcome_v2::success();
 }
@@ -269,27 +279,14 @@ Result<void> check_request(const PlanRequest& r, std::size_t n_units) {
   return boost::outcome_v2::success();
 }
 
-// Each device's units must fit its budget (they are resident there).
-template <class Block>
-Result<void> check_device_budgets(std::span<const model_ir::Unit> units, const PlanRequest& r, Block block) {
-  if (r.unit_device.empty()) return boost::outcome_v2::success();
-  for (std::size_t d = 1; d < r.devices.size(); ++d) {
-    std::uint64_t total = 0;
-    std::size_t count = 0;
-    for (std::size_t u = 0; u < units.size(); ++u) {
-      if (r.unit_device[u] != d) continue;
-      total += block(u);
-      ++count;
-    }
-    if (total > r.budgets[d].bytes()) {
-      return fail(ErrorCode::kBudgetExceeded, "[planner] device " + r.devices[d] + ": budget " +
-                                                  r.budgets[d].to_string() + " is below the " + format_bytes(total) +
-                                                  " (" + std::to_string(total) + " bytes) of the " +
-                                                  std::to_string(count) + " unit(s) placed on it");
-    }
-  }
-  return boost::outcome_v2::success();
-}
+// How one device's units are placed when they do not all fit: which stay resident, the loads ahead its budget
+// allows and the size of a streamed load.
+struct DeviceStream {
+  std::vector<bool> pinned;  // per unit of the model
+  bool streams = false;
+  std::size_t depth = 0;
+  std::uint64_t slot = 0;
+};
 
 // Shared by all strategies; they differ in how streamed units are packed and how far loads run ahead.
 class PlanningStrategy : public PartitionStrategy {
@@ -308,7 +305,32 @@ class PlanningStrategy : public PartitionStrategy {
     auto device_of = [&](std::size_t u) -> DeviceIndex {
       return request.unit_device.empty() ? 0 : request.unit_device[u];
     };
-    EDGE_RT_TRY(check_device_budgets(units, request, block));
+    // Each device's units: resident when they fit its budget, else some pinned and the rest streamed through it.
+    std::vector<DeviceStream> streams(request.devices.size());
+    for (std::size_t d = 1; d < request.devices.size(); ++d) {
+      EDGE_RT_TRY(streams[d], plan_device(units, request, static_cast<DeviceIndex>(d), block));
+    }
+    std::size_t device_depth = std::numeric_limits<std::size_t>::max();  // loads ahead every streaming device allows
+    for (const DeviceStream& ds : streams) {
+      if (ds.streams) device_depth = std::min(device_depth, ds.depth);
+    }
+    // A device unit's group: resident, or a streamed run of consecutive unpinned units of that device (packed up
+    // to the device's slot). Returns the unit after it.
+    auto emit_device = [&](std::vector<Group>& out, std::size_t u) {
+      const DeviceIndex d = device_of(u);
+      const DeviceStream& ds = streams[d];
+      if (!ds.streams || ds.pinned[u]) {
+        out.push_back(make_group(units, geo, u, u + 1, /*resident=*/true, d));
+        return u + 1;
+      }
+      std::size_t last = u + 1;
+      while (packs() && last < n && device_of(last) == d && !ds.pinned[last] &&
+             geo.size_class(group_weight_bytes(units, u, last + 1, geo)) <= ds.slot) {
+        ++last;
+      }
+      out.push_back(make_group(units, geo, u, last, /*resident=*/false, d));
+      return last;
+    };
 
     // Streaming holds the largest layer unit (attention or feed-forward) in each live slot; the head streams in
     // chunks that can be as small as one row, and the embedding is gathered, so neither sets the minimum. Units
@@ -356,16 +378,20 @@ class PlanningStrategy : public PartitionStrategy {
     };
     std::vector<Group> resident;
     for (std::size_t u = 0; u < n;) {
-      // One group per unit on a device (each its own allocation there); packed runs of CPU units.
-      std::size_t last = u + 1;
-      while (packs() && device_of(u) == 0 && last < n && device_of(last) == 0) ++last;
-      resident.push_back(share_head(make_group(units, geo, u, last, /*resident=*/true, device_of(u))));
+      if (device_of(u) != 0) {
+        u = emit_device(resident, u);
+        continue;
+      }
+      std::size_t last = u + 1;  // packed runs of CPU units
+      while (packs() && last < n && device_of(last) == 0) ++last;
+      resident.push_back(share_head(make_group(units, geo, u, last, /*resident=*/true)));
       u = last;
     }
     std::uint64_t resident_total = fixed;
     for (const Group& g : resident) resident_total += g.device == 0 ? g.reserved_bytes : 0;
     if (resident_total <= budget.bytes()) {
       plan.groups = std::move(resident);
+      if (device_depth != std::numeric_limits<std::size_t>::max()) plan.prefetch_depth = device_depth;
       finish(plan);
       EDGE_RT_TRY(plan.validate(units));
       return plan;
@@ -401,7 +427,7 @@ class PlanningStrategy : public PartitionStrategy {
     }
     const std::uint64_t stream_free = free - pinned_bytes;
     const std::uint64_t unit_slot = largest_unpinned();
-    plan.prefetch_depth = depth(stream_free, unit_slot);
+    plan.prefetch_depth = std::min(depth(stream_free, unit_slot), device_depth);
     const std::uint64_t slot = packs() ? stream_free / (1 + plan.prefetch_depth) : unit_slot;
 
     Group gather;
@@ -411,8 +437,12 @@ class PlanningStrategy : public PartitionStrategy {
     plan.groups.push_back(gather);
     std::size_t u = 1;
     while (u < head) {
+      if (device_of(u) != 0) {
+        u = emit_device(plan.groups, u);
+        continue;
+      }
       if (pinned[u]) {
-        plan.groups.push_back(make_group(units, geo, u, u + 1, /*resident=*/true, device_of(u)));
+        plan.groups.push_back(make_group(units, geo, u, u + 1, /*resident=*/true));
         ++u;
         continue;
       }
@@ -424,8 +454,10 @@ class PlanningStrategy : public PartitionStrategy {
       plan.groups.push_back(make_group(units, geo, u, last, /*resident=*/false));
       u = last;
     }
-    if (pinned[head]) {
-      plan.groups.push_back(make_group(units, geo, head, n, /*resident=*/true, device_of(head)));
+    if (device_of(head) != 0) {
+      emit_device(plan.groups, head);
+    } else if (pinned[head]) {
+      plan.groups.push_back(make_group(units, geo, head, n, /*resident=*/true));
     } else {
       const std::int64_t vocab = units[head].find(model_ir::WeightRole::kLmHead)->shape[0];
       // The most rows whose chunk, rounded to its size class, fits a slot (binary search; 1 row always fits).
@@ -457,26 +489,86 @@ class PlanningStrategy : public PartitionStrategy {
 
  protected:
   virtual bool packs() const noexcept = 0;
-  virtual std::size_t min_depth() const noexcept { return 0; }
   /// Loads in flight ahead of the compute, given the streaming budget and the largest unpinned unit.
   virtual std::size_t depth(std::uint64_t /*stream_free*/, std::uint64_t /*unit_slot*/) const noexcept { return 0; }
 
  private:
+  // A device's units when they do not all fit its budget: pin the largest while the rest can still stream through
+  // 1 + min_depth() slots of the largest unpinned one, as the host does.
+  template <class Block>
+  Result<DeviceStream> plan_device(std::span<const model_ir::Unit> units, const PlanRequest& r, DeviceIndex d,
+                                   Block block) const {
+    DeviceStream ds;
+    ds.pinned.assign(units.size(), false);
+    std::vector<std::size_t> mine;
+    std::uint64_t total = 0;
+    for (std::size_t u = 0; u < units.size(); ++u) {
+      if (r.unit_device.empty() || r.unit_device[u] != d) continue;
+      mine.push_back(u);
+      total += block(u);
+    }
+    const std::uint64_t budget = r.budgets[d].bytes();
+    if (total <= budget) {
+      for (std::size_t u : mine) ds.pinned[u] = true;
+      return ds;
+    }
+    const std::size_t min_slots = 1 + min_depth();
+    auto largest_unpinned = [&]() {
+      std::uint64_t m = 0;
+      for (std::size_t u : mine) m = ds.pinned[u] ? m : std::max(m, block(u));
+      return m;
+    };
+    const std::uint64_t largest = largest_unpinned();
+    if (budget < min_slots * largest) {
+      std::size_t big = mine.front();
+      for (std::size_t u : mine) big = block(u) > block(big) ? u : big;
+      return fail(ErrorCode::kBudgetExceeded,
+                  "[planner] device " + r.devices[d] + ": budget " + r.budgets[d].to_string() +
+                      " is below the minimum device budget " + format_bytes(min_slots * largest) + " (" +
+                      std::to_string(min_slots * largest) + " bytes) of strategy " + std::string(name()) + ": " +
+                      std::to_string(min_slots) + " x largest unit '" + units[big].name + "' " + format_bytes(largest));
+    }
+    std::vector<std::size_t> by_size = mine;
+    std::stable_sort(by_size.begin(), by_size.end(), [&](std::size_t a, std::size_t b) { return block(a) > block(b); });
+    std::uint64_t pinned_bytes = 0;
+    for (std::size_t u : by_size) {
+      ds.pinned[u] = true;
+      if (pinned_bytes + block(u) + min_slots * largest_unpinned() <= budget) {
+        pinned_bytes += block(u);
+      } else {
+        ds.pinned[u] = false;
+      }
+    }
+    ds.streams = true;
+    const std::uint64_t stream_free = budget - pinned_bytes;
+    const std::uint64_t unit_slot = largest_unpinned();
+    ds.depth = std::max(min_depth(), depth(stream_free, unit_slot));
+    ds.slot = packs() ? stream_free / (1 + ds.depth) : unit_slot;
+    return ds;
+  }
+
   static void finish(ExecutionPlan& plan) {
     const std::uint64_t fixed = plan.buffers.reserved_bytes(plan.geometry);
-    std::uint64_t largest_streamed = 0;
     plan.device_resident_bytes.assign(plan.devices.size(), 0);
+    plan.device_stream_block_bytes.assign(plan.devices.size(), 0);
     for (const Group& g : plan.groups) {
       if (g.resident()) {
         plan.device_resident_bytes[g.device] += g.reserved_bytes;
       } else {
-        largest_streamed = std::max(largest_streamed, g.reserved_bytes);
+        plan.device_stream_block_bytes[g.device] = std::max(plan.device_stream_block_bytes[g.device], g.reserved_bytes);
       }
     }
     plan.resident_bytes = plan.device_resident_bytes[0];
-    // The computing load plus `depth` loads ahead are live at once.
-    plan.peak_bytes = fixed + plan.resident_bytes + (1 + plan.prefetch_depth) * largest_streamed;
-    plan.stream_block_bytes = largest_streamed;
+    plan.stream_block_bytes = plan.device_stream_block_bytes[0];
+    // On each device, the computing load plus `depth` loads ahead are live at once (the prefetcher runs over all
+    // streamed groups in forward order, whichever device they load into).
+    plan.device_peak_bytes.assign(plan.devices.size(), 0);
+    for (std::size_t d = 0; d < plan.devices.size(); ++d) {
+      plan.device_peak_bytes[d] =
+          plan.device_resident_bytes[d] + (1 + plan.prefetch_depth) * plan.device_stream_block_bytes[d];
+    }
+    plan.peak_bytes = fixed + plan.device_peak_bytes[0];
+    plan.device_peak_bytes[0] = plan.peak_bytes;
   }
 };
 
@@ -499,10 +591,10 @@ class GreedyGrouping final : public PlanningStrategy {
 class SpeculativePrefetch final : public PlanningStrategy {
  public:
   std::string_view name() const noexcept override { return "speculative-prefetch"; }
+  std::size_t min_depth() const noexcept override { return 1; }  // double buffering at least
 
  protected:
   bool packs() const noexcept override { return true; }
-  std::size_t min_depth() const noexcept override { return 1; }
   // Deeper readahead absorbs uneven read latency; stop at 3 or when a load could no longer hold the largest unit.
   std::size_t depth(std::uint64_t stream_free, std::uint64_t unit_slot) const noexcept override {
     std::size_t d = 1;

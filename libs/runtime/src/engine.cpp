@@ -148,8 +148,8 @@ template <class State>
   const auto source = model_ir::make_weight_source(weight_io(options));
   partition_planner::BufferGeometry geometry;
   geometry.direct_alignment = source->in_place_alignment();
-  EDGE_RT_TRY(auto placement,
-              detail::place(graph, options.devices, options.budget, kernel_threads(options.n_threads), geometry));
+  EDGE_RT_TRY(auto placement, detail::place(graph, options.devices, options.budget, kernel_threads(options.n_threads),
+                                            geometry, 1 + strategy->min_depth()));
   geometry.alignment = placement.backends[0]->info().buffer_alignment;
   placement.request.geometry = geometry;
   EDGE_RT_TRY(data->plan, strategy->plan(graph, options.budget, n_ctx, n_batch, placement.request));

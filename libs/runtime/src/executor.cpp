@@ -94,7 +94,7 @@ std::span<float> Executor::logits() noexcept {
 Result<LoadedGroup> Executor::load(std::size_t group_index, Staging& staging) {
   IoStats stats;
   const partition_planner::Group& group = plan_.groups[group_index];
-  const std::uint64_t block = group.resident() ? 0 : plan_.stream_block_bytes;
+  const std::uint64_t block = group.resident() ? 0 : plan_.device_stream_block_bytes[group.device];
   auto loaded = load_group(graph_.units(), group, block, backend_ptrs_, weight_devices_, *source_, plan_.geometry,
                            staging, stats);
   io_bytes_ += stats.bytes_read;

@@ -112,7 +112,7 @@ std::string list_refusals(const std::string& device, const std::vector<FallbackE
 
 Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& graph, const DeviceOptions& options,
                               memory_manager::MemoryBudget budget, std::size_t n_threads,
-                              const partition_planner::BufferGeometry& geometry) {
+                              const partition_planner::BufferGeometry& geometry, std::size_t min_slots) {
   const model_ir::Recipe& recipe = graph.recipe();
   const std::span<const model_ir::Unit> units = graph.units();
   backend::Registry registry;
@@ -219,22 +219,19 @@ Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& g
     }
   }
 
-  // Device memory: the units kept there must fit its budget (resident; streaming to a device is not planned
-  // yet). Short: the lowest layers go back to the CPU first, as llama.cpp's -ngl keeps the last layers.
+  // Device memory: the planner keeps a device's units resident when they fit its budget and streams the rest
+  // through it; a unit of which min_slots loads do not fit the budget cannot even stream, so it runs on the CPU.
   if (device) {
-    auto block = [&](std::size_t u) {
-      return geometry.size_class(partition_planner::group_weight_bytes(units, u, u + 1, geometry));
-    };
-    std::uint64_t total = 0;
-    for (std::size_t u = 0; u < units.size(); ++u) total += unit_device[u] ? block(u) : 0;
     const std::uint64_t limit = device->info().budget.bytes();
-    for (std::size_t u = 0; u < units.size() && total > limit; ++u) {
+    for (std::size_t u = 0; u < units.size(); ++u) {
       if (!unit_device[u]) continue;
-      total -= block(u);
+      const std::uint64_t block = geometry.size_class(partition_planner::group_weight_bytes(units, u, u + 1, geometry));
+      if (block <= limit / min_slots) continue;
       unit_device[u] = 0;
       std::fill(p.units[u].step_device.begin(), p.units[u].step_device.end(), DeviceIndex{0});
       refused.push_back({units[u].name, "*", std::string(backend::reason_name(Reason::kMemory)),
-                         "device budget " + device->info().budget.to_string() + " is full"});
+                         std::to_string(min_slots) + " load(s) of " + std::to_string(block) +
+                             " bytes pass the device budget " + device->info().budget.to_string()});
     }
   }
   if (fail_closed && !refused.empty())
@@ -267,10 +264,15 @@ void finish_coverage(DevicePlacement& p, const model_ir::ModelGraph<model_ir::Va
   Coverage& cov = p.coverage;
   cov.devices.clear();
   for (const auto& b : p.backends) {
-    cov.devices.push_back({b->info().name, std::string(backend::kind_name(b->info().kind)), 0, 0, 0, 0});
+    cov.devices.push_back({b->info().name, std::string(backend::kind_name(b->info().kind))});
   }
   // The KV cache and activations live in host memory; a discrete device would hold its layers' share.
   cov.devices[0].kv_bytes = plan.buffers.kv_cache_bytes;
+  for (std::size_t d = 0; d < cov.devices.size(); ++d) {
+    cov.devices[d].streamed_bytes_per_token = plan.streamed_bytes_per_token(units, static_cast<DeviceIndex>(d));
+    cov.devices[d].predicted_peak_bytes = plan.device_peak_bytes[d];
+    cov.devices[d].budget_bytes = plan.device_budgets[d].bytes();
+  }
   for (std::size_t u = 0; u < units.size(); ++u) {
     const DeviceIndex d = p.request.unit_device.empty() ? 0 : p.request.unit_device[u];
     cov.devices[d].units += 1;

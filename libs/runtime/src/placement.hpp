@@ -33,10 +33,11 @@ struct DevicePlacement {
 /// Errors: kInvalidArgument (unknown device, a budget for an unknown device, bad gpu_layers); with
 /// FallbackPolicy::kFail, kUnsupported listing every unit and op that cannot run on the device and why (including
 /// device memory short and a device that fails to start).
-/// `geometry` sizes units for the device-memory check (the planner uses the same).
+/// `geometry` sizes units for the device-memory check (the planner uses the same); a unit stays on the device
+/// when `min_slots` loads of it fit the device budget (the planner then keeps it resident or streams it).
 Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& graph, const DeviceOptions& options,
                               memory_manager::MemoryBudget budget, std::size_t n_threads,
-                              const partition_planner::BufferGeometry& geometry);
+                              const partition_planner::BufferGeometry& geometry, std::size_t min_slots);
 
 /// Fills the per-device counts, splits and bytes crossing devices from the plan.
 void finish_coverage(DevicePlacement& placement, const model_ir::ModelGraph<model_ir::Validated>& graph,

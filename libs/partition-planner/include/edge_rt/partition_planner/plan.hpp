@@ -142,6 +142,10 @@ struct ExecutionPlan {
   std::vector<memory_manager::MemoryBudget> device_budgets{memory_manager::MemoryBudget::unlimited()};
   /// Pool bytes of the resident groups on each device (index as devices).
   std::vector<std::uint64_t> device_resident_bytes{0};
+  /// Per device: the block every streamed load into it gets (its largest streamed group; 0 when none streams).
+  std::vector<std::uint64_t> device_stream_block_bytes{0};
+  /// Per device: predicted pool peak, within its budget ([0] is peak_bytes).
+  std::vector<std::uint64_t> device_peak_bytes{0};
   BufferGeometry geometry;  ///< The geometry the plan's bytes were computed with; loads must use the same.
   /// Streamed groups loaded ahead of the one computing, on the I/O thread (0: loads happen in the compute thread).
   std::size_t prefetch_depth = 0;
@@ -156,6 +160,8 @@ struct ExecutionPlan {
   bool all_resident() const noexcept;
   /// Weight bytes read from storage per forward pass of one token: streamed groups plus gathered embedding rows.
   std::uint64_t streamed_bytes_per_token(std::span<const model_ir::Unit> units) const noexcept;
+  /// The same, for the groups loaded into one device (gathers count on the CPU).
+  std::uint64_t streamed_bytes_per_token(std::span<const model_ir::Unit> units, DeviceIndex device) const noexcept;
   /// Checks: groups cover the units in order (head chunks contiguous over the vocabulary), none empty, the peak
   /// within the budget. Errors: kInternal naming the broken rule.
   Result<void> validate(std::span<const model_ir::Unit> units) const;
@@ -168,12 +174,17 @@ class PartitionStrategy {
  public:
   virtual ~PartitionStrategy() = default;
   virtual std::string_view name() const noexcept = 0;
+  /// Loads the strategy keeps in flight ahead of the compute at least (speculative-prefetch: 1). A streamed
+  /// device needs 1 + this many slots of its largest unit.
+  virtual std::size_t min_depth() const noexcept { return 0; }
   /// Plans `graph` for a context of n_ctx tokens, n_batch per forward pass, within `budget` (the host's).
-  /// Units `request` puts on another device are resident there, one group per unit, and cost the host nothing
-  /// (streaming host -> device is not planned yet: a device's units must fit its budget).
+  /// Units `request` puts on another device cost the host nothing: resident there, one group per unit, when they
+  /// fit its budget; otherwise the largest are pinned and the rest stream into it (packed as on the host), and
+  /// the prefetch depth counts loads into every device.
   /// Errors: kBudgetExceeded when the budget is below the minimum; the message says
   /// "minimum budget <size> (<N> bytes)" and what it is made of; kBudgetExceeded naming the device when its
-  /// units pass its budget; kInvalidArgument for a malformed request. Errors of runtime_buffers().
+  /// budget cannot hold 1 + min_depth() loads of its largest unit; kInvalidArgument for a malformed request.
+  /// Errors of runtime_buffers().
   virtual Result<ExecutionPlan> plan(const model_ir::ModelGraph<model_ir::Validated>& graph,
                                      memory_manager::MemoryBudget budget, std::size_t n_ctx, std::size_t n_batch,
                                      const PlanRequest& request = {}) const = 0;

@@ -62,6 +62,9 @@ struct DeviceCoverage {
   std::size_t ops = 0;             ///< Ops of one forward pass it runs (a layer program's steps, head included).
   std::uint64_t weight_bytes = 0;  ///< Pool bytes of the resident weights placed there.
   std::uint64_t kv_bytes = 0;      ///< KV cache bytes placed there.
+  std::uint64_t streamed_bytes_per_token = 0;  ///< Weight bytes loaded into it per decoded token (0: all resident).
+  std::uint64_t predicted_peak_bytes = 0;      ///< Its pool's planned peak (the host's includes KV and scratch).
+  std::uint64_t budget_bytes = 0;              ///< Its budget; UINT64_MAX when unlimited.
 };
 /// One unit or op that did not run where requested.
 struct FallbackEntry {
