@@ -28,7 +28,7 @@ for cpu in cortex-a72 max; do
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDGE_RT_KERNELS_ONLY=ON \
     -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/aarch64-linux-gnu.cmake -DEDGE_RT_QEMU_CPU=$cpu >/dev/null
   cmake --build "$dir" -j "$(nproc)"
-  echo "test-aarch64: qemu-aarch64 -cpu $cpu selects $(qemu-aarch64 -cpu $cpu -L / "$dir/edge_rt_tensor_core_tests" \
+  echo "test-aarch64: qemu-aarch64 -cpu $cpu selects $(qemu-aarch64 -cpu $cpu -L / "$dir/edge_rt_kernel_tests" \
     --gtest_filter=SimdKernels.ReportsADispatchedTarget 2>&1 | grep -o 'target [A-Z0-9_]*' || echo '?')"
   ctest --test-dir "$dir" --output-on-failure -j "$(nproc)"
 done

@@ -51,10 +51,10 @@ TEST(CpuBackend, PreparedMatmulGivesTheKernelsBits) {
     auto block = weight_buffer(*cpu, dtype, kRows, kK, w);
     const tc::Shape shape{std::int64_t{kRows}, std::int64_t{kK}};
     const PreparedWeight prepared = cpu->prepare_weight(block.bytes(), dtype, shape, false, WeightUse::kMatmul);
-    const bool interleaves = dtype == tc::DType::kQ4_0 && tc::prefers_interleaved_q4_0();
+    const bool interleaves = dtype == tc::DType::kQ4_0 && cpu::prefers_interleaved_q4_0();
     EXPECT_EQ(prepared.layout, interleaves ? kCpuLayoutQ4_0x8 : kCpuLayoutRows) << tc::dtype_name(dtype);
     std::vector<float> want(kN * kRows), got(kN * kRows);
-    tc::matmul(x, kN, tc::TensorView::contiguous(reference_block.data(), dtype, shape), bias, want);
+    cpu::matmul(x, kN, tc::TensorView::contiguous(reference_block.data(), dtype, shape), bias, want);
     cpu->matmul(x, kN, prepared, bias, got);
     EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * sizeof(float)), 0) << tc::dtype_name(dtype);
   }

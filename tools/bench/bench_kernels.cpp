@@ -10,10 +10,10 @@
 //   edge_rt_bench layout [-t T] [--rounds R]            GPT-2 124M layer matrices in Q4_0, row layout against
 //                                                        Q4_0x8, alternating in one process
 // Prints one JSON object per run on stdout. Timings live here, never in tests.
+#include <edge_rt/backend/cpu/kernels.hpp>
+#include <edge_rt/backend/cpu/probe.hpp>
 #include <edge_rt/model_ir/model_graph.hpp>
 #include <edge_rt/runtime/engine.hpp>
-#include <edge_rt/tensor_core/kernels.hpp>
-#include <edge_rt/tensor_core/probe.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -27,6 +27,7 @@
 #include <vector>
 
 namespace tc = edge_rt::tensor_core;
+namespace cpu = edge_rt::backend::cpu;
 namespace rt = edge_rt::runtime;
 using Clock = std::chrono::steady_clock;
 
@@ -35,11 +36,11 @@ namespace {
 constexpr std::size_t kProbeBytes = std::size_t{1} << 30;
 
 int probe(std::size_t threads) {
-  tc::ThreadPool pool(threads);
-  const double bw = tc::probe_read_bandwidth(pool, kProbeBytes, 5);
-  const double peak = tc::probe_fma_peak(pool, 200'000'000 / threads);
+  cpu::ThreadPool pool(threads);
+  const double bw = cpu::probe_read_bandwidth(pool, kProbeBytes, 5);
+  const double peak = cpu::probe_fma_peak(pool, 200'000'000 / threads);
   std::printf("{\"target\": \"%s\", \"threads\": %zu, \"read_bandwidth_gbs\": %.2f, \"fma_peak_gflops\": %.1f}\n",
-              tc::simd_target(), threads, bw / 1e9, peak / 1e9);
+              cpu::simd_target(), threads, bw / 1e9, peak / 1e9);
   return 0;
 }
 
@@ -48,8 +49,8 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   auto parsed = tc::parse_dtype(upper);
   const tc::DType dtype = parsed.value();
-  tc::ThreadPool pool(threads);
-  const double peak = tc::probe_fma_peak(pool, 200'000'000 / threads);
+  cpu::ThreadPool pool(threads);
+  const double peak = cpu::probe_fma_peak(pool, 200'000'000 / threads);
   std::mt19937 rng(1);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> x(n * k), out(n * m);
@@ -66,11 +67,11 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   const auto view_in_out = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(k), std::int64_t(m)});
   for (int r = 0; r < 10; ++r) {
     auto start = Clock::now();
-    tc::matmul(x, n, view_out_in, {}, out, &pool);
+    cpu::matmul(x, n, view_out_in, {}, out, &pool);
     best_out_in = std::min(best_out_in, std::chrono::duration<double>(Clock::now() - start).count());
     if (tc::is_quantized(dtype)) continue;  // stored output-major only
     start = Clock::now();
-    tc::matmul_in_out(x, n, view_in_out, {}, out, &pool);
+    cpu::matmul_in_out(x, n, view_in_out, {}, out, &pool);
     best_in_out = std::min(best_in_out, std::chrono::duration<double>(Clock::now() - start).count());
   }
   const double flops = 2.0 * static_cast<double>(n * k * m);
@@ -78,14 +79,14 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
       "{\"target\": \"%s\", \"threads\": %zu, \"dtype\": \"%s\", \"n\": %zu, \"k\": %zu, \"m\": %zu, "
       "\"fma_peak_gflops\": %.1f, \"out_in_gflops\": %.1f, \"out_in_share_of_peak\": %.3f, "
       "\"in_out_gflops\": %.1f, \"in_out_share_of_peak\": %.3f, \"weight_gbs_out_in\": %.2f}\n",
-      tc::simd_target(), threads, dtype_name.c_str(), n, k, m, peak / 1e9, flops / best_out_in / 1e9,
+      cpu::simd_target(), threads, dtype_name.c_str(), n, k, m, peak / 1e9, flops / best_out_in / 1e9,
       flops / best_out_in / peak, flops / best_in_out / 1e9, flops / best_in_out / peak,
       static_cast<double>(w.size()) / best_out_in / 1e9);
   return 0;
 }
 
 int pool_cost(std::size_t threads) {
-  tc::ThreadPool pool(threads);
+  cpu::ThreadPool pool(threads);
   std::atomic<std::size_t> sink{0};
   constexpr int kLoops = 20000;
   double best = 1e30;
@@ -109,7 +110,7 @@ double median(std::vector<double> v) {
 // that both see the same load from the machine's other tenants.
 int layout(std::size_t threads, std::size_t rounds) {
   const tc::DType dtype = tc::DType::kQ4_0;
-  if (!tc::prefers_interleaved_q4_0()) {
+  if (!cpu::prefers_interleaved_q4_0()) {
     std::fprintf(stderr, "edge_rt_bench: this CPU's kernels read Q4_0 rows; no interleaved layout to compare\n");
     return 1;
   }
@@ -135,8 +136,8 @@ int layout(std::size_t threads, std::size_t rounds) {
     }
   }
   std::vector<std::byte> interleaved = rows;
-  for (const Matrix& mx : matrices) tc::interleave_q4_0(interleaved.data() + mx.offset, mx.m, mx.k);
-  tc::ThreadPool pool(threads);
+  for (const Matrix& mx : matrices) cpu::interleave_q4_0(interleaved.data() + mx.offset, mx.m, mx.k);
+  cpu::ThreadPool pool(threads);
   std::vector<float> x(3072), out(3072);
   for (float& v : x) v = dist(rng);
   const auto pass = [&](const std::vector<std::byte>& w, bool is_interleaved) {
@@ -146,7 +147,7 @@ int layout(std::size_t threads, std::size_t rounds) {
           tc::TensorView::contiguous(w.data() + mx.offset, dtype, tc::Shape{std::int64_t(mx.m), std::int64_t(mx.k)});
       const std::span<const float> xs(x.data(), mx.k);
       const std::span<float> os(out.data(), mx.m);
-      is_interleaved ? tc::matmul_q4_0x8(xs, 1, view, {}, os, &pool) : tc::matmul(xs, 1, view, {}, os, &pool);
+      is_interleaved ? cpu::matmul_q4_0x8(xs, 1, view, {}, os, &pool) : cpu::matmul(xs, 1, view, {}, os, &pool);
     }
     return static_cast<double>(w.size()) / std::chrono::duration<double>(Clock::now() - start).count();
   };
@@ -159,7 +160,7 @@ int layout(std::size_t threads, std::size_t rounds) {
       packed_rates.push_back(pass(interleaved, true));
       row_rates.push_back(pass(rows, false));
     }
-    probes.push_back(tc::probe_read_bandwidth(pool, kProbeBytes, 1));
+    probes.push_back(cpu::probe_read_bandwidth(pool, kProbeBytes, 1));
     std::printf(
         "{\"threads\": %zu, \"row_layout_gbs\": %.2f, \"interleaved_gbs\": %.2f, \"read_bandwidth_gbs\": %.2f}\n",
         threads, row_rates.back() / 1e9, packed_rates.back() / 1e9, probes.back() / 1e9);
@@ -208,7 +209,7 @@ int decode(std::size_t threads, const std::string& model, std::size_t n_tokens, 
   const std::vector<rt::TokenId> prompt = {1};
   // Each round pairs a decode measurement (best of 3) with a probe taken right after it, so the share compares
   // the two under the same load from the machine's other tenants.
-  tc::ThreadPool pool(threads);
+  cpu::ThreadPool pool(threads);
   std::vector<double> shares, rates;
   for (std::size_t round = 0; round < rounds; ++round) {
     double best_tok_s = 0;
@@ -220,7 +221,7 @@ int decode(std::size_t threads, const std::string& model, std::size_t n_tokens, 
       }
       best_tok_s = std::max(best_tok_s, result.value().metrics.decode_tok_s);
     }
-    const double bw = tc::probe_read_bandwidth(pool, kProbeBytes, 5);
+    const double bw = cpu::probe_read_bandwidth(pool, kProbeBytes, 5);
     const double achieved = static_cast<double>(bytes_per_token) * best_tok_s;
     shares.push_back(achieved / bw);
     rates.push_back(best_tok_s);
@@ -228,7 +229,7 @@ int decode(std::size_t threads, const std::string& model, std::size_t n_tokens, 
         "{\"target\": \"%s\", \"threads\": %zu, \"model\": \"%s\", \"weight_bytes_per_token\": %llu, "
         "\"decode_tok_s\": %.2f, \"weight_bandwidth_gbs\": %.2f, \"read_bandwidth_gbs\": %.2f, "
         "\"share_of_read_bandwidth\": %.3f}\n",
-        tc::simd_target(), threads, model.c_str(), static_cast<unsigned long long>(bytes_per_token), best_tok_s,
+        cpu::simd_target(), threads, model.c_str(), static_cast<unsigned long long>(bytes_per_token), best_tok_s,
         achieved / 1e9, bw / 1e9, achieved / bw);
     std::fflush(stdout);
   }

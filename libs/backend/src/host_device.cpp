@@ -14,7 +14,7 @@ HostDevice::HostDevice(DeviceInfo info, std::size_t n_threads)
     : info_(std::move(info)),
       pool_(info_.budget),
       configured_threads_(std::max<std::size_t>(1, n_threads)),
-      threads_(std::make_unique<tensor_core::ThreadPool>(configured_threads_)) {}
+      threads_(std::make_unique<cpu::ThreadPool>(configured_threads_)) {}
 
 Result<memory_manager::BufferGuard> HostDevice::allocate(std::uint64_t bytes, BufferUsage /*usage*/,
                                                          std::size_t alignment) {
@@ -33,7 +33,7 @@ Result<memory_manager::BufferGuard> HostDevice::allocate(std::uint64_t bytes, Bu
 std::size_t HostDevice::limit_threads(std::size_t n) {
   const std::size_t want = n == 0 ? configured_threads_ : std::min(n, configured_threads_);
   // A new pool costs a few thread starts; it happens only when a monitor changes its mind.
-  if (want != threads_->size()) threads_ = std::make_unique<tensor_core::ThreadPool>(want);
+  if (want != threads_->size()) threads_ = std::make_unique<cpu::ThreadPool>(want);
   return threads_->size();
 }
 

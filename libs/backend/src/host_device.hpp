@@ -2,7 +2,7 @@
 // What the host-memory backends (cpu, npu-sim) share: a budgeted pool of host memory and a kernel ThreadPool.
 
 #include <edge_rt/backend/backend.hpp>
-#include <edge_rt/tensor_core/thread_pool.hpp>
+#include <edge_rt/backend/cpu/thread_pool.hpp>
 
 #include <memory>
 
@@ -22,13 +22,13 @@ class HostDevice : public Backend {
   std::size_t limit_threads(std::size_t n) final;
 
  protected:
-  tensor_core::ThreadPool* threads() noexcept { return threads_.get(); }
+  cpu::ThreadPool* threads() noexcept { return threads_.get(); }
 
  private:
   DeviceInfo info_;
   memory_manager::MemoryPool pool_;
   std::size_t configured_threads_;
-  std::unique_ptr<tensor_core::ThreadPool> threads_;
+  std::unique_ptr<cpu::ThreadPool> threads_;
 };
 
 }  // namespace edge_rt::backend::detail

@@ -1,5 +1,5 @@
+#include <edge_rt/backend/cpu/kernels.hpp>
 #include <edge_rt/runtime/sampler.hpp>
-#include <edge_rt/tensor_core/kernels.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -29,7 +29,7 @@ TokenId Sampler::sample(std::span<float> logits, std::span<const TokenId> histor
       l = l > 0.0f ? l / params_.repeat_penalty : l * params_.repeat_penalty;
     }
   }
-  if (params_.temperature <= 0.0f) return static_cast<TokenId>(tensor_core::argmax(logits));
+  if (params_.temperature <= 0.0f) return static_cast<TokenId>(backend::cpu::argmax(logits));
 
   candidates_.clear();
   for (std::size_t i = 0; i < logits.size(); ++i) candidates_.push_back({static_cast<TokenId>(i), logits[i], 0.0f});

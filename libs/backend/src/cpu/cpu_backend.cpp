@@ -25,8 +25,8 @@ class CpuBackend final : public detail::HostDevice {
     w.input_major = input_major;
     // Only matmul operands change layout: the embedding is read by rows. Done on every load, streamed groups
     // included: one pass over data already in cache. (Quantized matrices are never input-major.)
-    if (use == WeightUse::kMatmul && dtype == tc::DType::kQ4_0 && !input_major && tc::prefers_interleaved_q4_0()) {
-      tc::interleave_q4_0(bytes.data(), static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
+    if (use == WeightUse::kMatmul && dtype == tc::DType::kQ4_0 && !input_major && cpu::prefers_interleaved_q4_0()) {
+      cpu::interleave_q4_0(bytes.data(), static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
       w.layout = kCpuLayoutQ4_0x8;
     }
     return w;
@@ -35,32 +35,32 @@ class CpuBackend final : public detail::HostDevice {
   void matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w, std::span<const float> bias,
               std::span<float> out) override {
     if (w.layout == kCpuLayoutQ4_0x8) {
-      tc::matmul_q4_0x8(x, n, w.view, bias, out, threads());
+      cpu::matmul_q4_0x8(x, n, w.view, bias, out, threads());
     } else if (w.input_major) {
-      tc::matmul_in_out(x, n, w.view, bias, out, threads());
+      cpu::matmul_in_out(x, n, w.view, bias, out, threads());
     } else {
-      tc::matmul(x, n, w.view, bias, out, threads());
+      cpu::matmul(x, n, w.view, bias, out, threads());
     }
   }
   void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
                   float eps, std::span<float> out) override {
-    tc::layer_norm(x, d, gamma, beta, eps, out);
+    cpu::layer_norm(x, d, gamma, beta, eps, out);
   }
   void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps,
                 std::span<float> out) override {
-    tc::rms_norm(x, d, w, eps, out);
+    cpu::rms_norm(x, d, w, eps, out);
   }
   void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
             float theta) override {
-    tc::rope(x, n_tokens, n_heads, head_dim, pos0, theta);
+    cpu::rope(x, n_tokens, n_heads, head_dim, pos0, theta);
   }
   void attention(const tc::AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                  std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) override {
-    tc::attention(args, q, k_cache, v_cache, scratch, out, threads());
+    cpu::attention(args, q, k_cache, v_cache, scratch, out, threads());
   }
-  void gelu_tanh(std::span<float> x) override { tc::gelu_tanh(x, threads()); }
-  void swiglu(std::span<float> gate, std::span<const float> up) override { tc::swiglu(gate, up, threads()); }
-  void add(std::span<const float> x, std::span<float> out) override { tc::add(x, out); }
+  void gelu_tanh(std::span<float> x) override { cpu::gelu_tanh(x, threads()); }
+  void swiglu(std::span<float> gate, std::span<const float> up) override { cpu::swiglu(gate, up, threads()); }
+  void add(std::span<const float> x, std::span<float> out) override { cpu::add(x, out); }
   void embedding_rows(const PreparedWeight& table, std::span<const std::int64_t> rows, std::span<float> out,
                       bool accumulate) override {
     const auto d = static_cast<std::size_t>(table.view.shape()[1]);
@@ -75,7 +75,7 @@ class CpuBackend final : public detail::HostDevice {
       }
       row.resize(d);
       tc::to_f32(r.dtype(), r.data(), d, row.data());
-      tc::add(row, std::span<float>(dst, d));
+      cpu::add(row, std::span<float>(dst, d));
     }
   }
   void copy(std::span<const float> from, std::span<float> to) override {

@@ -37,7 +37,7 @@ class NpuSim final : public detail::HostDevice {
   void matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w, std::span<const float> bias,
               std::span<float> out) override {
     EDGE_RT_CHECK(supports({Op::kMatmul, w.view.dtype(), 0, 0, w.input_major}).ok(), "npu-sim: unsupported matmul");
-    tc::matmul(x, n, w.view, bias, out, threads());
+    cpu::matmul(x, n, w.view, bias, out, threads());
   }
   void layer_norm(std::span<const float>, std::size_t, std::span<const float>, std::span<const float>, float,
                   std::span<float>) override {

@@ -13,7 +13,7 @@
 #include <edge_rt/core/result.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/memory_manager/pool.hpp>
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 #include <edge_rt/tensor_core/tensor.hpp>
 
 #include <cstddef>
@@ -100,7 +100,7 @@ struct PreparedWeight {
 
 /// One device. Not copyable or movable (buffers point into its pool). Ops run in the calling thread's order and
 /// may return before the work is done on asynchronous devices: synchronize() waits. One thread at a time.
-/// Ops: shapes as tensor_core/kernels.hpp states them; arguments a device reported unsupported are a programmer
+/// Ops: shapes as backend/cpu/kernels.hpp states them; arguments a device reported unsupported are a programmer
 /// error (checked).
 class Backend {
  public:

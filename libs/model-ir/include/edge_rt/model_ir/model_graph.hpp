@@ -43,7 +43,7 @@ std::string_view role_name(WeightRole role) noexcept;
 
 /// One weight as the runtime holds it in memory: matrices keep their file dtype and layout; vectors (norms,
 /// biases) are converted to F32. GPT-2's Conv1D matrices are stored input-major [in, out] and stay so in memory
-/// (`transpose`), read by tensor_core::matmul_in_out, so streaming them is a plain read.
+/// (`transpose`), read by backend::cpu::matmul_in_out, so streaming them is a plain read.
 struct WeightRef {
   WeightRole role = WeightRole::kTokenEmbedding;
   const WeightFile* file = nullptr;  ///< Owned by the graph; valid while it lives. Read it through a WeightSource.

@@ -1,7 +1,7 @@
 // Public kernel entry points: choose the SIMD kernel for the shape and dtype, and split it across the pool.
 // Splits fall on multiples of the vector width (columns) or of whole rows, so every output element is computed
 // by the same instructions whatever the thread count: results are identical for 1 and N threads.
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 
 #include "checks.hpp"
 
@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <vector>
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
+
+using namespace ::edge_rt::tensor_core;  // dtypes and views
 
 namespace {
 
@@ -231,4 +233,4 @@ std::size_t argmax(std::span<const float> x) {
   return static_cast<std::size_t>(std::max_element(x.begin(), x.end()) - x.begin());
 }
 
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu

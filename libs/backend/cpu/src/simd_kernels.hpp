@@ -10,7 +10,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace edge_rt::tensor_core::simd {
+namespace edge_rt::backend::cpu::simd {
+
+using namespace ::edge_rt::tensor_core;  // DType and the block layouts
 
 /// An activation block quantized on the fly for integer dot products: 32 int8 values with an F32 scale.
 struct ActBlock {
@@ -74,4 +76,4 @@ float read_sum(const float* p, std::size_t n);
 /// 12 independent FMA chains of `iterations` steps, one vector each; returns a value that depends on all.
 float fma_chains(std::size_t iterations);
 
-}  // namespace edge_rt::tensor_core::simd
+}  // namespace edge_rt::backend::cpu::simd

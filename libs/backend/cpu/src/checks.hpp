@@ -1,9 +1,12 @@
 #pragma once
 // Argument checks shared by the reference and the dispatched kernels (a mismatch is a programmer error).
 
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 
-namespace edge_rt::tensor_core::detail {
+namespace edge_rt::backend::cpu::detail {
+
+using tensor_core::is_quantized;
+using tensor_core::kQuantBlock;
 
 /// The [rows, cols] of a matmul weight after checking the call: w rank-2 contiguous, x and out large enough for n
 /// rows, bias empty or one per output. `in_out`: w is [k, m] (matmul_in_out, unquantized), else [m, k] (matmul).
@@ -35,4 +38,4 @@ inline void check_attention(const AttentionArgs& args, std::span<const float> q,
   EDGE_RT_CHECK(scratch.size() >= n_ctx, "attention: scratch too small");
 }
 
-}  // namespace edge_rt::tensor_core::detail
+}  // namespace edge_rt::backend::cpu::detail

@@ -1,10 +1,10 @@
-#include <edge_rt/tensor_core/thread_pool.hpp>
+#include <edge_rt/backend/cpu/thread_pool.hpp>
 
 #include <edge_rt/core/result.hpp>
 
 #include <chrono>
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
 
 namespace {
 
@@ -114,4 +114,4 @@ void ThreadPool::run(std::size_t n_chunks, void* fn, Trampoline call) {
   }
 }
 
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu

@@ -1,4 +1,4 @@
-#include <edge_rt/tensor_core/probe.hpp>
+#include <edge_rt/backend/cpu/probe.hpp>
 
 #include "simd_kernels.hpp"
 
@@ -9,7 +9,9 @@
 #include <chrono>
 #include <cstring>
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
+
+using namespace ::edge_rt::tensor_core;  // dtypes and views
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -52,4 +54,4 @@ double probe_fma_peak(ThreadPool& pool, std::size_t iterations) {
   return flops / s;
 }
 
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu

@@ -7,7 +7,7 @@
 // (SCALAR where the compiler cannot build EMU128); on Arm SVE2 and SVE where present, then NEON and EMU128.
 // Targets the CPU lacks are not run on it (AVX3 on a Zen 3), and DispatchesTheTargetUnderTest fails if dispatch
 // silently picked another target than the one the test names.
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 
 #include <gtest/gtest.h>
 
@@ -24,12 +24,14 @@
 
 namespace {
 // The kernel tests that dispatch, once per Highway target (per_target.hpp).
-class SimdKernelsPerTarget : public edge_rt::tensor_core::testing::PerTargetTest {};
+class SimdKernelsPerTarget : public edge_rt::backend::cpu::testing::PerTargetTest {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(SimdKernelsPerTarget);
 }  // namespace
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
 namespace {
+
+using namespace ::edge_rt::tensor_core;  // dtypes and views
 
 using testing::random_vector;
 
@@ -396,4 +398,4 @@ TEST(ThreadPool, ParallelRangesCoverTheRangeOnce) {
 }
 
 }  // namespace
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu

@@ -16,7 +16,8 @@
 #include <cstring>
 
 HWY_BEFORE_NAMESPACE();
-namespace edge_rt::tensor_core::simd {
+namespace edge_rt::backend::cpu::simd {
+using namespace ::edge_rt::tensor_core;  // DType and the block layouts
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
@@ -824,11 +825,11 @@ std::size_t FloatLanes() {
 }
 
 }  // namespace HWY_NAMESPACE
-}  // namespace edge_rt::tensor_core::simd
+}  // namespace edge_rt::backend::cpu::simd
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-namespace edge_rt::tensor_core::simd {
+namespace edge_rt::backend::cpu::simd {
 
 HWY_EXPORT(GemvRows);
 HWY_EXPORT(GemvInOut);
@@ -907,5 +908,5 @@ void swiglu(float* gate, const float* up, std::size_t n) {
   HWY_DYNAMIC_DISPATCH(Swiglu)(gate, up, n);
 }
 
-}  // namespace edge_rt::tensor_core::simd
+}  // namespace edge_rt::backend::cpu::simd
 #endif  // HWY_ONCE

@@ -1,10 +1,10 @@
 #pragma once
 // Runs a kernel test once per Highway target (hwy/tests/hwy_gtest.h) instead of only on the target dispatched for
 // this CPU. Per suite, at global scope (the Highway macro spells `testing::` unqualified, which inside
-// edge_rt::tensor_core would name the namespace below):
+// edge_rt::backend::cpu would name the namespace below):
 //
 //   namespace {
-//   class MyKernels : public edge_rt::tensor_core::testing::PerTargetTest {};
+//   class MyKernels : public edge_rt::backend::cpu::testing::PerTargetTest {};
 //   HWY_TARGET_INSTANTIATE_TEST_SUITE_P(MyKernels);
 //   }  // namespace
 //   ... TEST_P(MyKernels, Name) { ... }
@@ -14,7 +14,7 @@
 // that list is the library's; a target the library did not compile would silently dispatch to its EMU128 fallback,
 // which SimdKernelsPerTarget.DispatchesTheTargetUnderTest catches.
 
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 
 #include <hwy/targets.h>
 #include <hwy/tests/hwy_gtest.h>
@@ -22,7 +22,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace edge_rt::tensor_core::testing {
+namespace edge_rt::backend::cpu::testing {
 
 /// SetUp points every HWY_DYNAMIC_DISPATCH of the library at GetParam() (hwy::SetSupportedTargetsForTest, which also
 /// resets the dispatch cache); TearDown checks that the test dispatched at all and restores the CPU's own choice.
@@ -39,4 +39,4 @@ class PerTargetTest : public hwy::TestWithParamTarget {
   }
 };
 
-}  // namespace edge_rt::tensor_core::testing
+}  // namespace edge_rt::backend::cpu::testing

@@ -2,11 +2,11 @@
 // Machine probes that benchmarks compare kernels against: memory read bandwidth and FMA peak, measured with the
 // same SIMD target and thread pool the kernels use.
 
-#include <edge_rt/tensor_core/thread_pool.hpp>
+#include <edge_rt/backend/cpu/thread_pool.hpp>
 
 #include <cstddef>
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
 
 /// Best of `repeats` passes that read a `bytes` buffer (filled first, so its pages are resident) with SIMD loads
 /// (8 independent accumulators), split across `pool` two ways: a contiguous part per thread, and 1 MiB blocks
@@ -17,4 +17,4 @@ double probe_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats);
 /// on every target) for `iterations` steps. Returns floating-point operations per second (an FMA counts 2).
 double probe_fma_peak(ThreadPool& pool, std::size_t iterations);
 
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu

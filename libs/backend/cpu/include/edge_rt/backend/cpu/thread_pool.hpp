@@ -19,7 +19,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
 
 /// Neither copy nor move (workers point to it). parallel_for may be called from one thread at a time.
 class ThreadPool final {
@@ -86,4 +86,4 @@ void parallel_ranges(ThreadPool* pool, std::size_t n, std::size_t grain, Fn&& fn
   });
 }
 
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu

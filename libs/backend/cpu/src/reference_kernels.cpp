@@ -1,5 +1,5 @@
 // Plain reference kernels: the specification. Clear loops, float accumulation, no SIMD.
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 
 #include "checks.hpp"
 
@@ -8,7 +8,9 @@
 #include <cstring>
 #include <vector>
 
-namespace edge_rt::tensor_core::reference {
+namespace edge_rt::backend::cpu::reference {
+
+using namespace ::edge_rt::tensor_core;  // dtypes and views
 
 namespace {
 template <class Convert>
@@ -231,4 +233,4 @@ void attention(const AttentionArgs& args, std::span<const float> q, std::span<co
   }
 }
 
-}  // namespace edge_rt::tensor_core::reference
+}  // namespace edge_rt::backend::cpu::reference

@@ -5,7 +5,7 @@
 #include <random>
 #include <vector>
 
-namespace edge_rt::tensor_core::testing {
+namespace edge_rt::backend::cpu::testing {
 
 /// n normal(0, scale) floats from a fixed seed.
 inline std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
@@ -16,4 +16,4 @@ inline std::vector<float> random_vector(std::size_t n, std::uint32_t seed, float
   return v;
 }
 
-}  // namespace edge_rt::tensor_core::testing
+}  // namespace edge_rt::backend::cpu::testing

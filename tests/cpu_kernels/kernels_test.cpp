@@ -1,5 +1,5 @@
 // The reference kernels against direct double-precision recomputation of their definitions, at awkward sizes.
-#include <edge_rt/tensor_core/kernels.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 
 #include <gtest/gtest.h>
 
@@ -13,12 +13,14 @@
 namespace {
 // The tests of kernels that dispatch (matmul, activations, softmax, attention), once per Highway target
 // (per_target.hpp); norms and RoPE run the reference code on every CPU and stay plain tests.
-class KernelsPerTarget : public edge_rt::tensor_core::testing::PerTargetTest {};
+class KernelsPerTarget : public edge_rt::backend::cpu::testing::PerTargetTest {};
 HWY_TARGET_INSTANTIATE_TEST_SUITE_P(KernelsPerTarget);
 }  // namespace
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
 namespace {
+
+using namespace ::edge_rt::tensor_core;  // dtypes and views
 
 using testing::random_vector;
 
@@ -182,10 +184,12 @@ TEST_P(KernelsPerTarget, EntryPointsAgreeWithReference) {
 }
 
 }  // namespace
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
 namespace {
+
+using namespace ::edge_rt::tensor_core;  // dtypes and views
 
 // x . w_t where w_t is stored [k, m] equals x . w^T with w stored [m, k], for every dtype.
 TEST_P(KernelsPerTarget, MatmulInOutEqualsMatmulOnTheTranspose) {
@@ -223,4 +227,4 @@ TEST_P(KernelsPerTarget, MatmulInOutEqualsMatmulOnTheTranspose) {
 }
 
 }  // namespace
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu

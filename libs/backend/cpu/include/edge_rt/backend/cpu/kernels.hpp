@@ -1,8 +1,8 @@
 #pragma once
-// CPU kernels for GPT-2 and Llama inference. Activations are F32; weight matrices may be F32, F16, BF16, Q8_0 or
-// Q4_0.
+// The CPU backend's kernels for GPT-2 and Llama inference. Activations are F32; weight matrices may be F32, F16, BF16,
+// Q8_0 or Q4_0.
 //
-// Every op has a plain reference kernel in `edge_rt::tensor_core::reference` (the specification). The public entry
+// Every op has a plain reference kernel in `edge_rt::backend::cpu::reference` (the specification). The public entry
 // points run Google Highway kernels chosen at run time for the CPU (AVX-512/AVX2/SSE4, SVE2/SVE/NEON) and, given a
 // ThreadPool, split the work across it. Splits never change an element's arithmetic, so results are identical
 // for any thread count; they differ from the reference only in summation order (and, for exp/tanh, by a few ulp).
@@ -17,24 +17,20 @@
 // the partial sums of the input-major GEMV (k / 64 x m floats: 147 KiB for GPT-2 124M, 625 KiB for 1.5B).
 // Kernels check their arguments once at entry (EDGE_RT_CHECK: a mismatch is a programmer error), then loop.
 
+#include <edge_rt/backend/cpu/thread_pool.hpp>
+#include <edge_rt/tensor_core/attention.hpp>
 #include <edge_rt/tensor_core/tensor.hpp>
-#include <edge_rt/tensor_core/thread_pool.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
-namespace edge_rt::tensor_core {
+namespace edge_rt::backend::cpu {
 
-/// Arguments of causal attention over a KV cache, for one layer.
-struct AttentionArgs {
-  std::size_t n_tokens = 0;    ///< Query rows.
-  std::size_t pos0 = 0;        ///< Position of the first query row; row i attends to cache positions [0, pos0+i].
-  std::size_t n_heads = 0;     ///< Query heads.
-  std::size_t n_kv_heads = 0;  ///< KV heads; n_heads % n_kv_heads == 0 (GQA: query head h reads KV head h / group).
-  std::size_t head_dim = 0;
-  float scale = 1.0f;  ///< Usually 1/sqrt(head_dim).
-};
+using tensor_core::AttentionArgs;
+using tensor_core::DType;
+using tensor_core::Shape;
+using tensor_core::TensorView;
 
 /// The Highway target chosen for this CPU ("AVX2", "AVX3", "NEON", "SVE2"...).
 const char* simd_target();
@@ -114,4 +110,4 @@ void attention(const AttentionArgs& args, std::span<const float> q, std::span<co
 /// Index of the largest element (first on ties). Precondition: x non-empty.
 std::size_t argmax(std::span<const float> x);
 
-}  // namespace edge_rt::tensor_core
+}  // namespace edge_rt::backend::cpu
