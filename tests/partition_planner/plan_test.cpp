@@ -190,14 +190,20 @@ TEST(ExecutionPlan, ValidateRejectsBrokenPlans) {
 namespace edge_rt::partition_planner {
 namespace {
 
+// A request for the CPU and npu-sim, every unit on the CPU, both budgets unlimited.
+PlanRequest two_devices(std::size_t n_units) {
+  PlanRequest request;
+  request.devices = {"cpu", "npu-sim"};
+  request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
+  request.unit_device.assign(n_units, 0);
+  return request;
+}
+
 // Units on another device are resident there, one group each, and cost the host nothing.
 TEST(DevicePlacement, DeviceUnitsAreResidentThereAndLeaveTheHostBudget) {
   auto g = stories();
   const std::size_t n = g.units().size();
-  PlanRequest request;
-  request.devices = {"cpu", "npu-sim"};
-  request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
-  request.unit_device.assign(n, 0);
+  PlanRequest request = two_devices(n);
   for (std::size_t u = n - 5; u + 1 < n; ++u) request.unit_device[u] = 1;  // the last layers, not the head
   auto strategy = make_strategy("greedy-grouping").value();
   auto cpu_only = strategy->plan(g, MemoryBudget::unlimited(), 64, 8).value();
@@ -237,10 +243,7 @@ TEST(DevicePlacement, StreamingPlansKeepDeviceUnitsResident) {
   auto strategy = make_strategy("sequential").value();
   auto unlimited = strategy->plan(g, MemoryBudget::unlimited(), 64, 8).value();
   const std::uint64_t tight = unlimited.minimum_budget_bytes + 1;
-  PlanRequest request;
-  request.devices = {"cpu", "npu-sim"};
-  request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
-  request.unit_device.assign(n, 0);
+  PlanRequest request = two_devices(n);
   request.unit_device[n - 2] = 1;
   auto plan = strategy->plan(g, budget(tight), 64, 8, request).value();
   EXPECT_FALSE(plan.all_resident());
@@ -303,10 +306,7 @@ namespace {
 TEST(DevicePlacement, UnitsStreamThroughAShortDeviceBudget) {
   auto g = stories();
   const std::size_t n = g.units().size();
-  PlanRequest request;
-  request.devices = {"cpu", "npu-sim"};
-  request.budgets = {MemoryBudget::unlimited(), MemoryBudget::unlimited()};
-  request.unit_device.assign(n, 0);
+  PlanRequest request = two_devices(n);
   std::uint64_t total = 0, largest = 0;
   for (std::size_t u = 1; u + 1 < n; ++u) {
     request.unit_device[u] = 1;

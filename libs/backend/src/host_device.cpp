@@ -2,12 +2,23 @@
 
 #include <unistd.h>
 
+#include <limits>
+
 namespace edge_rt::backend::detail {
 
-std::uint64_t host_memory_bytes() noexcept {
+DeviceInfo host_device_info(std::string name, DeviceKind kind, memory_manager::MemoryBudget budget) {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
+  DeviceInfo info;
+  info.name = std::move(name);
+  info.kind = kind;
+  info.memory_total_bytes =
+      pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
+  info.budget = budget;
+  info.unified_memory = true;
+  info.max_allocation_bytes = std::numeric_limits<std::uint64_t>::max();
+  info.max_binding_bytes = std::numeric_limits<std::uint64_t>::max();
+  return info;
 }
 
 HostDevice::HostDevice(DeviceInfo info, std::size_t n_threads)

@@ -8,8 +8,8 @@
 
 namespace edge_rt::backend::detail {
 
-/// Physical RAM of this machine in bytes (sysconf), 0 when unknown.
-std::uint64_t host_memory_bytes() noexcept;
+/// A device in host memory: the machine's RAM, unified, no allocation or binding limit but the budget's.
+DeviceInfo host_device_info(std::string name, DeviceKind kind, memory_manager::MemoryBudget budget);
 
 class HostDevice : public Backend {
  public:

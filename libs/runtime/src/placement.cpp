@@ -136,8 +136,8 @@ Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& g
     budgets.emplace_back(name, b);  // the last one given wins
   }
   if (options.gpu_layers < -1) {
-    return fail(ErrorCode::kInvalidArgument, "[engine] gpu_layers is " + std::to_string(options.gpu_layers) +
-                                                 ", expected 0.." + std::to_string(kMaxThreads) + " or all");
+    return fail(ErrorCode::kInvalidArgument,
+                "[engine] gpu_layers is " + std::to_string(options.gpu_layers) + ", expected >= 0 or -1 (all)");
   }
 
   // The device: by name, or the first automatic one that starts.

@@ -90,15 +90,8 @@ Result<std::unique_ptr<Backend>> make_cpu_backend(const BackendOptions& options)
   if (options.n_threads == 0 || options.index != 0) {
     return fail(ErrorCode::kInvalidArgument, "[cpu] expected device index 0 and at least one thread");
   }
-  DeviceInfo info;
-  info.name = "cpu";
-  info.kind = DeviceKind::kCpu;
-  info.memory_total_bytes = detail::host_memory_bytes();
-  info.budget = options.budget;
-  info.unified_memory = true;
-  info.max_allocation_bytes = std::numeric_limits<std::uint64_t>::max();
-  info.max_binding_bytes = std::numeric_limits<std::uint64_t>::max();
-  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(std::move(info), options.n_threads));
+  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(
+      detail::host_device_info("cpu", DeviceKind::kCpu, options.budget), options.n_threads));
 }
 
 }  // namespace edge_rt::backend

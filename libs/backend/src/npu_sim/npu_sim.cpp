@@ -69,15 +69,8 @@ Result<std::unique_ptr<Backend>> make_npu_sim_backend(const BackendOptions& opti
     return fail(ErrorCode::kInvalidArgument,
                 "[npu-sim] device index " + std::to_string(options.index) + ": there is one npu-sim device (index 0)");
   }
-  DeviceInfo info;
-  info.name = "npu-sim";
-  info.kind = DeviceKind::kNpu;
-  info.memory_total_bytes = detail::host_memory_bytes();
-  info.budget = options.budget;
-  info.unified_memory = true;
-  info.max_allocation_bytes = std::numeric_limits<std::uint64_t>::max();
-  info.max_binding_bytes = std::numeric_limits<std::uint64_t>::max();
-  return std::unique_ptr<Backend>(std::make_unique<NpuSim>(std::move(info), options.n_threads));
+  return std::unique_ptr<Backend>(std::make_unique<NpuSim>(
+      detail::host_device_info("npu-sim", DeviceKind::kNpu, options.budget), options.n_threads));
 }
 
 }  // namespace edge_rt::backend
