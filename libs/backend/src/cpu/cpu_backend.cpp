@@ -3,7 +3,6 @@
 #include "../host_device.hpp"
 
 #include <cstring>
-#include <limits>
 
 namespace edge_rt::backend {
 

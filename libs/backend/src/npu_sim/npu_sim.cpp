@@ -2,7 +2,6 @@
 
 #include "../host_device.hpp"
 
-#include <limits>
 
 namespace edge_rt::backend {
 
