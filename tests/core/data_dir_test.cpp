@@ -56,11 +56,15 @@ TEST_F(DataDirTest, DataDirComesFirst) {
   EXPECT_EQ(found.value().string(), model.string());
 }
 
-TEST_F(DataDirTest, DataDirWithoutModelFallsBackToTheExecutable) {
-  const fs::path model = make_model("prefix/share/edge-rt/models/stories260K");
+// EDGE_RT_DATA_DIR set on purpose but wrong is an error, not a silent fall back to the executable's copy.
+TEST_F(DataDirTest, DataDirWithoutModelIsAnError) {
+  make_model("prefix/share/edge-rt/models/stories260K");
   auto found = find_default_model_dir(/*data_dir=*/dir_ / "empty", /*exe_path=*/dir_ / "prefix/bin/edge-rt");
-  ASSERT_TRUE(found.has_value()) << found.error().message;
-  EXPECT_EQ(found.value().string(), model.string());
+  ASSERT_FALSE(found.has_value());
+  EXPECT_EQ(found.error().code, ErrorCode::kIoError);
+  EXPECT_NE(found.error().message.find((dir_ / "empty/models/stories260K").string()), std::string::npos)
+      << found.error().message;
+  EXPECT_NE(found.error().message.find("EDGE_RT_DATA_DIR"), std::string::npos) << found.error().message;
 }
 
 TEST_F(DataDirTest, FolderWithoutConfigDoesNotCount) {
@@ -71,11 +75,10 @@ TEST_F(DataDirTest, FolderWithoutConfigDoesNotCount) {
 }
 
 TEST_F(DataDirTest, NotFoundListsThePlacesAndTheWayOut) {
-  auto found = find_default_model_dir(/*data_dir=*/dir_ / "data", /*exe_path=*/dir_ / "bin/edge-rt");
+  auto found = find_default_model_dir(/*data_dir=*/{}, /*exe_path=*/dir_ / "bin/edge-rt");
   ASSERT_FALSE(found.has_value());
   EXPECT_EQ(found.error().code, ErrorCode::kIoError);
   const std::string& message = found.error().message;
-  EXPECT_NE(message.find((dir_ / "data/models/stories260K").string()), std::string::npos) << message;
   EXPECT_NE(message.find((dir_ / "bin/share/edge-rt/models/stories260K").string()), std::string::npos) << message;
   EXPECT_NE(message.find((dir_ / "share/edge-rt/models/stories260K").string()), std::string::npos) << message;
   EXPECT_NE(message.find("--model"), std::string::npos) << message;

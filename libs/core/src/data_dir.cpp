@@ -26,8 +26,13 @@ Result<fs::path> find_default_model_dir(const fs::path& data_dir, const fs::path
     return is_model_folder(folder);
   };
   if (!data_dir.empty()) {
+    // Set on purpose: a wrong value is an error, not a reason to look elsewhere.
     fs::path candidate = data_dir / kDefaultModelSubdir;
     if (found(candidate)) return candidate;
+    return fail(ErrorCode::kIoError, std::string("[data] ") + kDataDirEnv + " is " + data_dir.string() + ", but " +
+                                         candidate.string() + " is not a model folder (a folder holding config.json)" +
+                                         ". Pass -m/--model DIR, or point " + kDataDirEnv + " at a folder holding " +
+                                         std::string(kDefaultModelSubdir));
   }
   // The executable's folder and each parent: <prefix>/bin/.. (installed), <build>/apps/edge-rt/../.. (build tree).
   for (fs::path dir = exe_path.parent_path(); !dir.empty();) {

@@ -23,7 +23,8 @@ inline constexpr std::string_view kDefaultModelSubdir = "models/stories260K";
 /// folder (/proc/self/exe, links resolved) and each of its parents up to the root (so <prefix>/bin/../share and
 /// <build>/apps/edge-rt/../../share both match). Reads the environment and the file system; thread-safe as far as
 /// getenv is (no concurrent setenv). Errors: kIoError listing every folder searched and saying to pass -m/--model or
-/// set EDGE_RT_DATA_DIR.
+/// set EDGE_RT_DATA_DIR; kIoError naming the folder when EDGE_RT_DATA_DIR is set but holds no model there (a value
+/// given on purpose is not silently passed over).
 Result<std::filesystem::path> default_model_dir();
 
 /// The same search with explicit inputs (for tests): `data_dir` is EDGE_RT_DATA_DIR's value (empty: unset),
