@@ -1,6 +1,7 @@
 // The backends against the kernels they wrap: the CPU's prepared layouts give the kernels' bits, npu-sim says what
 // it cannot run (without allocating) and keeps to its own budget, and the registry refuses duplicates.
 #include <edge_rt/backend/backend.hpp>
+#include <edge_rt/backend/cpu/kernels.hpp>
 #include <edge_rt/backend/cpu_backend.hpp>
 #include <edge_rt/backend/npu_sim.hpp>
 

@@ -2,6 +2,8 @@
 
 #include "../host_device.hpp"
 
+#include <edge_rt/backend/cpu/kernels.hpp>
+
 #include <cstring>
 
 namespace edge_rt::backend {

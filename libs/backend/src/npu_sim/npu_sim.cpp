@@ -2,6 +2,7 @@
 
 #include "../host_device.hpp"
 
+#include <edge_rt/backend/cpu/kernels.hpp>
 
 namespace edge_rt::backend {
 

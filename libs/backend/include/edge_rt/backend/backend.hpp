@@ -6,14 +6,14 @@
 // backend, by the fallback policy (docs/architecture.md).
 //
 // Memory model: the backends here are unified-memory devices (the CPU, and npu-sim standing for an NPU sharing
-// the SoC's DRAM, as on phones and Jetson-class boards): buffers are host-visible, and ops take host pointers into
-// buffers their own backend allocated. A device with its own memory (DeviceInfo::unified_memory false) keeps
-// whole units to itself; the CPU never reads its buffers.
+// the SoC's DRAM, as on phones and Jetson-class boards): buffers are host-visible, and ops take host pointers,
+// into the backend's own buffers for weights and into the CPU's for activations and the KV cache. A device with
+// its own memory (DeviceInfo::unified_memory false) keeps whole units to itself; the CPU never reads its buffers.
 
 #include <edge_rt/core/result.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/memory_manager/pool.hpp>
-#include <edge_rt/backend/cpu/kernels.hpp>
+#include <edge_rt/tensor_core/attention.hpp>
 #include <edge_rt/tensor_core/tensor.hpp>
 
 #include <cstddef>

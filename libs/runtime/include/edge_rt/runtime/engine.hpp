@@ -36,7 +36,7 @@ std::size_t kernel_threads(std::int32_t n_threads) noexcept;
 /// What the planner does when the requested device cannot run a unit or an op (unsupported op, dtype or shape;
 /// device memory short; the device failed to start).
 enum class FallbackPolicy : std::uint8_t {
-  kCpu,   ///< Run it on the CPU and say so once on stderr (count and reasons).
+  kCpu,   ///< Run it on the CPU; Coverage::fallbacks lists it (the CLI says so once on stderr).
   kFail,  ///< Fail-closed: refuse with one error listing every unit and op that would not run there, and why.
 };
 const char* to_string(FallbackPolicy policy) noexcept;
@@ -49,7 +49,7 @@ struct DeviceOptions {
   /// Layers on the device, llama.cpp's -ngl: the last N layers; -1 ("all") adds the head. Ignored when the
   /// device is the CPU. Default -1.
   std::int32_t gpu_layers = -1;
-  /// Budget per device name (--device-budget NAME=SIZE); a device absent here gets its whole memory.
+  /// Budget per device name (--device-budget NAME=SIZE); a device absent here is limited only by its memory.
   std::vector<std::pair<std::string, memory_manager::MemoryBudget>> budgets;
   FallbackPolicy fallback = FallbackPolicy::kCpu;
 };
@@ -60,7 +60,7 @@ struct DeviceCoverage {
   std::string kind;                ///< "cpu", "gpu", "npu".
   std::size_t units = 0;           ///< Units whose weights live on it.
   std::size_t ops = 0;             ///< Ops of one forward pass it runs (a layer program's steps, head included).
-  std::uint64_t weight_bytes = 0;  ///< Pool bytes of the resident weights placed there.
+  std::uint64_t weight_bytes = 0;  ///< Weight bytes of the units placed there (resident or streamed).
   std::uint64_t kv_bytes = 0;      ///< KV cache bytes placed there.
   std::uint64_t streamed_bytes_per_token = 0;  ///< Weight bytes loaded into it per decoded token (0: all resident).
   std::uint64_t predicted_peak_bytes = 0;      ///< Its pool's planned peak (the host's includes KV and scratch).
@@ -80,7 +80,7 @@ struct Coverage {
   std::size_t splits = 0;  ///< Device changes between consecutive ops of one forward pass.
   /// Activation bytes an op reads that another device wrote last, for one decoded token.
   std::uint64_t bytes_across_devices_per_token = 0;
-  /// One line: "npu-sim: 12 ops, 3 units; cpu: 20 ops; 8 fallback(s) (op 6, dtype 2)".
+  /// One line: "cpu: 57 ops, 6 units; npu-sim: 21 ops, 6 units; 51 fallback(s) to the CPU (dtype 5, op 46)".
   std::string summary() const;
 };
 
@@ -180,14 +180,18 @@ class InferenceEngine final {
  public:
   static InferenceEngine<Idle> create() requires std::same_as<State, Idle>;
 
-  /// Opens model_dir (config.json, safetensors, tokenizer if present), validates the graph and plans it for the
-  /// budget and strategy. Allocates nothing from the budget yet.
+  /// Opens model_dir (config.json, safetensors, tokenizer if present), validates the graph, starts the backends
+  /// options.devices asks for, places units and ops on them and plans it all for the budgets and strategy.
+  /// Allocates nothing from any budget yet.
   /// Errors: those of ModelGraph::load/validate, load_tokenizer (a tokenizer file that exists but is broken),
-  /// make_strategy and PartitionStrategy::plan (kBudgetExceeded names the minimum budget).
+  /// make_strategy and PartitionStrategy::plan (kBudgetExceeded names the minimum budget); kInvalidArgument for
+  /// an unknown device or a budget for one; kUnsupported with FallbackPolicy::kFail when a unit or op cannot run
+  /// on the device (the message lists every one and why).
   [[nodiscard]] Result<InferenceEngine<Planned>> load_model(const EngineOptions& options) && requires
       std::same_as<State, Idle>;
 
-  /// Allocates the KV cache and scratch from the pool and loads the groups that stay resident.
+  /// Allocates the KV cache and scratch from the CPU's pool and loads the groups that stay resident into their
+  /// devices' pools.
   /// Errors: kBudgetExceeded (cannot happen for a valid plan), kIoError reading weights.
   [[nodiscard]] Result<InferenceEngine<Ready>> prepare() && requires std::same_as<State, Planned>;
 
