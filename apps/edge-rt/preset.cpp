@@ -83,12 +83,29 @@ Result<void> check_ranges(const Preset& p, const std::string& label) {
                           "sequential, greedy-grouping or speculative-prefetch");
     }
   }
-  DeviceFlags devices;
-  if (p.gpu_layers) devices.gpu_layers = *p.gpu_layers;
-  if (p.device_budget) devices.device_budgets = *p.device_budget;
-  if (p.fallback) devices.fallback = *p.fallback;
-  if (auto d = resolve_devices(devices); !d) {
-    return Error{ErrorCode::kInvalidArgument, "[preset] " + label + ": " + d.error().message};
+  // Each device key alone through the flags' own check, so that the message names the key.
+  auto check_device_key = [&](const char* key, auto set) -> Result<void> {
+    DeviceFlags flags;
+    set(flags);
+    if (auto d = resolve_devices(flags); !d) {
+      // The flag's message gives the value and what was expected; the key says where it came from.
+      return Error{ErrorCode::kInvalidArgument, "[preset] " + label + ": key '" + key + "': " + d.error().message};
+    }
+    return boost::outcome_v2::success();
+  };
+  if (p.device) {
+    EDGE_RT_TRY(check_device_key("device", [&](DeviceFlags& f) { f.device = *p.device; }));
+  }
+  if (p.gpu_layers) {
+    EDGE_RT_TRY(check_device_key("gpu_layers", [&](DeviceFlags& f) { f.gpu_layers = *p.gpu_layers; }));
+  }
+  if (p.fallback) {
+    EDGE_RT_TRY(check_device_key("fallback", [&](DeviceFlags& f) { f.fallback = *p.fallback; }));
+  }
+  if (p.device_budget) {
+    for (const std::string& item : *p.device_budget) {
+      EDGE_RT_TRY(check_device_key("device_budget", [&](DeviceFlags& f) { f.device_budgets = {item}; }));
+    }
   }
   if (p.memory_budget && *p.memory_budget != "auto") {
     if (auto b = memory_manager::MemoryBudget::parse(*p.memory_budget); !b) {
@@ -255,6 +272,11 @@ Result<runtime::DeviceOptions> resolve_devices(const DeviceFlags& flags) {
     return fail(ErrorCode::kInvalidArgument, "--fallback '" + flags.fallback + "': expected cpu or fail");
   }
   o.fallback = flags.fallback == "fail" ? runtime::FallbackPolicy::kFail : runtime::FallbackPolicy::kCpu;
+  if (auto checked = runtime::check_device_options(o); !checked) {
+    std::string message = checked.error().message;
+    if (message.starts_with("[engine] ")) message.erase(0, 9);  // it names the flag: a usage error
+    return fail(ErrorCode::kInvalidArgument, message);
+  }
   return o;
 }
 

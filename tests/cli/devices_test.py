@@ -131,10 +131,10 @@ with tempfile.TemporaryDirectory() as tmp:
 
     # Bad requests are clear errors.
     for args, text, name in [
-        (["--device", "tpu"], "unknown device 'tpu'", "an unknown device"),
+        (["--device", "tpu"], "--device 'tpu': unknown device", "an unknown device"),
         (["--device-budget", "npu-sim"], "expected NAME=SIZE", "a budget without a size"),
         (["--device-budget", "cpu=1M"], "--memory-budget", "a CPU device budget"),
-        (["--device-budget", "gpu9=1M"], "names device 'gpu9'", "a budget for an unknown device"),
+        (["--device-budget", "gpu9=1M"], "--device-budget gpu9=...: unknown device", "a budget for an unknown device"),
         (["--gpu-layers", "x"], "expected 0..", "bad --gpu-layers"),
     ]:
         p = edge_rt("run", "-m", str(q8), "-p", "Once", "-n", "2", "--no-monitor", *args)

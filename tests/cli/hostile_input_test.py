@@ -1520,6 +1520,14 @@ def add_misc_cases():
         fcase("class10 run %s %s" % (flag, value),
               lambda d, f=flag, v=value: ["run", "-n", "2", "--no-monitor", f + "=" + v], [flag])
 
+    for flag, value in [("--device", ""), ("--device", "tpu"), ("--device", "npu-sim:-1"),
+                        ("--device", "npu-sim:99999999999999999999"), ("--gpu-layers", "-1"),
+                        ("--gpu-layers", "4294967297"), ("--gpu-layers", "nan"), ("--device-budget", "npu-sim=nan"),
+                        ("--device-budget", "=1M"), ("--device-budget", "npu-sim=-1"), ("--device-budget", "cpu=1M"),
+                        ("--fallback", "maybe")]:
+        fcase("class10 run %s %s" % (flag, value or "(empty)"),
+              lambda d, f=flag, v=value: ["run", "-n", "2", "--no-monitor", f + "=" + v], [flag])
+
     # ---- presets ----
     def preset_case(label, text, want_key, argv_extra=("-n", "2")):
         fcase("class10 preset %s" % label,
@@ -1530,7 +1538,9 @@ def add_misc_cases():
                    ("ctx_size", "1.5"), ("n_predict", '"10"'), ("temperature", '"hot"'), ("top_k", "1.5"),
                    ("top_p", '"x"'), ("min_p", "true"), ("repeat_penalty", "[1.0]"), ("seed", "1.5"),
                    ("thermal_margin_c", '"5"'), ("pace_ms", "1.5"), ("battery_low_percent", '"20"'),
-                   ("monitor_interval_ms", "10.5")]
+                   ("monitor_interval_ms", "10.5"), ("device", "5"), ("gpu_layers", "1.5"), ("gpu_layers", "true"),
+                   ("device_budget", "5"), ("device_budget", "[5]"), ("device_budget", '["npu-sim=1M", 2]'),
+                   ("fallback", "true")]
     for key, value in wrong_types:
         preset_case("wrong type %s = %s" % (key, value), "%s = %s\n" % (key, value), key,
                     () if key == "n_predict" else ("-n", "2"))
@@ -1545,7 +1555,11 @@ def add_misc_cases():
                     ("thermal_margin_c", "nan"), ("thermal_margin_c", "-1.0"), ("thermal_margin_c", "51.0"),
                     ("pace_ms", "-1"), ("pace_ms", "10001"), ("battery_low_percent", "101"),
                     ("battery_low_percent", "-1"), ("monitor_interval_ms", "0"), ("monitor_interval_ms", "600001"),
-                    ("num_threads", "100000"), ("model", '"/nonexistent/edge-rt-model"')]
+                    ("num_threads", "100000"), ("model", '"/nonexistent/edge-rt-model"'),
+                    ("device", '"tpu"'), ("device", '""'), ("device", '"npu-sim:x"'), ("device", '"npu-sim:256"'),
+                    ("gpu_layers", "-2"), ("gpu_layers", "9223372036854775807"), ("gpu_layers", '"most"'),
+                    ("device_budget", '"npu-sim"'), ("device_budget", '"npu-sim=12Q"'), ("device_budget", '"=1M"'),
+                    ("device_budget", '"cpu=1M"'), ("device_budget", '"gpu9=1M"'), ("fallback", '"maybe"')]
     for key, value in out_of_range:
         preset_case("out of range %s = %s" % (key, value), "%s = %s\n" % (key, value), key,
                     () if key == "n_predict" else ("-n", "2"))

@@ -20,11 +20,7 @@ if [ "$SANITIZED" = --sanitized ]; then
 elif [ "${#SRC}" -le 1 ]; then
   not_ok "no source path in the binary" "source dir '$SRC' is too short to search for"
 else
-  if command -v strings >/dev/null; then
-    hits=$(strings -a "$BIN" | grep -F -- "$SRC" | head -n 3)
-  else
-    hits=$(grep -a -o -F -- "$SRC" "$BIN" | head -n 3)
-  fi
+  hits=$(grep -a -o -F -- "$SRC" "$BIN" | head -n 3)  # grep reads binaries: no dependence on binutils' strings
   if [ -z "$hits" ]; then
     ok "no string of the binary names the source folder $SRC"
   else

@@ -68,7 +68,8 @@ struct EngineData {
   std::optional<model_ir::ModelGraph<model_ir::Validated>> graph;
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
   partition_planner::ExecutionPlan plan;
-  std::optional<DevicePlacement> placement;  // until prepare() hands the backends to the executor
+  std::optional<DevicePlacement> placement;        // until prepare() hands the backends to the executor
+  std::unique_ptr<model_ir::WeightSource> source;  // chosen in load_model (the plan's geometry), used from prepare()
   Coverage coverage;
   std::unique_ptr<Executor> executor;
   double load_ms = 0;
@@ -145,9 +146,9 @@ template <class State>
   EDGE_RT_TRY(auto strategy, partition_planner::make_strategy(options.strategy));
   // Buffer geometry: the CPU backend's pool (both built-in backends allocate from a MemoryPool) and the weight
   // source's in-place read alignment.
-  const auto source = model_ir::make_weight_source(weight_io(options));
+  data->source = model_ir::make_weight_source(weight_io(options));
   partition_planner::BufferGeometry geometry;
-  geometry.direct_alignment = source->in_place_alignment();
+  geometry.direct_alignment = data->source->in_place_alignment();
   EDGE_RT_TRY(auto placement, detail::place(graph, options.devices, options.budget, kernel_threads(options.n_threads),
                                             geometry, 1 + strategy->min_depth()));
   geometry.alignment = placement.backends[0]->info().buffer_alignment;
@@ -173,8 +174,7 @@ template <class State>
   detail::DevicePlacement placement = std::move(*data->placement);
   data->placement.reset();
   EDGE_RT_TRY(data->executor,
-              detail::Executor::create(*data->graph, data->plan, model_ir::make_weight_source(weight_io(data->options)),
-                                       std::move(placement)));
+              detail::Executor::create(*data->graph, data->plan, std::move(data->source), std::move(placement)));
   data->load_ms += ms_since(start);
   return InferenceEngine<Ready>(std::move(data));
 }

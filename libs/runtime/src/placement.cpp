@@ -86,7 +86,7 @@ Result<std::pair<std::string, std::size_t>> parse_device(const std::string& text
   const auto [end, ec] = std::from_chars(first, last, index);
   if (ec != std::errc() || end != last || first == last || index > 255) {
     return fail(ErrorCode::kInvalidArgument,
-                "[engine] device '" + text + "': expected NAME or NAME:INDEX with INDEX 0..255");
+                "[engine] --device '" + text + "': expected NAME or NAME:INDEX with INDEX 0..255");
   }
   return std::pair{text.substr(0, colon), index};
 }
@@ -109,44 +109,63 @@ std::string list_refusals(const std::string& device, const std::vector<FallbackE
 }
 
 }  // namespace
+}  // namespace edge_rt::runtime::detail
+
+namespace edge_rt::runtime {
+
+Result<void> check_device_options(const DeviceOptions& options) {
+  using detail::known_devices;
+  using detail::parse_device;
+  backend::Registry registry;
+  EDGE_RT_TRY(backend::register_builtin_backends(registry));
+  if (options.device != "cpu" && options.device != "auto") {
+    EDGE_RT_TRY(auto name_index, parse_device(options.device));
+    if (!registry.find(name_index.first)) {
+      return fail(ErrorCode::kInvalidArgument, "[engine] --device '" + options.device +
+                                                   "': unknown device, expected one of: " + known_devices(registry));
+    }
+  }
+  for (const auto& [name, budget] : options.budgets) {
+    if (name == "cpu") {
+      return fail(ErrorCode::kInvalidArgument,
+                  "[engine] --device-budget cpu=...: the CPU's budget is --memory-budget (the host's)");
+    }
+    if (!registry.find(name)) {
+      return fail(ErrorCode::kInvalidArgument, "[engine] --device-budget " + name +
+                                                   "=...: unknown device, expected one of: " + known_devices(registry));
+    }
+  }
+  if (options.gpu_layers < -1) {
+    return fail(ErrorCode::kInvalidArgument,
+                "[engine] --gpu-layers " + std::to_string(options.gpu_layers) + ": expected >= 0, or -1 (all)");
+  }
+  return boost::outcome_v2::success();
+}
+
+}  // namespace edge_rt::runtime
+
+namespace edge_rt::runtime::detail {
 
 Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& graph, const DeviceOptions& options,
                               memory_manager::MemoryBudget budget, std::size_t n_threads,
                               const partition_planner::BufferGeometry& geometry, std::size_t min_slots) {
   const model_ir::Recipe& recipe = graph.recipe();
   const std::span<const model_ir::Unit> units = graph.units();
+  EDGE_RT_TRY(runtime::check_device_options(options));
   backend::Registry registry;
   EDGE_RT_TRY(backend::register_builtin_backends(registry));
   DevicePlacement p;
-  p.coverage.requested = options.device.empty() ? "cpu" : options.device;
+  p.coverage.requested = options.device;
   EDGE_RT_TRY(auto cpu, backend::make_cpu_backend({budget, n_threads, 0}));
   p.backends.push_back(std::move(cpu));
-
-  // Budgets name registered devices; the host's is --memory-budget.
-  std::vector<std::pair<std::string, memory_manager::MemoryBudget>> budgets;
-  for (const auto& [name, b] : options.budgets) {
-    if (name == "cpu") {
-      return fail(ErrorCode::kInvalidArgument,
-                  "[engine] --device-budget cpu=...: the CPU's budget is --memory-budget (the host's)");
-    }
-    if (!registry.find(name)) {
-      return fail(ErrorCode::kInvalidArgument,
-                  "[engine] --device-budget names device '" + name + "', expected one of: " + known_devices(registry));
-    }
-    budgets.emplace_back(name, b);  // the last one given wins
-  }
-  if (options.gpu_layers < -1) {
-    return fail(ErrorCode::kInvalidArgument,
-                "[engine] gpu_layers is " + std::to_string(options.gpu_layers) + ", expected >= 0 or -1 (all)");
-  }
 
   // The device: by name, or the first automatic one that starts.
   std::unique_ptr<backend::Backend> device;
   const bool fail_closed = options.fallback == FallbackPolicy::kFail;
   auto start = [&](const backend::Registry::Entry& e, std::size_t index) {
     memory_manager::MemoryBudget b = memory_manager::MemoryBudget::unlimited();
-    for (const auto& [name, given] : budgets) {
-      if (name == e.name) b = given;
+    for (const auto& [name, given] : options.budgets) {
+      if (name == e.name) b = given;  // the last one given wins
     }
     return e.factory({b, n_threads, index});
   };
@@ -160,11 +179,7 @@ Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& g
     }
   } else if (p.coverage.requested != "cpu") {
     EDGE_RT_TRY(auto name_index, parse_device(p.coverage.requested));
-    const backend::Registry::Entry* entry = registry.find(name_index.first);
-    if (!entry) {
-      return fail(ErrorCode::kInvalidArgument, "[engine] unknown device '" + p.coverage.requested +
-                                                   "', expected one of: " + known_devices(registry));
-    }
+    const backend::Registry::Entry* entry = registry.find(name_index.first);  // check_device_options found it
     if (entry->kind != backend::DeviceKind::kCpu) {
       auto started = start(*entry, name_index.second);
       if (started) {

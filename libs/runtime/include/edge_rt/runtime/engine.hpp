@@ -54,6 +54,11 @@ struct DeviceOptions {
   FallbackPolicy fallback = FallbackPolicy::kCpu;
 };
 
+/// Checks DeviceOptions without starting anything: `device` is cpu, auto or a registered NAME[:INDEX] (INDEX
+/// 0..255), budgets name registered devices other than the CPU, gpu_layers >= -1. Errors: kInvalidArgument naming
+/// the value and the devices there are. load_model runs it first.
+Result<void> check_device_options(const DeviceOptions& options);
+
 /// What ran where: the coverage report (inspect, run -v, run --output json, benchmark JSON). Copyable value.
 struct DeviceCoverage {
   std::string name;                ///< "cpu", "npu-sim".
