@@ -26,10 +26,6 @@ class PreadSource final : public WeightSource {
     return file.read(t.offset_bytes + offset, out, t.name);
   }
   std::uint64_t in_place_alignment() const noexcept override { return 0; }
-  Result<std::byte*> read_in_place(const WeightFile&, const TensorInfo&, std::uint64_t, std::uint64_t,
-                                   std::span<std::byte>, std::span<std::byte>) const override {
-    EDGE_RT_CHECK(false, "pread reads have no in-place geometry");
-  }
 };
 
 class MmapSource final : public WeightSource {
@@ -43,10 +39,6 @@ class MmapSource final : public WeightSource {
     return boost::outcome_v2::success();
   }
   std::uint64_t in_place_alignment() const noexcept override { return 0; }
-  Result<std::byte*> read_in_place(const WeightFile&, const TensorInfo&, std::uint64_t, std::uint64_t,
-                                   std::span<std::byte>, std::span<std::byte>) const override {
-    EDGE_RT_CHECK(false, "mapped copies have no in-place geometry");
-  }
 };
 
 // Cold cache: O_DIRECT where the file system allows it, else pread and drop the page cache behind it.
@@ -75,6 +67,12 @@ class DirectSource final : public WeightSource {
 };
 
 }  // namespace
+
+Result<std::byte*> WeightSource::read_in_place(const WeightFile&, const TensorInfo&, std::uint64_t, std::uint64_t,
+                                               std::span<std::byte>, std::span<std::byte>) const {
+  EDGE_RT_CHECK(false, "read_in_place on a source whose in_place_alignment() is 0");
+  return nullptr;
+}
 
 std::unique_ptr<WeightSource> make_weight_source(WeightIo io) {
   switch (io) {

@@ -32,10 +32,11 @@ class WeightSource {
   virtual std::uint64_t in_place_alignment() const noexcept = 0;
   /// Reads `size` bytes of `t` from `offset` into `window` (aligned to in_place_alignment(), large enough for the
   /// rounded range) and returns where they start; falls back to read() into that place when this file cannot do
-  /// direct I/O. Precondition: in_place_alignment() > 0. Errors: kIoError.
+  /// direct I/O. Precondition: in_place_alignment() > 0 (the default, for sources without it, is a checked
+  /// programmer error). Errors: kIoError.
   virtual Result<std::byte*> read_in_place(const WeightFile& file, const TensorInfo& t, std::uint64_t offset,
                                            std::uint64_t size, std::span<std::byte> window,
-                                           std::span<std::byte> bounce) const = 0;
+                                           std::span<std::byte> bounce) const;
 };
 
 /// The source for `io`.
