@@ -1,6 +1,7 @@
 #include <edge_rt/backend/backend.hpp>
 #include <edge_rt/backend/cpu_backend.hpp>
 #include <edge_rt/backend/npu_sim.hpp>
+#include <edge_rt/backend/vulkan.hpp>
 
 namespace edge_rt::backend {
 
@@ -61,6 +62,7 @@ const Registry::Entry* Registry::find(std::string_view name) const noexcept {
 Result<void> register_builtin_backends(Registry& registry) {
   EDGE_RT_TRY(registry.add({"cpu", DeviceKind::kCpu, make_cpu_backend, /*automatic=*/false}));
   EDGE_RT_TRY(registry.add({"npu-sim", DeviceKind::kNpu, make_npu_sim_backend, /*automatic=*/false}));
+  EDGE_RT_TRY(registry.add({"vulkan", DeviceKind::kGpu, make_vulkan_backend, /*automatic=*/true}));
   return boost::outcome_v2::success();
 }
 

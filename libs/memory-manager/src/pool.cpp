@@ -31,7 +31,8 @@ bool is_aligned(const std::byte* data, std::size_t alignment) {
 // let the process's resident set grow past the budget while the pool's accounting stays within it.
 constexpr std::size_t kMapThreshold = 64 * 1024;
 
-std::byte* allocate_block(std::size_t class_bytes, std::size_t alignment) noexcept {
+std::byte* allocate_block(BlockSource* source, std::size_t class_bytes, std::size_t alignment) noexcept {
+  if (source != nullptr) return source->acquire(class_bytes, alignment);
   if (class_bytes >= kMapThreshold) {  // page-aligned, and no request asks for more than a page
     void* p = ::mmap(nullptr, class_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
@@ -42,7 +43,11 @@ std::byte* allocate_block(std::size_t class_bytes, std::size_t alignment) noexce
   return posix_memalign(&memory, alignment, class_bytes) == 0 ? static_cast<std::byte*>(memory) : nullptr;
 }
 
-void free_block(std::byte* data, std::size_t class_bytes) noexcept {
+void free_block(BlockSource* source, std::byte* data, std::size_t class_bytes) noexcept {
+  if (source != nullptr) {
+    source->release(data, class_bytes);
+    return;
+  }
   if (class_bytes >= kMapThreshold) {
     ::munmap(data, class_bytes);
   } else {
@@ -51,8 +56,8 @@ void free_block(std::byte* data, std::size_t class_bytes) noexcept {
 }
 
 // Frees every cached block and takes its bytes off the reservation. The caller holds the pool's mutex.
-void free_cache(std::multimap<std::size_t, std::byte*>& cache, PoolStats& stats) noexcept {
-  for (const auto& [class_bytes, data] : cache) free_block(data, class_bytes);
+void free_cache(BlockSource* source, std::multimap<std::size_t, std::byte*>& cache, PoolStats& stats) noexcept {
+  for (const auto& [class_bytes, data] : cache) free_block(source, data, class_bytes);
   cache.clear();
   stats.reserved_bytes -= stats.cached_bytes;
   stats.cached_bytes = 0;
@@ -93,12 +98,12 @@ void BufferGuard::reset() noexcept {
 
 // ---- MemoryPool ----
 
-MemoryPool::MemoryPool(MemoryBudget budget) : budget_(budget) {}
+MemoryPool::MemoryPool(MemoryBudget budget, BlockSource* source) : budget_(budget), source_(source) {}
 
 MemoryPool::~MemoryPool() {
   const std::lock_guard lock(mutex_);
   EDGE_RT_CHECK(stats_.in_use_bytes == 0, "MemoryPool destroyed while a BufferGuard still holds one of its blocks");
-  free_cache(cache_, stats_);
+  free_cache(source_, cache_, stats_);
 }
 
 std::size_t MemoryPool::size_class(std::size_t size_bytes) noexcept {
@@ -144,7 +149,7 @@ Result<BufferGuard> MemoryPool::allocate(std::size_t size_bytes, std::size_t ali
   // Fresh memory: check-and-reserve under the lock, dropping the cache first when that makes room.
   const auto fits = [&] { return class_bytes <= budget_.bytes() - stats_.reserved_bytes; };
   if (!fits() && stats_.cached_bytes > 0) {
-    free_cache(cache_, stats_);
+    free_cache(source_, cache_, stats_);
     ++stats_.trims;
   }
   if (!fits()) {
@@ -156,12 +161,12 @@ Result<BufferGuard> MemoryPool::allocate(std::size_t size_bytes, std::size_t ali
   }
 
   const std::size_t block_alignment = std::max(request_alignment, class_alignment(class_bytes));
-  std::byte* memory = allocate_block(class_bytes, block_alignment);
+  std::byte* memory = allocate_block(source_, class_bytes, block_alignment);
   if (memory == nullptr && stats_.cached_bytes > 0) {
     // The system is short of memory: give back what the cache holds, try once more.
-    free_cache(cache_, stats_);
+    free_cache(source_, cache_, stats_);
     ++stats_.trims;
-    memory = allocate_block(class_bytes, block_alignment);
+    memory = allocate_block(source_, class_bytes, block_alignment);
   }
   if (memory == nullptr) {
     ++stats_.failed_allocations;
@@ -186,7 +191,7 @@ Result<BufferGuard> MemoryPool::allocate_array(std::size_t count, std::size_t el
 
 void MemoryPool::trim() noexcept {
   const std::lock_guard lock(mutex_);
-  free_cache(cache_, stats_);
+  free_cache(source_, cache_, stats_);
 }
 
 PoolStats MemoryPool::stats() const {
@@ -201,7 +206,7 @@ void MemoryPool::release(std::byte* data, std::size_t class_bytes) noexcept {
     cache_.emplace(class_bytes, data);
     stats_.cached_bytes += class_bytes;
   } catch (...) {  // no memory for a cache node: free the block instead of keeping it
-    free_block(data, class_bytes);
+    free_block(source_, data, class_bytes);
     stats_.reserved_bytes -= class_bytes;
   }
 }

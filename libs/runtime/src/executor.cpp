@@ -145,8 +145,21 @@ Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std:
       stall_ms += ms_since(start);
     }
     for (const LoadedUnit& unit : current.units) run_unit(unit, tokens, pos0, each_row);
+    synchronize();  // the group's buffers go back to the pool: no recorded device op may still read them
   }
+  synchronize();  // logits and the KV cache are the host's to read
   return boost::outcome_v2::success();
+}
+
+backend::Backend& Executor::on(partition_planner::DeviceIndex d) {
+  // An asynchronous device's results land in host buffers when it synchronizes: before the next device reads them.
+  if (d != last_device_) backends_[last_device_]->synchronize();
+  last_device_ = d;
+  return *backends_[d];
+}
+
+void Executor::synchronize() {
+  backends_[last_device_]->synchronize();
 }
 
 void Executor::run_unit(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
@@ -167,6 +180,7 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
   std::span<std::byte> raw = scratch_[static_cast<std::size_t>(Scratch::kEmbeddingRow)].bytes();
   const model_ir::Unit& unit = graph_.units()[0];
   IoStats stats;
+  on(0);
   const auto start = Clock::now();
   EDGE_RT_TRY(std::span<std::byte> bounce, staging_.bytes());
   for (std::size_t t = 0; t < tokens.size(); ++t) {
@@ -192,7 +206,7 @@ void Executor::run_embedding(const LoadedUnit& unit, std::span<const tokenizer::
   const auto d = static_cast<std::size_t>(config_.d_model);
   const std::size_t n = tokens.size();
   std::span<float> x = scratch(Scratch::kResidual).first(n * d);
-  backend::Backend& cpu = *backends_[0];
+  backend::Backend& cpu = on(0);
   rows_.assign(tokens.begin(), tokens.end());
   cpu.embedding_rows(unit.matrix(WeightRole::kTokenEmbedding), rows_, x, /*accumulate=*/false);
   if (recipe_.position_embedding) {
@@ -222,7 +236,7 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
   auto val = [&](Value v) { return value(v, layer, n, pos0); };
   for (std::size_t i = 0; i < program.size(); ++i) {
     const model_ir::Step& s = program[i];
-    backend::Backend& on = *backends_[devices[i]];
+    backend::Backend& on = this->on(devices[i]);
     const std::span<const float> bias = s.has_bias ? unit.vector(s.bias) : std::span<const float>{};
     switch (s.op) {
       case StepOp::kNorm: norm(on, val(s.in), unit.vector(s.weight), bias, val(s.out)); break;
@@ -277,18 +291,21 @@ void Executor::run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* 
       unit.matrix(WeightRole::kLmHead).view.data() ? unit.matrix(WeightRole::kLmHead) : shared_lm_head_;
   EDGE_RT_CHECK(lm_head.view.data() != nullptr, "head without an LM head");
   const std::vector<partition_planner::DeviceIndex>& devices = placement_.back().step_device;
-  backend::Backend& norm_on = *backends_[devices[0]];
-  backend::Backend& matmul_on = *backends_[devices[1]];
+  const partition_planner::DeviceIndex norm_on = devices[0];
+  const partition_planner::DeviceIndex matmul_on = devices[1];
   const auto first_id = static_cast<std::size_t>(unit.row_begin);
   const auto n_ids = static_cast<std::size_t>(lm_head.view.shape()[0]);
   std::span<float> out = logits().subspan(first_id, n_ids);
   const std::size_t first = each_row ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t) {
     // Every chunk normalises again: cheap (d elements) and keeps chunks independent of each other.
-    norm(norm_on, x.subspan(t * d, d), unit.vector(WeightRole::kFinalNorm), unit.vector(WeightRole::kFinalNormBias),
+    norm(on(norm_on), x.subspan(t * d, d), unit.vector(WeightRole::kFinalNorm), unit.vector(WeightRole::kFinalNormBias),
          xb.subspan(t * d, d));
-    matmul_on.matmul(xb.subspan(t * d, d), 1, lm_head, {}, out);
-    if (each_row) (*each_row)(t, first_id, out);
+    on(matmul_on).matmul(xb.subspan(t * d, d), 1, lm_head, {}, out);
+    if (each_row) {
+      synchronize();  // the caller reads this chunk's logits now
+      (*each_row)(t, first_id, out);
+    }
   }
 }
 

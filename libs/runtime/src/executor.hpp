@@ -70,6 +70,10 @@ class Executor final {
   void run_embedding(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0);
   void run_program(const LoadedUnit& unit, std::span<const model_ir::Step> program, std::size_t n, std::size_t pos0);
   void run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* each_row);
+  // The backend of device `d`, after synchronizing the device that ran the previous op when it differs.
+  backend::Backend& on(partition_planner::DeviceIndex d);
+  // Waits for the device that ran the last op.
+  void synchronize();
   void norm(backend::Backend& on, std::span<const float> x, std::span<const float> w, std::span<const float> b,
             std::span<float> out);
 
@@ -84,7 +88,8 @@ class Executor final {
   std::vector<UnitPlacement> placement_;                                                   // per unit
   std::vector<WeightDevices> weight_devices_;                                              // per unit, for load_group
   std::array<std::uint64_t, static_cast<std::size_t>(model_ir::Value::kCount)> widths_{};  // recipe value widths
-  std::vector<std::int64_t> rows_;  // embedding rows of the current pass
+  std::vector<std::int64_t> rows_;                  // embedding rows of the current pass
+  partition_planner::DeviceIndex last_device_ = 0;  // ran the last op
   memory_manager::BufferGuard kv_cache_;
   std::array<memory_manager::BufferGuard, static_cast<std::size_t>(partition_planner::Scratch::kCount)> scratch_;
   std::vector<std::optional<LoadedGroup>> pinned_;  // by group index

@@ -172,7 +172,8 @@ Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& g
   if (p.coverage.requested == "auto") {
     for (const auto& e : registry.entries()) {
       if (!e.automatic || e.kind == backend::DeviceKind::kCpu) continue;
-      if (auto started = start(e, 0)) {
+      // A device emulated on the CPU (lavapipe) would only be slower than the CPU backend.
+      if (auto started = start(e, 0); started && !started.value()->info().software) {
         device = std::move(started).value();
         break;
       }

@@ -39,6 +39,7 @@ struct DeviceInfo {
   std::uint64_t max_allocation_bytes = 0;  ///< Largest single buffer.
   std::uint64_t max_binding_bytes = 0;     ///< Largest range one op may read from one buffer.
   std::uint64_t buffer_alignment = 64;     ///< Tensors inside a buffer start at multiples of it (bytes).
+  bool software = false;  ///< Emulated on the CPU (lavapipe): correct, slow; `--device auto` passes it over.
 };
 
 /// The ops a recipe's programs need.
@@ -177,7 +178,8 @@ class Registry final {
   std::vector<Entry> entries_;
 };
 
-/// Registers "cpu" and "npu-sim" (see cpu_backend.hpp and npu_sim.hpp).
+/// Registers "cpu", "npu-sim" and "vulkan" (see cpu_backend.hpp, npu_sim.hpp and vulkan.hpp; a build without
+/// Vulkan registers a "vulkan" whose start fails, saying so).
 Result<void> register_builtin_backends(Registry& registry);
 
 }  // namespace edge_rt::backend

@@ -66,13 +66,25 @@ class BufferGuard final {
   std::size_t class_bytes_ = 0;
 };
 
+/// Where a pool's fresh blocks come from when they are not the process's own memory: a device's host-visible
+/// memory, mapped (the Vulkan backend). The pool calls it under its lock; it must outlive the pool.
+class BlockSource {
+ public:
+  virtual ~BlockSource() = default;
+  /// `class_bytes` of host-addressable memory aligned to `alignment` (<= 4096), or nullptr when the device refuses.
+  virtual std::byte* acquire(std::size_t class_bytes, std::size_t alignment) noexcept = 0;
+  /// Gives back a block acquire() returned, with the same class_bytes.
+  virtual void release(std::byte* data, std::size_t class_bytes) noexcept = 0;
+};
+
 /// A budgeted allocator with a cache of free blocks per size class. Neither copy nor move (guards point to it).
 /// Thread-safe: check-and-reserve is one critical section, so concurrent allocations never pass the budget together.
 class MemoryPool final {
  public:
   static constexpr std::size_t kMinAlignment = 64;
 
-  explicit MemoryPool(MemoryBudget budget);
+  /// `source`: where fresh blocks come from; nullptr for the process's heap and anonymous mappings.
+  explicit MemoryPool(MemoryBudget budget, BlockSource* source = nullptr);
   MemoryPool(const MemoryPool&) = delete;
   MemoryPool& operator=(const MemoryPool&) = delete;
   ~MemoryPool();  ///< Precondition: no live BufferGuard.
@@ -102,6 +114,7 @@ class MemoryPool final {
   void release(std::byte* data, std::size_t class_bytes) noexcept;
 
   MemoryBudget budget_;
+  BlockSource* source_;
   mutable std::mutex mutex_;
   PoolStats stats_;
   std::multimap<std::size_t, std::byte*> cache_;  // class bytes -> free blocks
