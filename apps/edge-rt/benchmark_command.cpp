@@ -48,6 +48,7 @@ struct BenchArgs {
 };
 
 struct Config {
+  std::string device;  // one of --device's comma-separated list
   std::string budget;  // as given ("" = none)
   std::string strategy;
   std::int64_t threads = 0;
@@ -95,12 +96,14 @@ Result<Samples> run_config(const BenchArgs& a, const Config& c, std::size_t inde
   options.n_ctx = static_cast<std::size_t>(a.n_prompt + a.n_gen + 1);
   options.n_batch = static_cast<std::size_t>(std::max<std::int64_t>(1, a.n_prompt + 1));
   s.budget_bytes = options.budget.is_unlimited() ? 0 : options.budget.bytes();
-  EDGE_RT_TRY(options.devices, resolve_devices(a.devices));
+  DeviceFlags devices = a.devices;
+  devices.device = c.device;
+  EDGE_RT_TRY(options.devices, resolve_devices(devices));
   reset_peak_rss();
   for (std::int64_t r = 0; r < a.reps; ++r) {
     if (a.progress) {
-      std::fprintf(stderr, "%s[%zu/%zu] %s, budget %s, threads %lld: repetition %lld/%lld%s", a.tty ? "\r" : "",
-                   index + 1, total, c.strategy.c_str(), c.budget.empty() ? "none" : c.budget.c_str(),
+      std::fprintf(stderr, "%s[%zu/%zu] %s, %s, budget %s, threads %lld: repetition %lld/%lld%s", a.tty ? "\r" : "",
+                   index + 1, total, c.device.c_str(), c.strategy.c_str(), c.budget.empty() ? "none" : c.budget.c_str(),
                    static_cast<long long>(c.threads), static_cast<long long>(r + 1), static_cast<long long>(a.reps),
                    a.tty ? "   " : "\n");
     }
@@ -171,6 +174,8 @@ boost::json::array to_json(const BenchArgs& a, const std::vector<Row>& rows, std
           {"samples_ts", boost::json::array(ts.begin(), ts.end())},
           // edge-rt's.
           {"test", (pp ? "pp" : "tg") + std::to_string(pp ? a.n_prompt : a.n_gen)},
+          {"device", row.config.device},
+          {"n_gpu_layers", a.devices.gpu_layers},
           {"strategy", row.config.strategy},
           {"memory_budget", row.config.budget.empty() ? "none" : row.config.budget},
           {"load_ms", mean(s.load_ms)},
@@ -190,25 +195,13 @@ boost::json::array to_json(const BenchArgs& a, const std::vector<Row>& rows, std
 }
 
 void print_csv(const boost::json::array& records) {
-  static const char* kColumns[] = {"model_filename",
-                                   "model_size",
-                                   "model_n_params",
-                                   "strategy",
-                                   "memory_budget",
-                                   "n_threads",
-                                   "test",
-                                   "n_prompt",
-                                   "n_gen",
-                                   "avg_ns",
-                                   "stddev_ns",
-                                   "avg_ts",
-                                   "stddev_ts",
-                                   "load_ms",
-                                   "ttft_ms",
-                                   "token_p50_ms",
-                                   "token_p99_ms",
-                                   "peak_rss_bytes",
-                                   "streamed_bytes_per_token"};
+  static const char* kColumns[] = {"model_filename", "model_size",     "model_n_params",
+                                   "device",         "n_gpu_layers",   "strategy",
+                                   "memory_budget",  "n_threads",      "test",
+                                   "n_prompt",       "n_gen",          "avg_ns",
+                                   "stddev_ns",      "avg_ts",         "stddev_ts",
+                                   "load_ms",        "ttft_ms",        "token_p50_ms",
+                                   "token_p99_ms",   "peak_rss_bytes", "streamed_bytes_per_token"};
   std::string header;
   for (const char* c : kColumns) header += (header.empty() ? "" : ",") + std::string(c);
   std::printf("%s\n", header.c_str());
@@ -225,18 +218,19 @@ void print_csv(const boost::json::array& records) {
 
 void print_table(const boost::json::array& records) {
   std::printf(
-      "| strategy | budget | threads | test | t/s | load ms | TTFT ms | p50 / p99 ms | peak RSS | "
-      "streamed/token |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
+      "| device | strategy | budget | threads | test | t/s | load ms | TTFT ms | p50 / p99 ms | peak RSS | "
+      "streamed/token |\n|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& rv : records) {
     const auto& r = rv.as_object();
-    std::printf(
-        "| %s | %s | %lld | %s | %.2f ± %.2f | %.1f | %.1f | %.2f / %.2f | %s | %s |\n",
-        std::string(r.at("strategy").as_string()).c_str(), std::string(r.at("memory_budget").as_string()).c_str(),
-        static_cast<long long>(r.at("n_threads").to_number<std::int64_t>()),
-        std::string(r.at("test").as_string()).c_str(), r.at("avg_ts").as_double(), r.at("stddev_ts").as_double(),
-        r.at("load_ms").as_double(), r.at("ttft_ms").as_double(), r.at("token_p50_ms").as_double(),
-        r.at("token_p99_ms").as_double(), format_bytes(r.at("peak_rss_bytes").to_number<std::uint64_t>()).c_str(),
-        format_bytes(r.at("streamed_bytes_per_token").to_number<std::uint64_t>()).c_str());
+    std::printf("| %s | %s | %s | %lld | %s | %.2f ± %.2f | %.1f | %.1f | %.2f / %.2f | %s | %s |\n",
+                std::string(r.at("device").as_string()).c_str(), std::string(r.at("strategy").as_string()).c_str(),
+                std::string(r.at("memory_budget").as_string()).c_str(),
+                static_cast<long long>(r.at("n_threads").to_number<std::int64_t>()),
+                std::string(r.at("test").as_string()).c_str(), r.at("avg_ts").as_double(),
+                r.at("stddev_ts").as_double(), r.at("load_ms").as_double(), r.at("ttft_ms").as_double(),
+                r.at("token_p50_ms").as_double(), r.at("token_p99_ms").as_double(),
+                format_bytes(r.at("peak_rss_bytes").to_number<std::uint64_t>()).c_str(),
+                format_bytes(r.at("streamed_bytes_per_token").to_number<std::uint64_t>()).c_str());
   }
 }
 
@@ -261,11 +255,9 @@ boost::json::object summary(const boost::json::array& records) {
   }
   boost::json::object out;
   auto describe = [](const boost::json::object& r) {
-    return boost::json::object{{"strategy", r.at("strategy")},
-                               {"memory_budget", r.at("memory_budget")},
-                               {"n_threads", r.at("n_threads")},
-                               {"avg_ts", r.at("avg_ts")},
-                               {"peak_rss_bytes", r.at("peak_rss_bytes")}};
+    return boost::json::object{
+        {"device", r.at("device")},       {"strategy", r.at("strategy")}, {"memory_budget", r.at("memory_budget")},
+        {"n_threads", r.at("n_threads")}, {"avg_ts", r.at("avg_ts")},     {"peak_rss_bytes", r.at("peak_rss_bytes")}};
   };
   if (fastest) out["fastest"] = describe(*fastest);
   if (smallest) out["smallest_peak_rss"] = describe(*smallest);
@@ -284,10 +276,26 @@ Result<int> benchmark(const BenchArgs& a) {
   for (const std::string& b : budgets) {  // fail before running anything
     EDGE_RT_TRY(resolve_budget(b == "auto" ? "" : b, a.budgets.empty() ? "--memory-budget" : "--sweep-memory"));
   }
+  // --device may list several, as llama-bench's -ngl does: each is a row, side by side in one run.
+  std::vector<std::string> devices;
+  for (std::size_t from = 0;;) {
+    const std::size_t comma = a.devices.device.find(',', from);
+    devices.push_back(a.devices.device.substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
+  for (const std::string& d : devices) {  // fail before running anything
+    DeviceFlags flags = a.devices;
+    flags.device = d;
+    EDGE_RT_TRY(auto options, resolve_devices(flags));
+    EDGE_RT_TRY(runtime::check_device_options(options));
+  }
   std::vector<Config> configs;
-  for (const std::string& b : budgets) {
-    for (const std::string& s : a.strategies) {
-      for (std::int64_t t : a.threads) configs.push_back({b, s, t});
+  for (const std::string& d : devices) {
+    for (const std::string& b : budgets) {
+      for (const std::string& s : a.strategies) {
+        for (std::int64_t t : a.threads) configs.push_back({d, b, s, t});
+      }
     }
   }
   // The model's parameter count, and a clear error for a broken model before anything runs.

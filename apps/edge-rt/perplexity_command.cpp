@@ -27,6 +27,7 @@ struct PerplexityArgs {
   std::string strategy = "greedy-grouping";
   std::string output = "text";
   std::string preset;
+  DeviceFlags devices;
   std::string model_flag = "-m";  // how messages name where the model folder came from
 };
 
@@ -54,7 +55,9 @@ Result<int> perplexity(const PerplexityArgs& a) {
   options.n_threads = static_cast<std::int32_t>(a.threads);
   options.n_ctx = static_cast<std::size_t>(a.ctx_size);
   EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
+  EDGE_RT_TRY(options.devices, resolve_devices(a.devices));
   EDGE_RT_TRY(auto planned, runtime::InferenceEngine<runtime::Idle>::create().load_model(options));
+  print_fallbacks(planned.coverage());
   if (static_cast<std::int64_t>(planned.config().max_context) < a.ctx_size) {
     return fail(ErrorCode::kInvalidArgument, "--ctx-size " + std::to_string(a.ctx_size) + " exceeds the model's " +
                                                  std::to_string(planned.config().max_context) + "-token context");
@@ -149,6 +152,7 @@ std::function<int()> add_perplexity_command(CLI::App& app) {
   cmd->add_option("--memory-budget", args->memory_budget, "Memory budget (default: none)");
   cmd->add_option("--strategy", args->strategy, "sequential | greedy-grouping | speculative-prefetch")
       ->capture_default_str();
+  add_device_flags(*cmd, args->devices);
   cmd->add_option("-c,--config", args->preset, "Preset TOML; explicit flags override it");
   cmd->add_option("--output", args->output, "text | json (json lists every scored token's NLL)")
       ->check(CLI::IsMember({"text", "json"}))
@@ -164,6 +168,7 @@ std::function<int()> add_perplexity_command(CLI::App& app) {
       apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
       apply(p.strategy, *cmd, "--strategy", a.strategy);
       apply(p.num_threads, *cmd, "--threads", a.threads);
+      apply_device_preset(p, *cmd, a.devices);
     }
     if (a.model.empty() && cmd->get_option("--model")->count() == 0) {
       auto dir = default_model_dir();

@@ -228,7 +228,7 @@ Result<resource_monitor::AdaptPolicy> Preset::adapt_policy() const {
 
 void add_device_flags(CLI::App& cmd, DeviceFlags& flags) {
   cmd.add_option("--device", flags.device,
-                 "cpu | auto | NAME[:INDEX] (npu-sim: the int8/int4 NPU test delegate); default cpu");
+                 "cpu | auto | vulkan[:INDEX] | npu-sim (the int8/int4 NPU test delegate); default cpu");
   cmd.add_option("--gpu-layers,--ngl", flags.gpu_layers,
                  "Layers on the device (-ngl): the last N, or all (adds the head); default all");
   cmd.add_option("--device-budget", flags.device_budgets, "NAME=SIZE, a device's memory budget (repeatable)");

@@ -1,6 +1,7 @@
 #include "commands.hpp"
 #include "preset.hpp"
 
+#include <edge_rt/backend/vulkan.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/resource_monitor/probe.hpp>
 #include <edge_rt/resource_monitor/recommend.hpp>
@@ -116,6 +117,70 @@ boost::json::object to_json(const rm::SystemSnapshot& s, const std::string& root
   };
 }
 
+// The GPU devices a run could use (live, whatever --root says): Vulkan's, or why there are none.
+using VulkanList = Result<std::vector<backend::VulkanDeviceReport>>;
+
+boost::json::object vulkan_json(const VulkanList& list) {
+  boost::json::array devices;
+  if (list) {
+    for (const backend::VulkanDeviceReport& d : list.value()) {
+      boost::json::array heaps;
+      for (const auto& h : d.heaps) {
+        heaps.push_back(boost::json::object{
+            {"bytes", h.bytes},
+            {"device_local", h.device_local},
+            {"budget_bytes", h.budget_bytes ? boost::json::value(h.budget_bytes) : boost::json::value(nullptr)}});
+      }
+      devices.push_back(
+          boost::json::object{{"device", "vulkan:" + std::to_string(d.index)},
+                              {"name", d.name},
+                              {"type", d.type},
+                              {"api_version", d.api_version},
+                              {"heaps", std::move(heaps)},
+                              {"storage_16bit", d.storage_16bit},
+                              {"storage_8bit", d.storage_8bit},
+                              {"shader_float16", d.shader_float16},
+                              {"shader_int8", d.shader_int8},
+                              {"subgroup_size", d.subgroup_size},
+                              {"subgroup_arithmetic", d.subgroup_arithmetic},
+                              {"cooperative_matrix", d.cooperative_matrix},
+                              {"memory_budget_extension", d.memory_budget},
+                              {"max_storage_buffer_range", d.max_storage_buffer_range},
+                              {"max_allocation_bytes", d.max_allocation_bytes},
+                              {"usable", d.usable},
+                              {"why_not", d.usable ? boost::json::value(nullptr) : boost::json::value(d.why_not)}});
+    }
+  }
+  return boost::json::object{{"built", backend::vulkan_built()},
+                             {"error", list ? boost::json::value(nullptr) : boost::json::value(list.error().message)},
+                             {"devices", std::move(devices)}};
+}
+
+void print_vulkan(const VulkanList& list) {
+  if (!list) {
+    std::printf("Vulkan      none: %s\n", list.error().message.c_str());
+    return;
+  }
+  std::printf("Vulkan      %zu device(s)\n", list.value().size());
+  for (const backend::VulkanDeviceReport& d : list.value()) {
+    std::printf("  vulkan:%zu %s (%s, Vulkan %s)%s%s\n", d.index, d.name.c_str(), d.type.c_str(), d.api_version.c_str(),
+                d.usable ? "" : ": not usable, ", d.why_not.c_str());
+    for (const auto& h : d.heaps) {
+      std::printf("    heap %s%s", format_bytes(h.bytes).c_str(), h.device_local ? " device-local" : "");
+      if (h.budget_bytes) std::printf(", budget %s", format_bytes(h.budget_bytes).c_str());
+      std::printf("\n");
+    }
+    std::printf(
+        "    16-bit storage %s, 8-bit storage %s, float16 %s, int8 %s, subgroup %u (arithmetic %s), "
+        "cooperative matrix %s\n",
+        d.storage_16bit ? "yes" : "no", d.storage_8bit ? "yes" : "no", d.shader_float16 ? "yes" : "no",
+        d.shader_int8 ? "yes" : "no", d.subgroup_size, d.subgroup_arithmetic ? "yes" : "no",
+        d.cooperative_matrix ? "yes" : "no");
+    std::printf("    binding range %s, largest allocation %s\n", format_bytes(d.max_storage_buffer_range).c_str(),
+                format_bytes(d.max_allocation_bytes).c_str());
+  }
+}
+
 std::string or_unavailable(const std::optional<std::uint64_t>& bytes) {
   return bytes ? format_bytes(*bytes) : std::string("unavailable");
 }
@@ -228,10 +293,15 @@ Result<int> status(const StatusArgs& a) {
   }
   const rm::SystemSnapshot snapshot = probe.read();
   const rm::Recommendation r = rm::recommend(snapshot, weight_bytes);
+  const VulkanList vulkan = backend::list_vulkan_devices();
   if (a.json) {
-    std::cout << boost::json::serialize(to_json(snapshot, a.root, weight_bytes, r)) << "\n";
+    boost::json::object out = to_json(snapshot, a.root, weight_bytes, r);
+    out["vulkan"] = vulkan_json(vulkan);
+    std::cout << boost::json::serialize(out) << "\n";
   } else {
     print_text(snapshot, a.root, weight_bytes, r);
+    std::printf("\n");
+    print_vulkan(vulkan);
   }
   return 0;
 }
