@@ -40,6 +40,10 @@ void print_fallbacks(const runtime::Coverage& c) {
   if (c.fallbacks.empty()) return;
   std::fprintf(stderr, "edge-rt: %zu unit(s)/op(s) run on the CPU instead of %s (--fallback cpu): %s\n",
                c.fallbacks.size(), c.requested.c_str(), c.summary().c_str());
+  // A device that did not start says why (the other reasons are per op: --verbose and inspect list them).
+  for (const runtime::FallbackEntry& f : c.fallbacks) {
+    if (f.reason == "init") std::fprintf(stderr, "  %s did not start: %s\n", c.requested.c_str(), f.detail.c_str());
+  }
 }
 
 std::string coverage_text(const runtime::Coverage& c) {

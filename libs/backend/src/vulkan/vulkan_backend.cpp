@@ -411,8 +411,9 @@ class VulkanBackend final : public Backend, public memory_manager::BlockSource {
   void free_block(Block& b) noexcept;
   Pipeline& pipeline(std::string_view name);
   // Resolves every arg to a device location, staging host spans (see the file comment in vulkan.hpp).
+  // `sets`: descriptor sets the op's dispatches take (a submission now, if the pool is short, not mid-op).
   template <std::size_t N>
-  std::array<Loc, N> locate(const std::array<Arg, N>& args);
+  std::array<Loc, N> locate(const std::array<Arg, N>& args, std::size_t sets);
   std::optional<Loc> device_loc(const std::byte* data, std::size_t bytes) const;
   Binding bind(const Loc& loc, std::size_t bytes, std::size_t unit) const;
   Loc dummy() const { return {dummy_.buffer, 0, dummy_.bytes}; }
@@ -422,6 +423,8 @@ class VulkanBackend final : public Backend, public memory_manager::BlockSource {
                 std::uint32_t gx, std::uint32_t gy = 1, std::uint32_t gz = 1);
   void flush();
   void ensure_staging(std::size_t bytes);
+  // Makes an internal device buffer (scores, quantized activations) hold at least `bytes`.
+  void grow(Block& block, std::size_t bytes);
   VkDeviceSize stage_alloc(std::size_t bytes);
   void norm(bool layer, std::span<const float> x, std::size_t d, std::span<const float> g, std::span<const float> b,
             float eps, std::span<float> out);
@@ -461,6 +464,7 @@ class VulkanBackend final : public Backend, public memory_manager::BlockSource {
   };
   std::vector<Pending> pending_;  // host spans to copy back after the submission completes
   Block scores_;                  // attention scores, device-only use
+  Block act_q_;                   // activations quantized for Q8_0/Q4_0 matmuls: int8 values, then block scales
   std::unique_ptr<memory_manager::MemoryPool> pool_;
 };
 
@@ -578,6 +582,7 @@ VulkanBackend::~VulkanBackend() {
   if (recording_) flush();
   vkDeviceWaitIdle(device_);
   pool_.reset();  // frees its cached blocks through release()
+  free_block(act_q_);
   free_block(scores_);
   free_block(staging_);
   free_block(dummy_);
@@ -701,7 +706,8 @@ Pipeline& VulkanBackend::pipeline(std::string_view name) {
   EDGE_RT_CHECK(shader != nullptr, "vulkan: a shader the backend names is not embedded");
   // Binding counts by source (the generated table holds code only).
   std::uint32_t n = 4;
-  if (name.starts_with("attention")) n = 5;
+  if (name.starts_with("attention") || name.starts_with("matmul_q")) n = 5;
+  if (name == "quantize_q8") n = 3;
   if (name.starts_with("embedding")) n = 3;
   if (name.starts_with("rope") || name == "gelu" || name == "swiglu" || name == "add") n = 2;
   Pipeline p;
@@ -766,7 +772,9 @@ VkDeviceSize VulkanBackend::stage_alloc(std::size_t bytes) {
 }
 
 template <std::size_t N>
-std::array<Loc, N> VulkanBackend::locate(const std::array<Arg, N>& args) {
+std::array<Loc, N> VulkanBackend::locate(const std::array<Arg, N>& args, std::size_t sets) {
+  EDGE_RT_CHECK(sets <= kDescriptorSets, "vulkan: one op needs more descriptor sets than the pool holds");
+  if (sets_used_ + sets > kDescriptorSets) flush();
   auto overlaps = [](const Arg& a, const Pending& p) { return a.data < p.host + p.bytes && p.host < a.data + a.bytes; };
   auto contained = [](const Arg& a, const Pending& p) {
     return a.data >= p.host && a.data + a.bytes <= p.host + p.bytes;
@@ -861,7 +869,7 @@ void VulkanBackend::barrier() {
 void VulkanBackend::dispatch(Pipeline& p, std::span<const Binding> bindings, const void* push, std::size_t push_bytes,
                              std::uint32_t gx, std::uint32_t gy, std::uint32_t gz) {
   EDGE_RT_CHECK(bindings.size() == p.n_bindings && push_bytes <= kPushBytes, "vulkan: dispatch arguments");
-  if (sets_used_ == kDescriptorSets) flush();
+  EDGE_RT_CHECK(sets_used_ < kDescriptorSets, "vulkan: descriptor sets not reserved by locate()");
   begin();
   auto ai = make<VkDescriptorSetAllocateInfo>(VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO);
   ai.descriptorPool = descriptor_pool_;
@@ -916,6 +924,15 @@ void VulkanBackend::flush() {
   recording_ = false;
 }
 
+void VulkanBackend::grow(Block& block, std::size_t bytes) {
+  if (block.bytes >= bytes) return;
+  flush();  // recorded work may use the old buffer
+  free_block(block);
+  auto grown = make_block(std::bit_ceil(static_cast<VkDeviceSize>(bytes)));
+  EDGE_RT_CHECK(grown.has_value(), "vulkan: cannot allocate an internal buffer (device out of memory)");
+  block = grown.value();
+}
+
 void VulkanBackend::matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w,
                            std::span<const float> bias, std::span<float> out) {
   const tc::TensorView& v = w.view;
@@ -931,9 +948,18 @@ void VulkanBackend::matmul(std::span<const float> x, std::size_t n, const Prepar
   const std::size_t row_bytes = tc::row_bytes(v.dtype(), w.input_major ? m : k);
   const std::size_t weight_bytes = row_bytes * (w.input_major ? k : m);
   const std::size_t unit = weight_unit(v.dtype());
+  // Internal buffers grow (which may submit) before locate(): a submission retires the staged locations.
+  const bool quantized = tc::is_quantized(v.dtype()) && !w.input_major;
+  const std::size_t n_blocks = n * k / 32;
+  const std::size_t q_bytes = (n * k + offset_alignment_ - 1) / offset_alignment_ * offset_alignment_;
+  if (quantized) grow(act_q_, q_bytes + n_blocks * 4);
+  const std::size_t rows_per_chunk =
+      std::min<std::size_t>(m, static_cast<std::size_t>((max_range_ - offset_alignment_) / row_bytes));
+  const std::size_t sets = w.input_major ? 1 : (m + rows_per_chunk - 1) / rows_per_chunk + (quantized ? 1 : 0);
   const auto locs =
       locate<4>({Arg{reinterpret_cast<const std::byte*>(v.data()), weight_bytes, Access::kRead}, read(x.first(n * k)),
-                 read(bias.empty() ? bias : bias.first(m)), write(out.first(n * m))});
+                 read(bias.empty() ? bias : bias.first(m)), write(out.first(n * m))},
+                sets);
   const Binding bx = bind(locs[1], n * k * 4, 4);
   const Binding bb = bind(locs[2], bias.empty() ? 4 : m * 4, 4);
   const Binding bo = bind(locs[3], n * m * 4, 4);
@@ -957,23 +983,34 @@ void VulkanBackend::matmul(std::span<const float> x, std::size_t n, const Prepar
              static_cast<std::uint32_t>((n + 7) / 8));
     return;
   }
-  // Output-major: row ranges that each fit one binding.
-  const std::size_t rows_per_chunk =
-      std::min<std::size_t>(m, static_cast<std::size_t>((max_range_ - offset_alignment_) / row_bytes));
+  // Output-major: row ranges that each fit one binding. Q8_0/Q4_0 first quantize the activations.
+  std::array<Binding, 5> b{Binding{}, bx, bb, bo, Binding{}};
+  if (quantized) {
+    const Loc q{act_q_.buffer, 0, act_q_.bytes};
+    const Loc d{act_q_.buffer, q_bytes, act_q_.bytes};
+    const std::array<Binding, 3> qb{bx, bind(q, n * k, 4), bind(d, n_blocks * 4, 4)};
+    const std::array<std::uint32_t, 2> qpush{static_cast<std::uint32_t>(n_blocks), bx.element};
+    const std::size_t groups = (n_blocks + 63) / 64;
+    dispatch(pipeline("quantize_q8"), qb, qpush.data(), sizeof(qpush),
+             static_cast<std::uint32_t>(std::min<std::size_t>(groups, kMaxGroups)),
+             static_cast<std::uint32_t>((groups + kMaxGroups - 1) / kMaxGroups));
+    b[1] = qb[1];
+    b[4] = qb[2];
+    push.x_off = 0;
+  }
   Pipeline& p = pipeline(variant("matmul_" + std::string(weight_suffix(v.dtype()))));
   for (std::size_t r0 = 0; r0 < m; r0 += rows_per_chunk) {
     const std::size_t rows = std::min(rows_per_chunk, m - r0);
     const Loc wl{locs[0].buffer, locs[0].offset + r0 * row_bytes, locs[0].buffer_bytes};
-    const Binding bw = bind(wl, rows * row_bytes, unit);
+    b[0] = bind(wl, rows * row_bytes, unit);
     push.rows = static_cast<std::uint32_t>(rows);
-    push.w_off = bw.element;
+    push.w_off = b[0].element;
     push.b_off = static_cast<std::uint32_t>(bb.element + (bias.empty() ? 0 : r0));
     push.o_off = static_cast<std::uint32_t>(bo.element + r0);
     push.row0 = static_cast<std::uint32_t>(r0);
-    const std::array<Binding, 4> b{bw, bx, bb, bo};
     const auto gx = static_cast<std::uint32_t>(std::min<std::size_t>(rows, kMaxGroups));
     const auto gy = static_cast<std::uint32_t>((rows + kMaxGroups - 1) / kMaxGroups);
-    dispatch(p, b, &push, sizeof(push), gx, gy);
+    dispatch(p, std::span<const Binding>(b).first(quantized ? 5 : 4), &push, sizeof(push), gx, gy);
   }
 }
 
@@ -982,7 +1019,7 @@ void VulkanBackend::norm(bool layer, std::span<const float> x, std::size_t d, st
   EDGE_RT_CHECK(d > 0 && x.size() % d == 0 && out.size() >= x.size() && g.size() == d && (!layer || b.size() == d),
                 "vulkan norm: bad sizes");
   const std::size_t rows = x.size() / d;
-  const auto locs = locate<4>({read(x), read(g), read(b), write(out.first(x.size()))});
+  const auto locs = locate<4>({read(x), read(g), read(b), write(out.first(x.size()))}, 1);
   const std::array<Binding, 4> bs{bind(locs[0], x.size_bytes(), 4), bind(locs[1], d * 4, 4),
                                   bind(locs[2], layer ? d * 4 : 4, 4), bind(locs[3], x.size_bytes(), 4)};
   struct {
@@ -1015,7 +1052,7 @@ void VulkanBackend::rope(std::span<float> x, std::size_t n_tokens, std::size_t n
     }
   }
   const std::span<float> used = x.first(n_tokens * n_heads * head_dim);
-  const auto locs = locate<2>({read_write(used), read(std::span<const float>(cs))});
+  const auto locs = locate<2>({read_write(used), read(std::span<const float>(cs))}, 1);
   const std::array<Binding, 2> bs{bind(locs[0], used.size_bytes(), 4), bind(locs[1], cs.size() * 4, 4)};
   struct {
     std::uint32_t n, heads, head_dim, x_off, cs_off;
@@ -1039,16 +1076,11 @@ void VulkanBackend::attention(const tc::AttentionArgs& a, std::span<const float>
                 "vulkan attention: bad sizes");
   // Scores: one row of `keys` floats per (token, head), in a device buffer of the backend's own.
   const std::size_t score_bytes = a.n_tokens * a.n_heads * keys * 4;
-  if (scores_.bytes < score_bytes) {
-    flush();  // recorded work may use the old buffer
-    free_block(scores_);
-    auto grown = make_block(std::bit_ceil(static_cast<VkDeviceSize>(score_bytes)));
-    EDGE_RT_CHECK(grown.has_value(), "vulkan attention: cannot allocate the score buffer (device out of memory)");
-    scores_ = grown.value();
-  }
+  grow(scores_, score_bytes);
   const std::size_t q_elems = a.n_tokens * a.n_heads * hd;
   const auto locs = locate<4>({read(q.first(q_elems)), read(k_cache.first(keys * kv_dim)),
-                               read(v_cache.first(keys * kv_dim)), write(out.first(q_elems))});
+                               read(v_cache.first(keys * kv_dim)), write(out.first(q_elems))},
+                              1);
   const std::array<Binding, 5> bs{
       bind(locs[0], q_elems * 4, 4), bind(locs[1], keys * kv_dim * 4, 4), bind(locs[2], keys * kv_dim * 4, 4),
       bind({scores_.buffer, 0, scores_.bytes}, score_bytes, 4), bind(locs[3], q_elems * 4, 4)};
@@ -1072,7 +1104,7 @@ void VulkanBackend::attention(const tc::AttentionArgs& a, std::span<const float>
 
 void VulkanBackend::eltwise(std::string_view op, std::span<float> x, std::span<const float> y) {
   if (x.empty()) return;
-  const auto locs = locate<2>({read_write(x), read(y)});
+  const auto locs = locate<2>({read_write(x), read(y)}, 1);
   const std::array<Binding, 2> bs{bind(locs[0], x.size_bytes(), 4), bind(locs[1], y.empty() ? 4 : y.size_bytes(), 4)};
   struct {
     std::uint32_t n, x_off, y_off;
@@ -1098,7 +1130,8 @@ void VulkanBackend::embedding_rows(const PreparedWeight& table, std::span<const 
   const std::size_t table_bytes = row_bytes * static_cast<std::size_t>(n_rows);
   const std::span<float> used = out.first(rows.size() * d);
   const auto locs = locate<3>({Arg{reinterpret_cast<const std::byte*>(v.data()), table_bytes, Access::kRead},
-                               read(std::span<const std::uint32_t>(ids)), accumulate ? read_write(used) : write(used)});
+                               read(std::span<const std::uint32_t>(ids)), accumulate ? read_write(used) : write(used)},
+                              1);
   const std::array<Binding, 3> bs{bind(locs[0], table_bytes, weight_unit(v.dtype())), bind(locs[1], ids.size() * 4, 4),
                                   bind(locs[2], used.size_bytes(), 4)};
   struct {
@@ -1116,7 +1149,7 @@ void VulkanBackend::embedding_rows(const PreparedWeight& table, std::span<const 
 void VulkanBackend::copy(std::span<const float> from, std::span<float> to) {
   EDGE_RT_CHECK(from.size() <= to.size(), "vulkan copy: destination too small");
   if (from.empty()) return;
-  const auto locs = locate<2>({read(from), write(to.first(from.size()))});
+  const auto locs = locate<2>({read(from), write(to.first(from.size()))}, 0);
   begin();
   barrier();
   const VkBufferCopy region{locs[0].offset, locs[1].offset, from.size_bytes()};

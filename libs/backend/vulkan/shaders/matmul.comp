@@ -2,6 +2,8 @@
 // out[t, r] = sum_i x[t, i] * W[r, i] (+ bias[r]) for an output-major weight in its stored format.
 // One workgroup per output row; its threads split the row (by elements, or by 32-value blocks for Q8_0/Q4_0) and
 // accumulate up to TILE tokens at once, so that each weight value is decoded once per TILE tokens.
+// Q8_0/Q4_0 take the activations as quantize_q8.comp left them (XQ, XD) and sum d_w * d_x * (integer block dot)
+// over blocks, as the CPU does.
 #extension GL_GOOGLE_include_directive : require
 #define WG 64
 #define TILE 8
@@ -9,7 +11,13 @@
 layout(local_size_x = WG) in;
 #include "common.glsl"
 #include "weights.glsl"
+#if WTYPE <= 2
 layout(std430, binding = 1) readonly buffer XBuf { float X[]; };
+#else
+layout(std430, binding = 1) readonly buffer QBuf { uint XQ[]; };
+layout(std430, binding = 4) readonly buffer DBuf { float XD[]; };
+int xq_at(uint i) { return bitfieldExtract(int(XQ[i >> 2]), int((i & 3u) * 8u), 8); }
+#endif
 layout(std430, binding = 2) readonly buffer BBuf { float B[]; };
 layout(std430, binding = 3) writeonly buffer OBuf { float O[]; };
 layout(push_constant) uniform P {
@@ -17,7 +25,7 @@ layout(push_constant) uniform P {
   uint rows;      // output rows in this dispatch
   uint n;         // tokens
   uint w_off;     // first unit of row 0 in W
-  uint x_off;     // X offset (floats); row t at x_off + t * k
+  uint x_off;     // X offset (floats); row t at x_off + t * k. Q8_0/Q4_0: XQ and XD start at 0
   uint b_off;     // B offset of row 0
   uint o_off;     // O offset of (token 0, row 0)
   uint o_stride;  // floats between tokens in O
@@ -44,18 +52,17 @@ void main() {
     for (uint blk = tid; blk < n_blocks; blk += WG) {
       const uint b = base + blk * BLOCK_HALFS;
       const float d = f16_at(b);
-      float part[TILE];
-      for (uint j = 0; j < TILE; ++j) part[j] = 0.0;
+      int isum[TILE];
+      for (uint j = 0; j < TILE; ++j) isum[j] = 0;
       for (uint e = 0; e < 32u; ++e) {
 #if WTYPE == 3
-        const float q = float(q8_byte(b, e));
+        const int q = q8_byte(b, e);
 #else
-        const float q = float(q4_value(b, e));
+        const int q = q4_value(b, e);
 #endif
-        const uint xi = blk * 32u + e;
-        for (uint j = 0; j < nt; ++j) part[j] += q * X[p.x_off + (t0 + j) * p.k + xi];
+        for (uint j = 0; j < nt; ++j) isum[j] += q * xq_at((t0 + j) * p.k + blk * 32u + e);
       }
-      for (uint j = 0; j < nt; ++j) acc[j] += d * part[j];
+      for (uint j = 0; j < nt; ++j) acc[j] += float(isum[j]) * (d * XD[(t0 + j) * n_blocks + blk]);
     }
 #endif
     for (uint j = 0; j < nt; ++j) {
