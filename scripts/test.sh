@@ -3,6 +3,8 @@
 # input suite, comparisons with the numpy references in tools/reference), the asan preset (ASan + UBSan) on the same
 # suite, the tsan preset (ThreadSanitizer) on the threaded suites (thread pool, prefetcher, monitor, engine
 # streaming), and every libFuzzer harness for EDGE_RT_FUZZ_SECONDS (default 30) after replaying its regression inputs.
+# The Vulkan backend's tests run on lavapipe in the release and asan builds; the tsan and fuzz presets build without
+# Vulkan (Mesa's worker threads are not instrumented, and no harness reaches a device).
 # Needs ../shared/models beside the checkout. EDGE_RT_SKIP_ASAN=1, EDGE_RT_SKIP_TSAN=1 and EDGE_RT_SKIP_FUZZ=1 skip
 # those stages.
 set -euo pipefail
