@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -450,6 +451,62 @@ TEST(MemoryPoolBudget, ConcurrentAllocationNeverPassesTheBudget) {
   EXPECT_EQ(stats.in_use_bytes, 0U);
   EXPECT_GT(stats.peak_reserved_bytes, 0U);
   expect_consistent(stats, budget);
+}
+
+// A device's memory behind the pool: fresh blocks come from the source, freed ones go back to it (on trim and
+// destruction), the budget still decides, and a refusal is an error, not a crash.
+class CountingSource final : public BlockSource {
+ public:
+  std::byte* acquire(std::size_t class_bytes, std::size_t alignment) noexcept override {
+    if (refuse) return nullptr;
+    void* p = nullptr;
+    if (posix_memalign(&p, alignment, class_bytes) != 0) return nullptr;
+    ++acquired;
+    live_bytes += class_bytes;
+    return static_cast<std::byte*>(p);
+  }
+  void release(std::byte* data, std::size_t class_bytes) noexcept override {
+    ++released;
+    live_bytes -= class_bytes;
+    std::free(data);
+  }
+  bool refuse = false;
+  int acquired = 0;
+  int released = 0;
+  std::size_t live_bytes = 0;
+};
+
+TEST(MemoryPoolBlockSource, FreshBlocksComeFromTheSourceAndGoBack) {
+  CountingSource source;
+  {
+    MemoryPool pool(MemoryBudget::from_bytes(256 * kKiB).value(), &source);
+    {
+      auto a = pool.allocate(100 * kKiB, 4096);
+      ASSERT_TRUE(a.has_value());
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a.value().data()) % 4096, 0u);
+      EXPECT_EQ(source.acquired, 1);
+      EXPECT_EQ(source.live_bytes, MemoryPool::size_class(100 * kKiB));
+    }
+    EXPECT_EQ(source.released, 0);  // cached for reuse
+    auto again = pool.allocate(100 * kKiB);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(source.acquired, 1);  // served from the cache
+    auto over = pool.allocate(200 * kKiB);
+    ASSERT_FALSE(over.has_value());
+    EXPECT_EQ(over.error().code, ErrorCode::kBudgetExceeded);
+    again.value().reset();
+    pool.trim();
+    EXPECT_EQ(source.released, 1);
+    source.refuse = true;
+    auto refused = pool.allocate(8 * kKiB);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ErrorCode::kBudgetExceeded);
+    source.refuse = false;
+    auto kept = pool.allocate(8 * kKiB);
+    ASSERT_TRUE(kept.has_value());
+  }
+  EXPECT_EQ(source.acquired, source.released);  // the pool's destructor gave the cached block back
+  EXPECT_EQ(source.live_bytes, 0u);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -743,16 +744,12 @@ Pipeline& VulkanBackend::pipeline(std::string_view name) {
 }
 
 std::optional<Loc> VulkanBackend::device_loc(const std::byte* data, std::size_t bytes) const {
-  auto in = [&](const std::byte* start, const Block& b) { return data >= start && data + bytes <= b.mapped + b.bytes; };
-  if (in(staging_.mapped, staging_)) {
-    return Loc{staging_.buffer, static_cast<VkDeviceSize>(data - staging_.mapped), staging_.bytes};
-  }
   const std::lock_guard lock(blocks_mutex_);
-  auto it = blocks_.upper_bound(data);
+  auto it = blocks_.upper_bound(data);  // the block starting at or before `data`
   if (it == blocks_.begin()) return std::nullopt;
-  --it;
-  if (!in(it->first, it->second)) return std::nullopt;
-  return Loc{it->second.buffer, static_cast<VkDeviceSize>(data - it->second.mapped), it->second.bytes};
+  const Block& b = std::prev(it)->second;
+  if (data + bytes > b.mapped + b.bytes) return std::nullopt;
+  return Loc{b.buffer, static_cast<VkDeviceSize>(data - b.mapped), b.bytes};
 }
 
 void VulkanBackend::ensure_staging(std::size_t bytes) {

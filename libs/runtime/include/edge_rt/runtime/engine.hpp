@@ -44,8 +44,7 @@ const char* to_string(FallbackPolicy policy) noexcept;
 /// Where to run. Copyable value. Defaults: everything on the CPU.
 struct DeviceOptions {
   /// "cpu", "auto" (the first accelerator that starts and is not emulated on the CPU, else the CPU; test
-  /// delegates such as npu-sim are never
-  /// chosen), or "NAME[:INDEX]" (e.g. "npu-sim", "vulkan:1").
+  /// delegates such as npu-sim are never chosen), or "NAME[:INDEX]" (e.g. "npu-sim", "vulkan:1").
   std::string device = "cpu";
   /// Layers on the device, llama.cpp's -ngl: the last N layers; -1 ("all") adds the head. Ignored when the
   /// device is the CPU. Default -1.
