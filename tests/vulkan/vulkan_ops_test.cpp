@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -53,9 +54,12 @@ float gelu_double(float v) {
   return static_cast<float>(x / (1.0 + std::exp(-2.0 * u)));  // = 0.5 x (1 + tanh u)
 }
 
-class Vulkan : public ::testing::Test {
+// Each test runs twice: with subgroup reductions (where the device has them) and with the shared-memory path of
+// devices without (EDGE_RT_VULKAN_SUBGROUPS=0, read when a backend starts).
+class Vulkan : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
+    ::setenv("EDGE_RT_VULKAN_SUBGROUPS", GetParam() ? "1" : "0", 1);
     auto b = make_vulkan_backend({memory_manager::MemoryBudget::unlimited(), 1, 0});
     if (!b) {
       GTEST_SKIP() << b.error().message;
@@ -87,7 +91,7 @@ struct MatmulCase {
   std::size_t m, k, n;
 };
 
-TEST_F(Vulkan, MatmulOutputMajorEveryFormat) {
+TEST_P(Vulkan, MatmulOutputMajorEveryFormat) {
   const MatmulCase cases[] = {{1, 32, 1}, {7, 64, 3}, {33, 96, 9}, {4097, 256, 1}, {130, 4096, 8}, {65, 160, 17}};
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
     for (const auto& c : cases) {
@@ -119,7 +123,7 @@ TEST_F(Vulkan, MatmulOutputMajorEveryFormat) {
 }
 
 // GPT-2 124M's quantized matmul shapes against the kernels the CPU backend runs (SIMD, threaded).
-TEST_F(Vulkan, QuantizedMatmulMatchesTheCpuBackendOnGpt2Shapes) {
+TEST_P(Vulkan, QuantizedMatmulMatchesTheCpuBackendOnGpt2Shapes) {
   const MatmulCase cases[] = {{2304, 768, 1}, {768, 3072, 5}, {3072, 768, 24}};
   for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
     for (const auto& c : cases) {
@@ -142,7 +146,7 @@ TEST_F(Vulkan, QuantizedMatmulMatchesTheCpuBackendOnGpt2Shapes) {
 }
 
 // Quantized matmuls recorded back to back share the backend's quantized-activation buffer, which grows on the way.
-TEST_F(Vulkan, ChainedQuantizedMatmuls) {
+TEST_P(Vulkan, ChainedQuantizedMatmuls) {
   const std::size_t d = 256, h = 1024, n = 3;
   const auto w1 = random_floats(h * d, 24, 0.1f);
   const auto w2 = random_floats(d * h, 25, 0.1f);
@@ -165,7 +169,7 @@ TEST_F(Vulkan, ChainedQuantizedMatmuls) {
   EXPECT_EQ(got, again);
 }
 
-TEST_F(Vulkan, MatmulInputMajor) {
+TEST_P(Vulkan, MatmulInputMajor) {
   const MatmulCase cases[] = {{1, 1, 1}, {7, 33, 2}, {33, 7, 9}, {2304, 768, 1}, {97, 64, 17}};
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (const auto& c : cases) {
@@ -185,7 +189,7 @@ TEST_F(Vulkan, MatmulInputMajor) {
 }
 
 // GPT-2's LM head in F32 is 154 MB; lavapipe binds at most 128 MiB: the matmul splits the rows across bindings.
-TEST_F(Vulkan, MatmulSplitsAWeightLargerThanOneBinding) {
+TEST_P(Vulkan, MatmulSplitsAWeightLargerThanOneBinding) {
   const std::uint64_t range = gpu_->info().max_binding_bytes;
   const std::size_t k = 1024;
   const std::size_t m = static_cast<std::size_t>(range / (k * 4)) + 1001;  // past one binding
@@ -205,7 +209,7 @@ TEST_F(Vulkan, MatmulSplitsAWeightLargerThanOneBinding) {
   EXPECT_LT(std::fabs(got.back() - want.back()), 1e-3f);  // the last rows come from the last binding
 }
 
-TEST_F(Vulkan, Norms) {
+TEST_P(Vulkan, Norms) {
   for (std::size_t d : {1, 7, 64, 288, 4097}) {
     for (std::size_t rows : {1, 3}) {
       const auto x = random_floats(rows * d, 9, 3.0f);
@@ -224,7 +228,7 @@ TEST_F(Vulkan, Norms) {
   }
 }
 
-TEST_F(Vulkan, RopeMatchesTheCpu) {
+TEST_P(Vulkan, RopeMatchesTheCpu) {
   for (std::size_t n : {1, 7}) {
     for (std::size_t pos0 : {0, 33}) {
       const std::size_t heads = 3, hd = 16;
@@ -238,7 +242,7 @@ TEST_F(Vulkan, RopeMatchesTheCpu) {
   }
 }
 
-TEST_F(Vulkan, AttentionWithGqa) {
+TEST_P(Vulkan, AttentionWithGqa) {
   struct Case {
     std::size_t n, pos0, heads, kv_heads, hd;
   };
@@ -265,7 +269,7 @@ TEST_F(Vulkan, AttentionWithGqa) {
   }
 }
 
-TEST_F(Vulkan, ElementwiseOps) {
+TEST_P(Vulkan, ElementwiseOps) {
   for (std::size_t n : {1, 7, 255, 257, 70000}) {
     auto x = random_floats(n, 16, 8.0f);
     const auto y = random_floats(n, 17, 2.0f);
@@ -291,7 +295,7 @@ TEST_F(Vulkan, ElementwiseOps) {
   }
 }
 
-TEST_F(Vulkan, GeluSaturatesWithoutNaN) {
+TEST_P(Vulkan, GeluSaturatesWithoutNaN) {
   std::vector<float> x{-1e4f, -50.0f, -9.0f, 9.0f, 50.0f, 1e4f};
   const std::vector<float> in = x;
   gpu_->gelu_tanh(x);
@@ -302,7 +306,7 @@ TEST_F(Vulkan, GeluSaturatesWithoutNaN) {
   }
 }
 
-TEST_F(Vulkan, EmbeddingRowsEveryFormat) {
+TEST_P(Vulkan, EmbeddingRowsEveryFormat) {
   const std::size_t rows = 37, d = 96;
   const auto table = random_floats(rows * d, 18);
   const std::vector<std::int64_t> ids{0, 36, 5, 5, 17};
@@ -327,7 +331,7 @@ TEST_F(Vulkan, EmbeddingRowsEveryFormat) {
 
 // Ops recorded back to back, results read only after synchronize(): an op reads what the previous one wrote to a
 // host buffer (its staged copy), in place and through a sub-range, and a copy moves it.
-TEST_F(Vulkan, ChainedOpsSeeEachOthersResults) {
+TEST_P(Vulkan, ChainedOpsSeeEachOthersResults) {
   const std::size_t m = 48, k = 64;
   const auto w = random_floats(m * k, 19);
   const auto x = random_floats(k, 20);
@@ -348,7 +352,7 @@ TEST_F(Vulkan, ChainedOpsSeeEachOthersResults) {
   EXPECT_LT(nmse(got_copy, want_copy), 1e-10);
 }
 
-TEST_F(Vulkan, SupportsAndDeviceFacts) {
+TEST_P(Vulkan, SupportsAndDeviceFacts) {
   const DeviceInfo& info = gpu_->info();
   EXPECT_EQ(info.name, "vulkan");
   EXPECT_EQ(info.kind, DeviceKind::kGpu);
@@ -363,7 +367,7 @@ TEST_F(Vulkan, SupportsAndDeviceFacts) {
   EXPECT_EQ(gpu_->supports({Op::kMatmul, DType::kF32, 64, too_many, true}).reason, Reason::kShape);
 }
 
-TEST_F(Vulkan, DeviceBudgetIsAHardCeiling) {
+TEST_P(Vulkan, DeviceBudgetIsAHardCeiling) {
   auto small = make_vulkan_backend({memory_manager::MemoryBudget::from_bytes(1 << 20).value(), 1, 0});
   ASSERT_TRUE(small.has_value()) << small.error().message;
   auto ok = small.value()->allocate(512 << 10, BufferUsage::kWeights);
@@ -374,12 +378,16 @@ TEST_F(Vulkan, DeviceBudgetIsAHardCeiling) {
   EXPECT_NE(over.error().message.find("[vulkan]"), std::string::npos) << over.error().message;
 }
 
-TEST_F(Vulkan, NoSuchIndexIsAnInitError) {
+TEST_P(Vulkan, NoSuchIndexIsAnInitError) {
   auto none = make_vulkan_backend({memory_manager::MemoryBudget::unlimited(), 1, 255});
   ASSERT_FALSE(none.has_value());
   EXPECT_EQ(none.error().code, ErrorCode::kUnsupported);
   EXPECT_NE(none.error().message.find("vulkan:255"), std::string::npos) << none.error().message;
 }
+
+INSTANTIATE_TEST_SUITE_P(Reductions, Vulkan, ::testing::Bool(), [](const ::testing::TestParamInfo<bool>& p) {
+  return p.param ? "subgroups" : "shared_memory";
+});
 
 TEST(VulkanDevices, ListedWithTheirFeatures) {
   auto list = list_vulkan_devices();

@@ -487,7 +487,10 @@ Result<void> VulkanBackend::init(const BackendOptions& options) {
   if (!rep.usable) return fail(ErrorCode::kUnsupported, "[vulkan] " + rep.name + ": " + rep.why_not);
   family_ = *compute_family(physical_);
   storage_16bit_ = rep.storage_16bit;
-  subgroups_ = rep.subgroup_arithmetic && rep.subgroup_size >= 4;
+  // EDGE_RT_VULKAN_SUBGROUPS=0 takes the shared-memory reductions on a device with subgroups (to test them).
+  const char* subgroups = std::getenv("EDGE_RT_VULKAN_SUBGROUPS");
+  subgroups_ =
+      rep.subgroup_arithmetic && rep.subgroup_size >= 4 && (subgroups == nullptr || std::string_view(subgroups) != "0");
   max_range_ = rep.max_storage_buffer_range;
 
   const float priority = 1.0f;

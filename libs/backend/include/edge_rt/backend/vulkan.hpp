@@ -16,6 +16,7 @@
 // the device has it for compute shaders, shared memory when not. A weight larger than maxStorageBufferRange is
 // bound in row ranges.
 //
+// EDGE_RT_VULKAN_SUBGROUPS=0 makes the reductions take the shared-memory path even where subgroups exist (tests).
 // Set EDGE_RT_VULKAN_VALIDATION=1 to run with the Khronos validation layer: its warnings and errors go to stderr
 // and are counted (vulkan_validation_messages()); a missing layer is then an init error.
 
