@@ -804,6 +804,8 @@ std::array<Loc, N> VulkanBackend::locate(const std::array<Arg, N>& args, std::si
   }
   ensure_staging(need);  // may flush: pending_ is then empty and every host span is staged afresh
 
+  // Only earlier ops' writes hold data: a span this op both reads and writes is staged twice, in and out.
+  const std::size_t earlier = pending_.size();
   std::array<Loc, N> locs{};
   for (std::size_t i = 0; i < N; ++i) {
     const Arg& a = args[i];
@@ -816,9 +818,11 @@ std::array<Loc, N> VulkanBackend::locate(const std::array<Arg, N>& args, std::si
       continue;
     }
     std::optional<Loc> found;
-    for (const Pending& p : pending_) {
-      if (contained(a, p))
+    for (std::size_t j = 0; j < earlier; ++j) {
+      const Pending& p = pending_[j];
+      if (contained(a, p)) {
         found = Loc{staging_.buffer, p.offset + static_cast<VkDeviceSize>(a.data - p.host), staging_.bytes};
+      }
     }
     if (found) {
       locs[i] = *found;
