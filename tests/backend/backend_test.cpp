@@ -130,7 +130,7 @@ TEST(Registry, RegistersBuiltinsOnceAndRefusesDuplicates) {
   ASSERT_NE(registry.find("cpu"), nullptr);
   ASSERT_NE(registry.find("npu-sim"), nullptr);
   EXPECT_FALSE(registry.find("npu-sim")->automatic);  // a test delegate: never chosen by --device auto
-  ASSERT_NE(registry.find("vulkan"), nullptr);  // registered in every build; without Vulkan its start fails
+  ASSERT_NE(registry.find("vulkan"), nullptr);        // registered in every build; without Vulkan its start fails
   EXPECT_TRUE(registry.find("vulkan")->automatic);
   EXPECT_EQ(registry.find("vulkan")->kind, DeviceKind::kGpu);
   EXPECT_FALSE(register_builtin_backends(registry).has_value());
