@@ -13,21 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tap import check, finish
+
 BIN, MODEL = sys.argv[1], Path(sys.argv[2])
-failures = 0
-count = 0
-
-
-def check(ok, name, detail=""):
-    global failures, count
-    count += 1
-    print(("ok" if ok else "not ok") + f" {count} - {name}")
-    if not ok:
-        failures += 1
-        if detail:
-            print("# " + detail.replace("\n", "\n# ")[:3000])
-
-
 def edge_rt(*args):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=300)
 
@@ -175,6 +163,4 @@ with tempfile.TemporaryDirectory() as tmp:
     rec = json.loads(p.stdout)["results"][0] if ok else {}
     check(ok and device(rec["coverage"], "npu-sim")["units"] > 0, "benchmark JSON carries the coverage", p.stderr)
 
-print(f"1..{count}")
-print(f"# {count - failures} passed, {failures} failed")
-sys.exit(1 if failures else 0)
+finish()

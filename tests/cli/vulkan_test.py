@@ -23,27 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tap import check, finish, skip
+
 BIN, MODEL, SHARED, SOURCE = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
-failures = 0
-count = 0
 VALIDATE = dict(os.environ, EDGE_RT_VULKAN_VALIDATION="1")
 NO_DRIVER = dict(os.environ, VK_ICD_FILENAMES="/nonexistent/icd.json", VK_DRIVER_FILES="/nonexistent/icd.json")
-
-
-def check(ok, name, detail=""):
-    global failures, count
-    count += 1
-    print(("ok" if ok else "not ok") + f" {count} - {name}")
-    if not ok:
-        failures += 1
-        if detail:
-            print("# " + str(detail).replace("\n", "\n# ")[:3000])
-
-
-def skip(name, why):
-    global count
-    count += 1
-    print(f"ok {count} - {name} # SKIP {why}")
 
 
 def edge_rt(*args, env=VALIDATE, timeout=600):
@@ -117,8 +101,7 @@ check(p.returncode == 0 and "instead of" not in p.stderr, "no driver, --device a
 if not have_gpu:
     for name in ["stories260K on the GPU", "formats", "capp-gpt2-tiny", "GPT-2 124M Q4_0", "benchmark"]:
         skip(name, "no Vulkan device")
-    print(f"1..{count}")
-    sys.exit(1 if failures else 0)
+    finish()
 
 # ---- stories260K: 100 greedy tokens, F32 ----
 p, cpu = run_json(MODEL, n=100, env=os.environ)
@@ -235,5 +218,4 @@ with tempfile.TemporaryDirectory() as tmp:
           all(r["coverage"]["devices"][-1]["name"] == r["device"] for r in rows),
           "benchmark --device cpu,vulkan: a row per device, each with its coverage", b.stdout[-1500:] + b.stderr)
 
-print(f"1..{count}")
-sys.exit(1 if failures else 0)
+finish()
