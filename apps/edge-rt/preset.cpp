@@ -308,10 +308,10 @@ Result<void> check_model_folder(const std::filesystem::path& dir, const char* fl
   if (!fs::exists(status)) {
     return fail(ErrorCode::kIoError, std::string(flag) + " " + dir.string() + ": the model folder does not exist");
   }
-  if (!fs::is_directory(status)) {
+  if (!fs::is_directory(status) && !(fs::is_regular_file(status) && dir.extension() == ".gguf")) {
     return fail(ErrorCode::kIoError, std::string(flag) + " " + dir.string() +
-                                         ": is not a folder; expected a model folder (config.json, "
-                                         "model.safetensors, tokenizer files)");
+                                         ": is not a folder or a .gguf file; expected a model folder (config.json, "
+                                         "model.safetensors, tokenizer files) or a GGUF file");
   }
   return boost::outcome_v2::success();
 }

@@ -143,6 +143,29 @@ TEST(Kernels, RopeRotatesHalvesByPositionAngle) {
   for (std::size_t i = 0; i < heads * hd; ++i) EXPECT_FLOAT_EQ(z[i], x[i]);
 }
 
+// Meta's order (llama GGUF files): pair i is (2i, 2i + 1). Equivalent to rotate-half on a row permuted so that
+// 2i -> i and 2i + 1 -> i + hd / 2, which is how convert_hf_to_gguf.py permutes Q and K.
+TEST(Kernels, RopeInterleavedIsRotateHalfOnPermutedRows) {
+  const std::size_t heads = 3, hd = 8, n = 2, pos0 = 7;
+  const auto x = random_vector(n * heads * hd, 19);
+  auto inter = x;
+  rope(inter, n, heads, hd, pos0, 10000.0f, /*interleaved=*/true);
+  std::vector<float> half(x.size());
+  for (std::size_t r = 0; r < n * heads; ++r) {
+    for (std::size_t i = 0; i < hd / 2; ++i) {
+      half[r * hd + i] = x[r * hd + 2 * i];
+      half[r * hd + i + hd / 2] = x[r * hd + 2 * i + 1];
+    }
+  }
+  rope(half, n, heads, hd, pos0, 10000.0f);
+  for (std::size_t r = 0; r < n * heads; ++r) {
+    for (std::size_t i = 0; i < hd / 2; ++i) {
+      EXPECT_FLOAT_EQ(inter[r * hd + 2 * i], half[r * hd + i]);
+      EXPECT_FLOAT_EQ(inter[r * hd + 2 * i + 1], half[r * hd + i + hd / 2]);
+    }
+  }
+}
+
 TEST_P(KernelsPerTarget, AttentionIsCausalWithGroupedQueryHeads) {
   const std::size_t heads = 4, kv_heads = 2, hd = 5, pos0 = 3, n = 2, ctx = pos0 + n;
   auto q = random_vector(n * heads * hd, 10);

@@ -117,8 +117,10 @@ TEST_P(SimdKernelsPerTarget, MatmulInOutMatchesReferenceAtAwkwardSizes) {
 }
 
 TEST_P(SimdKernelsPerTarget, QuantizedMatmulMatchesTheIntegerReference) {
-  for (DType dtype : {DType::kQ8_0, DType::kQ4_0}) {
-    for (std::size_t k : {std::size_t{32}, std::size_t{96}, std::size_t{4096}}) {
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K,
+                      DType::kQ6_K}) {
+    const std::size_t b = block_elems(dtype);  // one block, three (odd counts), and a long row
+    for (std::size_t k : {b, 3 * b, std::size_t{4096}}) {
       for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{33}}) {
         for (std::size_t n : {std::size_t{1}, std::size_t{5}}) {
           const auto x = random_vector(n * k, 31);
@@ -154,8 +156,8 @@ TEST_P(SimdKernelsPerTarget, QuantizedMatmulMatchesTheIntegerReference) {
 }
 
 // One-hot Q8_0 rows (scale 1.0) read back the quantized activations: with max |x| = 127 the activation scale is 1,
-// so each output is x_j rounded as std::lround does (half away from zero), ties included.
-TEST_P(SimdKernelsPerTarget, QuantizedActivationsRoundHalfAwayFromZero) {
+// so each output is x_j rounded as ggml's AVX2 quantize_row_q8_0 does: to nearest, ties to even.
+TEST_P(SimdKernelsPerTarget, QuantizedActivationsRoundHalfToEven) {
   std::vector<float> x = {127.0f,  0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f,  0.49999997f, -0.49999997f, 126.5f,
                           -126.5f, 3.4f, -3.6f, 0.0f, -0.0f, 7.5f, 100.5f, -100.5f,     0.25f,        64.5f};
   x.resize(32, -5.5f);
@@ -168,7 +170,7 @@ TEST_P(SimdKernelsPerTarget, QuantizedActivationsRoundHalfAwayFromZero) {
   const auto view = TensorView::contiguous(w.data(), DType::kQ8_0, Shape{32, 32});
   std::vector<float> got(32);
   matmul(x, 1, view, {}, got);
-  for (std::size_t j = 0; j < 32; ++j) EXPECT_EQ(got[j], static_cast<float>(std::lround(x[j]))) << "x = " << x[j];
+  for (std::size_t j = 0; j < 32; ++j) EXPECT_EQ(got[j], std::nearbyint(x[j])) << "x = " << x[j];
 }
 
 // A NaN or infinity among the activations must reach the quantized matmul's outputs: int8 conversion would turn
@@ -205,13 +207,13 @@ TEST_P(SimdKernelsPerTarget, Q4_0KeepsElementJInTheLowNibbleAndJPlus16InTheHigh)
     EXPECT_FLOAT_EQ(deq[j], 0.5f * (static_cast<float>(j) - 8.0f)) << j;
     EXPECT_FLOAT_EQ(deq[j + 16], 0.5f * (7.0f - static_cast<float>(j))) << j;
   }
-  // The integer kernel reads the same order: a one-hot x picks out one element (x quantizes exactly: 127 / 127).
+  // The integer kernel reads the same order: a one-hot x picks out one element (127 quantizes exactly, d = 1).
   for (std::size_t i = 0; i < 32; ++i) {
     std::vector<float> x(32, 0.0f);
-    x[i] = 1.0f;
+    x[i] = 127.0f;
     float got = 0.0f;
     matmul(x, 1, view, {}, std::span(&got, 1));
-    EXPECT_FLOAT_EQ(got, deq[i]) << i;
+    EXPECT_FLOAT_EQ(got, 127.0f * deq[i]) << i;
   }
 }
 
@@ -302,10 +304,12 @@ TEST_P(SimdKernelsPerTarget, AttentionMatchesReference) {
 
 // Bit-identical outputs for 1, 2, 3 and 5 threads in every matrix path.
 TEST_P(SimdKernelsPerTarget, ResultsAreIdenticalForAnyThreadCount) {
-  const std::size_t k = 544, m = 1000;  // m not a multiple of any vector width
-  const auto w = random_vector(m * k, 71);
+  const std::size_t m = 1000;  // not a multiple of any vector width
   const auto bias = random_vector(m, 72);
-  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_1,
+                      DType::kQ4_K, DType::kQ6_K}) {
+    const std::size_t k = is_k_quant(dtype) ? 768 : 544;
+    const auto w = random_vector(m * k, 71);
     const auto out_in = encode(dtype, w, k);
     const auto out_in_view = TensorView::contiguous(out_in.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
     for (std::size_t n : {std::size_t{1}, std::size_t{17}}) {

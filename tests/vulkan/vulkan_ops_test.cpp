@@ -229,15 +229,17 @@ TEST_P(Vulkan, Norms) {
 }
 
 TEST_P(Vulkan, RopeMatchesTheCpu) {
-  for (std::size_t n : {1, 7}) {
-    for (std::size_t pos0 : {0, 33}) {
-      const std::size_t heads = 3, hd = 16;
-      auto want = random_floats(n * heads * hd, 12);
-      auto got = want;
-      cpu::reference::rope(want, n, heads, hd, pos0, 10000.0f);
-      gpu_->rope(got, n, heads, hd, pos0, 10000.0f);
-      gpu_->synchronize();
-      EXPECT_LT(nmse(got, want), 1e-12) << "n=" << n << " pos0=" << pos0;
+  for (bool interleaved : {false, true}) {
+    for (std::size_t n : {1, 7}) {
+      for (std::size_t pos0 : {0, 33}) {
+        const std::size_t heads = 3, hd = 16;
+        auto want = random_floats(n * heads * hd, 12);
+        auto got = want;
+        cpu::reference::rope(want, n, heads, hd, pos0, 10000.0f, interleaved);
+        gpu_->rope(got, n, heads, hd, pos0, 10000.0f, interleaved);
+        gpu_->synchronize();
+        EXPECT_LT(nmse(got, want), 1e-12) << "n=" << n << " pos0=" << pos0 << " interleaved=" << interleaved;
+      }
     }
   }
 }

@@ -1,5 +1,7 @@
 #include <edge_rt/model_ir/model_graph.hpp>
 
+#include <edge_rt/model_ir/gguf.hpp>
+
 #include "unit_builder.hpp"
 
 #include <set>
@@ -69,11 +71,9 @@ Result<void> check_all_used(const detail::GraphData& g) {
   }
   std::vector<std::string> unused;
   std::size_t count = 0;
-  for (const SafetensorsFile& file : g.checkpoint.files()) {
-    for (const TensorInfo& t : file.tensors()) {
-      if (used.contains(&t) || is_known_buffer(t.name)) continue;
-      if (++count <= 3) unused.push_back("'" + t.name + "'");
-    }
+  for (const TensorInfo* t : g.checkpoint.tensors()) {
+    if (used.contains(t) || is_known_buffer(t->name)) continue;
+    if (++count <= 3) unused.push_back("'" + t->name + "'");
   }
   if (count == 0) return boost::outcome_v2::success();
   std::string names;
@@ -106,8 +106,17 @@ Result<ModelGraph<Loaded>> ModelGraph<State>::load(
   if (!std::filesystem::exists(status)) {
     return fail(ErrorCode::kIoError, "[model] " + model_dir.string() + ": the model folder does not exist");
   }
+  EDGE_RT_TRY(const auto gguf_path, find_gguf(model_dir));
+  if (gguf_path) {
+    EDGE_RT_TRY(auto file, GgufFile::open(*gguf_path));
+    EDGE_RT_TRY(auto config, config_from_gguf(file));
+    auto checkpoint = Checkpoint::from_gguf(std::move(file), config.architecture);
+    return ModelGraph<Loaded>(std::make_unique<detail::GraphData>(
+        detail::GraphData{model_dir, std::move(config), std::move(checkpoint), {}}));
+  }
   if (!std::filesystem::is_directory(status)) {
-    return fail(ErrorCode::kIoError, "[model] " + model_dir.string() + ": is not a folder; expected a model folder");
+    return fail(ErrorCode::kIoError, "[model] " + model_dir.string() +
+                                         ": is not a folder or a .gguf file; expected a model folder or a GGUF file");
   }
   EDGE_RT_TRY(auto config, parse_hf_config(model_dir / "config.json"));
   EDGE_RT_TRY(auto checkpoint, Checkpoint::open(model_dir));

@@ -1,5 +1,7 @@
 #include <edge_rt/model_ir/safetensors.hpp>
 
+#include <edge_rt/model_ir/gguf.hpp>
+
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -47,11 +49,13 @@ Result<void> describe_quantized(const std::map<std::string, std::string>& meta, 
   char tail = 0;
   const bool shape_ok = space != std::string::npos &&
                         std::sscanf(text.c_str() + space, " [%lld, %lld]%c", &rows, &cols, &tail) == 2 && rows >= 0 &&
-                        cols > 0 && cols % static_cast<long long>(tensor_core::kQuantBlock) == 0;
-  if (!parsed || !tensor_core::is_quantized(parsed.value()) || !shape_ok) {
+                        cols > 0;
+  if (!parsed || !tensor_core::is_quantized(parsed.value()) || !shape_ok ||
+      cols % static_cast<long long>(tensor_core::block_elems(parsed.value())) != 0) {
     return format_error(file_label, "__metadata__['" + key + "'] is '" + text +
-                                        "', expected 'Q8_0 [rows, cols]' or 'Q4_0 [rows, cols]' with cols a "
-                                        "multiple of 32");
+                                        "', expected 'TYPE [rows, cols]' with TYPE a block format (Q8_0, Q4_0, "
+                                        "Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) and cols a multiple of its block (32, "
+                                        "or 256 for the K-quants)");
   }
   // Shape::from rejects element counts that overflow; row bytes are at most cols x 34/32 once that passed.
   const std::int64_t dims[] = {rows, cols};
@@ -251,10 +255,11 @@ Result<SafetensorsWriter> SafetensorsWriter::create(const std::filesystem::path&
     std::string dtype(tensor_core::dtype_name(t.dtype));
     if (tensor_core::is_quantized(t.dtype)) {
       const std::size_t rank = t.shape.rank();
-      if (rank != 2 || t.shape[1] % static_cast<std::int64_t>(tensor_core::kQuantBlock) != 0) {
+      const auto block = static_cast<std::int64_t>(tensor_core::block_elems(t.dtype));
+      if (rank != 2 || t.shape[1] % block != 0) {
         return fail(ErrorCode::kInvalidArgument, "[safetensors] writing " + path.string() + ": quantized tensor '" +
-                                                     t.name + "' must be rank 2 with columns a multiple of 32, got " +
-                                                     t.shape.to_string());
+                                                     t.name + "' must be rank 2 with columns a multiple of " +
+                                                     std::to_string(block) + ", got " + t.shape.to_string());
       }
       meta[quant_key(t.name)] = dtype + " " + t.shape.to_string();
       shape = json::array{t.shape[0], static_cast<std::int64_t>(bytes) / std::max<std::int64_t>(t.shape[0], 1)};
@@ -394,15 +399,51 @@ Result<Checkpoint> Checkpoint::open(const std::filesystem::path& model_dir) {
   return checkpoint;
 }
 
+Checkpoint::Checkpoint() = default;
+Checkpoint::Checkpoint(Checkpoint&&) noexcept = default;
+Checkpoint& Checkpoint::operator=(Checkpoint&&) noexcept = default;
+Checkpoint::~Checkpoint() = default;
+
+Checkpoint Checkpoint::from_gguf(GgufFile file, Architecture architecture) {
+  Checkpoint checkpoint;
+  checkpoint.gguf_ = std::make_unique<GgufFile>(std::move(file));
+  for (const TensorInfo& t : checkpoint.gguf_->tensors()) {
+    const std::optional<std::string> hf = hf_name_of_gguf(architecture, t.name);
+    if (!hf) continue;  // left unused: the graph's check names it
+    if (architecture == Architecture::kGpt2 && t.shape.rank() == 2 && !hf->ends_with("wte.weight") &&
+        !hf->ends_with("wpe.weight") && *hf != "lm_head.weight") {
+      checkpoint.gguf_metadata_[std::string(kLayoutMetadataPrefix) + *hf] = "out_in";
+    }
+    checkpoint.gguf_index_.emplace(*hf, &t);
+  }
+  return checkpoint;
+}
+
 Checkpoint::Entry Checkpoint::find(std::string_view name) const noexcept {
+  if (gguf_) {
+    auto it = gguf_index_.find(name);
+    if (it == gguf_index_.end()) return {};
+    return {&gguf_->file(), it->second, &gguf_metadata_};
+  }
   auto it = index_.find(name);
-  if (it == index_.end()) return {nullptr, nullptr};
+  if (it == index_.end()) return {};
   const SafetensorsFile& file = files_[it->second];
-  return {&file, file.find(name)};
+  return {&file.file(), file.find(name), &file.metadata()};
+}
+
+std::vector<const TensorInfo*> Checkpoint::tensors() const {
+  std::vector<const TensorInfo*> all;
+  if (gguf_) {
+    for (const TensorInfo& t : gguf_->tensors()) all.push_back(&t);
+  }
+  for (const SafetensorsFile& f : files_) {
+    for (const TensorInfo& t : f.tensors()) all.push_back(&t);
+  }
+  return all;
 }
 
 std::uint64_t Checkpoint::total_file_bytes() const noexcept {
-  std::uint64_t total = 0;
+  std::uint64_t total = gguf_ ? gguf_->file().size_bytes() : 0;
   for (const SafetensorsFile& f : files_) total += f.file_size_bytes();
   return total;
 }

@@ -10,7 +10,7 @@ Result<void> UnitBuilder::add(Unit& unit, WeightRole role, const std::string& na
     return fail(ErrorCode::kMissingField, "[model] " + model_dir_.string() + ": tensor '" + name + "' (" +
                                               std::string(role_name(role)) + ") is missing from the checkpoint");
   }
-  const auto& meta = e.file->metadata();
+  const auto& meta = *e.metadata;
   const auto layout = meta.find(std::string(kLayoutMetadataPrefix) + name);
   const bool output_major = layout != meta.end() && layout->second == "out_in";
   if (layout != meta.end() && !output_major) {
@@ -38,7 +38,7 @@ Result<void> UnitBuilder::add(Unit& unit, WeightRole role, const std::string& na
   }
   WeightRef w;
   w.role = role;
-  w.file = &e.file->file();
+  w.file = e.file;
   w.source = e.info;
   w.transpose = transpose;
   if (file_shape.rank() == 1) {

@@ -93,7 +93,8 @@ model_ir::WeightIo weight_io(const EngineOptions& o) {
 
 // Llama-family models get BOS before every prompt; others only when there is no prompt to start from.
 bool prepends_bos(const detail::EngineData& data, bool prompt_empty) {
-  return bos_of(data) && (data.graph->recipe().prepends_bos || prompt_empty);
+  const bool by_default = data.graph->config().add_bos.value_or(data.graph->recipe().prepends_bos);
+  return bos_of(data) && (by_default || prompt_empty);
 }
 }  // namespace
 

@@ -256,7 +256,8 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
       }
       case StepOp::kRope: {
         const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
-        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, config_.rope_theta);
+        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, config_.rope_theta,
+                config_.rope_interleaved);
         break;
       }
       case StepOp::kAttention: {

@@ -35,19 +35,26 @@ constexpr std::string_view kEndOfText = "<|endoftext|>";
 /// Immutable after construction; neither copy nor move (see Tokenizer).
 class Gpt2Tokenizer final : public Tokenizer {
  public:
-  Gpt2Tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added)
-      : merges_(std::move(merges)), splitter_(std::move(added)), token_bytes_(vocab.by_id.size()) {
+  Gpt2Tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added, Gpt2Options options)
+      : merges_(std::move(merges)),
+        splitter_(std::move(added)),
+        token_bytes_(vocab.by_id.size()),
+        split_digits_(options.split_digits) {
     for (unsigned b = 0; b < 256; ++b) {
       std::string symbol;
       append_utf8(kByteToUnicode[b], symbol);
       byte_ids_[b] = vocab.find(symbol).value_or(-1);
     }
     for (std::size_t id = 0; id < vocab.by_id.size(); ++id) token_bytes_[id] = to_bytes(vocab.by_id[id]);
+    std::optional<TokenId> end_of_text;
     for (const AddedToken& t : splitter_.tokens()) {
       token_bytes_[static_cast<std::size_t>(t.id)] = t.special ? std::string() : t.content;
-      if (t.content == kEndOfText) bos_eos_ = t.id;
+      if (t.content == kEndOfText) end_of_text = t.id;
     }
-    if (!bos_eos_) bos_eos_ = vocab.find(kEndOfText);
+    if (!end_of_text) end_of_text = vocab.find(kEndOfText);
+    const bool named = options.bos_id || options.eos_id;
+    bos_ = named ? options.bos_id : end_of_text;
+    eos_ = named ? options.eos_id : end_of_text;
   }
 
   std::vector<TokenId> encode(std::string_view text) const override {
@@ -62,9 +69,23 @@ class Gpt2Tokenizer final : public Tokenizer {
       apply_merges(word, merges_);
       ids.insert(ids.end(), word.begin(), word.end());
     };
-    splitter_.split(
-        text, [&](std::string_view plain) { gpt2_pretokenize(plain, encode_word); },
-        [&](TokenId id) { ids.push_back(id); });
+    const auto pretokenize = [&](std::string_view plain) {
+      if (!split_digits_) return gpt2_pretokenize(plain, encode_word);
+      // Each number character alone, the stretches between them through the GPT-2 pattern.
+      std::size_t start = 0, pos = 0;
+      while (pos < plain.size()) {
+        const Utf8Step step = decode_utf8(plain, pos);
+        const std::size_t length = step.status == Utf8Status::kComplete ? step.length_bytes : 1;
+        if (step.status == Utf8Status::kComplete && is_number(step.code_point)) {
+          if (pos > start) gpt2_pretokenize(plain.substr(start, pos - start), encode_word);
+          encode_word(plain.substr(pos, length));
+          start = pos + length;
+        }
+        pos += length;
+      }
+      if (start < plain.size()) gpt2_pretokenize(plain.substr(start), encode_word);
+    };
+    splitter_.split(text, pretokenize, [&](TokenId id) { ids.push_back(id); });
     return ids;
   }
 
@@ -73,8 +94,8 @@ class Gpt2Tokenizer final : public Tokenizer {
     return token_bytes_[static_cast<std::size_t>(id)];
   }
   std::size_t vocab_size() const override { return token_bytes_.size(); }
-  std::optional<TokenId> bos_id() const override { return bos_eos_; }
-  std::optional<TokenId> eos_id() const override { return bos_eos_; }
+  std::optional<TokenId> bos_id() const override { return bos_; }
+  std::optional<TokenId> eos_id() const override { return eos_; }
   bool strips_leading_space() const override { return false; }
 
  private:
@@ -101,13 +122,16 @@ class Gpt2Tokenizer final : public Tokenizer {
   AddedTokenSplitter splitter_;
   std::array<TokenId, 256> byte_ids_{};
   std::vector<std::string> token_bytes_;
-  std::optional<TokenId> bos_eos_;
+  std::optional<TokenId> bos_;
+  std::optional<TokenId> eos_;
+  bool split_digits_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added) {
-  return std::make_unique<Gpt2Tokenizer>(std::move(vocab), std::move(merges), std::move(added));
+std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added,
+                                               Gpt2Options options) {
+  return std::make_unique<Gpt2Tokenizer>(std::move(vocab), std::move(merges), std::move(added), options);
 }
 
 Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const json::value& root, const std::string& file) {

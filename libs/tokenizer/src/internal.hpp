@@ -129,8 +129,16 @@ Result<MergeTable> build_merge_table(const std::vector<std::pair<std::string, st
 
 // ---- Tokenizer builders ----
 
+/// Choices of the byte-level BPE that differ between model families. Copyable value.
+struct Gpt2Options {
+  bool split_digits = false;  ///< Every \p{N} character is its own piece before the GPT-2 pattern (SmolLM).
+  /// BOS / EOS ids; when neither is set, <|endoftext|> serves as both (GPT-2).
+  std::optional<TokenId> bos_id;
+  std::optional<TokenId> eos_id;
+};
 /// GPT-2 byte-level BPE from a resolved vocabulary (token strings in the byte-level alphabet).
-std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added);
+std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added,
+                                               Gpt2Options options = {});
 
 enum class PrependScheme : std::uint8_t { kNever, kFirst, kAlways };
 
@@ -149,6 +157,12 @@ struct SentencePieceModel {
   bool split_at_spaces = false;                    ///< Metaspace split: BPE runs within "▁word" pieces only.
 };
 std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(SentencePieceModel model);
+
+/// Appends to vocab.merges every split of each piece (ids from first_id) into two pieces of the vocabulary, pieces
+/// by descending score: SentencePiece BPE merges the pair whose merged piece scores highest.
+void add_score_merges(SentencePieceVocab& vocab, std::size_t first_id);
+/// The vocabulary, ids and merge table (ranked by the merged piece's score) of `vocab`; the caller sets the rest.
+SentencePieceModel sentencepiece_model_of(SentencePieceVocab vocab);
 
 /// Byte-level GPT-2 tokenizer from a parsed tokenizer.json.
 Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const boost::json::value& root, const std::string& file);

@@ -94,10 +94,17 @@ Result<SentencePieceVocab> parse_llama2c_vocab(std::string_view bytes, const std
   // llama2.c stores "\n<s>\n" and "\n</s>\n"; ids 0/1/2 mean <unk>/<s>/</s> whatever their text.
   for (std::size_t id = 0; id < kControlPieces.size(); ++id) vocab.pieces[id] = std::string(kControlPieces[id]);
 
+  detail::add_score_merges(vocab, kControlPieces.size());
+  return vocab;
+}
+
+namespace detail {
+
+void add_score_merges(SentencePieceVocab& vocab, std::size_t first_id) {
   // Merges: every split of a piece into two pieces, pieces by descending score (ties by id), splits by (left, right).
   const std::unordered_map<std::string, TokenId> ids = text_piece_ids(vocab.pieces);
   std::vector<std::size_t> order;
-  for (std::size_t id = kControlPieces.size(); id < vocab.pieces.size(); ++id) order.push_back(id);
+  for (std::size_t id = first_id; id < vocab.pieces.size(); ++id) order.push_back(id);
   std::ranges::stable_sort(order, [&](std::size_t a, std::size_t b) { return vocab.scores[a] > vocab.scores[b]; });
   std::vector<std::tuple<TokenId, TokenId, std::size_t>> splits;
   for (const std::size_t id : order) {
@@ -112,20 +119,13 @@ Result<SentencePieceVocab> parse_llama2c_vocab(std::string_view bytes, const std
     std::ranges::sort(splits);
     for (const auto& [left, right, k] : splits) vocab.merges.emplace_back(piece.substr(0, k), piece.substr(k));
   }
-  return vocab;
 }
 
-Result<std::unique_ptr<Tokenizer>> load_llama2c_tokenizer(const std::filesystem::path& tokenizer_bin) {
-  EDGE_RT_TRY(const std::string bytes, detail::read_file_bytes(tokenizer_bin));
-  return parse_llama2c_tokenizer(bytes, tokenizer_bin.string());
-}
-
-Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view bytes, const std::string& label) {
-  EDGE_RT_TRY(SentencePieceVocab vocab, parse_llama2c_vocab(bytes, label));
-  detail::SentencePieceModel model;
+SentencePieceModel sentencepiece_model_of(SentencePieceVocab vocab) {
+  SentencePieceModel model;
   model.vocab.ids = text_piece_ids(vocab.pieces);
   // Rank of a merge = rank of the merged piece's score among distinct scores (higher score first), so equal scores
-  // tie and the leftmost pair wins, as in run.c `encode`.
+  // tie and the leftmost pair wins, as in run.c `encode` and llama.cpp's llm_tokenizer_spm.
   std::vector<float> distinct = vocab.scores;
   std::ranges::sort(distinct, std::greater<>());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
@@ -139,6 +139,19 @@ Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view byte
                         {score_rank(vocab.scores[static_cast<std::size_t>(merged)]), merged});
   }
   model.vocab.by_id = std::move(vocab.pieces);
+  return model;
+}
+
+}  // namespace detail
+
+Result<std::unique_ptr<Tokenizer>> load_llama2c_tokenizer(const std::filesystem::path& tokenizer_bin) {
+  EDGE_RT_TRY(const std::string bytes, detail::read_file_bytes(tokenizer_bin));
+  return parse_llama2c_tokenizer(bytes, tokenizer_bin.string());
+}
+
+Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view bytes, const std::string& label) {
+  EDGE_RT_TRY(SentencePieceVocab vocab, parse_llama2c_vocab(bytes, label));
+  detail::SentencePieceModel model = detail::sentencepiece_model_of(std::move(vocab));
   model.control_ids = {0, 1, 2};
   model.unk_id = 0;
   model.bos_id = 1;

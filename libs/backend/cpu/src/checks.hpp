@@ -6,7 +6,6 @@
 namespace edge_rt::backend::cpu::detail {
 
 using tensor_core::is_quantized;
-using tensor_core::kQuantBlock;
 
 /// The [rows, cols] of a matmul weight after checking the call: w rank-2 contiguous, x and out large enough for n
 /// rows, bias empty or one per output. `in_out`: w is [k, m] (matmul_in_out, unquantized), else [m, k] (matmul).
@@ -23,7 +22,7 @@ inline MatmulShape check_matmul(std::span<const float> x, std::size_t n, const T
   const MatmulShape shape = in_out ? MatmulShape{rows, cols} : MatmulShape{cols, rows};
   EDGE_RT_CHECK(x.size() >= n * shape.k && out.size() >= n * shape.m, "matmul: x or out too small");
   EDGE_RT_CHECK(bias.empty() || bias.size() == shape.m, "matmul: bias size != outputs of w");
-  EDGE_RT_CHECK(!is_quantized(w.dtype()) || shape.k % kQuantBlock == 0, "matmul: quantized weight with k % 32 != 0");
+  EDGE_RT_CHECK(shape.k % tensor_core::block_elems(w.dtype()) == 0, "matmul: quantized weight with k % block != 0");
   return shape;
 }
 

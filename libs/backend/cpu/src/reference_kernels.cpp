@@ -32,38 +32,49 @@ void matmul_quantized(std::span<const float> x, std::size_t n, std::size_t k, st
                       std::span<const float> bias, std::span<float> out) {
   const std::size_t nb = k / kQuantBlock;
   std::vector<float> xd(n * nb);
+  std::vector<float> xd_raw(n * nb);  // before F16 rounding: ggml's Q8_1 sum term F16(d * sum q) uses it
   std::vector<std::int8_t> xq(n * k);
   for (std::size_t i = 0; i < n * nb; ++i) {
     const float* xb = x.data() + i * kQuantBlock;
     float amax = 0.0f;
     for (std::size_t j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
-    xd[i] = amax / 127.0f;
-    const float id = xd[i] != 0.0f ? 1.0f / xd[i] : 0.0f;
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    xd[i] = f16_to_f32(f32_to_f16(d));  // stored as F16, as in ggml's block_q8_0
+    xd_raw[i] = d;
     for (std::size_t j = 0; j < kQuantBlock; ++j)
-      xq[i * kQuantBlock + j] = static_cast<std::int8_t>(std::lround(xb[j] * id));
+      xq[i * kQuantBlock + j] = static_cast<std::int8_t>(std::nearbyint(xb[j] * id));  // ties to even
   }
+  // Each 32-weight sub-block in integer form (decode_sub_block): w = scale[j / 16] * q + offset, so its dot with an
+  // activation block is scale * d_x * (integer dot) + offset * d_x * sum q_x. Q6_K has a scale per 16 weights.
+  // Q4_1 and Q5_1 meet Q8_1 activations in ggml, whose sum term is F16(d * sum q); elsewhere it is exact.
+  const bool split = w.dtype() == DType::kQ6_K;
+  const bool q8_1_sum = w.dtype() == DType::kQ4_1 || w.dtype() == DType::kQ5_1;
+  const std::size_t be = block_elems(w.dtype());
   const std::size_t block_bytes = quant_block_bytes(w.dtype());
+  SubBlock sb;
   for (std::size_t r = 0; r < m; ++r) {
-    const std::byte* row = w.data() + r * nb * block_bytes;
+    const std::byte* row = w.data() + r * (k / be) * block_bytes;
     for (std::size_t i = 0; i < n; ++i) {
       float acc = 0.0f;
       for (std::size_t b = 0; b < nb; ++b) {
-        const std::byte* block = row + b * block_bytes;
-        std::uint16_t dh;
-        std::memcpy(&dh, block, 2);
+        decode_sub_block(w.dtype(), row + b / (be / kQuantBlock) * block_bytes, b % (be / kQuantBlock), sb);
         const std::int8_t* q = xq.data() + (i * nb + b) * kQuantBlock;
-        std::int32_t isum = 0;
+        std::int32_t isum[2] = {0, 0};
+        std::int32_t xsum = 0;
         for (std::size_t j = 0; j < kQuantBlock; ++j) {
-          int wq;
-          if (w.dtype() == DType::kQ8_0) {
-            wq = static_cast<std::int8_t>(block[2 + j]);
-          } else {
-            const auto byte = static_cast<std::uint8_t>(block[2 + j % 16]);
-            wq = (j < 16 ? byte & 0x0f : byte >> 4) - 8;
-          }
-          isum += wq * q[j];
+          isum[j / 16] += sb.q[j] * q[j];
+          xsum += q[j];
         }
-        acc += static_cast<float>(isum) * (f16_to_f32(dh) * xd[i * nb + b]);
+        const float d = xd[i * nb + b];
+        if (split) {
+          acc += static_cast<float>(isum[0]) * (sb.scale[0] * d) + static_cast<float>(isum[1]) * (sb.scale[1] * d);
+        } else {
+          acc += static_cast<float>(isum[0] + isum[1]) * (sb.scale[0] * d);
+        }
+        const float sum_term = q8_1_sum ? f16_to_f32(f32_to_f16(xd_raw[i * nb + b] * static_cast<float>(xsum)))
+                                        : d * static_cast<float>(xsum);
+        if (sb.offset != 0.0f) acc += sb.offset * sum_term;
       }
       out[i * m + r] = acc + (bias.empty() ? 0.0f : bias[r]);
     }
@@ -99,8 +110,7 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
         return bf16_to_f32(h);
       });
       return;
-    case DType::kQ8_0:
-    case DType::kQ4_0: matmul_quantized(x, n, k, m, w, bias, out); return;
+    default: matmul_quantized(x, n, k, m, w, bias, out); return;
   }
 }
 
@@ -183,22 +193,25 @@ void add(std::span<const float> x, std::span<float> out) {
 }
 
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-          float theta) {
+          float theta, bool interleaved) {
   EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim, "rope: bad sizes");
   const std::size_t half = head_dim / 2;
+  // Angles as ggml's rope cache computes them: pos * scale^i by repeated multiplication, scale = theta^(-2/head_dim),
+  // so that rotations (and greedy tokens) agree with llama.cpp's to the bit.
+  const float scale = std::pow(theta, -2.0f / static_cast<float>(head_dim));
   for (std::size_t t = 0; t < n_tokens; ++t) {
-    const auto pos = static_cast<float>(pos0 + t);
-    for (std::size_t i = 0; i < half; ++i) {
-      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
-      const float angle = pos * freq;
+    float angle = static_cast<float>(pos0 + t);
+    for (std::size_t i = 0; i < half; ++i, angle *= scale) {
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       for (std::size_t h = 0; h < n_heads; ++h) {
         float* v = x.data() + (t * n_heads + h) * head_dim;
-        const float a = v[i];
-        const float b = v[i + half];
-        v[i] = a * c - b * s;
-        v[i + half] = a * s + b * c;
+        const std::size_t first = interleaved ? 2 * i : i;
+        const std::size_t second = interleaved ? 2 * i + 1 : i + half;
+        const float a = v[first];
+        const float b = v[second];
+        v[first] = a * c - b * s;
+        v[second] = a * s + b * c;
       }
     }
   }

@@ -553,6 +553,131 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
     }
   }
 }
+
+// ---- The other block formats (Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), one row at a time. Each 32-weight sub-block is
+// unpacked to 32 unsigned bytes u (0..63) with q = u - kBias<T>; vpmaddubsw multiplies u with the activations, and
+// the bias comes off in 16 bits (sum u x - bias sum x: both below 2 * 63 * 127, so the difference is exact). The
+// int32 sums become floats and meet the sub-block's scale (two for Q6_K, one per 16 weights: lanes 0-3 hold the
+// first 16 weights' pairs, lanes 4-7 the rest); a min (Q4_1, Q5_1, Q4_K, Q5_K) adds offset * d_x * sum q_x once per
+// sub-block.
+template <DType T>
+inline constexpr int kBias = T == DType::kQ5_0   ? 16
+                             : T == DType::kQ6_K ? 32
+                                                 : 0;
+// Q4_1/Q5_1 meet ggml's Q8_1 activations, whose sum term is F16 (ActBlock::s16); the K-quants' min meets an
+// integer sum (Q8_K's bsums), which d_sum is.
+template <DType T>
+inline constexpr bool kQ8_1Sum = T == DType::kQ4_1 || T == DType::kQ5_1;
+
+// Bytes 0..31 of the result are 0xff where bit i of `bits` is set (ggml's bytes_from_bits_32).
+HWY_INLINE __m256i bytes_from_bits(std::uint32_t bits) {
+  const __m256i shuffle =
+      _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuffle);
+  return _mm256_cmpeq_epi8(_mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)), _mm256_set1_epi64x(-1));
+}
+
+// 16 nibble bytes: low nibbles to bytes 0..15, high nibbles to 16..31.
+HWY_INLINE __m256i unpack_nibbles(const std::byte* qs) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), mask), _mm_and_si128(v, mask));
+}
+
+HWY_INLINE float f16_at(const std::byte* p) {
+  std::uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+// Sub-block s of the block at `blk` as unsigned bytes.
+template <DType T>
+HWY_INLINE __m256i unpack_sub_block(const std::byte* blk, std::size_t s) {
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  if constexpr (T == DType::kQ4_1) {
+    return unpack_nibbles(blk + 4);
+  } else if constexpr (T == DType::kQ5_0 || T == DType::kQ5_1) {
+    constexpr std::size_t kQh = T == DType::kQ5_0 ? 2 : 4;
+    std::uint32_t qh;
+    std::memcpy(&qh, blk + kQh, 4);
+    return _mm256_or_si256(unpack_nibbles(blk + kQh + 4), _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(16)));
+  } else if constexpr (T == DType::kQ4_K || T == DType::kQ5_K) {
+    constexpr std::size_t kQs = T == DType::kQ4_K ? 16 : 48;
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kQs + 32 * (s / 2)));
+    __m256i u = _mm256_and_si256(s % 2 == 0 ? q : _mm256_srli_epi16(q, 4), low4);
+    if constexpr (T == DType::kQ5_K) {
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16));
+      const __m256i bit =
+          _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(s))), _mm256_set1_epi8(1));
+      u = _mm256_or_si256(u, _mm256_slli_epi16(bit, 4));
+    }
+    return u;
+  } else {  // Q6_K: quarter r of half s / 4
+    const std::size_t half = s / 4, r = s % 4;
+    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * half + (r & 1) * 32));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * half));
+    const __m256i low = _mm256_and_si256(r >= 2 ? _mm256_srli_epi16(ql, 4) : ql, low4);
+    const __m256i high =
+        _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(static_cast<int>(2 * r))), _mm256_set1_epi8(3));
+    return _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+  }
+}
+
+// Scales and offsets of every sub-block of a block: scale[2 s], scale[2 s + 1] (equal but for Q6_K), offset[s].
+template <DType T>
+HWY_INLINE void block_scales(const std::byte* blk, float* scale, float* offset) {
+  if constexpr (T == DType::kQ4_1 || T == DType::kQ5_1) {
+    scale[0] = scale[1] = f16_at(blk);
+    offset[0] = f16_at(blk + 2);
+  } else if constexpr (T == DType::kQ5_0) {
+    scale[0] = scale[1] = f16_at(blk);
+    offset[0] = 0.0f;
+  } else if constexpr (T == DType::kQ4_K || T == DType::kQ5_K) {
+    const float d = f16_at(blk), dmin = f16_at(blk + 2);
+    const auto* q = reinterpret_cast<const std::uint8_t*>(blk + 4);
+    for (std::size_t j = 0; j < 8; ++j) {
+      const int sc = j < 4 ? q[j] & 63 : (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+      const int m = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+      scale[2 * j] = scale[2 * j + 1] = d * static_cast<float>(sc);
+      offset[j] = -(dmin * static_cast<float>(m));
+    }
+  } else {
+    const float d = f16_at(blk + 208);
+    const auto* sc = reinterpret_cast<const std::int8_t*>(blk + 192);
+    for (std::size_t j = 0; j < 16; ++j) scale[j] = d * static_cast<float>(sc[j]);
+    for (std::size_t j = 0; j < 8; ++j) offset[j] = 0.0f;
+  }
+}
+
+template <DType T>
+HWY_INLINE float dot_blocks(const ActBlock* xq, const std::byte* w, std::size_t nb) {
+  constexpr std::size_t kSub = block_elems(T) / kQuantBlock;
+  constexpr std::size_t kBytes = quant_block_bytes(T);
+  constexpr bool kHasOffset = T == DType::kQ4_1 || T == DType::kQ5_1 || T == DType::kQ4_K || T == DType::kQ5_K;
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(kBias<T>));
+  __m256 acc = _mm256_setzero_ps();
+  float corr = 0.0f;
+  float scale[2 * kSub], offset[kSub];
+  for (std::size_t b = 0; b < nb / kSub; ++b) {
+    const std::byte* blk = w + b * kBytes;
+    hwy::Prefetch(blk + 4 * kBytes);
+    block_scales<T>(blk, scale, offset);
+    for (std::size_t s = 0; s < kSub; ++s) {
+      const ActBlock& xb = xq[b * kSub + s];
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+      __m256i p = _mm256_maddubs_epi16(unpack_sub_block<T>(blk, s), x);
+      if constexpr (kBias<T> != 0) p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(bias, x));
+      const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+      const __m128 lo = _mm_set1_ps(scale[2 * s] * xb.d);
+      const __m128 hi = _mm_set1_ps(scale[2 * s + 1] * xb.d);
+      acc = _mm256_fmadd_ps(sums, _mm256_set_m128(hi, lo), acc);
+      if constexpr (kHasOffset) corr += offset[s] * (kQ8_1Sum<T> ? xb.s16 : xb.d_sum);
+    }
+  }
+  const hn::Full256<float> d8;
+  return hn::GetLane(hn::SumOfLanes(d8, hn::Vec256<float>{acc})) + corr;
+}
 #else
 // sum over blocks of d_w * d_x * (integer dot of the block), for one weight row and one activation row. Two
 // blocks per step into two accumulators; the weights ahead are prefetched (one stream per thread is otherwise
@@ -584,7 +709,39 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
     for (std::size_t i = 0; i < n; ++i) out[i * m + r] = dot_quant<T>(xq + i * nb, wr, nb) + b;
   }
 }
+
+// The other block formats, portable: each sub-block decoded to its integer form (decode_sub_block), then the
+// reference arithmetic with the integer sums in order.
+template <DType T>
+HWY_INLINE float dot_blocks(const ActBlock* xq, const std::byte* w, std::size_t nb) {
+  constexpr std::size_t kSub = block_elems(T) / kQuantBlock;
+  constexpr std::size_t kBytes = quant_block_bytes(T);
+  float acc = 0.0f;
+  SubBlock sb;
+  for (std::size_t b = 0; b < nb; ++b) {
+    decode_sub_block(T, w + b / kSub * kBytes, b % kSub, sb);
+    std::int32_t isum[2] = {0, 0};
+    for (std::size_t j = 0; j < kQuantBlock; ++j) isum[j / 16] += sb.q[j] * xq[b].qs[j];
+    acc +=
+        static_cast<float>(isum[0]) * (sb.scale[0] * xq[b].d) + static_cast<float>(isum[1]) * (sb.scale[1] * xq[b].d);
+    acc += sb.offset * (T == DType::kQ4_1 || T == DType::kQ5_1 ? xq[b].s16 : xq[b].d_sum);
+  }
+  return acc;
+}
 #endif
+
+// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: a row at a time (dot_blocks).
+template <DType T>
+void GemvBlocksT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+                 const float* bias, float* out, std::size_t m) {
+  const std::size_t nb = k / kQuantBlock;
+  const std::size_t row_bytes = k / block_elems(T) * quant_block_bytes(T);
+  for (std::size_t r = r0; r < r1; ++r) {
+    const std::byte* wr = w + r * row_bytes;
+    const float b = bias ? bias[r] : 0.0f;
+    for (std::size_t i = 0; i < n; ++i) out[i * m + r] = dot_blocks<T>(xq + i * nb, wr, nb) + b;
+  }
+}
 
 void GemvQuant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w,
                std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m) {
@@ -595,6 +752,15 @@ void GemvQuant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n,
 #endif
   if (dtype == DType::kQ8_0) return GemvQuantT<DType::kQ8_0>(xq, n, k, w, r0, r1, bias, out, m);
   if (dtype == DType::kQ4_0) return GemvQuantT<DType::kQ4_0>(xq, n, k, w, r0, r1, bias, out, m);
+  switch (dtype) {
+    case DType::kQ4_1: return GemvBlocksT<DType::kQ4_1>(xq, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_0: return GemvBlocksT<DType::kQ5_0>(xq, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_1: return GemvBlocksT<DType::kQ5_1>(xq, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_K: return GemvBlocksT<DType::kQ4_K>(xq, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_K: return GemvBlocksT<DType::kQ5_K>(xq, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ6_K: return GemvBlocksT<DType::kQ6_K>(xq, n, k, w, r0, r1, bias, out, m);
+    default: return;
+  }
 }
 
 bool HasInterleavedQ4_0() {
@@ -620,15 +786,13 @@ void SumRows(const float* rows, std::size_t n_rows, std::size_t m, std::size_t j
   }
 }
 
-// Per block: amax, d = amax / 127, q = round half away from zero (as std::lround, so the integer reference
-// agrees exactly): t = trunc(v) and v - t is exact, so |v - t| >= 0.5 decides the step away from zero.
+// Per block, as ggml's AVX2 quantize_row_q8_0/q8_1 (so greedy tokens follow llama.cpp's): amax, d = amax / 127 (kept
+// rounded to F16), q = x * (127 / amax) rounded to nearest, ties to even (std::nearbyint in the reference).
 void QuantizeAct(const float* x, std::size_t k, ActBlock* out) {
   const hn::CappedTag<float, kQuantBlock> df;  // a block per loop, whatever the vector length (SVE up to 2048 bits)
   const hn::RebindToSigned<decltype(df)> di;
   const hn::Rebind<std::int8_t, decltype(df)> d8;
   const std::size_t L = hn::Lanes(df);
-  const auto half = hn::Set(df, 0.5f);
-  const auto one = hn::Set(df, 1.0f);
   for (std::size_t b = 0; b < k / kQuantBlock; ++b) {
     const float* xb = x + b * kQuantBlock;
     auto vmax = hn::Zero(df);
@@ -641,19 +805,21 @@ void QuantizeAct(const float* x, std::size_t k, ActBlock* out) {
       vmax = hn::Max(vmax, hn::Abs(v));
       vbad = hn::MulAdd(v, hn::Zero(df), vbad);
     }
-    const float d = hn::GetLane(hn::MaxOfLanes(df, vmax)) / 127.0f + hn::GetLane(hn::SumOfLanes(df, vbad));
-    const auto id = hn::Set(df, d != 0.0f ? 1.0f / d : 0.0f);
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    const float d = amax / 127.0f + hn::GetLane(hn::SumOfLanes(df, vbad));
+    const auto id = hn::Set(df, amax != 0.0f ? 127.0f / amax : 0.0f);
     auto sum = hn::Zero(di);
     for (std::size_t j = 0; j < kQuantBlock; j += L) {
-      const auto v = hn::Mul(hn::LoadU(df, xb + j), id);
-      const auto t = hn::Trunc(v);
-      const auto step = hn::IfThenElseZero(hn::Ge(hn::Abs(hn::Sub(v, t)), half), hn::CopySign(one, v));
-      const auto q = hn::ConvertTo(di, hn::Add(t, step));
+      const auto q = hn::ConvertTo(di, hn::Round(hn::Mul(hn::LoadU(df, xb + j), id)));
       sum = hn::Add(sum, q);
       hn::StoreU(hn::DemoteTo(d8, q), d8, out[b].qs + j);
     }
-    out[b].d = d;
-    out[b].d_sum = d * static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
+    // The scale as ggml's block_q8_0 / block_q8_1 store it (F16), so products match llama.cpp's.
+    const float d16 = f16_to_f32(f32_to_f16(d));
+    const auto qsum = static_cast<float>(hn::GetLane(hn::SumOfLanes(di, sum)));
+    out[b].d = d16;
+    out[b].d_sum = d16 * qsum;
+    out[b].s16 = f16_to_f32(f32_to_f16(d * qsum));
   }
 }
 

@@ -14,10 +14,15 @@ namespace edge_rt::backend::cpu::simd {
 
 using namespace ::edge_rt::tensor_core;  // DType and the block layouts
 
-/// An activation block quantized on the fly for integer dot products: 32 int8 values with an F32 scale.
+/// An activation block quantized on the fly for integer dot products: 32 int8 values with a scale rounded to F16
+/// (ggml's block_q8_0 / block_q8_1), held as F32.
 struct ActBlock {
   float d;
   float d_sum;  ///< d * sum of qs: Q4_0's offset of 8 applied once per block instead of per value.
+  /// F16(d * sum of qs) with d before rounding: ggml's block_q8_1 `s`, which llama.cpp multiplies with the min
+  /// of Q4_1/Q5_1. Its rounding shows in the logits (the min term is large and cancels), so using it keeps greedy
+  /// tokens with llama.cpp's.
+  float s16;
   std::int8_t qs[kQuantBlock];
 };
 
@@ -53,7 +58,8 @@ void gemv_quant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n
 /// True when gemv_quant takes interleaved Q4_0 on this CPU (the x86 AVX2/AVX-512 targets); there r0 and r1 must be
 /// multiples of 8 or r1 == rows.
 bool has_interleaved_q4_0();
-/// Quantizes k floats (k % 32 == 0) into k / 32 ActBlocks: d = max|x| / 127, q = round(x / d).
+/// Quantizes k floats (k % 32 == 0) into k / 32 ActBlocks: d = max|x| / 127, q = x * 127 / max|x| rounded half to
+/// even, then d rounded to F16 (ggml's AVX2 quantize_row_q8_0 / q8_1).
 void quantize_act(const float* x, std::size_t k, ActBlock* out);
 
 /// scores[p] = dot(q, k + p * stride, hd) * scale for p < n_keys; each dot sums two vector accumulators, then the

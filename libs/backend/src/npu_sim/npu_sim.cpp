@@ -46,7 +46,7 @@ class NpuSim final : public detail::HostDevice {
   void rms_norm(std::span<const float>, std::size_t, std::span<const float>, float, std::span<float>) override {
     unsupported("rms_norm");
   }
-  void rope(std::span<float>, std::size_t, std::size_t, std::size_t, std::size_t, float) override {
+  void rope(std::span<float>, std::size_t, std::size_t, std::size_t, std::size_t, float, bool) override {
     unsupported("rope");
   }
   void attention(const tc::AttentionArgs&, std::span<const float>, std::span<const float>, std::span<const float>,

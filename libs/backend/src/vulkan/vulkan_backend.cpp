@@ -349,8 +349,8 @@ std::string_view weight_suffix(tc::DType d) {
     case tc::DType::kBF16: return "bf16";
     case tc::DType::kQ8_0: return "q8_0";
     case tc::DType::kQ4_0: return "q4_0";
+    default: return "?";  // supports() refuses the other block formats
   }
-  return "?";
 }
 
 // Units of a weight buffer's binding in the shaders: floats for F32, halfwords for the rest.
@@ -383,7 +383,7 @@ class VulkanBackend final : public Backend, public memory_manager::BlockSource {
     norm(false, x, d, w, {}, eps, out);
   }
   void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-            float theta) override;
+            float theta, bool interleaved) override;
   void attention(const tc::AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                  std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) override;
   void gelu_tanh(std::span<float> x) override { eltwise("gelu", x, {}); }
@@ -683,6 +683,10 @@ Result<memory_manager::BufferGuard> VulkanBackend::allocate(std::uint64_t bytes,
 Support VulkanBackend::supports(const OpDesc& op) const noexcept {
   const bool weights = op.op == Op::kMatmul || op.op == Op::kEmbeddingRows;
   if (!weights) return {};
+  if (op.dtype != tc::DType::kF32 && op.dtype != tc::DType::kF16 && op.dtype != tc::DType::kBF16 &&
+      op.dtype != tc::DType::kQ8_0 && op.dtype != tc::DType::kQ4_0) {
+    return {Reason::kDType, "no Vulkan kernel for Q4_1, Q5_0, Q5_1 or the K-quants yet"};
+  }
   if (op.dtype != tc::DType::kF32 && !storage_16bit_) {
     return {Reason::kDType, "this Vulkan device lacks 16-bit storage: F32 weights only"};
   }
@@ -1042,26 +1046,30 @@ void VulkanBackend::norm(bool layer, std::span<const float> x, std::size_t d, st
 }
 
 void VulkanBackend::rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim,
-                         std::size_t pos0, float theta) {
+                         std::size_t pos0, float theta, bool interleaved) {
   EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim, "vulkan rope: bad sizes");
   // The angles as the CPU computes them (cpu::reference::rope), so that both devices rotate by the same bits.
   const std::size_t half = head_dim / 2;
   std::vector<float> cs(n_tokens * half * 2);
+  const float scale = std::pow(theta, -2.0f / static_cast<float>(head_dim));
   for (std::size_t t = 0; t < n_tokens; ++t) {
-    const auto pos = static_cast<float>(pos0 + t);
-    for (std::size_t i = 0; i < half; ++i) {
-      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
-      cs[(t * half + i) * 2] = std::cos(pos * freq);
-      cs[(t * half + i) * 2 + 1] = std::sin(pos * freq);
+    float angle = static_cast<float>(pos0 + t);
+    for (std::size_t i = 0; i < half; ++i, angle *= scale) {
+      cs[(t * half + i) * 2] = std::cos(angle);
+      cs[(t * half + i) * 2 + 1] = std::sin(angle);
     }
   }
   const std::span<float> used = x.first(n_tokens * n_heads * head_dim);
   const auto locs = locate<2>({read_write(used), read(std::span<const float>(cs))}, 1);
   const std::array<Binding, 2> bs{bind(locs[0], used.size_bytes(), 4), bind(locs[1], cs.size() * 4, 4)};
   struct {
-    std::uint32_t n, heads, head_dim, x_off, cs_off;
-  } push{static_cast<std::uint32_t>(n_tokens), static_cast<std::uint32_t>(n_heads),
-         static_cast<std::uint32_t>(head_dim), bs[0].element, bs[1].element};
+    std::uint32_t n, heads, head_dim, x_off, cs_off, interleaved;
+  } push{static_cast<std::uint32_t>(n_tokens),
+         static_cast<std::uint32_t>(n_heads),
+         static_cast<std::uint32_t>(head_dim),
+         bs[0].element,
+         bs[1].element,
+         interleaved ? 1u : 0u};
   const std::size_t threads = n_tokens * n_heads * half;
   const std::size_t groups = (threads + 63) / 64;
   dispatch(pipeline("rope"), bs, &push, sizeof(push),

@@ -130,7 +130,7 @@ class Backend {
   virtual void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps,
                         std::span<float> out) = 0;
   virtual void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim,
-                    std::size_t pos0, float theta) = 0;
+                    std::size_t pos0, float theta, bool interleaved) = 0;
   virtual void attention(const tensor_core::AttentionArgs& args, std::span<const float> q,
                          std::span<const float> k_cache, std::span<const float> v_cache, std::span<float> scratch,
                          std::span<float> out) = 0;

@@ -28,7 +28,13 @@ struct ModelConfig {
   std::int64_t max_context = 0;  ///< n_positions / max_position_embeddings, in tokens.
   float norm_eps = 1e-5f;        ///< layer_norm_epsilon / rms_norm_eps.
   float rope_theta = 10000.0f;   ///< Llama only.
-  bool tie_embeddings = false;   ///< LM head shares the token embedding (always for GPT-2).
+  /// RoPE rotates adjacent pairs (2i, 2i + 1), Meta's original order that llama GGUF files keep; false: HF's
+  /// rotate-half pairs (i, i + head_dim / 2).
+  bool rope_interleaved = false;
+  /// Whether prompts start with BOS: GGUF's tokenizer.ggml.add_bos_token; unset: the recipe decides
+  /// (Recipe::prepends_bos).
+  std::optional<bool> add_bos;
+  bool tie_embeddings = false;  ///< LM head shares the token embedding (always for GPT-2).
   Activation activation = Activation::kSilu;
   std::optional<std::int32_t> bos_id;  ///< Only when inside the vocabulary (the first, when a list).
   std::vector<std::int32_t> eos_ids;   ///< eos_token_id, an id or a list (generation stops at any); in vocabulary.

@@ -81,7 +81,9 @@ struct GraphData;
 template <class State>
 class ModelGraph final {
  public:
-  /// Reads model_dir/config.json and opens the checkpoint (model.safetensors or a sharded index).
+  /// Reads model_dir/config.json and opens the checkpoint (model.safetensors or a sharded index); or, when
+  /// `model_dir` is a .gguf file or a folder holding one and no config.json (find_gguf), the GGUF file with the
+  /// config from its metadata (config_from_gguf).
   /// Errors: those of parse_hf_config and Checkpoint::open.
   static Result<ModelGraph<Loaded>> load(const std::filesystem::path& model_dir) requires std::same_as<State, Loaded>;
 

@@ -6,6 +6,7 @@
 
 #include <edge_rt/core/file.hpp>
 #include <edge_rt/core/result.hpp>
+#include <edge_rt/model_ir/config.hpp>
 #include <edge_rt/model_ir/weight_file.hpp>
 #include <edge_rt/tensor_core/tensor.hpp>
 
@@ -138,33 +139,47 @@ struct TensorToWrite {
 Result<void> write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                                const std::map<std::string, std::string>& metadata = {});
 
-/// A checkpoint: one model.safetensors, or shards listed by model.safetensors.index.json ("weight_map").
-/// Move-only.
+class GgufFile;
+
+/// A checkpoint: one model.safetensors, shards listed by model.safetensors.index.json ("weight_map"), or one GGUF
+/// file whose tensors are found under their Hugging Face names (hf_name_of_gguf). Move-only.
 class Checkpoint final {
  public:
   /// Errors: kIoError when neither file exists; kInvalidFormat for a broken index (names the field; the index is
   /// read as a regular file of at most 16 MiB), a shard that lacks a tensor the index maps to it, or a tensor in two
   /// shards; errors of SafetensorsFile::open.
   static Result<Checkpoint> open(const std::filesystem::path& model_dir);
+  /// Takes an opened GGUF file of `architecture`. Its GPT-2 matrices are stored [out, in] (convert_hf_to_gguf.py
+  /// transposes Conv1D weights), which the entries' metadata says as kLayoutMetadataPrefix "out_in".
+  static Checkpoint from_gguf(GgufFile file, Architecture architecture);
 
-  Checkpoint(Checkpoint&&) noexcept = default;
-  Checkpoint& operator=(Checkpoint&&) noexcept = default;
+  Checkpoint(Checkpoint&&) noexcept;
+  Checkpoint& operator=(Checkpoint&&) noexcept;
   Checkpoint(const Checkpoint&) = delete;
   Checkpoint& operator=(const Checkpoint&) = delete;
+  ~Checkpoint();
 
-  /// The tensor and the file that holds it; nullptr when absent.
+  /// The tensor, the file that holds it and that file's metadata (safetensors __metadata__); nullptrs when absent.
   struct Entry {
-    const SafetensorsFile* file;
-    const TensorInfo* info;
+    const WeightFile* file = nullptr;
+    const TensorInfo* info = nullptr;
+    const std::map<std::string, std::string>* metadata = nullptr;
   };
+  /// By Hugging Face name (GGUF tensors too).
   Entry find(std::string_view name) const noexcept;
-  const std::vector<SafetensorsFile>& files() const noexcept { return files_; }
+  /// Every tensor of every file, in file order (GGUF tensors under their own names).
+  std::vector<const TensorInfo*> tensors() const;
+  /// The GGUF file, or nullptr for safetensors.
+  const GgufFile* gguf() const noexcept { return gguf_.get(); }
   std::uint64_t total_file_bytes() const noexcept;
 
  private:
-  Checkpoint() = default;
+  Checkpoint();
   std::vector<SafetensorsFile> files_;
   std::map<std::string, std::size_t, std::less<>> index_;  // tensor name -> files_ index
+  std::unique_ptr<GgufFile> gguf_;
+  std::map<std::string, const TensorInfo*, std::less<>> gguf_index_;  // HF name -> tensor of gguf_
+  std::map<std::string, std::string> gguf_metadata_;                  // layout entries, as safetensors spells them
 };
 
 }  // namespace edge_rt::model_ir

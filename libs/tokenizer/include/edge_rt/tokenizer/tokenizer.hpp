@@ -48,15 +48,38 @@ class Tokenizer {
   Tokenizer& operator=(const Tokenizer&) = delete;
 };
 
-/// Loads the tokenizer of an HF-layout model folder: tokenizer.json (model.type "BPE"; byte-level GPT-2 style when
-/// the pre-tokenizer is ByteLevel, SentencePiece style when model.byte_fallback is true), else vocab.json +
-/// merges.txt (GPT-2), else tokenizer.bin (llama2.c format).
+/// Loads the tokenizer of a model: a GGUF file (or a folder holding one and no config.json, model_ir::find_gguf)
+/// through its tokenizer.ggml.* metadata (tokenizer_from_ggml); else, in an HF-layout folder, tokenizer.json
+/// (model.type "BPE"; byte-level GPT-2 style when the pre-tokenizer is ByteLevel, SentencePiece style when
+/// model.byte_fallback is true), else vocab.json + merges.txt (GPT-2), else tokenizer.bin (llama2.c format).
 /// Errors: kIoError when none of these files exists; kInvalidFormat / kMissingField naming the file and field.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir);
 
-/// Whether model_dir holds any file load_tokenizer reads (tokenizer.json, vocab.json, merges.txt, tokenizer.bin).
-/// A folder without one has no tokenizer; a folder with a broken one must report it, not run without it.
+/// Whether model_dir is a GGUF file or holds any file load_tokenizer reads (tokenizer.json, vocab.json, merges.txt,
+/// tokenizer.bin, *.gguf). A folder without one has no tokenizer; a folder with a broken one must report it, not
+/// run without it.
 bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept;
+
+/// A GGUF file's tokenizer.ggml.* metadata (ggml docs/gguf.md, "Tokenizer"; llama.cpp's llama-vocab.cpp is the
+/// behaviour matched). Copyable value.
+struct GgmlVocab {
+  std::string model;  ///< tokenizer.ggml.model: "gpt2" (byte-level BPE) or "llama" (SentencePiece BPE).
+  std::string pre;    ///< tokenizer.ggml.pre: the pre-tokenizer ("default", "gpt-2", "smollm"); "" when absent.
+  std::vector<std::string> tokens;
+  std::vector<float> scores;              ///< "llama": merge priority of each token; may be empty for "gpt2".
+  std::vector<std::int32_t> token_types;  ///< 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
+  std::vector<std::string> merges;        ///< "gpt2": "left right", by rank.
+  std::optional<TokenId> bos_id;
+  std::optional<TokenId> eos_id;
+  std::optional<TokenId> unk_id;
+  bool add_space_prefix = true;  ///< "llama": a "▁" before the text and after each special token.
+};
+/// The tokenizer a GgmlVocab describes. Control (3) and user-defined (4) tokens are matched verbatim in the text,
+/// as llama.cpp does with special-token parsing on; control tokens decode to "". "gpt2" needs a pre-tokenizer
+/// it knows: "default", "gpt-2" and absent (the GPT-2 pattern), "smollm" (digits one by one, then the GPT-2
+/// pattern). `label` names the source in messages. Errors: kInvalidFormat (sizes disagree, a merge that is not
+/// "left right" or names unknown tokens, an id out of range), kUnsupported (another model or pre-tokenizer).
+Result<std::unique_ptr<Tokenizer>> tokenizer_from_ggml(const GgmlVocab& vocab, const std::string& label);
 
 /// The same from tokenizer.json text already in memory; `label` names the source in messages. Exposed for
 /// fuzzing and embedding. Errors as load_tokenizer.

@@ -77,8 +77,9 @@ void softmax(std::span<float> x);
 void add(std::span<const float> x, std::span<float> out);
 /// RoPE (Su et al. 2021) in HF Llama's rotate-half layout: in each head, the pair (i, i + head_dim/2) of
 /// x[t, h, :] rotates by angle (pos0 + t) * theta^(-2i/head_dim). x: [n_tokens, n_heads, head_dim].
+/// `interleaved`: the pair is (2i, 2i + 1) instead (Meta's order, ggml's GGML_ROPE_TYPE_NORM).
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-          float theta);
+          float theta, bool interleaved = false);
 /// Causal scaled dot-product attention with GQA. q: [n_tokens, n_heads, head_dim]; k_cache, v_cache:
 /// [>= pos0 + n_tokens, n_kv_heads, head_dim] with the new rows already written; scratch: >= pos0 + n_tokens
 /// floats; out: [n_tokens, n_heads, head_dim], must not alias q. Heads are split across `pool`.
@@ -87,8 +88,10 @@ void attention(const AttentionArgs& args, std::span<const float> q, std::span<co
                ThreadPool* pool = nullptr);
 
 /// The plain kernels: the specification every optimised variant is tested against. Same contracts as above,
-/// single-threaded. For Q8_0/Q4_0 weights, matmul quantizes each row of x to 8 bits per 32-value block
-/// (d = max|x| / 127, q = round(x / d)) and sums d_w * d_x * (integer block dot) over blocks in order.
+/// single-threaded. For quantized weights, matmul quantizes each row of x to 8 bits per 32-value block
+/// (d = max|x| / 127, q = x * 127 / max|x| rounded half to even, d then rounded to F16: llama.cpp's Q8_0/Q8_1
+/// activations) and sums, over 32-weight sub-blocks in order, scale_w * d_x * (integer dot) + offset_w * sum_x
+/// (tensor_core::SubBlock), sum_x = d_x * sum q_x, or F16(d * sum q_x) for Q4_1/Q5_1 as ggml's block_q8_1 has it.
 namespace reference {
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out);
@@ -102,7 +105,7 @@ void swiglu(std::span<float> gate, std::span<const float> up);
 void softmax(std::span<float> x);
 void add(std::span<const float> x, std::span<float> out);
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-          float theta);
+          float theta, bool interleaved = false);
 void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                std::span<const float> v_cache, std::span<float> scratch, std::span<float> out);
 }  // namespace reference

@@ -1,0 +1,105 @@
+// Tokenizers from GGUF metadata (tokenizer.ggml.*): byte-level BPE ("gpt2") and SentencePiece BPE ("llama").
+
+#include "internal.hpp"
+
+namespace edge_rt::tokenizer {
+
+namespace {
+
+constexpr std::int32_t kTypeUnknown = 2;
+constexpr std::int32_t kTypeControl = 3;
+constexpr std::int32_t kTypeUserDefined = 4;
+
+Error invalid(const std::string& label, const std::string& what) {
+  return Error{ErrorCode::kInvalidFormat, "[tokenizer] " + label + ": " + what};
+}
+
+// Control and user-defined tokens, matched in the raw text before any other processing.
+std::vector<detail::AddedToken> added_tokens(const GgmlVocab& v) {
+  std::vector<detail::AddedToken> added;
+  for (std::size_t id = 0; id < v.token_types.size(); ++id) {
+    const std::int32_t type = v.token_types[id];
+    if ((type == kTypeControl || type == kTypeUserDefined) && !v.tokens[id].empty()) {
+      added.push_back({v.tokens[id], static_cast<TokenId>(id), type == kTypeControl});
+    }
+  }
+  return added;
+}
+
+Result<std::unique_ptr<Tokenizer>> gpt2_from_ggml(const GgmlVocab& v, const std::string& label) {
+  detail::Gpt2Options options;
+  if (v.pre == "smollm") {
+    options.split_digits = true;
+  } else if (!v.pre.empty() && v.pre != "default" && v.pre != "gpt-2" && v.pre != "gpt2") {
+    return fail(ErrorCode::kUnsupported, "[tokenizer] " + label + ": tokenizer.ggml.pre is '" + v.pre +
+                                             "', a pre-tokenizer edge-rt does not have yet; expected default, "
+                                             "gpt-2 or smollm");
+  }
+  options.bos_id = v.bos_id;
+  options.eos_id = v.eos_id;
+  detail::VocabTable vocab;
+  vocab.by_id = v.tokens;
+  for (std::size_t id = 0; id < v.tokens.size(); ++id) vocab.ids.emplace(v.tokens[id], static_cast<TokenId>(id));
+  std::vector<std::pair<std::string, std::string>> merges;
+  merges.reserve(v.merges.size());
+  for (std::size_t i = 0; i < v.merges.size(); ++i) {
+    const std::string& m = v.merges[i];
+    const std::size_t space = m.find(' ');
+    if (space == std::string::npos || space == 0 || space + 1 == m.size() || m.find(' ', space + 1) != m.npos) {
+      return invalid(label, "tokenizer.ggml.merges[" + std::to_string(i) + "] is '" + m + "', expected \"left right\"");
+    }
+    merges.emplace_back(m.substr(0, space), m.substr(space + 1));
+  }
+  EDGE_RT_TRY(detail::MergeTable table,
+              detail::build_merge_table(merges, vocab, detail::MergeRank::kByIndex, label, "tokenizer.ggml.merges"));
+  return detail::make_gpt2_tokenizer(std::move(vocab), std::move(table), added_tokens(v), options);
+}
+
+Result<std::unique_ptr<Tokenizer>> sentencepiece_from_ggml(const GgmlVocab& v, const std::string& label) {
+  if (v.scores.size() != v.tokens.size()) {
+    return invalid(label, "tokenizer.ggml.scores has " + std::to_string(v.scores.size()) + " entries for " +
+                              std::to_string(v.tokens.size()) + " tokens, expected one per token");
+  }
+  SentencePieceVocab pieces{v.tokens, v.scores, {}};
+  detail::add_score_merges(pieces, 0);
+  detail::SentencePieceModel model = detail::sentencepiece_model_of(std::move(pieces));
+  model.added = added_tokens(v);
+  for (std::size_t id = 0; id < v.token_types.size(); ++id) {
+    if (v.token_types[id] == kTypeControl || v.token_types[id] == kTypeUnknown) {
+      model.control_ids.push_back(static_cast<TokenId>(id));
+    }
+  }
+  model.unk_id = v.unk_id;
+  model.bos_id = v.bos_id;
+  model.eos_id = v.eos_id;
+  model.byte_fallback = true;
+  model.prepend = v.add_space_prefix ? detail::PrependScheme::kAlways : detail::PrependScheme::kNever;
+  model.replace_spaces = true;
+  return detail::make_sentencepiece_tokenizer(std::move(model));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> tokenizer_from_ggml(const GgmlVocab& v, const std::string& label) {
+  if (v.tokens.empty()) return invalid(label, "tokenizer.ggml.tokens is empty");
+  if (!v.token_types.empty() && v.token_types.size() != v.tokens.size()) {
+    return invalid(label, "tokenizer.ggml.token_type has " + std::to_string(v.token_types.size()) + " entries for " +
+                              std::to_string(v.tokens.size()) + " tokens, expected one per token");
+  }
+  const auto check_id = [&](const std::optional<TokenId>& id, const char* key) -> Result<void> {
+    if (id && (*id < 0 || static_cast<std::size_t>(*id) >= v.tokens.size())) {
+      return invalid(label, std::string(key) + " is " + std::to_string(*id) + ", expected 0.." +
+                                std::to_string(v.tokens.size() - 1));
+    }
+    return boost::outcome_v2::success();
+  };
+  EDGE_RT_TRY(check_id(v.bos_id, "tokenizer.ggml.bos_token_id"));
+  EDGE_RT_TRY(check_id(v.eos_id, "tokenizer.ggml.eos_token_id"));
+  EDGE_RT_TRY(check_id(v.unk_id, "tokenizer.ggml.unknown_token_id"));
+  if (v.model == "gpt2") return gpt2_from_ggml(v, label);
+  if (v.model == "llama") return sentencepiece_from_ggml(v, label);
+  return fail(ErrorCode::kUnsupported, "[tokenizer] " + label + ": tokenizer.ggml.model is '" + v.model +
+                                           "', expected gpt2 (byte-level BPE) or llama (SentencePiece BPE)");
+}
+
+}  // namespace edge_rt::tokenizer
