@@ -3,6 +3,7 @@
 #include <edge_rt/core/file.hpp>
 #include <edge_rt/core/format.hpp>
 #include <edge_rt/model_ir/config.hpp>
+#include <edge_rt/model_ir/gguf.hpp>
 #include <edge_rt/partition_planner/plan.hpp>
 #include <edge_rt/resource_monitor/probe.hpp>
 #include <edge_rt/resource_monitor/recommend.hpp>
@@ -370,6 +371,12 @@ Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir, const
   namespace fs = std::filesystem;
   std::error_code ec;
   EDGE_RT_TRY(check_model_folder(dir, flag));
+  EDGE_RT_TRY(const auto gguf, model_ir::find_gguf(dir));
+  if (gguf) {
+    const auto size = fs::file_size(*gguf, ec);
+    if (ec) return fail(ErrorCode::kIoError, gguf->string() + ": " + ec.message());
+    return static_cast<std::uint64_t>(size);
+  }
   std::uint64_t total = 0;
   bool any = false;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {

@@ -109,8 +109,8 @@ int with_preset(const std::string& path, Body body) {
 Result<void> folder_from_preset(const std::string& preset_path, const CLI::App& cmd, const char* flag,
                                 std::string& target, std::string_view command);
 
-/// The bytes of a model folder's weights: the sum of its *.safetensors files. Errors: kIoError (no folder, no
-/// *.safetensors files).
+/// The bytes of a model's weights: the size of its GGUF file (model_ir::find_gguf), else the sum of the folder's
+/// *.safetensors files. Errors: kIoError (no folder, no *.safetensors files), find_gguf's.
 Result<std::uint64_t> model_weight_bytes(const std::filesystem::path& dir, const char* flag = "-m");
 
 /// A --memory-budget value: "" (none), a size ("512M", "1G", "64MiB", bytes) or "auto". "auto" reads the live

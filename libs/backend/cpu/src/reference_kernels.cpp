@@ -196,12 +196,11 @@ void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::si
           float theta, bool interleaved) {
   EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim, "rope: bad sizes");
   const std::size_t half = head_dim / 2;
-  // Angles as ggml's rope cache computes them: pos * scale^i by repeated multiplication, scale = theta^(-2/head_dim),
-  // so that rotations (and greedy tokens) agree with llama.cpp's to the bit.
-  const float scale = std::pow(theta, -2.0f / static_cast<float>(head_dim));
   for (std::size_t t = 0; t < n_tokens; ++t) {
-    float angle = static_cast<float>(pos0 + t);
-    for (std::size_t i = 0; i < half; ++i, angle *= scale) {
+    const auto pos = static_cast<float>(pos0 + t);
+    for (std::size_t i = 0; i < half; ++i) {
+      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+      const float angle = pos * freq;
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       for (std::size_t h = 0; h < n_heads; ++h) {

@@ -1051,12 +1051,12 @@ void VulkanBackend::rope(std::span<float> x, std::size_t n_tokens, std::size_t n
   // The angles as the CPU computes them (cpu::reference::rope), so that both devices rotate by the same bits.
   const std::size_t half = head_dim / 2;
   std::vector<float> cs(n_tokens * half * 2);
-  const float scale = std::pow(theta, -2.0f / static_cast<float>(head_dim));
   for (std::size_t t = 0; t < n_tokens; ++t) {
-    float angle = static_cast<float>(pos0 + t);
-    for (std::size_t i = 0; i < half; ++i, angle *= scale) {
-      cs[(t * half + i) * 2] = std::cos(angle);
-      cs[(t * half + i) * 2 + 1] = std::sin(angle);
+    const auto pos = static_cast<float>(pos0 + t);
+    for (std::size_t i = 0; i < half; ++i) {
+      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+      cs[(t * half + i) * 2] = std::cos(pos * freq);
+      cs[(t * half + i) * 2 + 1] = std::sin(pos * freq);
     }
   }
   const std::span<float> used = x.first(n_tokens * n_heads * head_dim);
