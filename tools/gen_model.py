@@ -56,6 +56,7 @@ GPT2_SHAPES = {  # n_embd, n_layer, n_head, vocab_size, n_positions
 LLAMA_SHAPES = {  # hidden, layers, heads, kv_heads, intermediate, vocab, max_position
     "tinyllama-1.1b": (2048, 22, 32, 4, 5632, 32000, 2048),
     "llama-tiny": (64, 2, 4, 2, 160, 512, 256),
+    "llama-256": (256, 2, 4, 2, 512, 512, 256),  # rows of whole K-quant blocks
 }
 ARCHS = list(GPT2_SHAPES) + list(LLAMA_SHAPES)
 

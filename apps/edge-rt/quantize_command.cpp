@@ -22,12 +22,15 @@ struct QuantizeArgs {
 
 std::function<int()> add_quantize_command(CLI::App& app) {
   auto args = std::make_shared<QuantizeArgs>();
-  CLI::App* cmd = app.add_subcommand("quantize", "Store a model's weights as Q8_0, Q4_0, F16 or BF16");
+  CLI::App* cmd = app.add_subcommand(
+      "quantize",
+      "Store a model's weights as a block format (Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_1, Q4_0), F16 or BF16");
   cmd->add_option("-m,--model", args->model,
                   "Source model folder (F32, F16 or BF16 safetensors; or the preset's model)");
-  cmd->add_option("--type", args->type, "q8_0 | q4_0 | f16 | bf16")
+  cmd->add_option("--type", args->type, "q8_0 | q6_k | q5_k | q5_1 | q5_0 | q4_k | q4_1 | q4_0 | f16 | bf16")
       ->required()
-      ->check(CLI::IsMember({"q8_0", "q4_0", "f16", "bf16"}, CLI::ignore_case));
+      ->check(CLI::IsMember({"q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0", "f16", "bf16"},
+                            CLI::ignore_case));
   cmd->add_option("--out", args->out, "Output folder (created if missing)")->required();
   cmd->add_flag("--hf-layout", args->hf_layout,
                 "f16/bf16: keep GPT-2's Conv1D matrices input-major, as Hugging Face stores them (slower decode)");

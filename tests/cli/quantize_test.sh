@@ -87,12 +87,23 @@ if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$n" = 100 ]; then ok "F16 greedy == F32 
 fi
 
 # Quality: perplexity on the evaluation text, relative to F32.
-for m in f32 q8_0 q4_0; do
+# The 32-weight formats of GGUF files; stories260K's rows (64, 172) are too short for the K-quants, which take
+# llama.cpp's fallbacks (Q4_K -> Q5_0, Q6_K -> Q8_0), listed by quantize.
+for type in q4_1 q5_0 q5_1; do
+  check "quantize stories260K $type" timeout 120 "$BIN" quantize -m "$S260K" --type $type --out "$TMP/s-$type"
+done
+msg=$("$BIN" quantize -m "$S260K" --type q4_k --out "$TMP/s-q4_k" 2>&1)
+if [ $? -eq 0 ] && echo "$msg" | grep -q "Q5_0 (input dimension 64 is not a multiple of 256)"; then
+  ok "quantize stories260K q4_k: rows of 64 fall back to Q5_0, said"
+else
+  not_ok "quantize stories260K q4_k fallback" "$msg"
+fi
+for m in f32 q8_0 q4_0 q4_1 q5_0 q5_1; do
   dir=$TMP/s-$m
   [ $m = f32 ] && dir=$S260K
   timeout 300 "$BIN" perplexity -m "$dir" -f "$EVAL" --output json >"$TMP/ppl-$m.json" 2>/dev/null
 done
-for spec in "q8_0 0.01" "q4_0 0.05"; do
+for spec in "q8_0 0.01" "q4_0 0.05" "q4_1 0.06" "q5_0 0.02" "q5_1 0.02"; do
   set -- $spec
   rel=$("$PY" -c "import json; a=json.load(open('$TMP/ppl-f32.json'))['perplexity']; b=json.load(open('$TMP/ppl-$1.json'))['perplexity']; print(f'{b/a-1:.4f}')" 2>/dev/null)
   if [ -n "$rel" ] && "$PY" -c "import sys; sys.exit(0 if abs($rel) <= $2 else 1)"; then
@@ -103,6 +114,29 @@ for spec in "q8_0 0.01" "q4_0 0.05"; do
 done
 scored=$(json_field "$TMP/ppl-f32.json" "len(d['tokens']) == d['scored_tokens'] and d['scored_tokens'] > 1000")
 [ "$scored" = True ] && ok "perplexity lists every scored token's NLL" || not_ok "perplexity per-token NLL" "$scored"
+
+# K-quants on rows of whole 256-weight blocks (tools/gen_model.py llama-256, random weights): written, read back
+# as written, and close to F32 on the same text (random logits are flat, so this bounds gross errors only).
+L256=$TMP/llama-256
+if "$PY" "$SRC/tools/gen_model.py" --arch llama-256 --dtype f32 --seed 1 --out "$L256" >/dev/null 2>&1; then
+  timeout 300 "$BIN" perplexity -m "$L256" -f "$EVAL" --chunks 2 --output json >"$TMP/ppl-l256.json" 2>/dev/null
+  for spec in "q4_k 0.02" "q5_k 0.01" "q6_k 0.005"; do
+    set -- $spec
+    check "quantize llama-256 $1" timeout 120 "$BIN" quantize -m "$L256" --type $1 --out "$TMP/l-$1"
+    upper=$(echo "$1" | tr a-z A-Z)
+    dtypes=$("$BIN" inspect -m "$TMP/l-$1" --json 2>/dev/null | "$PY" -c "import json,sys; print(sorted({u['dtype'] for u in json.load(sys.stdin)['units']}))" 2>&1)
+    echo "$dtypes" | grep -q "F32+$upper" && ok "llama-256 $1: the layers hold $upper" || not_ok "llama-256 $1 layers" "$dtypes"
+    timeout 300 "$BIN" perplexity -m "$TMP/l-$1" -f "$EVAL" --chunks 2 --output json >"$TMP/ppl-l-$1.json" 2>/dev/null
+    rel=$("$PY" -c "import json; a=json.load(open('$TMP/ppl-l256.json'))['perplexity']; b=json.load(open('$TMP/ppl-l-$1.json'))['perplexity']; print(f'{b/a-1:.4f}')" 2>/dev/null)
+    if [ -n "$rel" ] && "$PY" -c "import sys; sys.exit(0 if abs($rel) <= $2 else 1)"; then
+      ok "llama-256 $1 perplexity within $2 of F32 ($rel)"
+    else
+      not_ok "llama-256 $1 perplexity within $2 of F32" "relative change '$rel'"
+    fi
+  done
+else
+  not_ok "tools/gen_model.py llama-256" "generation failed"
+fi
 
 # Same logits for 1 and 3 threads (deterministic reductions), F32 and Q4_0.
 for dir in "$S260K" "$TMP/s-q4_0" "$TMP/c-q8_0"; do

@@ -47,16 +47,25 @@ Result<Job> plan_tensor(const WeightRef& w, tc::DType type, bool hf_layout, std:
   }
   const auto in = static_cast<std::size_t>(w.shape[1]);
   tc::DType want = type;
-  if (w.role == WeightRole::kTokenEmbedding || w.role == WeightRole::kLmHead) want = tc::DType::kQ8_0;
-  // llama.cpp's Q4_K mixes give attn_v more bits: it is small (GQA) and its error reaches every head's output.
-  if (w.role == WeightRole::kV) want = tc::DType::kQ8_0;
+  // Below 6 bits the token embedding, the LM head and attention V stay at 8 bits (llama.cpp's Q4_K mixes give
+  // attn_v and the output more bits: V is small with GQA and its error reaches every head's output).
+  const bool low_bits = type != tc::DType::kQ8_0 && type != tc::DType::kQ6_K;
+  const bool sensitive =
+      w.role == WeightRole::kTokenEmbedding || w.role == WeightRole::kLmHead || w.role == WeightRole::kV;
+  if (low_bits && sensitive) want = tc::DType::kQ8_0;
+  // K-quants need rows of whole 256-weight blocks; llama.cpp falls back to a 32-block format of similar size.
+  if (tc::is_k_quant(want) && in % tc::kSuperBlock != 0) {
+    want = want == tc::DType::kQ4_K ? tc::DType::kQ5_0 : want == tc::DType::kQ5_K ? tc::DType::kQ5_1 : tc::DType::kQ8_0;
+    fallbacks.push_back(job.spec.name + ": " + std::string(tc::dtype_name(want)) + " (input dimension " +
+                        std::to_string(in) + " is not a multiple of 256)");
+  }
   if (w.role == WeightRole::kPositionEmbedding) {
     fallbacks.push_back(job.spec.name + ": F16 (position embedding)");
     want = tc::DType::kF16;
   } else if (in % tc::kQuantBlock != 0) {
     fallbacks.push_back(job.spec.name + ": F16 (input dimension " + std::to_string(in) + " is not a multiple of 32)");
     want = tc::DType::kF16;
-  } else if (want != type) {
+  } else if (low_bits && sensitive) {
     fallbacks.push_back(job.spec.name + ": Q8_0 (token embedding, LM head and attention V kept at 8 bits)");
   }
   job.spec.dtype = want;
@@ -97,8 +106,8 @@ Result<void> write_straight(const Job& job, model_ir::SafetensorsWriter& writer,
   return boost::outcome_v2::success();
 }
 
-// A Conv1D weight [in, out] written output-major: bands of 32 input rows give one block (or 32 values) of every
-// output row, so the source is read once, in order.
+// A Conv1D weight [in, out] written output-major: bands of input rows as long as one block (32, or 256 for the
+// K-quants) give one block of every output row, so the source is read once, in order.
 Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& writer, QuantizeReport& report) {
   const WeightRef& w = *job.weight;
   const auto in = static_cast<std::size_t>(w.source->shape[0]);
@@ -106,11 +115,12 @@ Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& write
   const std::size_t src_row = tc::row_bytes(w.source->dtype, out_features);
   const std::size_t dst_row = tc::row_bytes(job.spec.dtype, in);
   std::vector<std::byte> result(out_features * dst_row);
-  std::vector<std::byte> raw(tc::kQuantBlock * src_row);
-  std::vector<float> band(tc::kQuantBlock * out_features);
-  float column[tc::kQuantBlock];
-  for (std::size_t c0 = 0; c0 < in; c0 += tc::kQuantBlock) {
-    const std::size_t rows = std::min(tc::kQuantBlock, in - c0);  // < 32 only for an unquantized tail
+  const std::size_t band_rows = std::max(tc::kQuantBlock, tc::block_elems(job.spec.dtype));
+  std::vector<std::byte> raw(band_rows * src_row);
+  std::vector<float> band(band_rows * out_features);
+  std::vector<float> column(band_rows);
+  for (std::size_t c0 = 0; c0 < in; c0 += band_rows) {
+    const std::size_t rows = std::min(band_rows, in - c0);  // short only for an unquantized tail
     EDGE_RT_TRY(
         w.file->read(w.source->offset_bytes + c0 * src_row, std::span(raw.data(), rows * src_row), w.source->name));
     w.file->drop_page_cache(w.source->offset_bytes + c0 * src_row, rows * src_row);
@@ -119,7 +129,8 @@ Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& write
     }
     for (std::size_t j = 0; j < out_features; ++j) {
       for (std::size_t i = 0; i < rows; ++i) column[i] = band[i * out_features + j];
-      tc::from_f32(job.spec.dtype, column, rows, result.data() + j * dst_row + tc::row_bytes(job.spec.dtype, c0));
+      tc::from_f32(job.spec.dtype, column.data(), rows,
+                   result.data() + j * dst_row + tc::row_bytes(job.spec.dtype, c0));
     }
   }
   EDGE_RT_TRY(writer.append(result));
@@ -133,7 +144,8 @@ Result<void> write_transposed(const Job& job, model_ir::SafetensorsWriter& write
 Result<QuantizeReport> quantize_model(const std::filesystem::path& model_dir, tc::DType type,
                                       const std::filesystem::path& out_dir, bool hf_layout, bool force) {
   if (type == tc::DType::kF32) {
-    return fail(ErrorCode::kInvalidArgument, "[quantize] type F32: expected F16, BF16, Q8_0 or Q4_0");
+    return fail(ErrorCode::kInvalidArgument,
+                "[quantize] type F32: expected F16, BF16, Q8_0, Q6_K, Q5_K, Q5_1, Q5_0, Q4_K, Q4_1 or Q4_0");
   }
   std::error_code ec;
   if (std::filesystem::exists(out_dir, ec) && std::filesystem::equivalent(model_dir, out_dir, ec)) {
