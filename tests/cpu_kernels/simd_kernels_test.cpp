@@ -339,6 +339,25 @@ TEST_P(SimdKernelsPerTarget, ResultsAreIdenticalForAnyThreadCount) {
   }
 }
 
+// Prefill runs tiles of several tokens and decode one token: each output must be the same bits either way, so that
+// a prompt's logits do not depend on how it was batched.
+TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
+  for (DType dtype : {DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    const std::size_t k = 512, m = 13, n = 7;
+    const auto w = random_vector(m * k, 81);
+    const auto bytes = encode(dtype, w, k);
+    const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+    const auto x = random_vector(n * k, 82);
+    std::vector<float> batch(n * m);
+    matmul(x, n, view, {}, batch);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<float> alone(m);
+      matmul(std::span(x).subspan(i * k, k), 1, view, {}, alone);
+      EXPECT_EQ(std::memcmp(alone.data(), batch.data() + i * m, m * 4), 0) << dtype_name(dtype) << " token " << i;
+    }
+  }
+}
+
 // Q4_0x8 holds the same numbers as Q4_0 in another order: matmul must give the same bits, for whole groups of
 // eight rows and for the rows % 8 tail rows that keep the row layout, with any thread count.
 TEST_P(SimdKernelsPerTarget, InterleavedQ4_0MatchesRowLayoutBitForBit) {

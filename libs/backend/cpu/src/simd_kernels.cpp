@@ -649,34 +649,61 @@ HWY_INLINE void block_scales(const std::byte* blk, float* scale, float* offset) 
   }
 }
 
-template <DType T>
-HWY_INLINE float dot_blocks(const ActBlock* xq, const std::byte* w, std::size_t nb) {
+// A tile of R rows x TT tokens: each sub-block of the R rows is unpacked once and meets the TT tokens' activations,
+// so prefill pays the unpacking once per TT tokens instead of once per token. `rows` (1..R) rows and `tokens`
+// (1..TT) tokens exist; missing ones repeat the last and are not stored. out[t * R + r]. Every element sees the
+// same operations whatever R, TT and its place in the tile, so results do not depend on n or the thread split.
+template <DType T, std::size_t R, std::size_t TT>
+HWY_INLINE void dot_blocks_tile(const ActBlock* xq, std::size_t nb, const std::byte* w, std::size_t row_bytes,
+                                std::size_t rows, std::size_t tokens, float* out) {
   constexpr std::size_t kSub = block_elems(T) / kQuantBlock;
   constexpr std::size_t kBytes = quant_block_bytes(T);
   constexpr bool kHasOffset = T == DType::kQ4_1 || T == DType::kQ5_1 || T == DType::kQ4_K || T == DType::kQ5_K;
   const __m256i ones = _mm256_set1_epi16(1);
   const __m256i bias = _mm256_set1_epi8(static_cast<char>(kBias<T>));
-  __m256 acc = _mm256_setzero_ps();
-  float corr = 0.0f;
-  float scale[2 * kSub], offset[kSub];
+  const std::byte* wr[R];
+  for (std::size_t r = 0; r < R; ++r) wr[r] = w + std::min(r, rows - 1) * row_bytes;
+  const ActBlock* xt[TT];
+  for (std::size_t t = 0; t < TT; ++t) xt[t] = xq + std::min(t, tokens - 1) * nb;
+  __m256 acc[R][TT];
+  float corr[R][TT];
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t t = 0; t < TT; ++t) {
+      acc[r][t] = _mm256_setzero_ps();
+      corr[r][t] = 0.0f;
+    }
+  }
+  float scale[R][2 * kSub], offset[R][kSub];
   for (std::size_t b = 0; b < nb / kSub; ++b) {
-    const std::byte* blk = w + b * kBytes;
-    hwy::Prefetch(blk + 4 * kBytes);
-    block_scales<T>(blk, scale, offset);
+    for (std::size_t r = 0; r < R; ++r) {
+      hwy::Prefetch(wr[r] + (b + 4) * kBytes);
+      block_scales<T>(wr[r] + b * kBytes, scale[r], offset[r]);
+    }
     for (std::size_t s = 0; s < kSub; ++s) {
-      const ActBlock& xb = xq[b * kSub + s];
-      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
-      __m256i p = _mm256_maddubs_epi16(unpack_sub_block<T>(blk, s), x);
-      if constexpr (kBias<T> != 0) p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(bias, x));
-      const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-      const __m128 lo = _mm_set1_ps(scale[2 * s] * xb.d);
-      const __m128 hi = _mm_set1_ps(scale[2 * s + 1] * xb.d);
-      acc = _mm256_fmadd_ps(sums, _mm256_set_m128(hi, lo), acc);
-      if constexpr (kHasOffset) corr += offset[s] * (kQ8_1Sum<T> ? xb.s16 : xb.d_sum);
+      __m256i u[R];
+      for (std::size_t r = 0; r < R; ++r) u[r] = unpack_sub_block<T>(wr[r] + b * kBytes, s);
+      for (std::size_t t = 0; t < TT; ++t) {
+        const ActBlock& xb = xt[t][b * kSub + s];
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+        const __m256i pb = kBias<T> != 0 ? _mm256_maddubs_epi16(bias, x) : _mm256_setzero_si256();
+        for (std::size_t r = 0; r < R; ++r) {
+          __m256i p = _mm256_maddubs_epi16(u[r], x);
+          if constexpr (kBias<T> != 0) p = _mm256_sub_epi16(p, pb);
+          const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+          const __m128 lo = _mm_set1_ps(scale[r][2 * s] * xb.d);
+          const __m128 hi = _mm_set1_ps(scale[r][2 * s + 1] * xb.d);
+          acc[r][t] = _mm256_fmadd_ps(sums, _mm256_set_m128(hi, lo), acc[r][t]);
+          if constexpr (kHasOffset) corr[r][t] += offset[r][s] * (kQ8_1Sum<T> ? xb.s16 : xb.d_sum);
+        }
+      }
     }
   }
   const hn::Full256<float> d8;
-  return hn::GetLane(hn::SumOfLanes(d8, hn::Vec256<float>{acc})) + corr;
+  for (std::size_t t = 0; t < TT; ++t) {
+    for (std::size_t r = 0; r < R; ++r) {
+      out[t * R + r] = hn::GetLane(hn::SumOfLanes(d8, hn::Vec256<float>{acc[r][t]})) + corr[r][t];
+    }
+  }
 }
 #else
 // sum over blocks of d_w * d_x * (integer dot of the block), for one weight row and one activation row. Two
@@ -728,18 +755,39 @@ HWY_INLINE float dot_blocks(const ActBlock* xq, const std::byte* w, std::size_t 
   }
   return acc;
 }
+
+template <DType T, std::size_t R, std::size_t TT>
+HWY_INLINE void dot_blocks_tile(const ActBlock* xq, std::size_t nb, const std::byte* w, std::size_t row_bytes,
+                                std::size_t rows, std::size_t tokens, float* out) {
+  for (std::size_t t = 0; t < tokens; ++t) {
+    for (std::size_t r = 0; r < rows; ++r) out[t * R + r] = dot_blocks<T>(xq + t * nb, w + r * row_bytes, nb);
+  }
+}
 #endif
 
-// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: a row at a time (dot_blocks).
+// Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K: tiles of four rows by four tokens (one token when decoding).
 template <DType T>
 void GemvBlocksT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
                  const float* bias, float* out, std::size_t m) {
+  constexpr std::size_t R = 4, TT = 4;
   const std::size_t nb = k / kQuantBlock;
   const std::size_t row_bytes = k / block_elems(T) * quant_block_bytes(T);
-  for (std::size_t r = r0; r < r1; ++r) {
-    const std::byte* wr = w + r * row_bytes;
-    const float b = bias ? bias[r] : 0.0f;
-    for (std::size_t i = 0; i < n; ++i) out[i * m + r] = dot_blocks<T>(xq + i * nb, wr, nb) + b;
+  float tile[R * TT];
+  for (std::size_t i = 0; i < n; i += TT) {
+    const std::size_t tokens = std::min(TT, n - i);
+    for (std::size_t r = r0; r < r1; r += R) {
+      const std::size_t rows = std::min(R, r1 - r);
+      if (tokens == 1) {
+        for (std::size_t g = 0; g < rows; ++g) {
+          dot_blocks_tile<T, 1, 1>(xq + i * nb, nb, w + (r + g) * row_bytes, row_bytes, 1, 1, tile + g);
+        }
+      } else {
+        dot_blocks_tile<T, R, TT>(xq + i * nb, nb, w + r * row_bytes, row_bytes, rows, tokens, tile);
+      }
+      for (std::size_t t = 0; t < tokens; ++t) {
+        for (std::size_t g = 0; g < rows; ++g) out[(i + t) * m + r + g] = tile[t * R + g] + (bias ? bias[r + g] : 0.0f);
+      }
+    }
   }
 }
 
