@@ -62,7 +62,7 @@ Result<std::unique_ptr<Tokenizer>> sentencepiece_from_ggml(const GgmlVocab& v, c
   }
   SentencePieceVocab pieces{v.tokens, v.scores, {}};
   detail::add_score_merges(pieces, 0);
-  detail::SentencePieceModel model = detail::sentencepiece_model_of(std::move(pieces));
+  detail::SentencePieceModel model = detail::sentencepiece_model_of(std::move(pieces), 0);
   model.added = added_tokens(v);
   for (std::size_t id = 0; id < v.token_types.size(); ++id) {
     if (v.token_types[id] == kTypeControl || v.token_types[id] == kTypeUnknown) {

@@ -161,8 +161,9 @@ std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(SentencePieceModel model
 /// Appends to vocab.merges every split of each piece (ids from first_id) into two pieces of the vocabulary, pieces
 /// by descending score: SentencePiece BPE merges the pair whose merged piece scores highest.
 void add_score_merges(SentencePieceVocab& vocab, std::size_t first_id);
-/// The vocabulary, ids and merge table (ranked by the merged piece's score) of `vocab`; the caller sets the rest.
-SentencePieceModel sentencepiece_model_of(SentencePieceVocab vocab);
+/// The vocabulary, ids (pieces from first_id on, as add_score_merges was given) and merge table (ranked by the
+/// merged piece's score) of `vocab`; the caller sets the rest.
+SentencePieceModel sentencepiece_model_of(SentencePieceVocab vocab, std::size_t first_id);
 
 /// Byte-level GPT-2 tokenizer from a parsed tokenizer.json.
 Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const boost::json::value& root, const std::string& file);

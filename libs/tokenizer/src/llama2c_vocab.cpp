@@ -42,10 +42,11 @@ std::string spaces_to_metaspace(std::string_view piece) {
   return out;
 }
 
-/// Piece -> first id, without the control tokens 0..2, which llama2.c never produces from text.
-std::unordered_map<std::string, TokenId> text_piece_ids(const std::vector<std::string>& pieces) {
+/// Piece -> first id, from `first_id` on (llama2.c: without the control tokens 0..2, which it never produces from
+/// text).
+std::unordered_map<std::string, TokenId> text_piece_ids(const std::vector<std::string>& pieces, std::size_t first_id) {
   std::unordered_map<std::string, TokenId> ids;
-  for (std::size_t id = kControlPieces.size(); id < pieces.size(); ++id) {
+  for (std::size_t id = first_id; id < pieces.size(); ++id) {
     ids.try_emplace(pieces[id], static_cast<TokenId>(id));
   }
   return ids;
@@ -102,7 +103,7 @@ namespace detail {
 
 void add_score_merges(SentencePieceVocab& vocab, std::size_t first_id) {
   // Merges: every split of a piece into two pieces, pieces by descending score (ties by id), splits by (left, right).
-  const std::unordered_map<std::string, TokenId> ids = text_piece_ids(vocab.pieces);
+  const std::unordered_map<std::string, TokenId> ids = text_piece_ids(vocab.pieces, first_id);
   std::vector<std::size_t> order;
   for (std::size_t id = first_id; id < vocab.pieces.size(); ++id) order.push_back(id);
   std::ranges::stable_sort(order, [&](std::size_t a, std::size_t b) { return vocab.scores[a] > vocab.scores[b]; });
@@ -121,9 +122,9 @@ void add_score_merges(SentencePieceVocab& vocab, std::size_t first_id) {
   }
 }
 
-SentencePieceModel sentencepiece_model_of(SentencePieceVocab vocab) {
+SentencePieceModel sentencepiece_model_of(SentencePieceVocab vocab, std::size_t first_id) {
   SentencePieceModel model;
-  model.vocab.ids = text_piece_ids(vocab.pieces);
+  model.vocab.ids = text_piece_ids(vocab.pieces, first_id);
   // Rank of a merge = rank of the merged piece's score among distinct scores (higher score first), so equal scores
   // tie and the leftmost pair wins, as in run.c `encode` and llama.cpp's llm_tokenizer_spm.
   std::vector<float> distinct = vocab.scores;
@@ -151,7 +152,7 @@ Result<std::unique_ptr<Tokenizer>> load_llama2c_tokenizer(const std::filesystem:
 
 Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view bytes, const std::string& label) {
   EDGE_RT_TRY(SentencePieceVocab vocab, parse_llama2c_vocab(bytes, label));
-  detail::SentencePieceModel model = detail::sentencepiece_model_of(std::move(vocab));
+  detail::SentencePieceModel model = detail::sentencepiece_model_of(std::move(vocab), kControlPieces.size());
   model.control_ids = {0, 1, 2};
   model.unk_id = 0;
   model.bos_id = 1;

@@ -107,7 +107,13 @@ Result<GgmlVocab> ggml_vocab_of(const model_ir::GgufFile& file) {
 }  // namespace
 
 bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept {
-  if (auto gguf = model_ir::find_gguf(model_dir); !gguf || gguf.value()) return true;  // a broken folder reports itself
+  auto gguf = model_ir::find_gguf(model_dir);
+  if (!gguf) return true;  // a broken folder reports itself
+  if (gguf.value()) {
+    // A GGUF file without tokenizer.ggml.* (weights only) has no tokenizer; one that fails to open reports itself.
+    auto file = model_ir::GgufFile::open(*gguf.value());
+    return !file || file.value().value("tokenizer.ggml.model") != nullptr;
+  }
   for (const char* name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
     if (path_present(model_dir / name)) return true;
   }

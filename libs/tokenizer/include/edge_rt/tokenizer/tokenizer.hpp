@@ -55,9 +55,9 @@ class Tokenizer {
 /// Errors: kIoError when none of these files exists; kInvalidFormat / kMissingField naming the file and field.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir);
 
-/// Whether model_dir is a GGUF file or holds any file load_tokenizer reads (tokenizer.json, vocab.json, merges.txt,
-/// tokenizer.bin, *.gguf). A folder without one has no tokenizer; a folder with a broken one must report it, not
-/// run without it.
+/// Whether model_dir holds a tokenizer load_tokenizer reads: a GGUF file with tokenizer.ggml.model (or one that
+/// does not open), tokenizer.json, vocab.json, merges.txt or tokenizer.bin. A model without one has no tokenizer;
+/// one with a broken one must report it, not run without it.
 bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept;
 
 /// A GGUF file's tokenizer.ggml.* metadata (ggml docs/gguf.md, "Tokenizer"; llama.cpp's llama-vocab.cpp is the
