@@ -1100,6 +1100,70 @@ def add_truncation_cases():
     trunc_case(0.6, False)
 
 
+def add_gguf_cases():
+    """GGUF files (tests/data/gguf/stories260K-f32.gguf edited): every field that lies gets an error naming the file."""
+    src = os.path.join(SRC, "tests", "data", "gguf", "stories260K-f32.gguf")
+
+    def edited(edit):
+        def setup(d):
+            path = os.path.join(d, "m.gguf")
+            data = bytearray(open(src, "rb").read())
+            data = edit(data)
+            with open(path, "wb") as f:
+                f.write(data)
+            return ["run", "-m", path, "-p", "Once", "-n", "4", "--no-monitor"]
+        return setup
+
+    def find(data, text):
+        i = bytes(data).find(text.encode())
+        if i < 0:
+            raise CaseFailure("the test file lacks %r" % text)
+        return i
+
+    def set_u32(data, at, value):
+        data[at:at + 4] = struct.pack("<I", value)
+        return data
+
+    def set_u64(data, at, value):
+        data[at:at + 8] = struct.pack("<Q", value)
+        return data
+
+    def tensor_type(data, name, value):  # a tensor info: name, n_dims, ne[n_dims], type, offset
+        at = find(data, name) + len(name)
+        n_dims = struct.unpack("<I", bytes(data[at:at + 4]))[0]
+        return set_u32(data, at + 4 + 8 * n_dims, value)
+
+    cases = [
+        ("truncated in the header", lambda b: b[:4000], ["m.gguf", "truncated"]),
+        ("truncated in the data", lambda b: b[:len(b) // 2], ["m.gguf", "truncated"]),
+        ("magic", lambda b: bytearray(b"GGML") + b[4:], ["m.gguf", "magic"]),
+        ("version 9", lambda b: set_u32(b, 4, 9), ["m.gguf", "version 9"]),
+        ("tensor count 2^40", lambda b: set_u64(b, 8, 1 << 40), ["m.gguf", "tensor_count"]),
+        ("metadata count 2^40", lambda b: set_u64(b, 16, 1 << 40), ["m.gguf", "metadata_kv_count"]),
+        ("token list 2^60 strings", lambda b: set_u64(b, find(b, "tokenizer.ggml.tokens") + 21 + 4 + 4, 1 << 60),
+         ["m.gguf", "tokenizer.ggml.tokens"]),
+        ("block_count 10^9", lambda b: set_u32(b, find(b, "llama.block_count") + 17 + 4, 10 ** 9),
+         ["m.gguf", "llama.block_count"]),
+        ("block_count 4 of 5 layers", lambda b: set_u32(b, find(b, "llama.block_count") + 17 + 4, 4),
+         ["m.gguf", "not used"]),
+        ("a Q3_K tensor", lambda b: tensor_type(b, "blk.0.attn_q.weight", 11), ["m.gguf", "Q3_K"]),
+        ("an unknown ggml type", lambda b: tensor_type(b, "blk.0.attn_q.weight", 99), ["m.gguf", "99"]),
+        ("architecture mamba", lambda b: b.replace(b"\x05\x00\x00\x00\x00\x00\x00\x00llama", b"\x05\x00\x00\x00\x00\x00\x00\x00mamba", 1),
+         ["m.gguf", "mamba"]),
+    ]
+    for label, edit, wants in cases:
+        fcase("class1 gguf %s" % label, edited(edit), wants, codes=(1,))
+
+    def two_files(d):
+        folder = os.path.join(d, "m")
+        os.makedirs(folder)
+        shutil.copyfile(src, os.path.join(folder, "a.gguf"))
+        shutil.copyfile(src, os.path.join(folder, "b.gguf"))
+        return ["run", "-m", folder, "-p", "Once", "-n", "4", "--no-monitor"]
+
+    fcase("class1 gguf two .gguf files in one folder", two_files, ["2 .gguf files", "a.gguf"], codes=(1,))
+
+
 # ======================================================================================================================
 # Class 5: writes that would destroy data
 # ======================================================================================================================
@@ -1756,6 +1820,7 @@ def register_all():
     add_resource_cases()
     add_not_regular_cases()
     add_truncation_cases()
+    add_gguf_cases()
     add_destructive_write_cases()
     add_stale_cases()
     add_nonfinite_cases()

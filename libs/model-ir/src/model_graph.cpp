@@ -80,11 +80,14 @@ Result<void> check_all_used(const detail::GraphData& g) {
   for (const std::string& n : unused) names += (names.empty() ? "" : ", ") + n;
   if (count > unused.size()) names += " and " + std::to_string(count - unused.size()) + " more";
   const std::string graph = g.config.architecture_name + " graph of " + std::to_string(g.config.n_layers) + " layers";
+  const bool gguf = g.checkpoint.gguf() != nullptr;
   return fail(ErrorCode::kInvalidFormat,
               "[model] " + g.model_dir.string() + ": " + std::to_string(count) +
-                  " tensor(s) of the checkpoint are not used by the " + graph +
-                  " that config.json describes: " + names +
-                  "; expected config.json and the weights to match (num_hidden_layers / n_layer, architecture)");
+                  " tensor(s) of the checkpoint are not used by the " + graph + " that " +
+                  (gguf ? "the GGUF metadata" : "config.json") + " describes: " + names + "; expected " +
+                  (gguf ? "the metadata (<arch>.block_count, general.architecture)"
+                        : "config.json (num_hidden_layers / n_layer, architecture)") +
+                  " and the weights to match");
 }
 
 }  // namespace
