@@ -342,7 +342,8 @@ TEST_P(SimdKernelsPerTarget, ResultsAreIdenticalForAnyThreadCount) {
 // Prefill runs tiles of several tokens and decode one token: each output must be the same bits either way, so that
 // a prompt's logits do not depend on how it was batched.
 TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
-  for (DType dtype : {DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+  for (DType dtype :
+       {DType::kQ8_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const std::size_t k = 512, m = 13, n = 7;
     const auto w = random_vector(m * k, 81);
     const auto bytes = encode(dtype, w, k);

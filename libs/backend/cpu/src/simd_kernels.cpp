@@ -554,11 +554,11 @@ void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byt
   }
 }
 
-// ---- The other block formats (Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), one row at a time. Each 32-weight sub-block is
-// unpacked to 32 unsigned bytes u (0..63) with q = u - kBias<T>; vpmaddubsw multiplies u with the activations, and
-// the bias comes off in 16 bits (sum u x - bias sum x: both below 2 * 63 * 127, so the difference is exact). The
-// int32 sums become floats and meet the sub-block's scale (two for Q6_K, one per 16 weights: lanes 0-3 hold the
-// first 16 weights' pairs, lanes 4-7 the rest); a min (Q4_1, Q5_1, Q4_K, Q5_K) adds offset * d_x * sum q_x once per
+// ---- The other block formats (Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; Q8_0 in prefill), one row at a time. Each 32-weight
+// sub-block is unpacked to 32 unsigned bytes u (0..63) with q = u - kBias<T>; vpmaddubsw multiplies u with the
+// activations, and the bias comes off in 16 bits (sum u x - bias sum x: both below 2 * 63 * 127, so the difference is
+// exact). The int32 sums become floats and meet the sub-block's scale (two for Q6_K, one per 16 weights: lanes 0-3 hold
+// the first 16 weights' pairs, lanes 4-7 the rest); a min (Q4_1, Q5_1, Q4_K, Q5_K) adds offset * d_x * sum q_x once per
 // sub-block.
 template <DType T>
 inline constexpr int kBias = T == DType::kQ5_0   ? 16
@@ -594,7 +594,9 @@ HWY_INLINE float f16_at(const std::byte* p) {
 template <DType T>
 HWY_INLINE __m256i unpack_sub_block(const std::byte* blk, std::size_t s) {
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  if constexpr (T == DType::kQ4_1) {
+  if constexpr (T == DType::kQ8_0) {  // signed: dot_blocks_tile moves the sign onto x
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  } else if constexpr (T == DType::kQ4_1) {
     return unpack_nibbles(blk + 4);
   } else if constexpr (T == DType::kQ5_0 || T == DType::kQ5_1) {
     constexpr std::size_t kQh = T == DType::kQ5_0 ? 2 : 4;
@@ -629,7 +631,7 @@ HWY_INLINE void block_scales(const std::byte* blk, float* scale, float* offset) 
   if constexpr (T == DType::kQ4_1 || T == DType::kQ5_1) {
     scale[0] = scale[1] = f16_at(blk);
     offset[0] = f16_at(blk + 2);
-  } else if constexpr (T == DType::kQ5_0) {
+  } else if constexpr (T == DType::kQ5_0 || T == DType::kQ8_0) {
     scale[0] = scale[1] = f16_at(blk);
     offset[0] = 0.0f;
   } else if constexpr (T == DType::kQ4_K || T == DType::kQ5_K) {
@@ -687,7 +689,9 @@ HWY_INLINE void dot_blocks_tile(const ActBlock* xq, std::size_t nb, const std::b
         const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
         const __m256i pb = kBias<T> != 0 ? _mm256_maddubs_epi16(bias, x) : _mm256_setzero_si256();
         for (std::size_t r = 0; r < R; ++r) {
-          __m256i p = _mm256_maddubs_epi16(u[r], x);
+          // Q8_0: |w| times x with w's sign moved onto x, as dot_q8_0_rows4 (decode) computes it, to the bit.
+          __m256i p = T == DType::kQ8_0 ? _mm256_maddubs_epi16(_mm256_sign_epi8(u[r], u[r]), _mm256_sign_epi8(x, u[r]))
+                                        : _mm256_maddubs_epi16(u[r], x);
           if constexpr (kBias<T> != 0) p = _mm256_sub_epi16(p, pb);
           const __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
           const __m128 lo = _mm_set1_ps(scale[r][2 * s] * xb.d);
@@ -797,6 +801,10 @@ void GemvQuant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n,
   if (interleaved) return GemvQuantT<DType::kQ4_0, true>(xq, n, k, w, r0, r1, bias, out, m);
 #else
   (void)interleaved;  // has_interleaved_q4_0() is false: callers never set it
+#endif
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3
+  // Prefill in tiles (the same bits per element as decode's four-row kernel).
+  if (dtype == DType::kQ8_0 && n > 1) return GemvBlocksT<DType::kQ8_0>(xq, n, k, w, r0, r1, bias, out, m);
 #endif
   if (dtype == DType::kQ8_0) return GemvQuantT<DType::kQ8_0>(xq, n, k, w, r0, r1, bias, out, m);
   if (dtype == DType::kQ4_0) return GemvQuantT<DType::kQ4_0>(xq, n, k, w, r0, r1, bias, out, m);
