@@ -13,6 +13,13 @@ Checks:
 
   compare_gguf.py --edge-rt BIN --model FILE.gguf --reference tests/data/gguf/smollm2-q4_1-llama-cpp.json
 Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
+
+Why the bounds are low: quantized models amplify float summation order (llama.cpp's attention and softmax against
+ours) through the 8-bit activations into near-tie flips. llama.cpp itself, with an F16 instead of an F32 KV cache,
+agrees with this reference at 97.3% of positions and parts from its greedy tokens after 7 tokens on one prompt;
+with 1 thread instead of 2, 98.5% (docs/benchmarks.md). Measured here (AVX-512 VM): 97.3%, prefixes of 7 or more,
+each parting where llama.cpp's own top two are within 0.07. A real error (a misread block, a wrong RoPE order)
+falls far below (top-1 under 50%).
 """
 
 import argparse
@@ -41,8 +48,8 @@ def main():
     ap.add_argument("--edge-rt", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--reference", required=True)
-    ap.add_argument("--min-prefix", type=int, default=5)
-    ap.add_argument("--min-top1", type=float, default=0.96)
+    ap.add_argument("--min-prefix", type=int, default=3)
+    ap.add_argument("--min-top1", type=float, default=0.95)
     args = ap.parse_args()
     ref = json.load(open(args.reference))
     eos = ref["eos_id"]
