@@ -103,14 +103,18 @@ for m in f32 q8_0 q4_0 q4_1 q5_0 q5_1; do
   [ $m = f32 ] && dir=$S260K
   timeout 300 "$BIN" perplexity -m "$dir" -f "$EVAL" --output json >"$TMP/ppl-$m.json" 2>/dev/null
 done
+ppl_within() {  # ppl_within <label> <F32 perplexity json> <other json> <bound>: |other / F32 - 1| <= bound
+  local rel
+  rel=$("$PY" -c "import json; a=json.load(open('$2'))['perplexity']; b=json.load(open('$3'))['perplexity']; print(f'{b/a-1:.4f}')" 2>/dev/null)
+  if [ -n "$rel" ] && "$PY" -c "import sys; sys.exit(0 if abs($rel) <= $4 else 1)"; then
+    ok "$1 perplexity within $4 of F32 ($rel)"
+  else
+    not_ok "$1 perplexity within $4 of F32" "relative change '$rel'"
+  fi
+}
 for spec in "q8_0 0.01" "q4_0 0.05" "q4_1 0.06" "q5_0 0.02" "q5_1 0.02"; do
   set -- $spec
-  rel=$("$PY" -c "import json; a=json.load(open('$TMP/ppl-f32.json'))['perplexity']; b=json.load(open('$TMP/ppl-$1.json'))['perplexity']; print(f'{b/a-1:.4f}')" 2>/dev/null)
-  if [ -n "$rel" ] && "$PY" -c "import sys; sys.exit(0 if abs($rel) <= $2 else 1)"; then
-    ok "$1 perplexity within $2 of F32 ($rel)"
-  else
-    not_ok "$1 perplexity within $2 of F32" "relative change '$rel'"
-  fi
+  ppl_within "$1" "$TMP/ppl-f32.json" "$TMP/ppl-$1.json" "$2"
 done
 scored=$(json_field "$TMP/ppl-f32.json" "len(d['tokens']) == d['scored_tokens'] and d['scored_tokens'] > 1000")
 [ "$scored" = True ] && ok "perplexity lists every scored token's NLL" || not_ok "perplexity per-token NLL" "$scored"
@@ -127,12 +131,7 @@ if "$PY" "$SRC/tools/gen_model.py" --arch llama-256 --dtype f32 --seed 1 --out "
     dtypes=$("$BIN" inspect -m "$TMP/l-$1" --json 2>/dev/null | "$PY" -c "import json,sys; print(sorted({u['dtype'] for u in json.load(sys.stdin)['units']}))" 2>&1)
     echo "$dtypes" | grep -q "F32+$upper" && ok "llama-256 $1: the layers hold $upper" || not_ok "llama-256 $1 layers" "$dtypes"
     timeout 300 "$BIN" perplexity -m "$TMP/l-$1" -f "$EVAL" --chunks 2 --output json >"$TMP/ppl-l-$1.json" 2>/dev/null
-    rel=$("$PY" -c "import json; a=json.load(open('$TMP/ppl-l256.json'))['perplexity']; b=json.load(open('$TMP/ppl-l-$1.json'))['perplexity']; print(f'{b/a-1:.4f}')" 2>/dev/null)
-    if [ -n "$rel" ] && "$PY" -c "import sys; sys.exit(0 if abs($rel) <= $2 else 1)"; then
-      ok "llama-256 $1 perplexity within $2 of F32 ($rel)"
-    else
-      not_ok "llama-256 $1 perplexity within $2 of F32" "relative change '$rel'"
-    fi
+    ppl_within "llama-256 $1" "$TMP/ppl-l256.json" "$TMP/ppl-l-$1.json" "$2"
   done
 else
   not_ok "tools/gen_model.py llama-256" "generation failed"

@@ -4,6 +4,7 @@ Runs the edge-rt CLI, parses its JSON, and formats clear diffs. Also puts
 tools/reference/ on sys.path so the scripts can import the independent references.
 """
 
+import hashlib
 import json
 import os
 import shlex
@@ -177,3 +178,12 @@ def main_wrapper(fn):
         sys.exit(1)
     print("PASS %s: %s" % (name, summary))
     sys.exit(0)
+
+
+def sha256(path):
+    """Hex SHA-256 of a file, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -23,20 +23,11 @@ falls far below (top-1 under 50%).
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 
 import _common as C
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def run_json(args, cmd):
@@ -55,7 +46,7 @@ def main():
     eos = ref["eos_id"]
     report = []
     try:
-        got_sha = sha256(args.model)
+        got_sha = C.sha256(args.model)
         if got_sha != ref["model_sha256"]:
             C.fail("%s has SHA-256 %s, the reference was made from %s" % (args.model, got_sha, ref["model_sha256"]))
 
