@@ -1,6 +1,6 @@
 #pragma once
-// The CPU backend's kernels for GPT-2 and Llama inference. Activations are F32; weight matrices may be F32, F16, BF16,
-// Q8_0 or Q4_0.
+// The CPU backend's kernels for GPT-2 and Llama inference. Activations are F32; weight matrices may be F32, F16, BF16
+// or any block format of tensor_core::DType (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
 //
 // Every op has a plain reference kernel in `edge_rt::backend::cpu::reference` (the specification). The public entry
 // points run Google Highway kernels chosen at run time for the CPU (AVX-512/AVX2/SSE4, SVE2/SVE/NEON) and, given a
@@ -9,11 +9,13 @@
 //
 // Matrix products: one row (decode) runs a GEMV that streams the weights once; more rows (prefill) run a
 // cache-blocked GEMM over packed F32 panels (up to kGemmDepth deep, two vectors wide, 6 rows per register tile).
-// Q8_0/Q4_0 weights multiply activations quantized on the fly to 8 bits (one F32 scale per 32 values) with
-// integer dot products, as llama.cpp does; the reference kernels follow the same definition.
+// Quantized weights multiply activations quantized on the fly to 8 bits (one F16-rounded scale per 32 values, as
+// llama.cpp's Q8_0/Q8_1) with integer dot products; the reference kernels follow the same definition. Prefill
+// of the Q8_0/Q4_1/Q5_x/K-quant formats runs tiles of 4 rows x 4 tokens, each weight sub-block unpacked once per
+// tile; every element gets the operations it gets alone, so batching never changes results.
 //
 // Fixed memory outside any budget, per thread that runs kernels: a GEMM panel (kGemmDepth x 2 vectors of floats,
-// 64 KiB with AVX2), the quantized activations (n x k x 40/32 bytes), one attention score row (n_ctx floats) and
+// 64 KiB with AVX2), the quantized activations (n x k x 44/32 bytes), one attention score row (n_ctx floats) and
 // the partial sums of the input-major GEMV (k / 64 x m floats: 147 KiB for GPT-2 124M, 625 KiB for 1.5B).
 // Kernels check their arguments once at entry (EDGE_RT_CHECK: a mismatch is a programmer error), then loop.
 
