@@ -81,13 +81,13 @@ Result<void> check_all_used(const detail::GraphData& g) {
   if (count > unused.size()) names += " and " + std::to_string(count - unused.size()) + " more";
   const std::string graph = g.config.architecture_name + " graph of " + std::to_string(g.config.n_layers) + " layers";
   const bool gguf = g.checkpoint.gguf() != nullptr;
-  return fail(ErrorCode::kInvalidFormat,
-              "[model] " + g.model_dir.string() + ": " + std::to_string(count) +
-                  " tensor(s) of the checkpoint are not used by the " + graph + " that " +
-                  (gguf ? "the GGUF metadata" : "config.json") + " describes: " + names + "; expected " +
-                  (gguf ? "the metadata (<arch>.block_count, general.architecture)"
-                        : "config.json (num_hidden_layers / n_layer, architecture)") +
-                  " and the weights to match");
+  return fail(ErrorCode::kInvalidFormat, "[model] " + g.model_dir.string() + ": " + std::to_string(count) +
+                                             " tensor(s) of the checkpoint are not used by the " + graph + " that " +
+                                             (gguf ? "the GGUF metadata" : "config.json") + " describes: " + names +
+                                             "; expected " +
+                                             (gguf ? "the metadata (<arch>.block_count, general.architecture)"
+                                                   : "config.json (num_hidden_layers / n_layer, architecture)") +
+                                             " and the weights to match");
 }
 
 }  // namespace
