@@ -9,7 +9,9 @@ Checks:
         prompt, with llama.cpp's own logit gap where they part (reported), at least --min-prefix on every prompt;
   (iv)  teacher-forced over prompt + llama.cpp's continuation: edge-rt's top-1 equals llama.cpp's at >= --min-top1
         of all positions, and is always among llama.cpp's top 5;
-  (v)   under a memory budget of a quarter of the file, greedy tokens are identical to the unbudgeted run.
+  (v)   under a memory budget of a quarter of the file, greedy tokens are identical to the unbudgeted run;
+  (vi)  edge-rt convert --from gguf writes a folder whose tokenizer.json tokenizes every prompt as the file does and
+        whose top-1 agrees with the file's at >= --min-top1 of the positions (the rotate-half layout reorders q.k).
 
   compare_gguf.py --edge-rt BIN --model FILE.gguf --reference tests/data/gguf/smollm2-q4_1-llama-cpp.json
 Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
@@ -41,6 +43,7 @@ def main():
     ap.add_argument("--reference", required=True)
     ap.add_argument("--min-prefix", type=int, default=3)
     ap.add_argument("--min-top1", type=float, default=0.95)
+    ap.add_argument("--tmp", required=True, help="folder for the converted model")
     args = ap.parse_args()
     ref = json.load(open(args.reference))
     eos = ref["eos_id"]
@@ -125,6 +128,23 @@ def main():
         report.append("--memory-budget %dM (a quarter of the file): 48 tokens identical, peak pool %.1f MiB, "
                       "%.1f MiB streamed per token" % (budget_mib, m["peak_pool_bytes"] / 2**20,
                                                        m["streamed_bytes_per_token"] / 2**20))
+        # (vi) convert --from gguf
+        folder = os.path.join(args.tmp, "smollm2-converted")
+        C.run_ok([args.edge_rt, "convert", "--from", "gguf", "--checkpoint", args.model, "--out", folder, "--force"])
+        agree = total = 0
+        for p in ref["prompts"]:
+            ids = json.loads(C.run_ok([args.edge_rt, "tokenize", "-m", folder, "--text", p["text"]]))
+            if ids != p["prompt_ids"]:
+                C.fail("converted folder: tokenization of %r is %s, expected %s" % (p["text"], ids, p["prompt_ids"]))
+            seq = ",".join(map(str, (p["prompt_ids"] + p["generated_ids"])[:len(p["top"])]))
+            rows = [run_json(args, ["run", "-m", m, "--prompt-tokens", seq, "-n", "1", "--temp", "0",
+                                    "--all-logits"])["logits"] for m in (args.model, folder)]
+            for a, b in zip(*rows):
+                agree += max(range(len(a)), key=a.__getitem__) == max(range(len(b)), key=b.__getitem__)
+                total += 1
+        if agree / total < args.min_top1:
+            C.fail("converted folder: top-1 agrees with the GGUF file at %d/%d positions" % (agree, total))
+        report.append("convert --from gguf: tokenization equal, top-1 agreement with the file %d/%d" % (agree, total))
     except C.CheckFailed as e:
         print("FAIL: %s" % e, file=sys.stderr)
         print("compare_gguf: FAIL")

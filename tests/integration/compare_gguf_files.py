@@ -13,6 +13,8 @@ Checks:
   (iv)  llama-256-Q4_0.gguf (llama.cpp's Q4_0 with a Q6_K output matrix): the head is Q6_K, and its logits track
         the F32 model tools/gen_model.py regenerates (cosine >= 0.95 per position; a misread Q6_K gives ~0).
 
+  (v)   edge-rt convert --from gguf: the stories260K folder it writes gives models/stories260K's 60 greedy tokens,
+        and the capp-gpt2-tiny Q4_0 folder the GGUF file's logits to the bit;
   compare_gguf_files.py --edge-rt BIN --data tests/data/gguf --models ../shared/models --source REPO --tmp DIR
 Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
 """
@@ -93,6 +95,21 @@ def main():
         if not abs(q4_nll - f32_nll) <= 0.1:
             C.fail("capp-gpt2-tiny Q4_0: mean NLL %.4f vs F32 %.4f" % (q4_nll, f32_nll))
         report.append("capp-gpt2-tiny Q4_0: mean NLL %.3f vs F32 %.3f" % (q4_nll, f32_nll))
+
+        # (v) convert --from gguf
+        folder = os.path.join(args.tmp, "stories260K-converted")
+        C.run_ok([args.edge_rt, "convert", "--from", "gguf", "--checkpoint", gguf, "--out", folder, "--force"])
+        for text in PROMPTS[:2]:
+            c = run(args, folder, "-p", text, "-n", "60")
+            s = run(args, st, "-p", text, "-n", "60")
+            if c["generated_token_ids"] != s["generated_token_ids"] or c["prompt_token_ids"] != s["prompt_token_ids"]:
+                C.fail("convert --from gguf stories260K %r: %r, safetensors %r" % (text, c["text"], s["text"]))
+        q4_gguf = os.path.join(args.data, "capp-gpt2-tiny-Q4_0.gguf")
+        folder = os.path.join(args.tmp, "capp-q4_0-converted")
+        C.run_ok([args.edge_rt, "convert", "--from", "gguf", "--checkpoint", q4_gguf, "--out", folder, "--force"])
+        if not np.array_equal(logits(args, folder, seq), q4):
+            C.fail("convert --from gguf capp-gpt2-tiny Q4_0: logits differ from the GGUF file's")
+        report.append("convert --from gguf: stories260K tokens and capp-gpt2-tiny Q4_0 logits kept")
 
         # (iv) llama-256 Q4_0 with a Q6_K head
         model = os.path.join(args.data, "llama-256-Q4_0.gguf")

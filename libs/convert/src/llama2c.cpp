@@ -1,4 +1,5 @@
 #include "output_folder.hpp"
+#include "rope_rows.hpp"
 
 #include <edge_rt/convert/llama2c.hpp>
 #include <edge_rt/core/checked.hpp>
@@ -18,20 +19,6 @@ namespace edge_rt::convert {
 namespace {
 
 // Rows of w [n_heads * head_dim, cols]: llama2.c rotates pairs (2i, 2i+1) of each head, HF rotates (i, i + hd/2).
-std::vector<float> permute_rope_rows(const float* w, std::size_t n_heads, std::size_t head_dim, std::size_t cols) {
-  std::vector<float> out(n_heads * head_dim * cols);
-  const std::size_t half = head_dim / 2;
-  for (std::size_t h = 0; h < n_heads; ++h) {
-    for (std::size_t i = 0; i < half; ++i) {
-      for (std::size_t j = 0; j < 2; ++j) {
-        const float* src = w + (h * head_dim + 2 * i + j) * cols;
-        std::memcpy(out.data() + (h * head_dim + j * half + i) * cols, src, cols * sizeof(float));
-      }
-    }
-  }
-  return out;
-}
-
 std::span<const std::byte> as_bytes(const float* p, std::size_t n) {
   return {reinterpret_cast<const std::byte*>(p), n * sizeof(float)};
 }
@@ -134,17 +121,17 @@ Result<void> convert_llama2c(const std::filesystem::path& checkpoint_bin, const 
   using tensor_core::Shape;
   const auto sd = static_cast<std::int64_t>(d), sff = static_cast<std::int64_t>(ff);
   const auto skv = static_cast<std::int64_t>(kv_dim), sV = static_cast<std::int64_t>(V);
-  std::vector<std::vector<float>> permuted;  // keeps permuted q/k alive until written
+  std::vector<std::vector<std::byte>> permuted;  // keeps permuted q/k alive until written
   std::vector<model_ir::TensorToWrite> tensors;
   tensors.push_back({"model.embed_tokens.weight", DType::kF32, Shape{sV, sd}, as_bytes(emb, V * d)});
   for (std::size_t l = 0; l < L; ++l) {
     const std::string pre = "model.layers." + std::to_string(l) + ".";
-    permuted.push_back(permute_rope_rows(wq + l * d * d, static_cast<std::size_t>(h.n_heads), head_dim, d));
-    tensors.push_back(
-        {pre + "self_attn.q_proj.weight", DType::kF32, Shape{sd, sd}, as_bytes(permuted.back().data(), d * d)});
-    permuted.push_back(permute_rope_rows(wk + l * kv_dim * d, static_cast<std::size_t>(h.n_kv_heads), head_dim, d));
-    tensors.push_back(
-        {pre + "self_attn.k_proj.weight", DType::kF32, Shape{skv, sd}, as_bytes(permuted.back().data(), kv_dim * d)});
+    permuted.push_back(detail::rotate_half_rows(as_bytes(wq + l * d * d, d * d), static_cast<std::size_t>(h.n_heads),
+                                                head_dim, d * sizeof(float)));
+    tensors.push_back({pre + "self_attn.q_proj.weight", DType::kF32, Shape{sd, sd}, permuted.back()});
+    permuted.push_back(detail::rotate_half_rows(as_bytes(wk + l * kv_dim * d, kv_dim * d),
+                                                static_cast<std::size_t>(h.n_kv_heads), head_dim, d * sizeof(float)));
+    tensors.push_back({pre + "self_attn.k_proj.weight", DType::kF32, Shape{skv, sd}, permuted.back()});
     tensors.push_back(
         {pre + "self_attn.v_proj.weight", DType::kF32, Shape{skv, sd}, as_bytes(wv + l * kv_dim * d, kv_dim * d)});
     tensors.push_back({pre + "self_attn.o_proj.weight", DType::kF32, Shape{sd, sd}, as_bytes(wo + l * d * d, d * d)});

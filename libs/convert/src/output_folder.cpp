@@ -11,11 +11,12 @@ namespace edge_rt::convert::detail {
 namespace fs = std::filesystem;
 
 namespace {
-// What the loader reads from a model folder (model_ir::Checkpoint, tokenizer::load_tokenizer, parse_hf_config).
+// What the loader reads from a model folder (model_ir::Checkpoint, tokenizer::load_tokenizer, parse_hf_config,
+// add_bos_token of tokenizer_config.json).
 bool loader_reads(const std::string& name) {
-  static constexpr std::array<std::string_view, 7> kNames = {
+  static constexpr std::array<std::string_view, 8> kNames = {
       "config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json", "vocab.json",
-      "merges.txt",  "tokenizer.bin"};
+      "merges.txt",  "tokenizer.bin",     "tokenizer_config.json"};
   return std::ranges::find(kNames, name) != kNames.end() || name.ends_with(".safetensors");
 }
 }  // namespace

@@ -1,6 +1,9 @@
 #include <edge_rt/model_ir/model_graph.hpp>
 
+#include <edge_rt/core/file.hpp>
 #include <edge_rt/model_ir/gguf.hpp>
+
+#include <boost/json.hpp>
 
 #include "unit_builder.hpp"
 
@@ -90,6 +93,25 @@ Result<void> check_all_used(const detail::GraphData& g) {
                                              " and the weights to match");
 }
 
+// transformers' tokenizer_config.json decides whether prompts start with BOS (add_bos_token), for the families
+// whose config.json does not say it. Absent file or key: unset (the recipe decides).
+Result<std::optional<bool>> read_add_bos_token(const std::filesystem::path& path) {
+  if (!path_present(path)) return std::optional<bool>();
+  EDGE_RT_TRY(const std::string text, read_regular_file(path, kMaxConfigBytes, "[config]"));
+  boost::system::error_code ec;
+  const boost::json::value root = boost::json::parse(text, ec);
+  if (ec || !root.is_object()) {
+    return fail(ErrorCode::kInvalidFormat, "[config] " + path.string() + ": not a JSON object");
+  }
+  const boost::json::value* add_bos = root.as_object().if_contains("add_bos_token");
+  if (!add_bos || add_bos->is_null()) return std::optional<bool>();
+  if (!add_bos->is_bool()) {
+    return fail(ErrorCode::kInvalidFormat, "[config] " + path.string() + ": key 'add_bos_token' is " +
+                                               boost::json::serialize(*add_bos) + ", expected true or false");
+  }
+  return std::optional<bool>(add_bos->as_bool());
+}
+
 }  // namespace
 
 template <class State>
@@ -122,6 +144,7 @@ Result<ModelGraph<Loaded>> ModelGraph<State>::load(
                                          ": is not a folder or a .gguf file; expected a model folder or a GGUF file");
   }
   EDGE_RT_TRY(auto config, parse_hf_config(model_dir / "config.json"));
+  EDGE_RT_TRY(config.add_bos, read_add_bos_token(model_dir / "tokenizer_config.json"));
   EDGE_RT_TRY(auto checkpoint, Checkpoint::open(model_dir));
   return ModelGraph<Loaded>(
       std::make_unique<detail::GraphData>(detail::GraphData{model_dir, std::move(config), std::move(checkpoint), {}}));

@@ -2,6 +2,8 @@
 
 #include "internal.hpp"
 
+#include <boost/json.hpp>
+
 namespace edge_rt::tokenizer {
 
 namespace {
@@ -100,6 +102,58 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_ggml(const GgmlVocab& v, const
   if (v.model == "llama") return sentencepiece_from_ggml(v, label);
   return fail(ErrorCode::kUnsupported, "[tokenizer] " + label + ": tokenizer.ggml.model is '" + v.model +
                                            "', expected gpt2 (byte-level BPE) or llama (SentencePiece BPE)");
+}
+
+Result<std::string> ggml_tokenizer_json(const GgmlVocab& v, const std::string& label) {
+  EDGE_RT_TRY(tokenizer_from_ggml(v, label));  // the same checks, and a vocabulary it accepts
+  namespace json = boost::json;
+  if (v.model == "llama") {
+    static constexpr std::string_view kControl[] = {"<unk>", "<s>", "</s>"};
+    for (std::size_t id = 0; id < std::size(kControl); ++id) {
+      if (v.tokens.size() <= id || v.tokens[id] != kControl[id]) {
+        return fail(ErrorCode::kUnsupported, "[tokenizer] " + label + ": token " + std::to_string(id) + " is '" +
+                                                 (id < v.tokens.size() ? v.tokens[id] : std::string()) +
+                                                 "'; a SentencePiece vocabulary converts to tokenizer.json only with "
+                                                 "<unk>, <s>, </s> as ids 0, 1, 2");
+      }
+    }
+    SentencePieceVocab pieces{v.tokens, v.scores, {}};
+    detail::add_score_merges(pieces, std::size(kControl));
+    return sentencepiece_tokenizer_json(pieces);
+  }
+  json::object vocab;
+  for (std::size_t id = 0; id < v.tokens.size(); ++id) {
+    if (!vocab.contains(v.tokens[id])) vocab[v.tokens[id]] = id;
+  }
+  json::array merges;
+  for (const std::string& m : v.merges) merges.push_back(json::string(m));
+  json::array added;
+  for (const detail::AddedToken& t : added_tokens(v)) {
+    added.push_back({{"id", t.id},
+                     {"content", t.content},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", t.special}});
+  }
+  const json::object byte_level{
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  json::value pre = byte_level;
+  if (v.pre == "smollm") {
+    pre = json::object{
+        {"type", "Sequence"},
+        {"pretokenizers", json::array{json::object{{"type", "Digits"}, {"individual_digits", true}}, byte_level}}};
+  }
+  const json::object root{
+      {"version", "1.0"},
+      {"added_tokens", std::move(added)},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", std::move(pre)},
+      {"post_processor", nullptr},
+      {"decoder", byte_level},
+      {"model", json::object{{"type", "BPE"}, {"vocab", std::move(vocab)}, {"merges", std::move(merges)}}}};
+  return json::serialize(root) + "\n";
 }
 
 }  // namespace edge_rt::tokenizer

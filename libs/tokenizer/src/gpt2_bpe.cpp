@@ -149,7 +149,19 @@ Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const json::value& root, const
   EDGE_RT_TRY(std::vector<AddedToken> added, added_tokens_from_json(member(root, "added_tokens"), vocab, file));
   EDGE_RT_TRY(const auto merge_list, merges_from_json(*merges_json, file));
   EDGE_RT_TRY(MergeTable merges, build_merge_table(merge_list, vocab, MergeRank::kByIndex, file, "model.merges"));
-  return make_gpt2_tokenizer(std::move(vocab), std::move(merges), std::move(added));
+  // A Digits pre-tokenizer with individual_digits (SmolLM's Sequence[Digits, ByteLevel]) splits every digit off.
+  Gpt2Options options;
+  const auto digits = [&](const json::value& pre) {
+    const json::object* obj = pre.if_object();
+    return obj && is_string(obj->if_contains("type"), "Digits") && is_bool(obj->if_contains("individual_digits"), true);
+  };
+  if (const json::value* pre = member(root, "pre_tokenizer"); pre && pre->is_object()) {
+    options.split_digits = digits(*pre);
+    if (const json::value* list = member(*pre, "pretokenizers"); list && list->is_array()) {
+      for (const json::value& p : list->as_array()) options.split_digits = options.split_digits || digits(p);
+    }
+  }
+  return make_gpt2_tokenizer(std::move(vocab), std::move(merges), std::move(added), options);
 }
 
 }  // namespace detail

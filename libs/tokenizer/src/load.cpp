@@ -49,9 +49,42 @@ Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, c
                                            "(model.byte_fallback, \"\u2581\" normalizer, Metaspace)");
 }
 
-namespace {
+bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept {
+  auto gguf = model_ir::find_gguf(model_dir);
+  if (!gguf) return true;  // a broken folder reports itself
+  if (gguf.value()) {
+    // A GGUF file without tokenizer.ggml.* (weights only) has no tokenizer; one that fails to open reports itself.
+    auto file = model_ir::GgufFile::open(*gguf.value());
+    return !file || file.value().value("tokenizer.ggml.model") != nullptr;
+  }
+  for (const char* name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
+    if (path_present(model_dir / name)) return true;
+  }
+  return false;
+}
 
-// The tokenizer.ggml.* keys of a GGUF file as a GgmlVocab.
+Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir) {
+  EDGE_RT_TRY(const auto gguf, model_ir::find_gguf(model_dir));
+  if (gguf) {
+    EDGE_RT_TRY(const model_ir::GgufFile file, model_ir::GgufFile::open(*gguf));
+    EDGE_RT_TRY(const GgmlVocab vocab, ggml_vocab_of(file));
+    return tokenizer_from_ggml(vocab, gguf->string());
+  }
+  if (path_present(model_dir / "tokenizer.json")) {
+    const std::filesystem::path path = model_dir / "tokenizer.json";
+    EDGE_RT_TRY(const std::string text, detail::read_file_bytes(path));
+    return parse_tokenizer_json(text, path.string());
+  }
+  if (path_present(model_dir / "vocab.json") || path_present(model_dir / "merges.txt")) {
+    return load_gpt2_vocab_merges(model_dir / "vocab.json", model_dir / "merges.txt");
+  }
+  if (path_present(model_dir / "tokenizer.bin")) {
+    return load_llama2c_tokenizer(model_dir / "tokenizer.bin");
+  }
+  return fail(ErrorCode::kIoError,
+              "[tokenizer] " + model_dir.string() + ": no tokenizer.json, vocab.json+merges.txt or tokenizer.bin");
+}
+
 Result<GgmlVocab> ggml_vocab_of(const model_ir::GgufFile& file) {
   const std::string label = file.path().string();
   GgmlVocab v;
@@ -102,44 +135,6 @@ Result<GgmlVocab> ggml_vocab_of(const model_ir::GgufFile& file) {
     v.add_space_prefix = b != 0;
   }
   return v;
-}
-
-}  // namespace
-
-bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept {
-  auto gguf = model_ir::find_gguf(model_dir);
-  if (!gguf) return true;  // a broken folder reports itself
-  if (gguf.value()) {
-    // A GGUF file without tokenizer.ggml.* (weights only) has no tokenizer; one that fails to open reports itself.
-    auto file = model_ir::GgufFile::open(*gguf.value());
-    return !file || file.value().value("tokenizer.ggml.model") != nullptr;
-  }
-  for (const char* name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer.bin"}) {
-    if (path_present(model_dir / name)) return true;
-  }
-  return false;
-}
-
-Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir) {
-  EDGE_RT_TRY(const auto gguf, model_ir::find_gguf(model_dir));
-  if (gguf) {
-    EDGE_RT_TRY(const model_ir::GgufFile file, model_ir::GgufFile::open(*gguf));
-    EDGE_RT_TRY(const GgmlVocab vocab, ggml_vocab_of(file));
-    return tokenizer_from_ggml(vocab, gguf->string());
-  }
-  if (path_present(model_dir / "tokenizer.json")) {
-    const std::filesystem::path path = model_dir / "tokenizer.json";
-    EDGE_RT_TRY(const std::string text, detail::read_file_bytes(path));
-    return parse_tokenizer_json(text, path.string());
-  }
-  if (path_present(model_dir / "vocab.json") || path_present(model_dir / "merges.txt")) {
-    return load_gpt2_vocab_merges(model_dir / "vocab.json", model_dir / "merges.txt");
-  }
-  if (path_present(model_dir / "tokenizer.bin")) {
-    return load_llama2c_tokenizer(model_dir / "tokenizer.bin");
-  }
-  return fail(ErrorCode::kIoError,
-              "[tokenizer] " + model_dir.string() + ": no tokenizer.json, vocab.json+merges.txt or tokenizer.bin");
 }
 
 std::string Tokenizer::decode(std::span<const TokenId> ids) const {

@@ -81,7 +81,8 @@ struct GraphData;
 template <class State>
 class ModelGraph final {
  public:
-  /// Reads model_dir/config.json and opens the checkpoint (model.safetensors or a sharded index); or, when
+  /// Reads model_dir/config.json (and add_bos_token from tokenizer_config.json when present) and opens the
+  /// checkpoint (model.safetensors or a sharded index); or, when
   /// `model_dir` is a .gguf file or a folder holding one and no config.json (find_gguf), the GGUF file with the
   /// config from its metadata (config_from_gguf).
   /// Errors: those of parse_hf_config and Checkpoint::open.

@@ -13,6 +13,10 @@
 #include <utility>
 #include <vector>
 
+namespace edge_rt::model_ir {
+class GgufFile;
+}
+
 namespace edge_rt::tokenizer {
 
 using TokenId = std::int32_t;
@@ -80,6 +84,17 @@ struct GgmlVocab {
 /// pattern). `label` names the source in messages. Errors: kInvalidFormat (sizes disagree, a merge that is not
 /// "left right" or names unknown tokens, an id out of range), kUnsupported (another model or pre-tokenizer).
 Result<std::unique_ptr<Tokenizer>> tokenizer_from_ggml(const GgmlVocab& vocab, const std::string& label);
+
+/// The tokenizer.ggml.* keys of an opened GGUF file. Errors: kMissingField (tokenizer.ggml.model or .tokens
+/// absent), kInvalidFormat (a key of the wrong type, an id outside the vocabulary), naming the file and key.
+Result<GgmlVocab> ggml_vocab_of(const model_ir::GgufFile& file);
+
+/// HF tokenizer.json text that load_tokenizer reads back as tokenizer_from_ggml(vocab) encodes: for "gpt2",
+/// model BPE (vocab, merges) with the ByteLevel pre-tokenizer (after Digits with individual_digits for "smollm")
+/// and control / user-defined tokens as added_tokens (special: control); for "llama", SentencePiece BPE
+/// (sentencepiece_tokenizer_json; ids 0, 1, 2 must be <unk>, <s>, </s>). Errors: kUnsupported otherwise, and
+/// tokenizer_from_ggml's. Thread-safe.
+Result<std::string> ggml_tokenizer_json(const GgmlVocab& vocab, const std::string& label);
 
 /// The same from tokenizer.json text already in memory; `label` names the source in messages. Exposed for
 /// fuzzing and embedding. Errors as load_tokenizer.
