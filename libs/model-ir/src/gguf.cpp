@@ -184,7 +184,8 @@ Result<void> read_value(Cursor& c, GgufType t, GgufValue& out, const std::string
       return boost::outcome_v2::success();
     }
     EDGE_RT_TRY(out.real, number_of(c, t, what));
-    out.integer = static_cast<std::int64_t>(out.real);
+    // Integers up to 32 bits and bools are exact as doubles; a float stays a float (1e300 is no int64).
+    if (out.is_integer()) out.integer = static_cast<std::int64_t>(out.real);
     return boost::outcome_v2::success();
   }
   if (depth >= kMaxArrayDepth) {
