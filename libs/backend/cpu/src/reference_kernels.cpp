@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 namespace edge_rt::backend::cpu::reference {
@@ -37,9 +38,13 @@ void matmul_quantized(std::span<const float> x, std::size_t n, std::size_t k, st
   for (std::size_t i = 0; i < n * nb; ++i) {
     const float* xb = x.data() + i * kQuantBlock;
     float amax = 0.0f;
-    for (std::size_t j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
-    const float d = amax / 127.0f;
-    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    bool finite = true;  // a block holding NaN or infinity gets a NaN scale and zeros, so its products are NaN
+    for (std::size_t j = 0; j < kQuantBlock; ++j) {
+      amax = std::max(amax, std::fabs(xb[j]));
+      finite = finite && std::isfinite(xb[j]);
+    }
+    const float d = finite ? amax / 127.0f : std::numeric_limits<float>::quiet_NaN();
+    const float id = amax != 0.0f && finite ? 127.0f / amax : 0.0f;
     xd[i] = f16_to_f32(f32_to_f16(d));  // stored as F16, as in ggml's block_q8_0
     xd_raw[i] = d;
     for (std::size_t j = 0; j < kQuantBlock; ++j)

@@ -862,11 +862,16 @@ void QuantizeAct(const float* x, std::size_t k, ActBlock* out) {
       vbad = hn::MulAdd(v, hn::Zero(df), vbad);
     }
     const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
-    const float d = amax / 127.0f + hn::GetLane(hn::SumOfLanes(df, vbad));
-    const auto id = hn::Set(df, amax != 0.0f ? 127.0f / amax : 0.0f);
+    const float bad = hn::GetLane(hn::SumOfLanes(df, vbad));
+    const float d = amax / 127.0f + bad;
+    // A non-finite block quantizes to zeros (NaN or infinite lanes would convert to INT_MIN/INT_MAX and overflow
+    // the integer sum below); its NaN scale carries the verdict.
+    const bool finite = bad == 0.0f;
+    const auto id = hn::Set(df, amax != 0.0f && finite ? 127.0f / amax : 0.0f);
     auto sum = hn::Zero(di);
     for (std::size_t j = 0; j < kQuantBlock; j += L) {
-      const auto q = hn::ConvertTo(di, hn::Round(hn::Mul(hn::LoadU(df, xb + j), id)));
+      const auto v = finite ? hn::LoadU(df, xb + j) : hn::Zero(df);
+      const auto q = hn::ConvertTo(di, hn::Round(hn::Mul(v, id)));
       sum = hn::Add(sum, q);
       hn::StoreU(hn::DemoteTo(d8, q), d8, out[b].qs + j);
     }
