@@ -55,7 +55,13 @@ TEST(CpuBackend, PreparedMatmulGivesTheKernelsBits) {
     const bool interleaves = dtype == tc::DType::kQ4_0 && cpu::prefers_interleaved_q4_0();
     EXPECT_EQ(prepared.layout, interleaves ? kCpuLayoutQ4_0x8 : kCpuLayoutRows) << tc::dtype_name(dtype);
     std::vector<float> want(kN * kRows), got(kN * kRows);
-    cpu::matmul(x, kN, tc::TensorView::contiguous(reference_block.data(), dtype, shape), bias, want);
+    const auto reference_view = tc::TensorView::contiguous(reference_block.data(), dtype, shape);
+    if (interleaves) {
+      cpu::interleave_q4_0(reference_block.data(), kRows, kK);
+      cpu::matmul_q4_0x8(x, kN, reference_view, bias, want);
+    } else {
+      cpu::matmul(x, kN, reference_view, bias, want);
+    }
     cpu->matmul(x, kN, prepared, bias, got);
     EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * sizeof(float)), 0) << tc::dtype_name(dtype);
   }

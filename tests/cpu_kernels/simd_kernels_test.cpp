@@ -62,6 +62,19 @@ TEST(SimdKernels, ReportsADispatchedTarget) {
 }
 
 // The library dispatches to the target under test, not a fallback: a target it did not compile would run EMU128.
+// The AVX512-VNNI tiles stand in for the AVX3 target's int8 kernels on CPUs with VNNI, and nowhere else.
+TEST_P(SimdKernelsPerTarget, NamesItsInt8Kernels) {
+#if defined(__x86_64__)
+  const bool vnni_cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512vnni");
+#else
+  const bool vnni_cpu = false;
+#endif
+  const bool avx3 = std::strcmp(simd_target(), "AVX3") == 0;
+  EXPECT_STREQ(int8_kernels(), avx3 && vnni_cpu ? "AVX512-VNNI" : simd_target());
+}
+
 TEST_P(SimdKernelsPerTarget, DispatchesTheTargetUnderTest) {
   EXPECT_STREQ(simd_target(), hwy::TargetName(GetParam()));
 }
@@ -359,10 +372,12 @@ TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
   }
 }
 
-// Q4_0x8 holds the same numbers as Q4_0 in another order: matmul must give the same bits, for whole groups of
-// eight rows and for the rows % 8 tail rows that keep the row layout, with any thread count.
-TEST_P(SimdKernelsPerTarget, InterleavedQ4_0MatchesRowLayoutBitForBit) {
+// Q4_0x8 holds the same numbers as Q4_0 in another order: matmul must give the same bits (within rounding with the
+// AVX512-VNNI kernels, which sum 16 rows per vector there), for whole groups of eight rows and for the rows % 8 tail
+// rows that keep the row layout, with any thread count, and for a token in a batch or alone.
+TEST_P(SimdKernelsPerTarget, InterleavedQ4_0MatchesRowLayout) {
   if (!prefers_interleaved_q4_0()) GTEST_SKIP() << "this CPU's kernels read Q4_0 rows";
+  const bool vnni = std::strcmp(int8_kernels(), "AVX512-VNNI") == 0;
   for (std::size_t k : {std::size_t{32}, std::size_t{544}}) {
     for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
       const auto w = random_vector(m * k, 81);
@@ -383,6 +398,17 @@ TEST_P(SimdKernelsPerTarget, InterleavedQ4_0MatchesRowLayoutBitForBit) {
         matmul(x, n, row_view, bias, want);
         reference::matmul(x, n, row_view, bias, ref);
         for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(want[i], ref[i], 1e-3f * (1.0f + std::fabs(ref[i])));
+        if (vnni) {
+          std::vector<float> x8(n * m);
+          matmul_q4_0x8(x, n, x8_view, bias, x8);
+          for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(x8[i], ref[i], 1e-3f * (1.0f + std::fabs(ref[i])));
+          for (std::size_t i = 0; i < n; ++i) {  // the batch's rows are the bits of each token alone
+            std::vector<float> alone(m);
+            matmul_q4_0x8(std::span(x).subspan(i * k, k), 1, x8_view, bias, alone);
+            EXPECT_EQ(std::memcmp(alone.data(), x8.data() + i * m, m * 4), 0) << "k=" << k << " m=" << m;
+          }
+          want = x8;
+        }
         for (std::size_t threads : {1, 2, 3}) {
           ThreadPool pool(threads);
           std::vector<float> got(n * m);

@@ -1,5 +1,8 @@
 #include "host_device.hpp"
 
+#include <edge_rt/backend/cpu/kernels.hpp>
+#include <edge_rt/backend/cpu_backend.hpp>
+
 #include <unistd.h>
 
 #include <limits>
@@ -46,6 +49,32 @@ std::size_t HostDevice::limit_threads(std::size_t n) {
   // A new pool costs a few thread starts; it happens only when a monitor changes its mind.
   if (want != threads_->size()) threads_ = std::make_unique<cpu::ThreadPool>(want);
   return threads_->size();
+}
+
+PreparedWeight HostDevice::prepare_host_weight(std::span<std::byte> bytes, tensor_core::DType dtype,
+                                               const tensor_core::Shape& shape, bool input_major, WeightUse use) {
+  PreparedWeight w;
+  w.view = tensor_core::TensorView::contiguous(bytes.data(), dtype, shape);
+  w.input_major = input_major;
+  // Only matmul operands change layout: the embedding is read by rows. Done on every load, streamed groups
+  // included: one pass over data already in cache. (Quantized matrices are never input-major.)
+  if (use == WeightUse::kMatmul && dtype == tensor_core::DType::kQ4_0 && !input_major &&
+      cpu::prefers_interleaved_q4_0()) {
+    cpu::interleave_q4_0(bytes.data(), static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
+    w.layout = kCpuLayoutQ4_0x8;
+  }
+  return w;
+}
+
+void HostDevice::host_matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w,
+                             std::span<const float> bias, std::span<float> out) {
+  if (w.layout == kCpuLayoutQ4_0x8) {
+    cpu::matmul_q4_0x8(x, n, w.view, bias, out, threads());
+  } else if (w.input_major) {
+    cpu::matmul_in_out(x, n, w.view, bias, out, threads());
+  } else {
+    cpu::matmul(x, n, w.view, bias, out, threads());
+  }
 }
 
 }  // namespace edge_rt::backend::detail

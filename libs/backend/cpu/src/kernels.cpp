@@ -6,6 +6,7 @@
 #include "checks.hpp"
 
 #include "simd_kernels.hpp"
+#include "vnni_kernels.hpp"
 
 #include <hwy/aligned_allocator.h>
 
@@ -56,6 +57,20 @@ std::span<simd::ActBlock> act_buffer(std::size_t blocks) {
   return {buffer.data(), blocks};
 }
 
+// The same rows packed for the VNNI tiles (vnni::pack_act).
+std::span<vnni::ActPair> pair_buffer(std::size_t pairs) {
+  thread_local std::vector<vnni::ActPair> buffer;
+  if (buffer.size() < pairs) buffer.resize(pairs);
+  return {buffer.data(), pairs};
+}
+
+// Q4_0x8's per-block activation sums (vnni::gemv_q4_0x8).
+std::span<std::int32_t> init_buffer(std::size_t blocks) {
+  thread_local std::vector<std::int32_t> buffer;
+  if (buffer.size() < blocks) buffer.resize(blocks);
+  return {buffer.data(), blocks};
+}
+
 void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
                   bool interleaved, std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
   const std::size_t nb = k / kQuantBlock;
@@ -63,6 +78,30 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
   for (std::size_t i = 0; i < n; ++i) simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
   // Whole groups of eight rows per chunk: Q4_0x8 is laid out by such groups from row 0.
   const std::size_t grain = round_up(std::max<std::size_t>(8, m / (4 * threads_of(pool))), 8);
+  if (simd::int8_vnni()) {
+    const float* b = bias.empty() ? nullptr : bias.data();
+    const std::size_t np = (nb + 1) / 2;
+    std::span<vnni::ActPair> xp = pair_buffer(!interleaved || m % 8 != 0 ? n * np : 0);
+    for (std::size_t i = 0; i < xp.size() / np; ++i) {
+      vnni::pack_act(w.dtype(), xq.data() + i * nb, nb, xp.data() + i * np);
+    }
+    if (!interleaved) {
+      parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
+        vnni::gemv(w.dtype(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+      });
+      return;
+    }
+    std::span<std::int32_t> xinit = init_buffer(n * nb);
+    for (std::size_t i = 0; i < n * nb; ++i) {
+      std::int32_t sum = 0;
+      for (std::int8_t q : xq[i].qs) sum += q;
+      xinit[i] = -8 * sum;
+    }
+    parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
+      vnni::gemv_q4_0x8(xq.data(), xinit.data(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+    });
+    return;
+  }
   parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
     simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, bias.empty() ? nullptr : bias.data(),
                      out.data(), m);
@@ -84,6 +123,10 @@ void gemm(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m,
 
 const char* simd_target() {
   return simd::target_name();
+}
+
+const char* int8_kernels() {
+  return simd::int8_vnni() ? "AVX512-VNNI" : simd::target_name();
 }
 
 bool prefers_interleaved_q4_0() noexcept {

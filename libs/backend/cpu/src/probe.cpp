@@ -1,6 +1,7 @@
 #include <edge_rt/backend/cpu/probe.hpp>
 
 #include "simd_kernels.hpp"
+#include "vnni_kernels.hpp"
 
 #include <hwy/aligned_allocator.h>
 
@@ -52,6 +53,17 @@ double probe_fma_peak(ThreadPool& pool, std::size_t iterations) {
   const double flops = 2.0 * 12 * static_cast<double>(simd::float_lanes()) * static_cast<double>(iterations) *
                        static_cast<double>(pool.size());
   return flops / s;
+}
+
+double probe_int8_peak(ThreadPool& pool, std::size_t iterations) {
+  if (!vnni::available()) return 0.0;
+  std::atomic<std::int32_t> keep{0};
+  vnni::dpbusd_chains(iterations / 10);  // warm up (the 512-bit units power up)
+  const auto start = Clock::now();
+  pool.parallel_for(pool.size(), [&](std::size_t) { keep += vnni::dpbusd_chains(iterations); });
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  sink = sink + static_cast<float>(keep.load());
+  return 12.0 * 64.0 * static_cast<double>(iterations) * static_cast<double>(pool.size()) / s;
 }
 
 }  // namespace edge_rt::backend::cpu

@@ -10,6 +10,7 @@
 #include <hwy/highway.h>
 
 #include "simd_kernels.hpp"
+#include "vnni_kernels.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -819,6 +820,10 @@ void GemvQuant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n,
   }
 }
 
+bool Int8Vnni() {
+  return HWY_TARGET == HWY_AVX3 && vnni::available();
+}
+
 bool HasInterleavedQ4_0() {
   return HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3;
 }
@@ -1064,6 +1069,7 @@ HWY_EXPORT(SumRows);
 HWY_EXPORT(Gemm);
 HWY_EXPORT(GemvQuant);
 HWY_EXPORT(HasInterleavedQ4_0);
+HWY_EXPORT(Int8Vnni);
 HWY_EXPORT(QuantizeAct);
 HWY_EXPORT(AttnScores);
 HWY_EXPORT(AttnValues);
@@ -1108,6 +1114,10 @@ void gemv_quant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n
                 std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m) {
   HWY_DYNAMIC_DISPATCH(GemvQuant)(dtype, interleaved, xq, n, k, w, r0, r1, bias, out, m);
 }
+bool int8_vnni() {
+  return HWY_DYNAMIC_DISPATCH(Int8Vnni)();
+}
+
 bool has_interleaved_q4_0() {
   return HWY_DYNAMIC_DISPATCH(HasInterleavedQ4_0)();
 }

@@ -55,6 +55,9 @@ void gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::
 /// Q4_0x8 layout of interleave_q4_0 (only where has_interleaved_q4_0()).
 void gemv_quant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w,
                 std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m);
+/// True when the dispatched target is AVX3 and the CPU has AVX-512 VNNI: quantized matmuls then run the
+/// vnni_kernels.hpp tiles instead of gemv_quant (x86 only; tests that select another target get gemv_quant).
+bool int8_vnni();
 /// True when gemv_quant takes interleaved Q4_0 on this CPU (the x86 AVX2/AVX-512 targets); there r0 and r1 must be
 /// multiples of 8 or r1 == rows.
 bool has_interleaved_q4_0();

@@ -21,27 +21,12 @@ class CpuBackend final : public detail::HostDevice {
 
   PreparedWeight prepare_weight(std::span<std::byte> bytes, tc::DType dtype, const tc::Shape& shape, bool input_major,
                                 WeightUse use) override {
-    PreparedWeight w;
-    w.view = tc::TensorView::contiguous(bytes.data(), dtype, shape);
-    w.input_major = input_major;
-    // Only matmul operands change layout: the embedding is read by rows. Done on every load, streamed groups
-    // included: one pass over data already in cache. (Quantized matrices are never input-major.)
-    if (use == WeightUse::kMatmul && dtype == tc::DType::kQ4_0 && !input_major && cpu::prefers_interleaved_q4_0()) {
-      cpu::interleave_q4_0(bytes.data(), static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
-      w.layout = kCpuLayoutQ4_0x8;
-    }
-    return w;
+    return prepare_host_weight(bytes, dtype, shape, input_major, use);
   }
 
   void matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w, std::span<const float> bias,
               std::span<float> out) override {
-    if (w.layout == kCpuLayoutQ4_0x8) {
-      cpu::matmul_q4_0x8(x, n, w.view, bias, out, threads());
-    } else if (w.input_major) {
-      cpu::matmul_in_out(x, n, w.view, bias, out, threads());
-    } else {
-      cpu::matmul(x, n, w.view, bias, out, threads());
-    }
+    host_matmul(x, n, w, bias, out);
   }
   void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> gamma, std::span<const float> beta,
                   float eps, std::span<float> out) override {

@@ -28,16 +28,17 @@ class NpuSim final : public detail::HostDevice {
     return {};
   }
 
-  // The "NPU's" layout is the file's rows.
+  // The simulated NPU runs the CPU's kernels on the CPU's layouts, so a model split across the two gives the bits
+  // of a CPU-only run (with VNNI, Q4_0 in rows and in Q4_0x8 are summed in different orders).
   PreparedWeight prepare_weight(std::span<std::byte> bytes, tc::DType dtype, const tc::Shape& shape, bool input_major,
-                                WeightUse /*use*/) override {
-    return {tc::TensorView::contiguous(bytes.data(), dtype, shape), input_major, 0};
+                                WeightUse use) override {
+    return prepare_host_weight(bytes, dtype, shape, input_major, use);
   }
 
   void matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w, std::span<const float> bias,
               std::span<float> out) override {
     EDGE_RT_CHECK(supports({Op::kMatmul, w.view.dtype(), 0, 0, w.input_major}).ok(), "npu-sim: unsupported matmul");
-    cpu::matmul(x, n, w.view, bias, out, threads());
+    host_matmul(x, n, w, bias, out);
   }
   void layer_norm(std::span<const float>, std::size_t, std::span<const float>, std::span<const float>, float,
                   std::span<float>) override {

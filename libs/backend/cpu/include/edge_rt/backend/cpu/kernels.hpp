@@ -37,8 +37,13 @@ using tensor_core::TensorView;
 /// The Highway target chosen for this CPU ("AVX2", "AVX3", "NEON", "SVE2"...).
 const char* simd_target();
 
+/// The kernels that multiply quantized weights with 8-bit activations: "AVX512-VNNI" (vpdpbusd tiles, where the
+/// target is AVX3 and the CPU has VNNI), else simd_target()'s.
+const char* int8_kernels();
+
 /// True when this CPU's kernels read Q4_0 fastest as Q4_0x8 (x86 AVX2/AVX-512: the eight-row integer GEMV reads a
-/// group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`), so a loader should call
+/// group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`; with VNNI, sixteen rows
+/// per vector keep decode at the memory's pace), so a loader should call
 /// interleave_q4_0 on the matrices it hands to matmul_q4_0x8. False elsewhere (NEON, SVE, scalar), where
 /// matmul_q4_0x8 is not available.
 bool prefers_interleaved_q4_0() noexcept;
@@ -46,7 +51,8 @@ bool prefers_interleaved_q4_0() noexcept;
 /// Rewrites a Q4_0 matrix of `rows` x `k` (k % 32 == 0) in place as Q4_0x8: within each whole group of eight rows
 /// (rows 8i..8i+7), block b of the group becomes 144 bytes: the eight rows' F16 scales, then for t = 0..3 the
 /// bytes 4t..4t+3 of every row's 16 nibble bytes, row after row. The last rows % 8 rows keep the row layout.
-/// Same size and the same values: matmul_q4_0x8 on it gives the bits matmul gives on the row layout. Not undone;
+/// Same size and the same values: matmul_q4_0x8 on it gives the bits matmul gives on the row layout (except with
+/// the AVX512-VNNI kernels, whose Q4_0x8 tiles sum in another order: within rounding of it). Not undone;
 /// the view over it keeps DType::kQ4_0 (the layout is the caller's to remember: the CPU backend's prepared weight).
 void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k);
 
@@ -55,8 +61,8 @@ void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k);
 /// thread).
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out, ThreadPool* pool = nullptr);
-/// matmul for a Q4_0 matrix that interleave_q4_0 rewrote (the Q4_0x8 layout); same contract and the same bits.
-/// Only where prefers_interleaved_q4_0().
+/// matmul for a Q4_0 matrix that interleave_q4_0 rewrote (the Q4_0x8 layout); same contract, and the same bits
+/// as matmul on the rows but with AVX512-VNNI. Only where prefers_interleaved_q4_0().
 void matmul_q4_0x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
                    std::span<float> out, ThreadPool* pool = nullptr);
 /// out[n, m] = x[n, k] . w[k, m] (+ bias[m] when non-empty): the weight stored input-major, as GPT-2's Conv1D

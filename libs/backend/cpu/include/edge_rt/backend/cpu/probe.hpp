@@ -17,4 +17,9 @@ double probe_read_bandwidth(ThreadPool& pool, std::size_t bytes, int repeats);
 /// on every target) for `iterations` steps. Returns floating-point operations per second (an FMA counts 2).
 double probe_fma_peak(ThreadPool& pool, std::size_t iterations);
 
+/// Peak of 8-bit integer multiply-adds as the quantized kernels issue them: every thread runs 12 independent
+/// 512-bit vpdpbusd chains (64 multiply-adds each) for `iterations` steps. Returns multiply-adds per second, or 0
+/// where the CPU lacks AVX-512 VNNI (the only int8 kernels probed; the vpmaddubsw ones are not).
+double probe_int8_peak(ThreadPool& pool, std::size_t iterations);
+
 }  // namespace edge_rt::backend::cpu
