@@ -73,38 +73,40 @@ std::span<std::int32_t> init_buffer(std::size_t blocks) {
 
 void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
                   bool interleaved, std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
-  const std::size_t nb = k / kQuantBlock;
+  const std::size_t nb = k / kQuantBlock, np = (nb + 1) / 2;
+  const float* b = bias.empty() ? nullptr : bias.data();
+  const bool vnni = simd::int8_vnni();
+  // The VNNI kernels read pairs (Q4_0x8 only for its row-layout tail) and Q4_0x8's block sums.
   std::span<simd::ActBlock> xq = act_buffer(n * nb);
-  for (std::size_t i = 0; i < n; ++i) simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
+  std::span<vnni::ActPair> xp = pair_buffer(vnni && (!interleaved || m % 8 != 0) ? n * np : 0);
+  std::span<std::int32_t> xinit = init_buffer(vnni && interleaved ? n * nb : 0);
+  const auto prepare = [&](std::size_t i0, std::size_t i1) {
+    for (std::size_t i = i0; i < i1; ++i) {
+      simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
+      if (!xp.empty()) vnni::pack_act(w.dtype(), xq.data() + i * nb, nb, xp.data() + i * np);
+      for (std::size_t j = i * nb; j < (i + 1) * nb && !xinit.empty(); ++j) {
+        std::int32_t sum = 0;
+        for (std::int8_t q : xq[j].qs) sum += q;
+        xinit[j] = -8 * sum;
+      }
+    }
+  };
+  // Prefill's rows of activations are quantized in parallel too (serial, they were a tenth of a 2-thread prefill).
+  if (n > 1) {
+    parallel_ranges(pool, n, std::max<std::size_t>(1, n / (4 * threads_of(pool))), prepare);
+  } else {
+    prepare(0, n);
+  }
   // Whole groups of eight rows per chunk: Q4_0x8 is laid out by such groups from row 0.
   const std::size_t grain = round_up(std::max<std::size_t>(8, m / (4 * threads_of(pool))), 8);
-  if (simd::int8_vnni()) {
-    const float* b = bias.empty() ? nullptr : bias.data();
-    const std::size_t np = (nb + 1) / 2;
-    std::span<vnni::ActPair> xp = pair_buffer(!interleaved || m % 8 != 0 ? n * np : 0);
-    for (std::size_t i = 0; i < xp.size() / np; ++i) {
-      vnni::pack_act(w.dtype(), xq.data() + i * nb, nb, xp.data() + i * np);
-    }
-    if (!interleaved) {
-      parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
-        vnni::gemv(w.dtype(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
-      });
-      return;
-    }
-    std::span<std::int32_t> xinit = init_buffer(n * nb);
-    for (std::size_t i = 0; i < n * nb; ++i) {
-      std::int32_t sum = 0;
-      for (std::int8_t q : xq[i].qs) sum += q;
-      xinit[i] = -8 * sum;
-    }
-    parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
-      vnni::gemv_q4_0x8(xq.data(), xinit.data(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
-    });
-    return;
-  }
   parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
-    simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, bias.empty() ? nullptr : bias.data(),
-                     out.data(), m);
+    if (!vnni) {
+      simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+    } else if (interleaved) {
+      vnni::gemv_q4_0x8(xq.data(), xinit.data(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+    } else {
+      vnni::gemv(w.dtype(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+    }
   });
 }
 
