@@ -1,7 +1,9 @@
 // Kernel benchmarks against the machine's own limits, measured in the same run:
-//   edge_rt_bench probe  [-t T]                          read bandwidth and FMA peak
-//   edge_rt_bench gemm   [-t T] [--n 512 --k 768 --m 3072] [--dtype f32|f16|bf16]
-//                                                        prefill GEMM GFLOP/s as a share of the FMA peak
+//   edge_rt_bench probe  [-t T]                          read bandwidth, FMA peak and int8 (vpdpbusd) peak
+//   edge_rt_bench gemm   [-t T] [--n 512 --k 768 --m 3072] [--dtype f32|f16|bf16|q8_0|q4_0|...|q6_k]
+//                                                        prefill GEMM GFLOP/s as a share of the FMA peak; for a
+//                                                        quantized dtype also multiply-adds/s as a share of the
+//                                                        int8 peak (Q4_0 as the CPU backend lays it out)
 //   edge_rt_bench decode -m DIR [-t T] [-n 64] [--rounds R]
 //                                                        decode tok/s and weight bandwidth as a share of the
 //                                                        read bandwidth (every weight resident); R > 1 repeats
@@ -39,8 +41,11 @@ int probe(std::size_t threads) {
   cpu::ThreadPool pool(threads);
   const double bw = cpu::probe_read_bandwidth(pool, kProbeBytes, 5);
   const double peak = cpu::probe_fma_peak(pool, 200'000'000 / threads);
-  std::printf("{\"target\": \"%s\", \"threads\": %zu, \"read_bandwidth_gbs\": %.2f, \"fma_peak_gflops\": %.1f}\n",
-              cpu::simd_target(), threads, bw / 1e9, peak / 1e9);
+  const double int8 = cpu::probe_int8_peak(pool, 200'000'000 / threads);
+  std::printf(
+      "{\"target\": \"%s\", \"int8_kernels\": \"%s\", \"threads\": %zu, \"read_bandwidth_gbs\": %.2f, "
+      "\"fma_peak_gflops\": %.1f, \"int8_peak_gmacs\": %.1f}\n",
+      cpu::simd_target(), cpu::int8_kernels(), threads, bw / 1e9, peak / 1e9, int8 / 1e9);
   return 0;
 }
 
@@ -65,9 +70,17 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   double best_out_in = 1e30, best_in_out = 1e30;
   const auto view_out_in = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(m), std::int64_t(k)});
   const auto view_in_out = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(k), std::int64_t(m)});
+  // Q4_0 as the CPU backend prepares it (WeightUse::kMatmul).
+  const bool x8 = dtype == tc::DType::kQ4_0 && cpu::prefers_interleaved_q4_0();
+  if (x8) cpu::interleave_q4_0(w.data(), m, k);
+  const double int8_peak = tc::is_quantized(dtype) ? cpu::probe_int8_peak(pool, 200'000'000 / threads) : 0.0;
   for (int r = 0; r < 10; ++r) {
     auto start = Clock::now();
-    cpu::matmul(x, n, view_out_in, {}, out, &pool);
+    if (x8) {
+      cpu::matmul_q4_0x8(x, n, view_out_in, {}, out, &pool);
+    } else {
+      cpu::matmul(x, n, view_out_in, {}, out, &pool);
+    }
     best_out_in = std::min(best_out_in, std::chrono::duration<double>(Clock::now() - start).count());
     if (tc::is_quantized(dtype)) continue;  // stored output-major only
     start = Clock::now();
@@ -78,10 +91,16 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   std::printf(
       "{\"target\": \"%s\", \"threads\": %zu, \"dtype\": \"%s\", \"n\": %zu, \"k\": %zu, \"m\": %zu, "
       "\"fma_peak_gflops\": %.1f, \"out_in_gflops\": %.1f, \"out_in_share_of_peak\": %.3f, "
-      "\"in_out_gflops\": %.1f, \"in_out_share_of_peak\": %.3f, \"weight_gbs_out_in\": %.2f}\n",
+      "\"in_out_gflops\": %.1f, \"in_out_share_of_peak\": %.3f, \"weight_gbs_out_in\": %.2f",
       cpu::simd_target(), threads, dtype_name.c_str(), n, k, m, peak / 1e9, flops / best_out_in / 1e9,
       flops / best_out_in / peak, flops / best_in_out / 1e9, flops / best_in_out / peak,
       static_cast<double>(w.size()) / best_out_in / 1e9);
+  if (tc::is_quantized(dtype)) {  // int8 multiply-adds: one per weight and token
+    std::printf(", \"int8_kernels\": \"%s\", \"int8_peak_gmacs\": %.1f, \"int8_gmacs\": %.1f, \"int8_share_of_peak\": %.3f",
+                cpu::int8_kernels(), int8_peak / 1e9, flops / 2 / best_out_in / 1e9,
+                int8_peak > 0 ? flops / 2 / best_out_in / int8_peak : 0.0);
+  }
+  std::printf("}\n");
   return 0;
 }
 
@@ -262,8 +281,8 @@ int main(int argc, char** argv) {
   g->add_option("--n", n, "rows (tokens)")->capture_default_str();
   g->add_option("--k", k, "reduction")->capture_default_str();
   g->add_option("--m", m, "columns (outputs)")->capture_default_str();
-  g->add_option("--dtype", dtype, "f32, f16, bf16, q8_0 or q4_0")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
+  g->add_option("--dtype", dtype, "f32, f16, bf16 or a block format (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k", "q6_k"}));
   d->add_option("-m,--model", model, "model folder")->required();
   d->add_option("-n", n_tokens, "tokens to decode")->capture_default_str();
   d->add_option("--rounds", rounds, "decode + probe rounds (a summary with medians when > 1)")

@@ -24,8 +24,10 @@ using namespace ::edge_rt::tensor_core;  // DType and the block layouts
 struct alignas(64) ActPair {
   std::int8_t qs[64];     ///< the blocks' ActBlock::qs, signed.
   float d[16];            ///< each lane: its block's ActBlock::d.
-  float sum[16];          ///< lanes 0 and 8: the block's sum term (ActBlock::s16 for Q4_1/Q5_1, d_sum otherwise).
   std::int32_t init[16];  ///< -bias * (sum of the lane's four qs): the weights' unsigned bias removed in int32.
+  /// Lanes 0-3: the first block's sum term (ActBlock::s16 for Q4_1/Q5_1, d_sum otherwise), 4-7 the second's: one
+  /// lane per row of a four-row tile, for the mins.
+  float sum[8];
 };
 
 /// True when this CPU runs these kernels (x86-64 with AVX-512 F/BW/DQ/VL and VNNI, state enabled by the OS).
