@@ -58,37 +58,23 @@ std::span<simd::ActBlock> act_buffer(std::size_t blocks) {
 }
 
 // The same rows packed for the VNNI tiles (vnni::pack_act).
-std::span<vnni::ActPair> pair_buffer(std::size_t pairs) {
-  thread_local std::vector<vnni::ActPair> buffer;
-  if (buffer.size() < pairs) buffer.resize(pairs);
-  return {buffer.data(), pairs};
-}
-
-// Q4_0x8's per-block activation sums (vnni::gemv_q4_0x8).
-std::span<std::int32_t> init_buffer(std::size_t blocks) {
-  thread_local std::vector<std::int32_t> buffer;
+std::span<vnni::ActVnni> vnni_buffer(std::size_t blocks) {
+  thread_local std::vector<vnni::ActVnni> buffer;
   if (buffer.size() < blocks) buffer.resize(blocks);
   return {buffer.data(), blocks};
 }
 
 void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
                   bool interleaved, std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
-  const std::size_t nb = k / kQuantBlock, np = (nb + 1) / 2;
+  const std::size_t nb = k / kQuantBlock;
   const float* b = bias.empty() ? nullptr : bias.data();
   const bool vnni = simd::int8_vnni();
-  // The VNNI kernels read pairs (Q4_0x8 only for its row-layout tail) and Q4_0x8's block sums.
   std::span<simd::ActBlock> xq = act_buffer(n * nb);
-  std::span<vnni::ActPair> xp = pair_buffer(vnni && (!interleaved || m % 8 != 0) ? n * np : 0);
-  std::span<std::int32_t> xinit = init_buffer(vnni && interleaved ? n * nb : 0);
+  std::span<vnni::ActVnni> xv = vnni_buffer(vnni ? n * nb : 0);
   const auto prepare = [&](std::size_t i0, std::size_t i1) {
     for (std::size_t i = i0; i < i1; ++i) {
       simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
-      if (!xp.empty()) vnni::pack_act(w.dtype(), xq.data() + i * nb, nb, xp.data() + i * np);
-      for (std::size_t j = i * nb; j < (i + 1) * nb && !xinit.empty(); ++j) {
-        std::int32_t sum = 0;
-        for (std::int8_t q : xq[j].qs) sum += q;
-        xinit[j] = -8 * sum;
-      }
+      if (vnni) vnni::pack_act(w.dtype(), xq.data() + i * nb, nb, xv.data() + i * nb);
     }
   };
   // Prefill's rows of activations are quantized in parallel too (serial, they were a tenth of a 2-thread prefill).
@@ -103,9 +89,9 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
     if (!vnni) {
       simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else if (interleaved) {
-      vnni::gemv_q4_0x8(xq.data(), xinit.data(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+      vnni::gemv_q4_0x8(xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else {
-      vnni::gemv(w.dtype(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+      vnni::gemv(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     }
   });
 }

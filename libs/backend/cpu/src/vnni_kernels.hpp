@@ -1,6 +1,6 @@
 #pragma once
 // Integer GEMM tiles for x86 CPUs with AVX-512 VNNI (vpdpbusd): every block format's weights against 8-bit
-// activations, 64 values (two 32-value sub-blocks) per 512-bit vector. Internal to the CPU backend: kernels.cpp uses
+// activations, 64 values (one 32-value sub-block of two rows) per 512-bit vector. Internal to the CPU backend: kernels.cpp uses
 // them in place of the AVX3 target's vpmaddubsw kernels where the CPU has VNNI (simd::int8_vnni()), for decode and
 // prefill alike, so that a token's outputs are the same bits in a batch and alone.
 //
@@ -18,39 +18,36 @@ namespace edge_rt::backend::cpu::vnni {
 
 using namespace ::edge_rt::tensor_core;  // DType and the block layouts
 
-/// Activations of two consecutive 32-value blocks laid out for one 512-bit step. Lane i of the 16 int32/float lanes
-/// covers values 4i..4i+3: lanes 0-7 the first block, 8-15 the second (all zero where the row has an odd number of
-/// blocks and this is its last pair).
-struct alignas(64) ActPair {
-  std::int8_t qs[64];     ///< the blocks' ActBlock::qs, signed.
-  float d[16];            ///< each lane: its block's ActBlock::d.
-  std::int32_t init[16];  ///< -bias * (sum of the lane's four qs): the weights' unsigned bias removed in int32.
-  /// Lanes 0-3: the first block's sum term (ActBlock::s16 for Q4_1/Q5_1, d_sum otherwise), 4-7 the second's: one
-  /// lane per row of a four-row tile, for the mins.
-  float sum[8];
+/// One 32-value activation block as the VNNI tiles read it.
+struct alignas(32) ActVnni {
+  std::int8_t qs[32];     ///< ActBlock::qs, signed.
+  std::int32_t init[8];   ///< -bias * (sum of qs[4i..4i+3]): the weights' unsigned bias removed in int32 lane i.
+  float d;                ///< ActBlock::d.
+  float sum;              ///< the mins' sum term: ActBlock::s16 for Q4_1/Q5_1, d_sum otherwise.
+  std::int32_t init_sum;  ///< -bias * (sum of qs): Q4_0x8's, one lane per row.
 };
 
 /// True when this CPU runs these kernels (x86-64 with AVX-512 F/BW/DQ/VL and VNNI, state enabled by the OS).
 bool available() noexcept;
 
-/// Packs nb ActBlocks (one row of k = 32 nb activations) into (nb + 1) / 2 ActPairs for weights of `dtype`, whose
-/// unsigned bias (8 for Q4_0, 16 for Q5_0, 32 for Q6_K, 128 for Q8_0, 0 otherwise) fills ActPair::init.
-void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActPair* out);
+/// Packs nb ActBlocks into nb ActVnni for weights of `dtype`, whose unsigned bias (8 for Q4_0, 16 for Q5_0, 32 for
+/// Q6_K, 128 for Q8_0, 0 otherwise) fills init and init_sum.
+void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* out);
 
 /// out[i * m + r] = bias[r] + sum over sub-blocks of scale_w * d_x * (integer dot) + offset_w * sum term, for
-/// i < n and r in [r0, r1): the reference kernels' quantized matmul. xp: n rows of (k / 32 + 1) / 2 ActPairs from
-/// pack_act with the same dtype. w: [rows, k] of a quantized dtype. Each element sees the same operations whatever
-/// n, r0 and r1, so results do not depend on the batch or the thread split. Precondition: available().
-void gemv(DType dtype, const ActPair* xp, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+/// i < n and r in [r0, r1): the reference kernels' quantized matmul, each row summed in ggml's order (8 lanes per
+/// block, blocks in order, its 8-lane sum, then the mins' terms). xv: n rows of k / 32 ActVnni from pack_act with
+/// the same dtype. w: [rows, k] of a quantized dtype. Each element sees the same operations whatever n, r0 and r1,
+/// so results do not depend on the batch or the thread split. Precondition: available().
+void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
           std::size_t r1, const float* bias, float* out, std::size_t m);
 
 /// The same for Q4_0 weights in the Q4_0x8 layout of interleave_q4_0 (whole groups of eight rows, then the
-/// m % 8 last rows in the row layout), sixteen rows per vector. xinit[i * nb + b] = -8 * (sum of xq[i * nb + b].qs);
-/// xp: pack_act(kQ4_0) rows, read only for the row-layout tail. r0 a multiple of 8. Each element sees the same
-/// operations whatever n, r0 and r1 (but not the same as gemv's on the row layout). Precondition: available().
-void gemv_q4_0x8(const simd::ActBlock* xq, const std::int32_t* xinit, const ActPair* xp, std::size_t n,
-                 std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1, const float* bias, float* out,
-                 std::size_t m);
+/// m % 8 last rows in the row layout), sixteen rows per vector; xv from pack_act(kQ4_0). r0 a multiple of 8. Each
+/// element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the row layout).
+/// Precondition: available().
+void gemv_q4_0x8(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+                 const float* bias, float* out, std::size_t m);
 
 /// The int8 peak probe: 12 independent vpdpbusd chains (512-bit) of `iterations` steps; returns a value that
 /// depends on all of them. Each step is 64 multiply-adds. Precondition: available().
