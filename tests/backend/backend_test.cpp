@@ -47,18 +47,19 @@ TEST(CpuBackend, PreparedMatmulGivesTheKernelsBits) {
   const auto w = random_floats(kRows * kK, 1);
   const auto x = random_floats(kN * kK, 2);
   const auto bias = random_floats(kRows, 3);
-  for (tc::DType dtype : {tc::DType::kF32, tc::DType::kF16, tc::DType::kQ8_0, tc::DType::kQ4_0}) {
+  for (tc::DType dtype :
+       {tc::DType::kF32, tc::DType::kF16, tc::DType::kQ8_0, tc::DType::kQ4_0, tc::DType::kQ5_1, tc::DType::kQ5_0}) {
     auto reference_block = weight_buffer(*cpu, dtype, kRows, kK, w);
     auto block = weight_buffer(*cpu, dtype, kRows, kK, w);
     const tc::Shape shape{std::int64_t{kRows}, std::int64_t{kK}};
     const PreparedWeight prepared = cpu->prepare_weight(block.bytes(), dtype, shape, false, WeightUse::kMatmul);
-    const bool interleaves = dtype == tc::DType::kQ4_0 && cpu::prefers_interleaved_q4_0();
-    EXPECT_EQ(prepared.layout, interleaves ? kCpuLayoutQ4_0x8 : kCpuLayoutRows) << tc::dtype_name(dtype);
+    const bool interleaves = cpu::prefers_interleaved(dtype);
+    EXPECT_EQ(prepared.layout, interleaves ? kCpuLayoutX8 : kCpuLayoutRows) << tc::dtype_name(dtype);
     std::vector<float> want(kN * kRows), got(kN * kRows);
     const auto reference_view = tc::TensorView::contiguous(reference_block.data(), dtype, shape);
     if (interleaves) {
-      cpu::interleave_q4_0(reference_block.data(), kRows, kK);
-      cpu::matmul_q4_0x8(x, kN, reference_view, bias, want);
+      cpu::interleave_rows8(dtype, reference_block.data(), kRows, kK);
+      cpu::matmul_x8(x, kN, reference_view, bias, want);
     } else {
       cpu::matmul(x, kN, reference_view, bias, want);
     }

@@ -372,53 +372,65 @@ TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
   }
 }
 
-// Q4_0x8 holds the same numbers as Q4_0 in another order: matmul must give the same bits (within rounding with the
-// AVX512-VNNI kernels, which sum 16 rows per vector there), for whole groups of eight rows and for the rows % 8 tail
-// rows that keep the row layout, with any thread count, and for a token in a batch or alone.
-TEST_P(SimdKernelsPerTarget, InterleavedQ4_0MatchesRowLayout) {
-  if (!prefers_interleaved_q4_0()) GTEST_SKIP() << "this CPU's kernels read Q4_0 rows";
+// The x8 layouts hold the same numbers as the rows in another order: matmul_x8 must give matmul's bits (within
+// rounding with the AVX512-VNNI kernels, which sum 16 rows per vector there), for whole groups of eight rows and for
+// the rows % 8 tail rows that keep the row layout, with any thread count, and for a token in a batch or alone.
+TEST_P(SimdKernelsPerTarget, InterleavedRowsMatchRowLayout) {
   const bool vnni = std::strcmp(int8_kernels(), "AVX512-VNNI") == 0;
-  for (std::size_t k : {std::size_t{32}, std::size_t{544}}) {
-    for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
-      const auto w = random_vector(m * k, 81);
-      const auto rows = encode(DType::kQ4_0, w, k);
-      auto interleaved = rows;
-      interleave_q4_0(interleaved.data(), m, k);
-      ASSERT_EQ(interleaved.size(), rows.size());
-      if (m >= 8) {
-        EXPECT_NE(interleaved, rows) << "nothing was interleaved, m=" << m;
-      }
-      const Shape shape{std::int64_t(m), std::int64_t(k)};
-      const auto row_view = TensorView::contiguous(rows.data(), DType::kQ4_0, shape);
-      const auto x8_view = TensorView::contiguous(interleaved.data(), DType::kQ4_0, shape);
-      const auto bias = random_vector(m, 82);
-      for (std::size_t n : {std::size_t{1}, std::size_t{3}}) {
-        const auto x = random_vector(n * k, 83);
-        std::vector<float> want(n * m), ref(n * m);
-        matmul(x, n, row_view, bias, want);
-        reference::matmul(x, n, row_view, bias, ref);
-        for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(want[i], ref[i], 1e-3f * (1.0f + std::fabs(ref[i])));
-        if (vnni) {
-          std::vector<float> x8(n * m);
-          matmul_q4_0x8(x, n, x8_view, bias, x8);
-          for (std::size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(x8[i], ref[i], 1e-3f * (1.0f + std::fabs(ref[i])));
-          for (std::size_t i = 0; i < n; ++i) {  // the batch's rows are the bits of each token alone
-            std::vector<float> alone(m);
-            matmul_q4_0x8(std::span(x).subspan(i * k, k), 1, x8_view, bias, alone);
-            EXPECT_EQ(std::memcmp(alone.data(), x8.data() + i * m, m * 4), 0) << "k=" << k << " m=" << m;
-          }
-          want = x8;
+  std::size_t tested = 0;
+  for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0}) {
+    if (!prefers_interleaved(dtype)) continue;
+    ++tested;
+    for (std::size_t k : {std::size_t{32}, std::size_t{544}}) {
+      for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
+        const auto w = random_vector(m * k, 81);
+        const auto rows = encode(dtype, w, k);
+        auto interleaved = rows;
+        interleave_rows8(dtype, interleaved.data(), m, k);
+        ASSERT_EQ(interleaved.size(), rows.size());
+        if (m >= 8) {
+          EXPECT_NE(interleaved, rows) << "nothing was interleaved, m=" << m;
         }
-        for (std::size_t threads : {1, 2, 3}) {
-          ThreadPool pool(threads);
-          std::vector<float> got(n * m);
-          matmul_q4_0x8(x, n, x8_view, bias, got, &pool);
-          EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * 4), 0)
-              << "k=" << k << " m=" << m << " n=" << n << " threads=" << threads;
+        const Shape shape{std::int64_t(m), std::int64_t(k)};
+        const auto row_view = TensorView::contiguous(rows.data(), dtype, shape);
+        const auto x8_view = TensorView::contiguous(interleaved.data(), dtype, shape);
+        const auto bias = random_vector(m, 82);
+        for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{9}}) {
+          const auto x = random_vector(n * k, 83);
+          std::vector<float> want(n * m), ref(n * m);
+          matmul(x, n, row_view, bias, want);
+          reference::matmul(x, n, row_view, bias, ref);
+          const auto near = [&](const std::vector<float>& got, const char* what) {
+            for (std::size_t i = 0; i < ref.size(); ++i) {
+              ASSERT_NEAR(got[i], ref[i], 1e-3f * (1.0f + std::fabs(ref[i])))
+                  << what << " " << dtype_name(dtype) << " k=" << k << " m=" << m << " n=" << n << " i=" << i;
+            }
+          };
+          near(want, "rows");
+          if (vnni) {
+            std::vector<float> x8(n * m);
+            matmul_x8(x, n, x8_view, bias, x8);
+            near(x8, "x8");
+            for (std::size_t i = 0; i < n; ++i) {  // the batch's rows are the bits of each token alone
+              std::vector<float> alone(m);
+              matmul_x8(std::span(x).subspan(i * k, k), 1, x8_view, bias, alone);
+              EXPECT_EQ(std::memcmp(alone.data(), x8.data() + i * m, m * 4), 0)
+                  << dtype_name(dtype) << " k=" << k << " m=" << m;
+            }
+            want = x8;
+          }
+          for (std::size_t threads : {1, 2, 3}) {
+            ThreadPool pool(threads);
+            std::vector<float> got(n * m);
+            matmul_x8(x, n, x8_view, bias, got, &pool);
+            EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * 4), 0)
+                << dtype_name(dtype) << " k=" << k << " m=" << m << " n=" << n << " threads=" << threads;
+          }
         }
       }
     }
   }
+  if (tested == 0) GTEST_SKIP() << "this CPU's kernels read every format as rows";
 }
 
 TEST(ThreadPool, RunsEveryChunkExactlyOnceAcrossManyLoops) {

@@ -3,7 +3,7 @@
 //   edge_rt_bench gemm   [-t T] [--n 512 --k 768 --m 3072] [--dtype f32|f16|bf16|q8_0|q4_0|...|q6_k]
 //                                                        prefill GEMM GFLOP/s as a share of the FMA peak; for a
 //                                                        quantized dtype also multiply-adds/s as a share of the
-//                                                        int8 peak (Q4_0 as the CPU backend lays it out)
+//                                                        int8 peak (laid out as the CPU backend prepares it)
 //   edge_rt_bench decode -m DIR [-t T] [-n 64] [--rounds R]
 //                                                        decode tok/s and weight bandwidth as a share of the
 //                                                        read bandwidth (every weight resident); R > 1 repeats
@@ -70,14 +70,14 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   double best_out_in = 1e30, best_in_out = 1e30;
   const auto view_out_in = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(m), std::int64_t(k)});
   const auto view_in_out = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(k), std::int64_t(m)});
-  // Q4_0 as the CPU backend prepares it (WeightUse::kMatmul).
-  const bool x8 = dtype == tc::DType::kQ4_0 && cpu::prefers_interleaved_q4_0();
-  if (x8) cpu::interleave_q4_0(w.data(), m, k);
+  // As the CPU backend prepares it (WeightUse::kMatmul).
+  const bool x8 = cpu::prefers_interleaved(dtype);
+  if (x8) cpu::interleave_rows8(dtype, w.data(), m, k);
   const double int8_peak = tc::is_quantized(dtype) ? cpu::probe_int8_peak(pool, 200'000'000 / threads) : 0.0;
   for (int r = 0; r < 10; ++r) {
     auto start = Clock::now();
     if (x8) {
-      cpu::matmul_q4_0x8(x, n, view_out_in, {}, out, &pool);
+      cpu::matmul_x8(x, n, view_out_in, {}, out, &pool);
     } else {
       cpu::matmul(x, n, view_out_in, {}, out, &pool);
     }
@@ -96,9 +96,10 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
       flops / best_out_in / peak, flops / best_in_out / 1e9, flops / best_in_out / peak,
       static_cast<double>(w.size()) / best_out_in / 1e9);
   if (tc::is_quantized(dtype)) {  // int8 multiply-adds: one per weight and token
-    std::printf(", \"int8_kernels\": \"%s\", \"int8_peak_gmacs\": %.1f, \"int8_gmacs\": %.1f, \"int8_share_of_peak\": %.3f",
-                cpu::int8_kernels(), int8_peak / 1e9, flops / 2 / best_out_in / 1e9,
-                int8_peak > 0 ? flops / 2 / best_out_in / int8_peak : 0.0);
+    std::printf(
+        ", \"int8_kernels\": \"%s\", \"int8_peak_gmacs\": %.1f, \"int8_gmacs\": %.1f, \"int8_share_of_peak\": %.3f",
+        cpu::int8_kernels(), int8_peak / 1e9, flops / 2 / best_out_in / 1e9,
+        int8_peak > 0 ? flops / 2 / best_out_in / int8_peak : 0.0);
   }
   std::printf("}\n");
   return 0;
@@ -129,7 +130,7 @@ double median(std::vector<double> v) {
 // that both see the same load from the machine's other tenants.
 int layout(std::size_t threads, std::size_t rounds) {
   const tc::DType dtype = tc::DType::kQ4_0;
-  if (!cpu::prefers_interleaved_q4_0()) {
+  if (!cpu::prefers_interleaved(tc::DType::kQ4_0)) {
     std::fprintf(stderr, "edge_rt_bench: this CPU's kernels read Q4_0 rows; no interleaved layout to compare\n");
     return 1;
   }
@@ -155,7 +156,7 @@ int layout(std::size_t threads, std::size_t rounds) {
     }
   }
   std::vector<std::byte> interleaved = rows;
-  for (const Matrix& mx : matrices) cpu::interleave_q4_0(interleaved.data() + mx.offset, mx.m, mx.k);
+  for (const Matrix& mx : matrices) cpu::interleave_rows8(tc::DType::kQ4_0, interleaved.data() + mx.offset, mx.m, mx.k);
   cpu::ThreadPool pool(threads);
   std::vector<float> x(3072), out(3072);
   for (float& v : x) v = dist(rng);
@@ -166,7 +167,7 @@ int layout(std::size_t threads, std::size_t rounds) {
           tc::TensorView::contiguous(w.data() + mx.offset, dtype, tc::Shape{std::int64_t(mx.m), std::int64_t(mx.k)});
       const std::span<const float> xs(x.data(), mx.k);
       const std::span<float> os(out.data(), mx.m);
-      is_interleaved ? cpu::matmul_q4_0x8(xs, 1, view, {}, os, &pool) : cpu::matmul(xs, 1, view, {}, os, &pool);
+      is_interleaved ? cpu::matmul_x8(xs, 1, view, {}, os, &pool) : cpu::matmul(xs, 1, view, {}, os, &pool);
     }
     return static_cast<double>(w.size()) / std::chrono::duration<double>(Clock::now() - start).count();
   };

@@ -83,13 +83,13 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
   } else {
     prepare(0, n);
   }
-  // Whole groups of eight rows per chunk: Q4_0x8 is laid out by such groups from row 0.
+  // Whole groups of eight rows per chunk: the x8 layouts are laid out by such groups from row 0.
   const std::size_t grain = round_up(std::max<std::size_t>(8, m / (4 * threads_of(pool))), 8);
   parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
     if (!vnni) {
       simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else if (interleaved) {
-      vnni::gemv_q4_0x8(xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+      vnni::gemv_x8(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else {
       vnni::gemv(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     }
@@ -117,27 +117,37 @@ const char* int8_kernels() {
   return simd::int8_vnni() ? "AVX512-VNNI" : simd::target_name();
 }
 
-bool prefers_interleaved_q4_0() noexcept {
-  return simd::has_interleaved_q4_0();
+bool prefers_interleaved(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::kQ4_0: return simd::has_interleaved_q4_0();
+    case DType::kQ8_0:
+    case DType::kQ5_0: return simd::int8_vnni();
+    default: return false;
+  }
 }
 
-void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k) {
-  EDGE_RT_CHECK(k % kQuantBlock == 0, "interleave_q4_0: k must be a multiple of 32");
-  constexpr std::size_t kBlock = quant_block_bytes(DType::kQ4_0);
+void interleave_rows8(DType dtype, std::byte* data, std::size_t rows, std::size_t k) {
+  EDGE_RT_CHECK(k % kQuantBlock == 0, "interleave_rows8: k must be a multiple of 32");
+  const X8Record record = x8_record(dtype);
+  EDGE_RT_CHECK(record.qs_bytes != 0, "interleave_rows8: Q4_0, Q5_0 or Q8_0 weights");
+  const std::size_t block = quant_block_bytes(dtype);
   const std::size_t nb = k / kQuantBlock;
-  const std::size_t group_bytes = 8 * nb * kBlock;
+  const std::size_t group_bytes = 8 * nb * block;
   // Streamed groups are interleaved on every load: keep the scratch instead of allocating it per matrix.
   thread_local std::vector<std::byte> rows8;
   if (rows8.size() < group_bytes) rows8.resize(group_bytes);
   for (std::size_t r = 0; r + 8 <= rows; r += 8) {
-    std::byte* group = data + r * nb * kBlock;
+    std::byte* group = data + r * nb * block;
     std::copy(group, group + group_bytes, rows8.begin());
     for (std::size_t b = 0; b < nb; ++b) {
-      std::byte* out = group + b * 8 * kBlock;
+      std::byte* out = group + b * 8 * block;
       for (std::size_t g = 0; g < 8; ++g) {
-        const std::byte* block = rows8.data() + (g * nb + b) * kBlock;
-        std::copy(block, block + 2, out + 2 * g);
-        for (std::size_t t = 0; t < 4; ++t) std::copy(block + 2 + 4 * t, block + 6 + 4 * t, out + 16 + 32 * t + 4 * g);
+        const std::byte* in = rows8.data() + (g * nb + b) * block;
+        std::copy(in, in + 2, out + 2 * g);
+        if (record.qh != 0) std::copy(in + record.block_qh, in + record.block_qh + 4, out + record.qh + 4 * g);
+        for (std::size_t j = 0; j < record.qs_bytes / 4; ++j) {
+          std::copy(in + record.block_qs + 4 * j, in + record.block_qs + 4 * j + 4, out + record.qs + 32 * j + 4 * g);
+        }
       }
     }
   }
@@ -160,11 +170,10 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
   gemm(x, n, k, m, w, false, bias, out, pool);
 }
 
-void matmul_q4_0x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-                   std::span<float> out, ThreadPool* pool) {
+void matmul_x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+               std::span<float> out, ThreadPool* pool) {
   const detail::MatmulShape shape = detail::check_matmul(x, n, w, bias, out, false);
-  EDGE_RT_CHECK(w.dtype() == DType::kQ4_0 && simd::has_interleaved_q4_0(),
-                "matmul_q4_0x8: Q4_0 weights on a CPU whose kernels read the interleaved layout");
+  EDGE_RT_CHECK(prefers_interleaved(w.dtype()), "matmul_x8: weights of a format this CPU's kernels read as rows");
   if (n == 0 || shape.m == 0) return;
   matmul_quant(x, n, shape.k, shape.m, w, /*interleaved=*/true, bias, out, pool);
 }

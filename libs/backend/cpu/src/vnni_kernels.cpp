@@ -11,6 +11,7 @@
 // A tile of four rows x TT tokens unpacks each sub-block once for TT tokens.
 #include "vnni_kernels.hpp"
 
+#include <edge_rt/backend/cpu/kernels.hpp>
 #include <edge_rt/tensor_core/dtype.hpp>
 
 #include <algorithm>
@@ -48,9 +49,9 @@ constexpr bool q8_1_sum(DType dtype) noexcept {
 
 bool available() noexcept {
 #if EDGE_RT_VNNI_KERNELS
-  static const bool ok = std::getenv("EDGE_RT_NO_VNNI") == nullptr && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512vnni");
+  static const bool ok = std::getenv("EDGE_RT_NO_VNNI") == nullptr && __builtin_cpu_supports("avx512f") &&
+                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
   return ok;
 #else
   return false;
@@ -158,8 +159,8 @@ __m512i unpack_k2(const std::byte* a, const std::byte* b, std::size_t s) {
     if (s % 2 != 0) q = _mm512_srli_epi16(q, 4);
     __m512i u = _mm512_and_si512(q, low4);
     if constexpr (T == DType::kQ5_K) {  // bit s of qh[j] is value j of sub-block s's fifth bit
-      const __mmask64 high = _mm512_test_epi8_mask(join(load256(a + 16), load256(b + 16)),
-                                                   _mm512_set1_epi8(static_cast<char>(1u << s)));
+      const __mmask64 high =
+          _mm512_test_epi8_mask(join(load256(a + 16), load256(b + 16)), _mm512_set1_epi8(static_cast<char>(1u << s)));
       u = _mm512_mask_add_epi8(u, high, u, _mm512_set1_epi8(16));
     }
     return u;
@@ -272,8 +273,8 @@ void tile(const ActVnni* xv, std::size_t nb, const std::byte* w, std::size_t row
         for (std::size_t h = 0; h < 2; ++h) {
           u[h] = unpack_k2<T>(blk[2 * h], blk[2 * h + 1], s);
           if constexpr (T == DType::kQ6_K) {  // a scale per 16 values: four lanes each
-            const __m128 four = _mm_setr_ps(sc[2 * h][2 * s], sc[2 * h][2 * s + 1], sc[2 * h + 1][2 * s],
-                                            sc[2 * h + 1][2 * s + 1]);
+            const __m128 four =
+                _mm_setr_ps(sc[2 * h][2 * s], sc[2 * h][2 * s + 1], sc[2 * h + 1][2 * s], sc[2 * h + 1][2 * s + 1]);
             sw[h] = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
                                           _mm512_castps128_ps512(four));
           } else {
@@ -351,16 +352,19 @@ __m512i word(const std::int8_t* q) {
   return _mm512_set1_epi32(v);
 }
 
-// Q4_0x8 (interleave_q4_0): one 144-byte record per block of eight rows, their eight F16 scales then v[j] (j < 4),
-// 32 bytes holding bytes 4j..4j+3 of each row's 16 nibble bytes (row g in 32-bit lane g). Two groups' records side
-// by side fill a 512-bit vector with 16 rows, one per lane: each activation word is a broadcast, and the scales and
-// float work are one vector operation for 16 rows (the row layout spends one per two rows and 32 values), which
-// keeps decode at the memory's pace and reaches ~60% of the vpdpbusd peak in prefill. g1 == g0 for a lone group,
-// whose upper lanes are not stored.
-template <std::size_t TT>
+// The x8 layouts (interleave_rows8, x8_record): one record per block of eight rows, their F16 scales, qh masks,
+// then the value words (row g in 32-bit lane g). Two groups' records side by side fill a 512-bit vector with 16
+// rows, one per lane: each activation word is a broadcast, and the scales and float work are one vector operation
+// for 16 rows (the row layout spends one per two rows and 32 values), which keeps decode at the memory's pace and
+// reaches ~60% of the vpdpbusd peak in prefill. Each row sums its blocks' exact integer dots in one float lane.
+// g1 == g0 for a lone group, whose upper lanes are not stored.
+template <DType T, std::size_t TT>
 void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, std::size_t tokens,
              float* out) {
-  constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ4_0);
+  constexpr X8Record kRec = x8_record(T);
+  constexpr std::size_t kRecord = 8 * quant_block_bytes(T);
+  constexpr std::size_t kWords = kRec.qs_bytes / 4;  // value words per row: 4 (nibbles, two values each) or 8
+  constexpr bool kNibbles = kRec.qs_bytes == 16;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   __m512 acc[TT];
   for (auto& a : acc) a = _mm512_setzero_ps();
@@ -371,20 +375,36 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
       _mm_prefetch(reinterpret_cast<const char*>(p0 + 1024 + line), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(p1 + 1024 + line), _MM_HINT_T0);
     }
-    __m512i lo[4], hi[4];
-    for (std::size_t j = 0; j < 4; ++j) {
-      const __m512i v = join(load256(p0 + 16 + 32 * j), load256(p1 + 16 + 32 * j));
-      lo[j] = _mm512_and_si512(v, low4);                         // values 4j..4j+3
-      hi[j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);  // values 16+4j..16+4j+3
+    // u[j]: values 4j..4j+3 of each row; for nibbles u[4 + j]: values 16+4j..16+4j+3.
+    __m512i u[8];
+    for (std::size_t j = 0; j < kWords; ++j) {
+      const __m512i v = join(load256(p0 + kRec.qs + 32 * j), load256(p1 + kRec.qs + 32 * j));
+      if constexpr (kNibbles) {
+        u[j] = _mm512_and_si512(v, low4);
+        u[4 + j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      } else {
+        u[j] = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
+      }
+    }
+    if constexpr (kRec.qh != 0) {  // value e's fifth bit is bit e of the row's qh: byte e / 8, bit e % 8
+      const __m512i qh = join(load256(p0 + kRec.qh), load256(p1 + kRec.qh));
+      const __m512i lane_bytes = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+      for (std::size_t w = 0; w < 8; ++w) {  // word w covers values 4w..4w+3 (w < 4) or 16+4(w-4)..
+        const std::size_t e = w < 4 ? 4 * w : 16 + 4 * (w - 4);
+        const __m512i bytes =
+            _mm512_shuffle_epi8(qh, _mm512_add_epi8(lane_bytes, _mm512_set1_epi8(static_cast<char>(e / 8))));
+        const __m512i bits = _mm512_set1_epi32(e % 8 == 0 ? 0x08040201 : static_cast<int>(0x80402010u));
+        u[w] = _mm512_mask_add_epi8(u[w], _mm512_test_epi8_mask(bytes, bits), u[w], _mm512_set1_epi8(16));
+      }
     }
     const __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1), load128(p0)));
 #pragma GCC unroll 8
     for (std::size_t t = 0; t < TT; ++t) {
       const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b];
       __m512i dot = _mm512_set1_epi32(x.init_sum);
-      for (std::size_t j = 0; j < 4; ++j) {
-        dot = _mm512_dpbusd_epi32(dot, lo[j], word(x.qs + 4 * j));
-        dot = _mm512_dpbusd_epi32(dot, hi[j], word(x.qs + 16 + 4 * j));
+      for (std::size_t w = 0; w < 8; ++w) {
+        const std::size_t e = kNibbles && w >= 4 ? 16 + 4 * (w - 4) : 4 * w;
+        dot = _mm512_dpbusd_epi32(dot, u[w], word(x.qs + e));
       }
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
     }
@@ -392,13 +412,12 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
   for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
-}  // namespace
-
-void gemv_q4_0x8(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-                 std::size_t r1, const float* bias, float* out, std::size_t m) {
+template <DType T>
+void gemv_x8_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
+               const float* bias, float* out, std::size_t m) {
   constexpr std::size_t TT = 8;
   const std::size_t nb = k / kQuantBlock;
-  const std::size_t bytes = row_bytes(DType::kQ4_0, k);
+  const std::size_t bytes = row_bytes(T, k);
   const std::size_t grouped = m / 8 * 8, end = std::min(r1, grouped);
   alignas(64) float result[TT * 16];
   for (std::size_t i = 0; i < n; i += TT) {
@@ -408,9 +427,9 @@ void gemv_q4_0x8(const ActVnni* xv, std::size_t n, std::size_t k, const std::byt
       const std::byte* g0 = w + r * bytes;
       const std::byte* g1 = rows > 8 ? g0 + 8 * bytes : g0;
       if (tokens == 1) {
-        tile_x8<1>(xv + i * nb, nb, g0, g1, 1, result);
+        tile_x8<T, 1>(xv + i * nb, nb, g0, g1, 1, result);
       } else {
-        tile_x8<TT>(xv + i * nb, nb, g0, g1, tokens, result);
+        tile_x8<T, TT>(xv + i * nb, nb, g0, g1, tokens, result);
       }
       for (std::size_t t = 0; t < tokens; ++t) {
         for (std::size_t g = 0; g < rows; ++g) {
@@ -419,7 +438,19 @@ void gemv_q4_0x8(const ActVnni* xv, std::size_t n, std::size_t k, const std::byt
       }
     }
   }
-  if (r1 > grouped) gemv_t<DType::kQ4_0>(xv, n, k, w, std::max(r0, grouped), r1, bias, out, m);
+  if (r1 > grouped) gemv_t<T>(xv, n, k, w, std::max(r0, grouped), r1, bias, out, m);
+}
+
+}  // namespace
+
+void gemv_x8(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+             std::size_t r1, const float* bias, float* out, std::size_t m) {
+  switch (dtype) {
+    case DType::kQ8_0: return gemv_x8_t<DType::kQ8_0>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_0: return gemv_x8_t<DType::kQ4_0>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_0: return gemv_x8_t<DType::kQ5_0>(xv, n, k, w, r0, r1, bias, out, m);
+    default: return;
+  }
 }
 
 void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
@@ -461,8 +492,8 @@ std::int32_t dpbusd_chains(std::size_t iterations) {
 
 #else  // not x86-64: available() is false and these are never called
 
-void gemv_q4_0x8(const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
-                 float*, std::size_t) {}
+void gemv_x8(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
+             float*, std::size_t) {}
 
 void gemv(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
           float*, std::size_t) {}

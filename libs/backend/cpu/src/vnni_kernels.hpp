@@ -1,8 +1,8 @@
 #pragma once
 // Integer GEMM tiles for x86 CPUs with AVX-512 VNNI (vpdpbusd): every block format's weights against 8-bit
-// activations, 64 values (one 32-value sub-block of two rows) per 512-bit vector. Internal to the CPU backend: kernels.cpp uses
-// them in place of the AVX3 target's vpmaddubsw kernels where the CPU has VNNI (simd::int8_vnni()), for decode and
-// prefill alike, so that a token's outputs are the same bits in a batch and alone.
+// activations, 64 values (one 32-value sub-block of two rows) per 512-bit vector. Internal to the CPU backend:
+// kernels.cpp uses them in place of the AVX3 target's vpmaddubsw kernels where the CPU has VNNI (simd::int8_vnni()),
+// for decode and prefill alike, so that a token's outputs are the same bits in a batch and alone.
 //
 // Why a file of its own: Highway 1.0.3 has no portable 8-bit dot product, and its AVX3_DL target enables the VEX
 // AVX-VNNI extension (absent on Ice Lake and Zen 4) rather than AVX512-VNNI. This file is compiled for
@@ -42,12 +42,12 @@ void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* ou
 void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
           std::size_t r1, const float* bias, float* out, std::size_t m);
 
-/// The same for Q4_0 weights in the Q4_0x8 layout of interleave_q4_0 (whole groups of eight rows, then the
-/// m % 8 last rows in the row layout), sixteen rows per vector; xv from pack_act(kQ4_0). r0 a multiple of 8. Each
-/// element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the row layout).
+/// The same for weights interleave_rows8 rewrote (Q8_0, Q4_0, Q5_0; whole groups of eight rows, then the
+/// m % 8 last rows in the row layout), sixteen rows per vector; xv from pack_act with the same dtype. r0 a multiple
+/// of 8. Each element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the row layout).
 /// Precondition: available().
-void gemv_q4_0x8(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
-                 const float* bias, float* out, std::size_t m);
+void gemv_x8(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+             std::size_t r1, const float* bias, float* out, std::size_t m);
 
 /// The int8 peak probe: 12 independent vpdpbusd chains (512-bit) of `iterations` steps; returns a value that
 /// depends on all of them. Each step is 64 multiply-adds. Precondition: available().

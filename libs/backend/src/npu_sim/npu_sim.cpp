@@ -29,7 +29,7 @@ class NpuSim final : public detail::HostDevice {
   }
 
   // The simulated NPU runs the CPU's kernels on the CPU's layouts, so a model split across the two gives the bits
-  // of a CPU-only run (with VNNI, Q4_0 in rows and in Q4_0x8 are summed in different orders).
+  // of a CPU-only run (with VNNI, rows and their x8 layout are summed in different orders).
   PreparedWeight prepare_weight(std::span<std::byte> bytes, tc::DType dtype, const tc::Shape& shape, bool input_major,
                                 WeightUse use) override {
     return prepare_host_weight(bytes, dtype, shape, input_major, use);

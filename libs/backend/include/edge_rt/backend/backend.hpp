@@ -119,7 +119,7 @@ class Backend {
 
   /// Takes a weight whose bytes lie in a kWeights buffer this backend allocated (file dtype, logical `shape`,
   /// stored input-major when `input_major`) and returns it in the backend's layout, rewriting in place where
-  /// the layout differs (CPU: Q4_0 matmul operands become Q4_0x8 on x86).
+  /// the layout differs (CPU: Q4_0 matmul operands become Q4_0x8 on x86, and more formats with AVX512-VNNI).
   virtual PreparedWeight prepare_weight(std::span<std::byte> bytes, tensor_core::DType dtype,
                                         const tensor_core::Shape& shape, bool input_major, WeightUse use) = 0;
 

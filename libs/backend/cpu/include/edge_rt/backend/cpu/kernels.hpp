@@ -41,30 +41,53 @@ const char* simd_target();
 /// target is AVX3 and the CPU has VNNI), else simd_target()'s.
 const char* int8_kernels();
 
-/// True when this CPU's kernels read Q4_0 fastest as Q4_0x8 (x86 AVX2/AVX-512: the eight-row integer GEMV reads a
-/// group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`; with VNNI, sixteen rows
-/// per vector keep decode at the memory's pace), so a loader should call
-/// interleave_q4_0 on the matrices it hands to matmul_q4_0x8. False elsewhere (NEON, SVE, scalar), where
-/// matmul_q4_0x8 is not available.
-bool prefers_interleaved_q4_0() noexcept;
+/// True when this CPU's kernels read `dtype` fastest interleaved eight rows at a time (interleave_rows8), so a
+/// loader should interleave the matrices it hands to matmul_x8: Q4_0 on x86 AVX2/AVX-512 (the eight-row integer
+/// GEMV reads a group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`), and with the
+/// AVX512-VNNI kernels also Q8_0 and Q5_0 (sixteen rows per vector: one float operation per 16 rows instead of per
+/// two, ~2x the row layout's prefill, ~50-60% of the vpdpbusd peak). Those are the formats llama.cpp runs through
+/// its own GEMM tiles (tinyBLAS, repacked Q4_0x8); Q4_1, Q5_1 and the K-quants keep the row layout, whose tiles sum
+/// each row in ggml's vec_dot order, which llama.cpp uses for them in prefill and decode alike (SmolLM2-Q4_1 agrees
+/// with llama.cpp at 395/406 positions that way, 389 with Q4_1 interleaved). False elsewhere (NEON, SVE, scalar),
+/// where matmul_x8 is not available.
+bool prefers_interleaved(DType dtype) noexcept;
 
-/// Rewrites a Q4_0 matrix of `rows` x `k` (k % 32 == 0) in place as Q4_0x8: within each whole group of eight rows
-/// (rows 8i..8i+7), block b of the group becomes 144 bytes: the eight rows' F16 scales, then for t = 0..3 the
-/// bytes 4t..4t+3 of every row's 16 nibble bytes, row after row. The last rows % 8 rows keep the row layout.
-/// Same size and the same values: matmul_q4_0x8 on it gives the bits matmul gives on the row layout (except with
-/// the AVX512-VNNI kernels, whose Q4_0x8 tiles sum in another order: within rounding of it). Not undone;
-/// the view over it keeps DType::kQ4_0 (the layout is the caller's to remember: the CPU backend's prepared weight).
-void interleave_q4_0(std::byte* data, std::size_t rows, std::size_t k);
+/// Where each field of an eight-row record lies, and where it came from in the row layout's block.
+struct X8Record {
+  std::size_t qh = 0;        ///< offset of the eight 32-bit fifth-bit masks (Q5_0; 0: none)
+  std::size_t qs = 16;       ///< offset of the value words
+  std::size_t qs_bytes = 0;  ///< value bytes per row and block: 16 (nibbles) or 32 (Q8_0); 0: no x8 layout
+  std::size_t block_qh = 0;  ///< offset of qh in the row layout's block
+  std::size_t block_qs = 0;  ///< offset of qs in the row layout's block
+};
+/// The record of `dtype` (qs_bytes 0 for formats without one).
+constexpr X8Record x8_record(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::kQ4_0: return {0, 16, 16, 0, 2};
+    case DType::kQ5_0: return {16, 48, 16, 2, 6};
+    case DType::kQ8_0: return {0, 16, 32, 0, 2};
+    default: return {};
+  }
+}
+
+/// Rewrites a Q4_0, Q5_0 or Q8_0 matrix (`rows` x `k`, k % 32 == 0) in place, interleaved eight rows at a
+/// time: within each whole group of eight rows (rows 8i..8i+7), block b of the group becomes one record of eight
+/// blocks' bytes: the rows' F16 scales, then (x8_record) their 32-bit qh masks, and for j < qs_bytes / 4
+/// the bytes 4j..4j+3 of every row's qs, row after row (32 bytes each). Q4_0's is the Q4_0x8 layout. The last
+/// rows % 8 rows keep the row layout. Same size and the same values: matmul_x8 on it gives matmul's results on the
+/// rows (the same bits for the AVX2 kernels' Q4_0; within rounding for AVX512-VNNI's, which sum in another order).
+/// Not undone; the view over it keeps its DType (the layout is the caller's to remember: the CPU backend's prepared
+/// weight).
+void interleave_rows8(DType dtype, std::byte* data, std::size_t rows, std::size_t k);
 
 /// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType (quantized: k % 32
 /// == 0), rows as in the file. x and out must not alias. `pool`: threads to split across (null: the calling
 /// thread).
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out, ThreadPool* pool = nullptr);
-/// matmul for a Q4_0 matrix that interleave_q4_0 rewrote (the Q4_0x8 layout); same contract, and the same bits
-/// as matmul on the rows but with AVX512-VNNI. Only where prefers_interleaved_q4_0().
-void matmul_q4_0x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-                   std::span<float> out, ThreadPool* pool = nullptr);
+/// matmul for a matrix that interleave_rows8 rewrote; same contract. Only where prefers_interleaved(its dtype).
+void matmul_x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+               std::span<float> out, ThreadPool* pool = nullptr);
 /// out[n, m] = x[n, k] . w[k, m] (+ bias[m] when non-empty): the weight stored input-major, as GPT-2's Conv1D
 /// keeps it, so it streams from storage without a transpose. w: rank-2 contiguous [k, m], F32/F16/BF16.
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
