@@ -15,7 +15,6 @@
 #include <edge_rt/tensor_core/dtype.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -49,9 +48,9 @@ constexpr bool q8_1_sum(DType dtype) noexcept {
 
 bool available() noexcept {
 #if EDGE_RT_VNNI_KERNELS
-  static const bool ok = std::getenv("EDGE_RT_NO_VNNI") == nullptr && __builtin_cpu_supports("avx512f") &&
-                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512vnni");
   return ok;
 #else
   return false;
