@@ -28,7 +28,7 @@ namespace edge_rt::backend::cpu::vnni {
 
 namespace {
 
-// The unsigned bias the unpacked weights carry: Q8_0's signed bytes are stored + 128 (xor 0x80).
+// The unsigned bias the unpacked weights carry: Q8_0's signed bytes are read + 128 (xor 0x80).
 constexpr int bias_of(DType dtype) noexcept {
   switch (dtype) {
     case DType::kQ4_0: return 8;
