@@ -356,10 +356,11 @@ __m512i word(const std::int8_t* q) {
 // rows, one per lane: each activation word is a broadcast, and the scales and float work are one vector operation
 // for 16 rows (the row layout spends one per two rows and 32 values), which keeps decode at the memory's pace and
 // reaches ~60% of the vpdpbusd peak in prefill. Each row sums its blocks' exact integer dots in one float lane.
-// g1 == g0 for a lone group, whose upper lanes are not stored.
+// g1 == g0 for a lone group, whose upper lanes are not stored. `next`: the next tile's two groups, prefetched at the
+// rate this tile reads its own (the hardware prefetcher lags on two streams).
 template <DType T, std::size_t TT>
-void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, std::size_t tokens,
-             float* out) {
+void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
+             std::size_t tokens, float* out) {
   constexpr X8Record kRec = x8_record(T);
   constexpr std::size_t kRecord = 8 * quant_block_bytes(T);
   constexpr std::size_t kWords = kRec.qs_bytes / 4;  // value words per row: 4 (nibbles, two values each) or 8
@@ -370,10 +371,7 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
   for (std::size_t b = 0; b < nb; ++b) {
     const std::byte* p0 = g0 + b * kRecord;
     const std::byte* p1 = g1 + b * kRecord;
-    for (std::size_t line = 0; line < kRecord; line += 64) {  // the hardware prefetcher lags on two streams
-      _mm_prefetch(reinterpret_cast<const char*>(p0 + 1024 + line), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(p1 + 1024 + line), _MM_HINT_T0);
-    }
+    prefetch_next_tile<2 * kRecord>(next, 2 * b * kRecord);
     // u[j]: values 4j..4j+3 of each row; for nibbles u[4 + j]: values 16+4j..16+4j+3.
     __m512i u[8];
     for (std::size_t j = 0; j < kWords; ++j) {
@@ -426,9 +424,9 @@ void gemv_x8_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte*
       const std::byte* g0 = w + r * bytes;
       const std::byte* g1 = rows > 8 ? g0 + 8 * bytes : g0;
       if (tokens == 1) {
-        tile_x8<T, 1>(xv + i * nb, nb, g0, g1, 1, result);
+        tile_x8<T, 1>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, 1, result);
       } else {
-        tile_x8<T, TT>(xv + i * nb, nb, g0, g1, tokens, result);
+        tile_x8<T, TT>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, tokens, result);
       }
       for (std::size_t t = 0; t < tokens; ++t) {
         for (std::size_t g = 0; g < rows; ++g) {
