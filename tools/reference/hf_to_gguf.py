@@ -8,7 +8,8 @@ requantized by llama.cpp (tools/reference/llama_cpp_quantize.py).
   build/ref-venv/bin/python tools/reference/hf_to_gguf.py MODEL_DIR OUT.gguf [--f16] [--llama2c-vocab tok512.bin]
 
 --llama2c-vocab adds a SentencePiece vocabulary (tokenizer.ggml.model "llama", scores, token types) from a llama2.c
-tokenizer.bin, as llama.cpp's convert-llama2c does for the stories models.
+tokenizer.bin, as llama.cpp's convert-llama2c does for the stories models, padded with unused pieces up to the
+config's vocab_size (so that llama.cpp loads a full-size random shape such as tinyllama-1.1b for benchmarks).
 """
 import argparse
 import json
@@ -123,6 +124,12 @@ def main():
             tensors.append(("output.weight", t["lm_head.weight"]))
     if args.llama2c_vocab:
         tokens, scores, types = llama2c_vocab(args.llama2c_vocab)
+        # A vocabulary smaller than the embedding (a full-size shape with random weights) is padded with unused
+        # pieces, since llama.cpp requires one piece per row.
+        for i in range(len(tokens), config.get("vocab_size", len(tokens))):
+            tokens.append("[PAD%d]" % i)
+            scores.append(-1e9)
+            types.append(5)
         w.add_tokenizer_model("llama")
         w.add_token_list(tokens)
         w.add_token_scores(scores)
