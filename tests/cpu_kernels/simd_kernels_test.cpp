@@ -378,10 +378,11 @@ TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
 TEST_P(SimdKernelsPerTarget, InterleavedRowsMatchRowLayout) {
   const bool vnni = std::strcmp(int8_kernels(), "AVX512-VNNI") == 0;
   std::size_t tested = 0;
-  for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0}) {
+  for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
     if (!prefers_interleaved(dtype)) continue;
     ++tested;
-    for (std::size_t k : {std::size_t{32}, std::size_t{544}}) {
+    const std::size_t b = block_elems(dtype);  // one block, and an odd count (17 for 32-value blocks)
+    for (std::size_t k : {b, b == 32 ? std::size_t{544} : 3 * b}) {
       for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
         const auto w = random_vector(m * k, 81);
         const auto rows = encode(dtype, w, k);

@@ -121,17 +121,19 @@ bool prefers_interleaved(DType dtype) noexcept {
   switch (dtype) {
     case DType::kQ4_0: return simd::has_interleaved_q4_0();
     case DType::kQ8_0:
-    case DType::kQ5_0: return simd::int8_vnni();
+    case DType::kQ5_0:
+    case DType::kQ4_K:
+    case DType::kQ6_K: return simd::int8_vnni();
     default: return false;
   }
 }
 
 void interleave_rows8(DType dtype, std::byte* data, std::size_t rows, std::size_t k) {
-  EDGE_RT_CHECK(k % kQuantBlock == 0, "interleave_rows8: k must be a multiple of 32");
+  EDGE_RT_CHECK(k % block_elems(dtype) == 0, "interleave_rows8: k must be a whole number of blocks");
   const X8Record record = x8_record(dtype);
-  EDGE_RT_CHECK(record.qs_bytes != 0, "interleave_rows8: Q4_0, Q5_0 or Q8_0 weights");
+  EDGE_RT_CHECK(record.count != 0, "interleave_rows8: Q4_0, Q5_0, Q8_0, Q4_K or Q6_K weights");
   const std::size_t block = quant_block_bytes(dtype);
-  const std::size_t nb = k / kQuantBlock;
+  const std::size_t nb = k / block_elems(dtype);
   const std::size_t group_bytes = 8 * nb * block;
   // Streamed groups are interleaved on every load: keep the scratch instead of allocating it per matrix.
   thread_local std::vector<std::byte> rows8;
@@ -140,13 +142,16 @@ void interleave_rows8(DType dtype, std::byte* data, std::size_t rows, std::size_
     std::byte* group = data + r * nb * block;
     std::copy(group, group + group_bytes, rows8.begin());
     for (std::size_t b = 0; b < nb; ++b) {
-      std::byte* out = group + b * 8 * block;
-      for (std::size_t g = 0; g < 8; ++g) {
-        const std::byte* in = rows8.data() + (g * nb + b) * block;
-        std::copy(in, in + 2, out + 2 * g);
-        if (record.qh != 0) std::copy(in + record.block_qh, in + record.block_qh + 4, out + record.qh + 4 * g);
-        for (std::size_t j = 0; j < record.qs_bytes / 4; ++j) {
-          std::copy(in + record.block_qs + 4 * j, in + record.block_qs + 4 * j + 4, out + record.qs + 32 * j + 4 * g);
+      for (std::size_t f = 0; f < record.count; ++f) {
+        const X8Field field = record.fields[f];
+        std::byte* out = group + b * 8 * block + record.offset(f);
+        for (std::size_t g = 0; g < 8; ++g) {
+          const std::byte* in = rows8.data() + (g * nb + b) * block + field.at;
+          if (field.bytes == 2) {
+            std::copy(in, in + 2, out + 2 * g);
+            continue;
+          }
+          for (std::size_t j = 0; j < field.bytes / 4; ++j) std::copy(in + 4 * j, in + 4 * j + 4, out + 32 * j + 4 * g);
         }
       }
     }

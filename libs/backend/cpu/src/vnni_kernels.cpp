@@ -63,13 +63,15 @@ void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* ou
     const simd::ActBlock& x = xq[b];
     ActVnni& a = out[b];
     std::memcpy(a.qs, x.qs, sizeof a.qs);
-    std::int32_t total = 0;
+    std::int32_t half[2] = {0, 0};
     for (std::size_t i = 0; i < 8; ++i) {
       const std::int32_t four = x.qs[4 * i] + x.qs[4 * i + 1] + x.qs[4 * i + 2] + x.qs[4 * i + 3];
       a.init[i] = -bias * four;
-      total += four;
+      half[i / 4] += four;
     }
-    a.init_sum = -bias * total;
+    a.init_half[0] = -bias * half[0];
+    a.init_half[1] = -bias * half[1];
+    a.init_sum = -bias * (half[0] + half[1]);
     a.d = x.d;
     a.sum = q8_1_sum(dtype) ? x.s16 : x.d_sum;
   }
@@ -363,8 +365,9 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
              std::size_t tokens, float* out) {
   constexpr X8Record kRec = x8_record(T);
   constexpr std::size_t kRecord = 8 * quant_block_bytes(T);
-  constexpr std::size_t kWords = kRec.qs_bytes / 4;  // value words per row: 4 (nibbles, two values each) or 8
-  constexpr bool kNibbles = kRec.qs_bytes == 16;
+  constexpr std::size_t kQs = kRec.offset(kRec.count - 1);               // the values are the last field
+  constexpr std::size_t kWords = kRec.fields[kRec.count - 1].bytes / 4;  // per row: 4 (nibbles) or 8 (Q8_0)
+  constexpr bool kNibbles = kWords == 4;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   __m512 acc[TT];
   for (auto& a : acc) a = _mm512_setzero_ps();
@@ -375,7 +378,7 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
     // u[j]: values 4j..4j+3 of each row; for nibbles u[4 + j]: values 16+4j..16+4j+3.
     __m512i u[8];
     for (std::size_t j = 0; j < kWords; ++j) {
-      const __m512i v = join(load256(p0 + kRec.qs + 32 * j), load256(p1 + kRec.qs + 32 * j));
+      const __m512i v = join(load256(p0 + kQs + 32 * j), load256(p1 + kQs + 32 * j));
       if constexpr (kNibbles) {
         u[j] = _mm512_and_si512(v, low4);
         u[4 + j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
@@ -383,8 +386,8 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
         u[j] = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
       }
     }
-    if constexpr (kRec.qh != 0) {  // value e's fifth bit is bit e of the row's qh: byte e / 8, bit e % 8
-      const __m512i qh = join(load256(p0 + kRec.qh), load256(p1 + kRec.qh));
+    if constexpr (T == DType::kQ5_0) {  // value e's fifth bit is bit e of the row's qh: byte e / 8, bit e % 8
+      const __m512i qh = join(load256(p0 + kRec.offset(1)), load256(p1 + kRec.offset(1)));
       const __m512i lane_bytes = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
       for (std::size_t w = 0; w < 8; ++w) {  // word w covers values 4w..4w+3 (w < 4) or 16+4(w-4)..
         const std::size_t e = w < 4 ? 4 * w : 16 + 4 * (w - 4);
@@ -409,6 +412,133 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
   for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
 }
 
+// A shift of every 32-bit lane by a count known only at run time.
+__m512i srl32(__m512i v, std::size_t count) {
+  return _mm512_srl_epi32(v, _mm_cvtsi32_si128(static_cast<int>(count)));
+}
+
+// Q4_K x8 (fields d, dmin, scales, qs): the same scheme per 256-value block. The 6-bit scales and mins of the 16 rows
+// are decoded in their lanes (three 32-bit words per row, as k_scales reads them); qs word 8q + i holds values
+// 4i..4i+3 of sub-block 2q (low nibbles) and 2q + 1 (high nibbles). The mins' terms go to their own accumulator.
+template <std::size_t TT>
+void tile_x8_q4_k(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
+                  std::size_t tokens, float* out) {
+  constexpr X8Record kRec = x8_record(DType::kQ4_K);
+  constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ4_K);
+  constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i low6 = _mm512_set1_epi32(63), low4w = _mm512_set1_epi32(15), two = _mm512_set1_epi32(3);
+  __m512 acc[TT], corr[TT];
+  for (std::size_t t = 0; t < TT; ++t) acc[t] = corr[t] = _mm512_setzero_ps();
+  for (std::size_t b = 0; b < nb / kSub; ++b) {
+    const std::byte* p0 = g0 + b * kRecord;
+    const std::byte* p1 = g1 + b * kRecord;
+    prefetch_next_tile<2 * kRecord>(next, 2 * b * kRecord);
+    const __m512 d = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1), load128(p0)));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1 + 16), load128(p0 + 16)));
+    constexpr std::size_t kScales = kRec.offset(2), kQs = kRec.offset(3);
+    const __m512i s0 = join(load256(p0 + kScales), load256(p1 + kScales));
+    const __m512i s1 = join(load256(p0 + kScales + 32), load256(p1 + kScales + 32));
+    const __m512i s2 = join(load256(p0 + kScales + 64), load256(p1 + kScales + 64));
+    for (std::size_t q = 0; q < kSub / 2; ++q) {
+      __m512i v[8];
+      for (std::size_t i = 0; i < 8; ++i)
+        v[i] = join(load256(p0 + kQs + 32 * (8 * q + i)), load256(p1 + kQs + 32 * (8 * q + i)));
+      for (std::size_t h = 0; h < 2; ++h) {
+        const std::size_t s = 2 * q + h;
+        __m512i u[8];
+        for (std::size_t i = 0; i < 8; ++i) u[i] = _mm512_and_si512(h == 0 ? v[i] : _mm512_srli_epi16(v[i], 4), low4);
+        __m512i sc, m;
+        if (s < 4) {
+          sc = _mm512_and_si512(srl32(s0, 8 * s), low6);
+          m = _mm512_and_si512(srl32(s1, 8 * s), low6);
+        } else {
+          const std::size_t j = s - 4;
+          sc = _mm512_or_si512(_mm512_and_si512(srl32(s2, 8 * j), low4w),
+                               _mm512_slli_epi32(_mm512_and_si512(srl32(s0, 8 * j + 6), two), 4));
+          m = _mm512_or_si512(_mm512_and_si512(srl32(s2, 8 * j + 4), low4w),
+                              _mm512_slli_epi32(_mm512_and_si512(srl32(s1, 8 * j + 6), two), 4));
+        }
+        const __m512 scale = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d);
+        const __m512 offset = _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin);
+#pragma GCC unroll 8
+        for (std::size_t t = 0; t < TT; ++t) {
+          const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b * kSub + s];
+          __m512i dot = _mm512_setzero_si512();
+          for (std::size_t i = 0; i < 8; ++i) dot = _mm512_dpbusd_epi32(dot, u[i], word(x.qs + 4 * i));
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale, _mm512_set1_ps(x.d)), acc[t]);
+          corr[t] = _mm512_fnmadd_ps(offset, _mm512_set1_ps(x.sum), corr[t]);
+        }
+      }
+    }
+  }
+  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + 16 * t, _mm512_add_ps(acc[t], corr[t]));
+}
+
+// Q6_K x8 (fields d, scales, qh, ql). Sub-block s is quarter r = s % 4 of half s / 4: its words i < 8 are ql word
+// 16 (s / 4) + 8 (r % 2) + i (low nibbles for r < 2, high ones otherwise) and bits 2r, 2r + 1 of qh word 8 (s / 4) + i.
+// Its two scales (int8, one per 16 values) split the dot in two, each starting from the half's -32 * sum x.
+template <std::size_t TT>
+void tile_x8_q6_k(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
+                  std::size_t tokens, float* out) {
+  constexpr X8Record kRec = x8_record(DType::kQ6_K);
+  constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ6_K);
+  constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
+  constexpr std::size_t kScales = kRec.offset(1), kQh = kRec.offset(2), kQl = kRec.offset(3);
+  const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(3);
+  __m512 acc[TT];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (std::size_t b = 0; b < nb / kSub; ++b) {
+    const std::byte* p0 = g0 + b * kRecord;
+    const std::byte* p1 = g1 + b * kRecord;
+    prefetch_next_tile<2 * kRecord>(next, 2 * b * kRecord);
+    const __m512 d = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1), load128(p0)));
+    for (std::size_t s = 0; s < kSub; ++s) {
+      const std::size_t half = s / 4, r = s % 4;
+      __m512i u[8];
+      for (std::size_t i = 0; i < 8; ++i) {
+        const std::size_t l = kQl + 32 * (16 * half + 8 * (r % 2) + i), hq = kQh + 32 * (8 * half + i);
+        __m512i low = join(load256(p0 + l), load256(p1 + l));
+        if (r >= 2) low = _mm512_srli_epi16(low, 4);
+        const __m512i high =
+            _mm512_srl_epi16(join(load256(p0 + hq), load256(p1 + hq)), _mm_cvtsi32_si128(static_cast<int>(2 * r)));
+        u[i] = _mm512_or_si512(_mm512_and_si512(low, low4), _mm512_slli_epi16(_mm512_and_si512(high, low2), 4));
+      }
+      __m512 scale[2];
+      for (std::size_t h = 0; h < 2; ++h) {  // scale 2s + h: byte (2s + h) % 4 of scale word (2s + h) / 4
+        const std::size_t idx = 2 * s + h;
+        const __m512i word_v = join(load256(p0 + kScales + 32 * (idx / 4)), load256(p1 + kScales + 32 * (idx / 4)));
+        const __m512i sc =
+            _mm512_srai_epi32(_mm512_sll_epi32(word_v, _mm_cvtsi32_si128(static_cast<int>(24 - 8 * (idx % 4)))), 24);
+        scale[h] = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d);
+      }
+#pragma GCC unroll 8
+      for (std::size_t t = 0; t < TT; ++t) {
+        const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b * kSub + s];
+        for (std::size_t h = 0; h < 2; ++h) {
+          __m512i dot = _mm512_set1_epi32(x.init_half[h]);
+          for (std::size_t i = 4 * h; i < 4 * h + 4; ++i) dot = _mm512_dpbusd_epi32(dot, u[i], word(x.qs + 4 * i));
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale[h], _mm512_set1_ps(x.d)), acc[t]);
+        }
+      }
+    }
+  }
+  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+}
+
+// A tile of 16 rows (two groups) by TT tokens of any x8 format.
+template <DType T, std::size_t TT>
+void tile_x8_any(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
+                 std::size_t tokens, float* out) {
+  if constexpr (T == DType::kQ4_K) {
+    tile_x8_q4_k<TT>(xv, nb, g0, g1, next, tokens, out);
+  } else if constexpr (T == DType::kQ6_K) {
+    tile_x8_q6_k<TT>(xv, nb, g0, g1, next, tokens, out);
+  } else {
+    tile_x8<T, TT>(xv, nb, g0, g1, next, tokens, out);
+  }
+}
+
 template <DType T>
 void gemv_x8_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
                const float* bias, float* out, std::size_t m) {
@@ -424,9 +554,9 @@ void gemv_x8_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte*
       const std::byte* g0 = w + r * bytes;
       const std::byte* g1 = rows > 8 ? g0 + 8 * bytes : g0;
       if (tokens == 1) {
-        tile_x8<T, 1>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, 1, result);
+        tile_x8_any<T, 1>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, 1, result);
       } else {
-        tile_x8<T, TT>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, tokens, result);
+        tile_x8_any<T, TT>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, tokens, result);
       }
       for (std::size_t t = 0; t < tokens; ++t) {
         for (std::size_t g = 0; g < rows; ++g) {
@@ -446,6 +576,8 @@ void gemv_x8(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const
     case DType::kQ8_0: return gemv_x8_t<DType::kQ8_0>(xv, n, k, w, r0, r1, bias, out, m);
     case DType::kQ4_0: return gemv_x8_t<DType::kQ4_0>(xv, n, k, w, r0, r1, bias, out, m);
     case DType::kQ5_0: return gemv_x8_t<DType::kQ5_0>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_K: return gemv_x8_t<DType::kQ4_K>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ6_K: return gemv_x8_t<DType::kQ6_K>(xv, n, k, w, r0, r1, bias, out, m);
     default: return;
   }
 }

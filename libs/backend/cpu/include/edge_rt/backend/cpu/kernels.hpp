@@ -44,40 +44,50 @@ const char* int8_kernels();
 /// True when this CPU's kernels read `dtype` fastest interleaved eight rows at a time (interleave_rows8), so a
 /// loader should interleave the matrices it hands to matmul_x8: Q4_0 on x86 AVX2/AVX-512 (the eight-row integer
 /// GEMV reads a group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`), and with the
-/// AVX512-VNNI kernels also Q8_0 and Q5_0 (sixteen rows per vector: one float operation per 16 rows instead of per
-/// two, ~2x the row layout's prefill, ~50-60% of the vpdpbusd peak). Those are the formats llama.cpp runs through
-/// its own GEMM tiles (tinyBLAS, repacked Q4_0x8); Q4_1, Q5_1 and the K-quants keep the row layout, whose tiles sum
-/// each row in ggml's vec_dot order, which llama.cpp uses for them in prefill and decode alike (SmolLM2-Q4_1 agrees
-/// with llama.cpp at 395/406 positions that way, 389 with Q4_1 interleaved). False elsewhere (NEON, SVE, scalar),
-/// where matmul_x8 is not available.
+/// AVX512-VNNI kernels also Q8_0, Q5_0, Q4_K and Q6_K (sixteen rows per vector: scales and float work once per 16
+/// rows instead of per two; ~2x the row layout's prefill, ~50-60% of the vpdpbusd peak, and K-quant decode 1.5x).
+/// Those are the formats llama.cpp runs through GEMM tiles of its own (tinyBLAS, repacked Q4_0x8/Q4_Kx8) or that
+/// Q4_K_M files are made of; Q4_1, Q5_1 and Q5_K keep the row layout, whose tiles sum each row in ggml's vec_dot
+/// order, which llama.cpp uses for them in prefill and decode alike (SmolLM2-Q4_1 agrees with llama.cpp at 395/406
+/// positions that way, 389 with Q4_1 interleaved). False elsewhere (NEON, SVE, scalar), where matmul_x8 is not
+/// available.
 bool prefers_interleaved(DType dtype) noexcept;
 
-/// Where each field of an eight-row record lies, and where it came from in the row layout's block.
-struct X8Record {
-  std::size_t qh = 0;        ///< offset of the eight 32-bit fifth-bit masks (Q5_0; 0: none)
-  std::size_t qs = 16;       ///< offset of the value words
-  std::size_t qs_bytes = 0;  ///< value bytes per row and block: 16 (nibbles) or 32 (Q8_0); 0: no x8 layout
-  std::size_t block_qh = 0;  ///< offset of qh in the row layout's block
-  std::size_t block_qs = 0;  ///< offset of qs in the row layout's block
+/// One field of a block as the x8 layout regroups it: `bytes` bytes at `at` in the row layout's block. A 2-byte
+/// field (an F16 scale) becomes the eight rows' values side by side (16 bytes); a longer one (a multiple of 4) becomes
+/// bytes / 4 vectors of 32 bytes, vector j holding bytes 4j..4j+3 of each row (row g at 4g).
+struct X8Field {
+  std::size_t at = 0;
+  std::size_t bytes = 0;
 };
-/// The record of `dtype` (qs_bytes 0 for formats without one).
+/// The fields of `dtype`'s block in record order (count 0 for formats without an x8 layout), and where each lies in
+/// the record.
+struct X8Record {
+  X8Field fields[4];
+  std::size_t count = 0;
+  constexpr std::size_t offset(std::size_t f) const noexcept {
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < f; ++i) at += fields[i].bytes == 2 ? 16 : 8 * fields[i].bytes;
+    return at;
+  }
+};
 constexpr X8Record x8_record(DType dtype) noexcept {
   switch (dtype) {
-    case DType::kQ4_0: return {0, 16, 16, 0, 2};
-    case DType::kQ5_0: return {16, 48, 16, 2, 6};
-    case DType::kQ8_0: return {0, 16, 32, 0, 2};
+    case DType::kQ4_0: return {{{0, 2}, {2, 16}}, 2};                           // d, qs
+    case DType::kQ5_0: return {{{0, 2}, {2, 4}, {6, 16}}, 3};                   // d, qh, qs
+    case DType::kQ8_0: return {{{0, 2}, {2, 32}}, 2};                           // d, qs
+    case DType::kQ4_K: return {{{0, 2}, {2, 2}, {4, 12}, {16, 128}}, 4};        // d, dmin, scales, qs
+    case DType::kQ6_K: return {{{208, 2}, {192, 16}, {128, 64}, {0, 128}}, 4};  // d, scales, qh, ql
     default: return {};
   }
 }
 
-/// Rewrites a Q4_0, Q5_0 or Q8_0 matrix (`rows` x `k`, k % 32 == 0) in place, interleaved eight rows at a
-/// time: within each whole group of eight rows (rows 8i..8i+7), block b of the group becomes one record of eight
-/// blocks' bytes: the rows' F16 scales, then (x8_record) their 32-bit qh masks, and for j < qs_bytes / 4
-/// the bytes 4j..4j+3 of every row's qs, row after row (32 bytes each). Q4_0's is the Q4_0x8 layout. The last
-/// rows % 8 rows keep the row layout. Same size and the same values: matmul_x8 on it gives matmul's results on the
-/// rows (the same bits for the AVX2 kernels' Q4_0; within rounding for AVX512-VNNI's, which sum in another order).
-/// Not undone; the view over it keeps its DType (the layout is the caller's to remember: the CPU backend's prepared
-/// weight).
+/// Rewrites a matrix of a format with an x8 record (`rows` x `k`, k a whole number of blocks) in place, interleaved
+/// eight rows at a time: within each whole group of eight rows (rows 8i..8i+7), block b of the group becomes one
+/// record holding the eight rows' block b, field by field (x8_record). Q4_0's is the Q4_0x8 layout. The last rows % 8
+/// rows keep the row layout. Same size and the same values: matmul_x8 on it gives matmul's results on the rows (the
+/// same bits for the AVX2 kernels' Q4_0; within rounding for AVX512-VNNI's, which sum in another order). Not undone;
+/// the view over it keeps its DType (the layout is the caller's to remember: the CPU backend's prepared weight).
 void interleave_rows8(DType dtype, std::byte* data, std::size_t rows, std::size_t k);
 
 /// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType (quantized: k % 32
