@@ -53,13 +53,13 @@ TEST(CpuBackend, PreparedMatmulGivesTheKernelsBits) {
     auto block = weight_buffer(*cpu, dtype, kRows, kK, w);
     const tc::Shape shape{std::int64_t{kRows}, std::int64_t{kK}};
     const PreparedWeight prepared = cpu->prepare_weight(block.bytes(), dtype, shape, false, WeightUse::kMatmul);
-    const bool interleaves = cpu::prefers_interleaved(dtype);
-    EXPECT_EQ(prepared.layout, interleaves ? kCpuLayoutX8 : kCpuLayoutRows) << tc::dtype_name(dtype);
+    const bool interleaves = cpu::interleaved_rows(dtype) != 0;
+    EXPECT_EQ(prepared.layout, interleaves ? kCpuLayoutInterleaved : kCpuLayoutRows) << tc::dtype_name(dtype);
     std::vector<float> want(kN * kRows), got(kN * kRows);
     const auto reference_view = tc::TensorView::contiguous(reference_block.data(), dtype, shape);
     if (interleaves) {
-      cpu::interleave_rows8(dtype, reference_block.data(), kRows, kK);
-      cpu::matmul_x8(x, kN, reference_view, bias, want);
+      cpu::interleave_rows(dtype, reference_block.data(), kRows, kK);
+      cpu::matmul_interleaved(x, kN, reference_view, bias, want);
     } else {
       cpu::matmul(x, kN, reference_view, bias, want);
     }

@@ -372,29 +372,31 @@ TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
   }
 }
 
-// The x8 layouts hold the same numbers as the rows in another order: matmul_x8 must give matmul's bits (within
-// rounding with the AVX512-VNNI kernels, which sum 16 rows per vector there), for whole groups of eight rows and for
-// the rows % 8 tail rows that keep the row layout, with any thread count, and for a token in a batch or alone.
+// Interleaved matrices hold the same numbers as the rows in another order: matmul_interleaved must give matmul's bits
+// (within rounding with the AVX512-VNNI kernels, which sum 16 rows per vector there), for whole groups of 8 or 16 rows
+// and for the tail rows that keep the row layout, with any thread count, and for a token in a batch or alone.
 TEST_P(SimdKernelsPerTarget, InterleavedRowsMatchRowLayout) {
   const bool vnni = std::strcmp(int8_kernels(), "AVX512-VNNI") == 0;
   std::size_t tested = 0;
-  for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
-    if (!prefers_interleaved(dtype)) continue;
+  for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    if (interleaved_rows(dtype) == 0) continue;
     ++tested;
     const std::size_t b = block_elems(dtype);  // one block, and an odd count (17 for 32-value blocks)
     for (std::size_t k : {b, b == 32 ? std::size_t{544} : 3 * b}) {
-      for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{64}, std::size_t{1001}}) {
+      for (std::size_t m : {std::size_t{8}, std::size_t{13}, std::size_t{16}, std::size_t{64}, std::size_t{1001}}) {
         const auto w = random_vector(m * k, 81);
         const auto rows = encode(dtype, w, k);
         auto interleaved = rows;
-        interleave_rows8(dtype, interleaved.data(), m, k);
+        interleave_rows(dtype, interleaved.data(), m, k);
         ASSERT_EQ(interleaved.size(), rows.size());
-        if (m >= 8) {
+        if (m >= interleaved_rows(dtype)) {
           EXPECT_NE(interleaved, rows) << "nothing was interleaved, m=" << m;
+        } else {
+          EXPECT_EQ(interleaved, rows) << "fewer rows than a group were interleaved, m=" << m;
         }
         const Shape shape{std::int64_t(m), std::int64_t(k)};
         const auto row_view = TensorView::contiguous(rows.data(), dtype, shape);
-        const auto x8_view = TensorView::contiguous(interleaved.data(), dtype, shape);
+        const auto il_view = TensorView::contiguous(interleaved.data(), dtype, shape);
         const auto bias = random_vector(m, 82);
         for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{9}}) {
           const auto x = random_vector(n * k, 83);
@@ -409,21 +411,21 @@ TEST_P(SimdKernelsPerTarget, InterleavedRowsMatchRowLayout) {
           };
           near(want, "rows");
           if (vnni) {
-            std::vector<float> x8(n * m);
-            matmul_x8(x, n, x8_view, bias, x8);
-            near(x8, "x8");
+            std::vector<float> il(n * m);
+            matmul_interleaved(x, n, il_view, bias, il);
+            near(il, "interleaved");
             for (std::size_t i = 0; i < n; ++i) {  // the batch's rows are the bits of each token alone
               std::vector<float> alone(m);
-              matmul_x8(std::span(x).subspan(i * k, k), 1, x8_view, bias, alone);
-              EXPECT_EQ(std::memcmp(alone.data(), x8.data() + i * m, m * 4), 0)
+              matmul_interleaved(std::span(x).subspan(i * k, k), 1, il_view, bias, alone);
+              EXPECT_EQ(std::memcmp(alone.data(), il.data() + i * m, m * 4), 0)
                   << dtype_name(dtype) << " k=" << k << " m=" << m;
             }
-            want = x8;
+            want = il;
           }
           for (std::size_t threads : {1, 2, 3}) {
             ThreadPool pool(threads);
             std::vector<float> got(n * m);
-            matmul_x8(x, n, x8_view, bias, got, &pool);
+            matmul_interleaved(x, n, il_view, bias, got, &pool);
             EXPECT_EQ(std::memcmp(want.data(), got.data(), got.size() * 4), 0)
                 << dtype_name(dtype) << " k=" << k << " m=" << m << " n=" << n << " threads=" << threads;
           }

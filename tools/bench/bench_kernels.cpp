@@ -10,7 +10,8 @@
 //                                                        decode + probe R times and adds a summary (median)
 //   edge_rt_bench pool   [-t T]                          the thread pool's own cost per parallel loop
 //   edge_rt_bench layout [-t T] [--rounds R]            GPT-2 124M layer matrices in Q4_0, row layout against
-//                                                        Q4_0x8, alternating in one process
+//                                                        Q4_0 interleaved (interleave_rows), alternating in one
+//                                                        process
 // Prints one JSON object per run on stdout. Timings live here, never in tests.
 #include <edge_rt/backend/cpu/kernels.hpp>
 #include <edge_rt/backend/cpu/probe.hpp>
@@ -71,13 +72,13 @@ int gemm(std::size_t threads, std::size_t n, std::size_t k, std::size_t m, const
   const auto view_out_in = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(m), std::int64_t(k)});
   const auto view_in_out = tc::TensorView::contiguous(w.data(), dtype, tc::Shape{std::int64_t(k), std::int64_t(m)});
   // As the CPU backend prepares it (WeightUse::kMatmul).
-  const bool x8 = cpu::prefers_interleaved(dtype);
-  if (x8) cpu::interleave_rows8(dtype, w.data(), m, k);
+  const bool interleaved = cpu::interleaved_rows(dtype) != 0;
+  if (interleaved) cpu::interleave_rows(dtype, w.data(), m, k);
   const double int8_peak = tc::is_quantized(dtype) ? cpu::probe_int8_peak(pool, 200'000'000 / threads) : 0.0;
   for (int r = 0; r < 10; ++r) {
     auto start = Clock::now();
-    if (x8) {
-      cpu::matmul_x8(x, n, view_out_in, {}, out, &pool);
+    if (interleaved) {
+      cpu::matmul_interleaved(x, n, view_out_in, {}, out, &pool);
     } else {
       cpu::matmul(x, n, view_out_in, {}, out, &pool);
     }
@@ -130,7 +131,7 @@ double median(std::vector<double> v) {
 // that both see the same load from the machine's other tenants.
 int layout(std::size_t threads, std::size_t rounds) {
   const tc::DType dtype = tc::DType::kQ4_0;
-  if (!cpu::prefers_interleaved(tc::DType::kQ4_0)) {
+  if (cpu::interleaved_rows(tc::DType::kQ4_0) == 0) {
     std::fprintf(stderr, "edge_rt_bench: this CPU's kernels read Q4_0 rows; no interleaved layout to compare\n");
     return 1;
   }
@@ -156,7 +157,7 @@ int layout(std::size_t threads, std::size_t rounds) {
     }
   }
   std::vector<std::byte> interleaved = rows;
-  for (const Matrix& mx : matrices) cpu::interleave_rows8(tc::DType::kQ4_0, interleaved.data() + mx.offset, mx.m, mx.k);
+  for (const Matrix& mx : matrices) cpu::interleave_rows(tc::DType::kQ4_0, interleaved.data() + mx.offset, mx.m, mx.k);
   cpu::ThreadPool pool(threads);
   std::vector<float> x(3072), out(3072);
   for (float& v : x) v = dist(rng);
@@ -167,7 +168,7 @@ int layout(std::size_t threads, std::size_t rounds) {
           tc::TensorView::contiguous(w.data() + mx.offset, dtype, tc::Shape{std::int64_t(mx.m), std::int64_t(mx.k)});
       const std::span<const float> xs(x.data(), mx.k);
       const std::span<float> os(out.data(), mx.m);
-      is_interleaved ? cpu::matmul_x8(xs, 1, view, {}, os, &pool) : cpu::matmul(xs, 1, view, {}, os, &pool);
+      is_interleaved ? cpu::matmul_interleaved(xs, 1, view, {}, os, &pool) : cpu::matmul(xs, 1, view, {}, os, &pool);
     }
     return static_cast<double>(w.size()) / std::chrono::duration<double>(Clock::now() - start).count();
   };
@@ -276,7 +277,7 @@ int main(int argc, char** argv) {
   auto* g = app.add_subcommand("gemm", "prefill GEMM against the FMA peak");
   auto* d = app.add_subcommand("decode", "decode weight bandwidth against the read bandwidth");
   auto* l = app.add_subcommand("pool", "thread pool cost per parallel loop of trivial chunks");
-  auto* y = app.add_subcommand("layout", "Q4_0 layer matrices in row layout against Q4_0x8");
+  auto* y = app.add_subcommand("layout", "Q4_0 layer matrices in row layout against interleaved");
   for (auto* c : {p, g, d, l, y}) c->add_option("-t,--threads", threads, "threads")->capture_default_str();
   y->add_option("--rounds", rounds, "alternating rounds")->check(CLI::Range(1, 1000))->capture_default_str();
   g->add_option("--n", n, "rows (tokens)")->capture_default_str();

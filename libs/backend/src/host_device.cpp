@@ -58,17 +58,17 @@ PreparedWeight HostDevice::prepare_host_weight(std::span<std::byte> bytes, tenso
   w.input_major = input_major;
   // Only matmul operands change layout: the embedding is read by rows. Done on every load, streamed groups
   // included: one pass over data already in cache. (Quantized matrices are never input-major.)
-  if (use == WeightUse::kMatmul && !input_major && cpu::prefers_interleaved(dtype)) {
-    cpu::interleave_rows8(dtype, bytes.data(), static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
-    w.layout = kCpuLayoutX8;
+  if (use == WeightUse::kMatmul && !input_major && cpu::interleaved_rows(dtype) != 0) {
+    cpu::interleave_rows(dtype, bytes.data(), static_cast<std::size_t>(shape[0]), static_cast<std::size_t>(shape[1]));
+    w.layout = kCpuLayoutInterleaved;
   }
   return w;
 }
 
 void HostDevice::host_matmul(std::span<const float> x, std::size_t n, const PreparedWeight& w,
                              std::span<const float> bias, std::span<float> out) {
-  if (w.layout == kCpuLayoutX8) {
-    cpu::matmul_x8(x, n, w.view, bias, out, threads());
+  if (w.layout == kCpuLayoutInterleaved) {
+    cpu::matmul_interleaved(x, n, w.view, bias, out, threads());
   } else if (w.input_major) {
     cpu::matmul_in_out(x, n, w.view, bias, out, threads());
   } else {

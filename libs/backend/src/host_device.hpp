@@ -24,7 +24,7 @@ class HostDevice : public Backend {
  protected:
   cpu::ThreadPool* threads() noexcept { return threads_.get(); }
   /// The host kernels' layout of a weight: matmul operands are interleaved in place eight rows at a time
-  /// (kCpuLayoutX8) where the CPU's kernels prefer it for their dtype; everything else keeps the file's rows.
+  /// (kCpuLayoutInterleaved) where the CPU's kernels prefer it for their dtype; everything else keeps the file's rows.
   static PreparedWeight prepare_host_weight(std::span<std::byte> bytes, tensor_core::DType dtype,
                                             const tensor_core::Shape& shape, bool input_major, WeightUse use);
   /// matmul on a weight from prepare_host_weight, on this device's threads.

@@ -83,13 +83,13 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
   } else {
     prepare(0, n);
   }
-  // Whole groups of eight rows per chunk: the x8 layouts are laid out by such groups from row 0.
-  const std::size_t grain = round_up(std::max<std::size_t>(8, m / (4 * threads_of(pool))), 8);
+  // Whole groups of 16 rows per chunk: interleaved matrices are laid out by groups of 8 or 16 rows from row 0.
+  const std::size_t grain = round_up(std::max<std::size_t>(16, m / (4 * threads_of(pool))), 16);
   parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
     if (!vnni) {
       simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else if (interleaved) {
-      vnni::gemv_x8(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+      vnni::gemv_interleaved(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else {
       vnni::gemv(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     }
@@ -117,41 +117,45 @@ const char* int8_kernels() {
   return simd::int8_vnni() ? "AVX512-VNNI" : simd::target_name();
 }
 
-bool prefers_interleaved(DType dtype) noexcept {
+std::size_t interleaved_rows(DType dtype) noexcept {
   switch (dtype) {
-    case DType::kQ4_0: return simd::has_interleaved_q4_0();
+    case DType::kQ4_0: return simd::int8_vnni() ? 16 : simd::has_interleaved_q4_0() ? 8 : 0;
     case DType::kQ8_0:
     case DType::kQ5_0:
     case DType::kQ4_K:
-    case DType::kQ6_K: return simd::int8_vnni();
-    default: return false;
+    case DType::kQ5_K:
+    case DType::kQ6_K: return simd::int8_vnni() ? 16 : 0;
+    default: return 0;
   }
 }
 
-void interleave_rows8(DType dtype, std::byte* data, std::size_t rows, std::size_t k) {
-  EDGE_RT_CHECK(k % block_elems(dtype) == 0, "interleave_rows8: k must be a whole number of blocks");
-  const X8Record record = x8_record(dtype);
-  EDGE_RT_CHECK(record.count != 0, "interleave_rows8: Q4_0, Q5_0, Q8_0, Q4_K or Q6_K weights");
+void interleave_rows(DType dtype, std::byte* data, std::size_t rows, std::size_t k) {
+  const std::size_t group = interleaved_rows(dtype);
+  const InterleaveLayout layout = interleave_layout(dtype);
+  EDGE_RT_CHECK(group != 0 && layout.count != 0, "interleave_rows: a format this CPU's kernels read as rows");
+  EDGE_RT_CHECK(k % block_elems(dtype) == 0, "interleave_rows: k must be a whole number of blocks");
   const std::size_t block = quant_block_bytes(dtype);
   const std::size_t nb = k / block_elems(dtype);
-  const std::size_t group_bytes = 8 * nb * block;
+  const std::size_t group_bytes = group * nb * block;
   // Streamed groups are interleaved on every load: keep the scratch instead of allocating it per matrix.
-  thread_local std::vector<std::byte> rows8;
-  if (rows8.size() < group_bytes) rows8.resize(group_bytes);
-  for (std::size_t r = 0; r + 8 <= rows; r += 8) {
-    std::byte* group = data + r * nb * block;
-    std::copy(group, group + group_bytes, rows8.begin());
+  thread_local std::vector<std::byte> scratch;
+  if (scratch.size() < group_bytes) scratch.resize(group_bytes);
+  for (std::size_t r = 0; r + group <= rows; r += group) {
+    std::byte* rows_at = data + r * nb * block;
+    std::copy(rows_at, rows_at + group_bytes, scratch.begin());
     for (std::size_t b = 0; b < nb; ++b) {
-      for (std::size_t f = 0; f < record.count; ++f) {
-        const X8Field field = record.fields[f];
-        std::byte* out = group + b * 8 * block + record.offset(f);
-        for (std::size_t g = 0; g < 8; ++g) {
-          const std::byte* in = rows8.data() + (g * nb + b) * block + field.at;
+      for (std::size_t f = 0; f < layout.count; ++f) {
+        const InterleaveField field = layout.fields[f];
+        std::byte* out = rows_at + b * group * block + layout.offset(f, group);
+        for (std::size_t g = 0; g < group; ++g) {
+          const std::byte* in = scratch.data() + (g * nb + b) * block + field.at;
           if (field.bytes == 2) {
             std::copy(in, in + 2, out + 2 * g);
             continue;
           }
-          for (std::size_t j = 0; j < field.bytes / 4; ++j) std::copy(in + 4 * j, in + 4 * j + 4, out + 32 * j + 4 * g);
+          for (std::size_t j = 0; j < field.bytes / 4; ++j) {
+            std::copy(in + 4 * j, in + 4 * j + 4, out + 4 * group * j + 4 * g);
+          }
         }
       }
     }
@@ -175,10 +179,11 @@ void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::s
   gemm(x, n, k, m, w, false, bias, out, pool);
 }
 
-void matmul_x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-               std::span<float> out, ThreadPool* pool) {
+void matmul_interleaved(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                        std::span<float> out, ThreadPool* pool) {
   const detail::MatmulShape shape = detail::check_matmul(x, n, w, bias, out, false);
-  EDGE_RT_CHECK(prefers_interleaved(w.dtype()), "matmul_x8: weights of a format this CPU's kernels read as rows");
+  EDGE_RT_CHECK(interleaved_rows(w.dtype()) != 0,
+                "matmul_interleaved: weights of a format this CPU's kernels read as rows");
   if (n == 0 || shape.m == 0) return;
   matmul_quant(x, n, shape.k, shape.m, w, /*interleaved=*/true, bias, out, pool);
 }

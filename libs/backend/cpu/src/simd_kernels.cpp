@@ -503,7 +503,7 @@ HWY_INLINE void dot_q4_0_lanes(const ActBlock* xq, const std::byte* w, std::size
   store_q4_0_lanes(acc, corr, count, out);
 }
 
-// Q4_0x8: the same arithmetic on eight rows that interleave_rows8 laid out as one 144-byte record per block (eight
+// Q4_0x8: the same arithmetic on eight rows that interleave_rows laid out as one 144-byte record per block (eight
 // scales, then the four vectors v[t]), so a group is a single sequential stream with no transpose. The hardware
 // prefetcher still lags on it, so lines are prefetched 1 KiB ahead; without that it was no faster than the row
 // layout. With it, `edge_rt_bench layout` (GPT-2 layer matrices, Zen 3, 2 threads) gives medians 5-17% above
@@ -526,7 +526,7 @@ HWY_INLINE void dot_q4_0_x8(const ActBlock* xq, const std::byte* group, std::siz
   store_q4_0_lanes(acc, corr, 8, out);
 }
 
-// Interleaved: Q4_0 weights in the Q4_0x8 layout (interleave_rows8).
+// Interleaved: Q4_0 weights in the Q4_0x8 layout (interleave_rows).
 template <DType T, bool Interleaved = false>
 void GemvQuantT(const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
                 const float* bias, float* out, std::size_t m) {

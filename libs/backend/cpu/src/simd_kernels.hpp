@@ -52,7 +52,7 @@ void gemm(DType dtype, const float* x, std::size_t n, std::size_t k, const std::
           std::size_t j0, std::size_t j1, const float* bias, float* out, float* pack);
 /// Integer path for Q8_0/Q4_0 weights [rows, k]: out[i * m + r] = bias[r] + sum over blocks b of
 /// d_w[b] * xq[i][b].d * sum_j q_w[j] * xq[i][b].qs[j], for i < n, r in [r0, r1). `interleaved`: Q4_0 in the
-/// Q4_0x8 layout of interleave_rows8 (only where has_interleaved_q4_0()).
+/// Q4_0x8 layout of interleave_rows (only where has_interleaved_q4_0()).
 void gemv_quant(DType dtype, bool interleaved, const ActBlock* xq, std::size_t n, std::size_t k, const std::byte* w,
                 std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m);
 /// True when the dispatched target is AVX3 and the CPU has AVX-512 VNNI: quantized matmuls then run the

@@ -263,7 +263,6 @@ void tile(const ActVnni* xv, std::size_t nb, const std::byte* w, std::size_t row
   if constexpr (is_k_quant(T)) {
     constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
     for (std::size_t b = 0; b < nb / kSub; ++b) {
-      prefetch_next_tile<kRows * kBytes>(w + kRows * row_bytes, b * kRows * kBytes);
       float sc[kRows][16], off[kRows][8];
       const std::byte* blk[kRows];
       for (std::size_t r = 0; r < kRows; ++r) {
@@ -271,6 +270,8 @@ void tile(const ActVnni* xv, std::size_t nb, const std::byte* w, std::size_t row
         k_scales<T>(blk[r], sc[r], off[r]);
       }
       for (std::size_t s = 0; s < kSub; ++s) {
+        // Spread over the block: a burst of a whole block's lines fills the miss buffers and stalls.
+        prefetch_next_tile<kRows * kBytes / kSub>(w + kRows * row_bytes, (b * kSub + s) * (kRows * kBytes / kSub));
         for (std::size_t h = 0; h < 2; ++h) {
           u[h] = unpack_k2<T>(blk[2 * h], blk[2 * h + 1], s);
           if constexpr (T == DType::kQ6_K) {  // a scale per 16 values: four lanes each
@@ -353,32 +354,47 @@ __m512i word(const std::int8_t* q) {
   return _mm512_set1_epi32(v);
 }
 
-// The x8 layouts (interleave_rows8, x8_record): one record per block of eight rows, their F16 scales, qh masks,
-// then the value words (row g in 32-bit lane g). Two groups' records side by side fill a 512-bit vector with 16
-// rows, one per lane: each activation word is a broadcast, and the scales and float work are one vector operation
-// for 16 rows (the row layout spends one per two rows and 32 values), which keeps decode at the memory's pace and
-// reaches ~60% of the vpdpbusd peak in prefill. Each row sums its blocks' exact integer dots in one float lane.
-// g1 == g0 for a lone group, whose upper lanes are not stored. `next`: the next tile's two groups, prefetched at the
-// rate this tile reads its own (the hardware prefetcher lags on two streams).
+// Interleaved by 16 rows (interleave_rows, interleave_layout): one record per block of 16 rows, their F16 scales
+// (32 bytes), then each word run (64 bytes: 4 bytes of each row, row g in 32-bit lane g). A 512-bit vector so holds
+// 16 rows, one per lane: each activation word is a broadcast, the scales and float work are one vector operation for
+// 16 rows (the row layout spends one per two rows and 32 values), and a tile reads one contiguous stream. Each row
+// sums its (sub-)blocks' exact integer dots in one float lane. `next`: the next tile, prefetched at the rate this one
+// reads its own (the hardware prefetcher lags; without it decode ran at two thirds of the speed).
+constexpr std::size_t kGroup = 16;
+
+__m512i load512(const std::byte* p) {
+  return _mm512_loadu_si512(p);
+}
+
+// 16 F16 values as floats.
+__m512 halves16(const std::byte* p) {
+  return _mm512_cvtph_ps(load256(p));
+}
+
+template <DType T>
+constexpr std::size_t kField(std::size_t f) {
+  return interleave_layout(T).offset(f, kGroup);
+}
+
+// Q8_0, Q4_0, Q5_0 (fields d, [qh,] qs).
 template <DType T, std::size_t TT>
-void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
-             std::size_t tokens, float* out) {
-  constexpr X8Record kRec = x8_record(T);
-  constexpr std::size_t kRecord = 8 * quant_block_bytes(T);
-  constexpr std::size_t kQs = kRec.offset(kRec.count - 1);               // the values are the last field
+void tile16(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
+            float* out) {
+  constexpr InterleaveLayout kRec = interleave_layout(T);
+  constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
+  constexpr std::size_t kQs = kField<T>(kRec.count - 1);                 // the values are the last field
   constexpr std::size_t kWords = kRec.fields[kRec.count - 1].bytes / 4;  // per row: 4 (nibbles) or 8 (Q8_0)
   constexpr bool kNibbles = kWords == 4;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   __m512 acc[TT];
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (std::size_t b = 0; b < nb; ++b) {
-    const std::byte* p0 = g0 + b * kRecord;
-    const std::byte* p1 = g1 + b * kRecord;
-    prefetch_next_tile<2 * kRecord>(next, 2 * b * kRecord);
+    const std::byte* p = g + b * kRecord;
+    prefetch_next_tile<kRecord>(next, b * kRecord);
     // u[j]: values 4j..4j+3 of each row; for nibbles u[4 + j]: values 16+4j..16+4j+3.
     __m512i u[8];
     for (std::size_t j = 0; j < kWords; ++j) {
-      const __m512i v = join(load256(p0 + kQs + 32 * j), load256(p1 + kQs + 32 * j));
+      const __m512i v = load512(p + kQs + 64 * j);
       if constexpr (kNibbles) {
         u[j] = _mm512_and_si512(v, low4);
         u[4 + j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
@@ -387,7 +403,7 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
       }
     }
     if constexpr (T == DType::kQ5_0) {  // value e's fifth bit is bit e of the row's qh: byte e / 8, bit e % 8
-      const __m512i qh = join(load256(p0 + kRec.offset(1)), load256(p1 + kRec.offset(1)));
+      const __m512i qh = load512(p + kField<T>(1));
       const __m512i lane_bytes = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
       for (std::size_t w = 0; w < 8; ++w) {  // word w covers values 4w..4w+3 (w < 4) or 16+4(w-4)..
         const std::size_t e = w < 4 ? 4 * w : 16 + 4 * (w - 4);
@@ -397,7 +413,7 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
         u[w] = _mm512_mask_add_epi8(u[w], _mm512_test_epi8_mask(bytes, bits), u[w], _mm512_set1_epi8(16));
       }
     }
-    const __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1), load128(p0)));
+    const __m512 dw = halves16(p);
 #pragma GCC unroll 8
     for (std::size_t t = 0; t < TT; ++t) {
       const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b];
@@ -409,7 +425,7 @@ void tile_x8(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
     }
   }
-  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + kGroup * t, acc[t]);
 }
 
 // A shift of every 32-bit lane by a count known only at run time.
@@ -417,37 +433,43 @@ __m512i srl32(__m512i v, std::size_t count) {
   return _mm512_srl_epi32(v, _mm_cvtsi32_si128(static_cast<int>(count)));
 }
 
-// Q4_K x8 (fields d, dmin, scales, qs): the same scheme per 256-value block. The 6-bit scales and mins of the 16 rows
-// are decoded in their lanes (three 32-bit words per row, as k_scales reads them); qs word 8q + i holds values
-// 4i..4i+3 of sub-block 2q (low nibbles) and 2q + 1 (high nibbles). The mins' terms go to their own accumulator.
-template <std::size_t TT>
-void tile_x8_q4_k(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
-                  std::size_t tokens, float* out) {
-  constexpr X8Record kRec = x8_record(DType::kQ4_K);
-  constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ4_K);
+// Q4_K and Q5_K (fields d, dmin, scales, [qh,] qs): the same scheme per 256-value block. The 6-bit scales and mins
+// are decoded in the rows' lanes (three 32-bit words per row, as k_scales reads them); qs word 8q + i holds values
+// 4i..4i+3 of sub-block 2q (low nibbles) and 2q + 1 (high nibbles); Q5_K's fifth bit of value j of sub-block s is
+// bit s of qh byte j (qh word i: values 4i..4i+3). The mins' terms go to their own accumulator.
+template <DType T, std::size_t TT>
+void tile16_k(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
+              float* out) {
+  constexpr std::size_t kQs = kField<T>(T == DType::kQ5_K ? 4 : 3);
+  constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
   constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   const __m512i low6 = _mm512_set1_epi32(63), low4w = _mm512_set1_epi32(15), two = _mm512_set1_epi32(3);
   __m512 acc[TT], corr[TT];
   for (std::size_t t = 0; t < TT; ++t) acc[t] = corr[t] = _mm512_setzero_ps();
   for (std::size_t b = 0; b < nb / kSub; ++b) {
-    const std::byte* p0 = g0 + b * kRecord;
-    const std::byte* p1 = g1 + b * kRecord;
-    prefetch_next_tile<2 * kRecord>(next, 2 * b * kRecord);
-    const __m512 d = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1), load128(p0)));
-    const __m512 dmin = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1 + 16), load128(p0 + 16)));
-    constexpr std::size_t kScales = kRec.offset(2), kQs = kRec.offset(3);
-    const __m512i s0 = join(load256(p0 + kScales), load256(p1 + kScales));
-    const __m512i s1 = join(load256(p0 + kScales + 32), load256(p1 + kScales + 32));
-    const __m512i s2 = join(load256(p0 + kScales + 64), load256(p1 + kScales + 64));
+    const std::byte* p = g + b * kRecord;
+    const __m512 d = halves16(p + kField<T>(0));
+    const __m512 dmin = halves16(p + kField<T>(1));
+    const __m512i s0 = load512(p + kField<T>(2)), s1 = load512(p + kField<T>(2) + 64),
+                  s2 = load512(p + kField<T>(2) + 128);
     for (std::size_t q = 0; q < kSub / 2; ++q) {
+      // Spread over the block: a burst of a whole record's 36 lines fills the miss buffers and stalls (decode 31
+      // instead of 47 tok/s on TinyLlama-1.1B Q4_K_M).
+      prefetch_next_tile<kRecord / 4>(next, b * kRecord + q * (kRecord / 4));
       __m512i v[8];
-      for (std::size_t i = 0; i < 8; ++i)
-        v[i] = join(load256(p0 + kQs + 32 * (8 * q + i)), load256(p1 + kQs + 32 * (8 * q + i)));
+      for (std::size_t i = 0; i < 8; ++i) v[i] = load512(p + kQs + 64 * (8 * q + i));
       for (std::size_t h = 0; h < 2; ++h) {
         const std::size_t s = 2 * q + h;
         __m512i u[8];
         for (std::size_t i = 0; i < 8; ++i) u[i] = _mm512_and_si512(h == 0 ? v[i] : _mm512_srli_epi16(v[i], 4), low4);
+        if constexpr (T == DType::kQ5_K) {
+          const __m512i bit = _mm512_set1_epi8(static_cast<char>(1u << s));
+          for (std::size_t i = 0; i < 8; ++i) {
+            const __mmask64 high = _mm512_test_epi8_mask(load512(p + kField<T>(3) + 64 * i), bit);
+            u[i] = _mm512_mask_add_epi8(u[i], high, u[i], _mm512_set1_epi8(16));
+          }
+        }
         __m512i sc, m;
         if (s < 4) {
           sc = _mm512_and_si512(srl32(s0, 8 * s), low6);
@@ -472,44 +494,41 @@ void tile_x8_q4_k(const ActVnni* xv, std::size_t nb, const std::byte* g0, const 
       }
     }
   }
-  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + 16 * t, _mm512_add_ps(acc[t], corr[t]));
+  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + kGroup * t, _mm512_add_ps(acc[t], corr[t]));
 }
 
-// Q6_K x8 (fields d, scales, qh, ql). Sub-block s is quarter r = s % 4 of half s / 4: its words i < 8 are ql word
+// Q6_K (fields d, scales, qh, ql). Sub-block s is quarter r = s % 4 of half s / 4: its words i < 8 are ql word
 // 16 (s / 4) + 8 (r % 2) + i (low nibbles for r < 2, high ones otherwise) and bits 2r, 2r + 1 of qh word 8 (s / 4) + i.
 // Its two scales (int8, one per 16 values) split the dot in two, each starting from the half's -32 * sum x.
 template <std::size_t TT>
-void tile_x8_q6_k(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
-                  std::size_t tokens, float* out) {
-  constexpr X8Record kRec = x8_record(DType::kQ6_K);
-  constexpr std::size_t kRecord = 8 * quant_block_bytes(DType::kQ6_K);
+void tile16_q6_k(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
+                 float* out) {
+  constexpr DType T = DType::kQ6_K;
+  constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
   constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
-  constexpr std::size_t kScales = kRec.offset(1), kQh = kRec.offset(2), kQl = kRec.offset(3);
   const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(3);
   __m512 acc[TT];
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (std::size_t b = 0; b < nb / kSub; ++b) {
-    const std::byte* p0 = g0 + b * kRecord;
-    const std::byte* p1 = g1 + b * kRecord;
-    prefetch_next_tile<2 * kRecord>(next, 2 * b * kRecord);
-    const __m512 d = _mm512_cvtph_ps(_mm256_set_m128i(load128(p1), load128(p0)));
+    const std::byte* p = g + b * kRecord;
+    const __m512 d = halves16(p + kField<T>(0));
     for (std::size_t s = 0; s < kSub; ++s) {
+      prefetch_next_tile<kRecord / 8>(next, b * kRecord + s * (kRecord / 8));  // spread over the block
       const std::size_t half = s / 4, r = s % 4;
       __m512i u[8];
       for (std::size_t i = 0; i < 8; ++i) {
-        const std::size_t l = kQl + 32 * (16 * half + 8 * (r % 2) + i), hq = kQh + 32 * (8 * half + i);
-        __m512i low = join(load256(p0 + l), load256(p1 + l));
+        __m512i low = load512(p + kField<T>(3) + 64 * (16 * half + 8 * (r % 2) + i));
         if (r >= 2) low = _mm512_srli_epi16(low, 4);
-        const __m512i high =
-            _mm512_srl_epi16(join(load256(p0 + hq), load256(p1 + hq)), _mm_cvtsi32_si128(static_cast<int>(2 * r)));
+        const __m512i high = _mm512_srl_epi16(load512(p + kField<T>(2) + 64 * (8 * half + i)),
+                                              _mm_cvtsi32_si128(static_cast<int>(2 * r)));
         u[i] = _mm512_or_si512(_mm512_and_si512(low, low4), _mm512_slli_epi16(_mm512_and_si512(high, low2), 4));
       }
       __m512 scale[2];
       for (std::size_t h = 0; h < 2; ++h) {  // scale 2s + h: byte (2s + h) % 4 of scale word (2s + h) / 4
         const std::size_t idx = 2 * s + h;
-        const __m512i word_v = join(load256(p0 + kScales + 32 * (idx / 4)), load256(p1 + kScales + 32 * (idx / 4)));
+        const __m512i words = load512(p + kField<T>(1) + 64 * (idx / 4));
         const __m512i sc =
-            _mm512_srai_epi32(_mm512_sll_epi32(word_v, _mm_cvtsi32_si128(static_cast<int>(24 - 8 * (idx % 4)))), 24);
+            _mm512_srai_epi32(_mm512_sll_epi32(words, _mm_cvtsi32_si128(static_cast<int>(24 - 8 * (idx % 4)))), 24);
         scale[h] = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d);
       }
 #pragma GCC unroll 8
@@ -523,44 +542,41 @@ void tile_x8_q6_k(const ActVnni* xv, std::size_t nb, const std::byte* g0, const 
       }
     }
   }
-  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + 16 * t, acc[t]);
+  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + kGroup * t, acc[t]);
 }
 
-// A tile of 16 rows (two groups) by TT tokens of any x8 format.
 template <DType T, std::size_t TT>
-void tile_x8_any(const ActVnni* xv, std::size_t nb, const std::byte* g0, const std::byte* g1, const std::byte* next,
-                 std::size_t tokens, float* out) {
-  if constexpr (T == DType::kQ4_K) {
-    tile_x8_q4_k<TT>(xv, nb, g0, g1, next, tokens, out);
+void tile16_any(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
+                float* out) {
+  if constexpr (T == DType::kQ4_K || T == DType::kQ5_K) {
+    tile16_k<T, TT>(xv, nb, g, next, tokens, out);
   } else if constexpr (T == DType::kQ6_K) {
-    tile_x8_q6_k<TT>(xv, nb, g0, g1, next, tokens, out);
+    tile16_q6_k<TT>(xv, nb, g, next, tokens, out);
   } else {
-    tile_x8<T, TT>(xv, nb, g0, g1, next, tokens, out);
+    tile16<T, TT>(xv, nb, g, next, tokens, out);
   }
 }
 
 template <DType T>
-void gemv_x8_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t r1,
-               const float* bias, float* out, std::size_t m) {
+void gemv_interleaved_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+                        std::size_t r1, const float* bias, float* out, std::size_t m) {
   constexpr std::size_t TT = 8;
   const std::size_t nb = k / kQuantBlock;
   const std::size_t bytes = row_bytes(T, k);
-  const std::size_t grouped = m / 8 * 8, end = std::min(r1, grouped);
-  alignas(64) float result[TT * 16];
+  const std::size_t grouped = m / kGroup * kGroup, end = std::min(r1, grouped);
+  alignas(64) float result[TT * kGroup];
   for (std::size_t i = 0; i < n; i += TT) {
     const std::size_t tokens = std::min(TT, n - i);
-    for (std::size_t r = r0; r < end; r += 16) {
-      const std::size_t rows = std::min<std::size_t>(16, end - r);
-      const std::byte* g0 = w + r * bytes;
-      const std::byte* g1 = rows > 8 ? g0 + 8 * bytes : g0;
+    for (std::size_t r = r0; r < end; r += kGroup) {
+      const std::byte* g = w + r * bytes;
       if (tokens == 1) {
-        tile_x8_any<T, 1>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, 1, result);
+        tile16_any<T, 1>(xv + i * nb, nb, g, g + kGroup * bytes, 1, result);
       } else {
-        tile_x8_any<T, TT>(xv + i * nb, nb, g0, g1, g0 + 16 * bytes, tokens, result);
+        tile16_any<T, TT>(xv + i * nb, nb, g, g + kGroup * bytes, tokens, result);
       }
       for (std::size_t t = 0; t < tokens; ++t) {
-        for (std::size_t g = 0; g < rows; ++g) {
-          out[(i + t) * m + r + g] = result[16 * t + g] + (bias != nullptr ? bias[r + g] : 0.0f);
+        for (std::size_t j = 0; j < kGroup; ++j) {
+          out[(i + t) * m + r + j] = result[kGroup * t + j] + (bias != nullptr ? bias[r + j] : 0.0f);
         }
       }
     }
@@ -570,14 +586,15 @@ void gemv_x8_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte*
 
 }  // namespace
 
-void gemv_x8(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-             std::size_t r1, const float* bias, float* out, std::size_t m) {
+void gemv_interleaved(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+                      std::size_t r1, const float* bias, float* out, std::size_t m) {
   switch (dtype) {
-    case DType::kQ8_0: return gemv_x8_t<DType::kQ8_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ4_0: return gemv_x8_t<DType::kQ4_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ5_0: return gemv_x8_t<DType::kQ5_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ4_K: return gemv_x8_t<DType::kQ4_K>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ6_K: return gemv_x8_t<DType::kQ6_K>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ8_0: return gemv_interleaved_t<DType::kQ8_0>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_0: return gemv_interleaved_t<DType::kQ4_0>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_0: return gemv_interleaved_t<DType::kQ5_0>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_K: return gemv_interleaved_t<DType::kQ4_K>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_K: return gemv_interleaved_t<DType::kQ5_K>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ6_K: return gemv_interleaved_t<DType::kQ6_K>(xv, n, k, w, r0, r1, bias, out, m);
     default: return;
   }
 }
@@ -621,8 +638,8 @@ std::int32_t dpbusd_chains(std::size_t iterations) {
 
 #else  // not x86-64: available() is false and these are never called
 
-void gemv_x8(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
-             float*, std::size_t) {}
+void gemv_interleaved(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t,
+                      const float*, float*, std::size_t) {}
 
 void gemv(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
           float*, std::size_t) {}

@@ -20,12 +20,13 @@ using namespace ::edge_rt::tensor_core;  // DType and the block layouts
 
 /// One 32-value activation block as the VNNI tiles read it.
 struct alignas(32) ActVnni {
-  std::int8_t qs[32];         ///< ActBlock::qs, signed.
-  std::int32_t init[8];       ///< -bias * (sum of qs[4i..4i+3]): the weights' unsigned bias removed in int32 lane i.
-  float d;                    ///< ActBlock::d.
-  float sum;                  ///< the mins' sum term: ActBlock::s16 for Q4_1/Q5_1, d_sum otherwise.
-  std::int32_t init_sum;      ///< -bias * (sum of qs): the x8 tiles', one lane per row.
-  std::int32_t init_half[2];  ///< -bias * (sum of qs[0..15]), and of qs[16..31]: Q6_K x8's, one scale per half.
+  std::int8_t qs[32];     ///< ActBlock::qs, signed.
+  std::int32_t init[8];   ///< -bias * (sum of qs[4i..4i+3]): the weights' unsigned bias removed in int32 lane i.
+  float d;                ///< ActBlock::d.
+  float sum;              ///< the mins' sum term: ActBlock::s16 for Q4_1/Q5_1, d_sum otherwise.
+  std::int32_t init_sum;  ///< -bias * (sum of qs): the interleaved tiles', one lane per row.
+  std::int32_t
+      init_half[2];  ///< -bias * (sum of qs[0..15]), and of qs[16..31]: interleaved Q6_K's, one scale per half.
 };
 
 /// True when this CPU runs these kernels (x86-64 with AVX-512 F/BW/DQ/VL and VNNI, state enabled by the OS).
@@ -43,12 +44,12 @@ void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* ou
 void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
           std::size_t r1, const float* bias, float* out, std::size_t m);
 
-/// The same for weights interleave_rows8 rewrote (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K; whole groups of eight rows, then the
-/// m % 8 last rows in the row layout), sixteen rows per vector; xv from pack_act with the same dtype. r0 a multiple
-/// of 8. Each element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the row layout).
-/// Precondition: available().
-void gemv_x8(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-             std::size_t r1, const float* bias, float* out, std::size_t m);
+/// The same for weights interleave_rows rewrote by 16 rows (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; whole groups of 16 rows,
+/// then the m % 16 last rows in the row layout), one row per vector lane; xv from pack_act with the same dtype. r0 a
+/// multiple of 16. Each element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the
+/// row layout). Precondition: available().
+void gemv_interleaved(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
+                      std::size_t r1, const float* bias, float* out, std::size_t m);
 
 /// The int8 peak probe: 12 independent vpdpbusd chains (512-bit) of `iterations` steps; returns a value that
 /// depends on all of them. Each step is 64 multiply-adds. Precondition: available().

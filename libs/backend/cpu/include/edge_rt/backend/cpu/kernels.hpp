@@ -41,63 +41,68 @@ const char* simd_target();
 /// target is AVX3 and the CPU has VNNI), else simd_target()'s.
 const char* int8_kernels();
 
-/// True when this CPU's kernels read `dtype` fastest interleaved eight rows at a time (interleave_rows8), so a
-/// loader should interleave the matrices it hands to matmul_x8: Q4_0 on x86 AVX2/AVX-512 (the eight-row integer
-/// GEMV reads a group as one stream; 5-17% faster on GPT-2's layer matrices, `edge_rt_bench layout`), and with the
-/// AVX512-VNNI kernels also Q8_0, Q5_0, Q4_K and Q6_K (sixteen rows per vector: scales and float work once per 16
-/// rows instead of per two; ~2x the row layout's prefill, ~50-60% of the vpdpbusd peak, and K-quant decode 1.5x).
-/// Those are the formats llama.cpp runs through GEMM tiles of its own (tinyBLAS, repacked Q4_0x8/Q4_Kx8) or that
-/// Q4_K_M files are made of; Q4_1, Q5_1 and Q5_K keep the row layout, whose tiles sum each row in ggml's vec_dot
-/// order, which llama.cpp uses for them in prefill and decode alike (SmolLM2-Q4_1 agrees with llama.cpp at 395/406
-/// positions that way, 389 with Q4_1 interleaved). False elsewhere (NEON, SVE, scalar), where matmul_x8 is not
-/// available.
-bool prefers_interleaved(DType dtype) noexcept;
+/// How many rows this CPU's kernels read `dtype` interleaved by (interleave_rows), 0 when they read the rows as
+/// stored. A loader should interleave the matrices it hands to matmul_interleaved where this is non-zero:
+/// - 16 for Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K with the AVX512-VNNI kernels: one 512-bit vector holds 16 rows, one
+/// per
+///   lane, so scales and float work happen once per 16 rows instead of per two; ~2x the row layout's prefill
+///   (~50-60% of the vpdpbusd peak), and each tile reads one contiguous stream, which decode needs. These are the
+///   formats llama.cpp runs through GEMM tiles of its own (tinyBLAS, repacked Q4_0x8/Q4_Kx8) or that Q4_K_M files
+///   are made of; Q4_1 and Q5_1 keep the row layout, whose tiles sum each row in ggml's vec_dot order, which
+///   llama.cpp uses for them in prefill and decode alike (SmolLM2-Q4_1 agrees with llama.cpp at 395/406 positions
+///   that way, 389 with Q4_1 interleaved).
+/// - 8 for Q4_0 with the AVX2 kernels (x86 AVX2/AVX-512 without VNNI): the eight-row integer GEMV reads a group as
+///   one stream; 5-17% faster on GPT-2's layer matrices (`edge_rt_bench layout`).
+/// - 0 elsewhere (NEON, SVE, scalar, the other formats).
+std::size_t interleaved_rows(DType dtype) noexcept;
 
-/// One field of a block as the x8 layout regroups it: `bytes` bytes at `at` in the row layout's block. A 2-byte
-/// field (an F16 scale) becomes the eight rows' values side by side (16 bytes); a longer one (a multiple of 4) becomes
-/// bytes / 4 vectors of 32 bytes, vector j holding bytes 4j..4j+3 of each row (row g at 4g).
-struct X8Field {
+/// One field of a block as interleaving regroups it: `bytes` bytes at `at` in the row layout's block. A 2-byte field
+/// (an F16 scale) becomes the group's values side by side; a longer one (a multiple of 4) becomes bytes / 4 runs of
+/// 4-byte words, run j holding bytes 4j..4j+3 of each row of the group in row order.
+struct InterleaveField {
   std::size_t at = 0;
   std::size_t bytes = 0;
 };
-/// The fields of `dtype`'s block in record order (count 0 for formats without an x8 layout), and where each lies in
-/// the record.
-struct X8Record {
-  X8Field fields[4];
+/// The fields of `dtype`'s block in record order (count 0 for formats that are never interleaved), and where each
+/// lies in the record of a group of `group` rows.
+struct InterleaveLayout {
+  InterleaveField fields[5];
   std::size_t count = 0;
-  constexpr std::size_t offset(std::size_t f) const noexcept {
+  constexpr std::size_t offset(std::size_t f, std::size_t group) const noexcept {
     std::size_t at = 0;
-    for (std::size_t i = 0; i < f; ++i) at += fields[i].bytes == 2 ? 16 : 8 * fields[i].bytes;
+    for (std::size_t i = 0; i < f; ++i) at += group * fields[i].bytes;
     return at;
   }
 };
-constexpr X8Record x8_record(DType dtype) noexcept {
+constexpr InterleaveLayout interleave_layout(DType dtype) noexcept {
   switch (dtype) {
-    case DType::kQ4_0: return {{{0, 2}, {2, 16}}, 2};                           // d, qs
-    case DType::kQ5_0: return {{{0, 2}, {2, 4}, {6, 16}}, 3};                   // d, qh, qs
-    case DType::kQ8_0: return {{{0, 2}, {2, 32}}, 2};                           // d, qs
-    case DType::kQ4_K: return {{{0, 2}, {2, 2}, {4, 12}, {16, 128}}, 4};        // d, dmin, scales, qs
-    case DType::kQ6_K: return {{{208, 2}, {192, 16}, {128, 64}, {0, 128}}, 4};  // d, scales, qh, ql
+    case DType::kQ4_0: return {{{0, 2}, {2, 16}}, 2};                               // d, qs
+    case DType::kQ5_0: return {{{0, 2}, {2, 4}, {6, 16}}, 3};                       // d, qh, qs
+    case DType::kQ8_0: return {{{0, 2}, {2, 32}}, 2};                               // d, qs
+    case DType::kQ4_K: return {{{0, 2}, {2, 2}, {4, 12}, {16, 128}}, 4};            // d, dmin, scales, qs
+    case DType::kQ5_K: return {{{0, 2}, {2, 2}, {4, 12}, {16, 32}, {48, 128}}, 5};  // d, dmin, scales, qh, qs
+    case DType::kQ6_K: return {{{208, 2}, {192, 16}, {128, 64}, {0, 128}}, 4};      // d, scales, qh, ql
     default: return {};
   }
 }
 
-/// Rewrites a matrix of a format with an x8 record (`rows` x `k`, k a whole number of blocks) in place, interleaved
-/// eight rows at a time: within each whole group of eight rows (rows 8i..8i+7), block b of the group becomes one
-/// record holding the eight rows' block b, field by field (x8_record). Q4_0's is the Q4_0x8 layout. The last rows % 8
-/// rows keep the row layout. Same size and the same values: matmul_x8 on it gives matmul's results on the rows (the
-/// same bits for the AVX2 kernels' Q4_0; within rounding for AVX512-VNNI's, which sum in another order). Not undone;
-/// the view over it keeps its DType (the layout is the caller's to remember: the CPU backend's prepared weight).
-void interleave_rows8(DType dtype, std::byte* data, std::size_t rows, std::size_t k);
+/// Rewrites a `rows` x `k` matrix of `dtype` (k a whole number of blocks) in place, interleaved by G =
+/// interleaved_rows(dtype) rows (a precondition: non-zero): within each whole group of G rows, block b of the group
+/// becomes one record holding the G rows' block b, field by field (interleave_layout). Q4_0 by 8 is the Q4_0x8 layout.
+/// The last rows % G rows keep the row layout. Same size and the same values: matmul_interleaved on it gives matmul's
+/// results on the rows (the same bits for the AVX2 kernels' Q4_0; within rounding for AVX512-VNNI's, which sum in
+/// another order). Not undone; the view over it keeps its DType (the layout is the caller's to remember: the CPU
+/// backend's prepared weight).
+void interleave_rows(DType dtype, std::byte* data, std::size_t rows, std::size_t k);
 
 /// out[n, m] = x[n, k] . w[m, k]^T (+ bias[m] when non-empty). w: rank-2 contiguous, any DType (quantized: k % 32
 /// == 0), rows as in the file. x and out must not alias. `pool`: threads to split across (null: the calling
 /// thread).
 void matmul(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
             std::span<float> out, ThreadPool* pool = nullptr);
-/// matmul for a matrix that interleave_rows8 rewrote; same contract. Only where prefers_interleaved(its dtype).
-void matmul_x8(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
-               std::span<float> out, ThreadPool* pool = nullptr);
+/// matmul for a matrix that interleave_rows rewrote; same contract. Only where interleaved_rows(its dtype) != 0.
+void matmul_interleaved(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
+                        std::span<float> out, ThreadPool* pool = nullptr);
 /// out[n, m] = x[n, k] . w[k, m] (+ bias[m] when non-empty): the weight stored input-major, as GPT-2's Conv1D
 /// keeps it, so it streams from storage without a transpose. w: rank-2 contiguous [k, m], F32/F16/BF16.
 void matmul_in_out(std::span<const float> x, std::size_t n, const TensorView& w, std::span<const float> bias,
