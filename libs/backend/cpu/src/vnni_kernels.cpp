@@ -9,6 +9,9 @@
 // (offset_w * sum term) in its own accumulator, added last. That order matters: 8-bit activations turn ulp
 // differences into flips of one integer, which SmolLM2's logits showed as 0.1-0.3 off llama.cpp's with 16 lanes.
 // A tile of four rows x TT tokens unpacks each sub-block once for TT tokens.
+//
+// Interleaved layout (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K; see tile16): 16 rows per vector, one per lane, which
+// spends the float work once per 16 rows and reads each tile as one stream.
 #include "vnni_kernels.hpp"
 
 #include <edge_rt/backend/cpu/kernels.hpp>

@@ -1,6 +1,7 @@
 #pragma once
 // Integer GEMM tiles for x86 CPUs with AVX-512 VNNI (vpdpbusd): every block format's weights against 8-bit
-// activations, 64 values (one 32-value sub-block of two rows) per 512-bit vector. Internal to the CPU backend:
+// activations, 64 values per 512-bit vector: one 32-value sub-block of two rows (the row layout), or four values of
+// each of 16 rows (the layout interleave_rows makes). Internal to the CPU backend:
 // kernels.cpp uses them in place of the AVX3 target's vpmaddubsw kernels where the CPU has VNNI (simd::int8_vnni()),
 // for decode and prefill alike, so that a token's outputs are the same bits in a batch and alone.
 //
@@ -44,9 +45,9 @@ void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* ou
 void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
           std::size_t r1, const float* bias, float* out, std::size_t m);
 
-/// The same for weights interleave_rows rewrote by 16 rows (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; whole groups of 16 rows,
-/// then the m % 16 last rows in the row layout), one row per vector lane; xv from pack_act with the same dtype. r0 a
-/// multiple of 16. Each element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the
+/// The same for weights interleave_rows rewrote by 16 rows (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; whole groups of 16
+/// rows, then the m % 16 last rows in the row layout), one row per vector lane; xv from pack_act with the same dtype.
+/// r0 a multiple of 16. Each element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the
 /// row layout). Precondition: available().
 void gemv_interleaved(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
                       std::size_t r1, const float* bias, float* out, std::size_t m);
