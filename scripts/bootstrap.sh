@@ -8,6 +8,7 @@ packages=(
   libtomlplusplus-dev                       # presets
   libcli11-dev                              # command line
   libhwy-dev                                # SIMD kernels (Google Highway, runtime dispatch)
+  libpcre2-dev libutf8proc-dev              # tokenizer.json: pre-tokenizer regexes, Unicode normalization
   libgtest-dev libgmock-dev                 # tests
   clang libclang-rt-14-dev                  # libFuzzer harnesses (scripts/fuzz.sh)
   python3 python3-numpy python3-regex       # reference implementations in tools/reference

@@ -153,28 +153,45 @@ TEST(MalformedTokenizerJson, ErrorsNameTheFieldForBothLoaders) {
   for (const JsonCase& c : cases) {
     SCOPED_TRACE(c.name);
     const auto path = write_temp_file(std::string(c.name) + ".json", c.text);
-    expect_error(load_gpt2_tokenizer_json(path), c.code, c.message_part);
-    expect_error(load_sentencepiece_tokenizer_json(path), c.code, c.message_part);
-    expect_error(load_gpt2_tokenizer_json(path), c.code, path.filename().string());
+    expect_error(load_tokenizer_json(path), c.code, c.message_part);
+    expect_error(load_tokenizer_json(path), c.code, path.filename().string());
   }
 }
 
-TEST(MalformedTokenizerJson, UnknownSentencePieceNormalizerIsUnsupported) {
-  const auto path = write_temp_file("odd_normalizer.json",
-                                    R"({"normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "_"},
-                                        "model": {"vocab": {"a": 0}, "merges": [], "byte_fallback": true}})");
-  expect_error(load_sentencepiece_tokenizer_json(path), ErrorCode::kUnsupported, "Replace");
+TEST(MalformedTokenizerJson, UnsupportedComponentsAreNamed) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"("normalizer": {"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Precompiled"}]})",
+       "normalizer.normalizers[1]: type \"Precompiled\""},
+      {R"("pre_tokenizer": {"type": "BertPreTokenizer"})", "pre_tokenizer: type \"BertPreTokenizer\""},
+      {R"("decoder": {"type": "WordPiece"})", "decoder: type \"WordPiece\""},
+      {R"("post_processor": {"type": "Nonsense"})", "post_processor: type \"Nonsense\""},
+  };
+  for (const auto& [component, message] : cases) {
+    SCOPED_TRACE(component);
+    const std::string text =
+        std::string("{") + component + R"(, "model": {"vocab": {"a": 0}, "merges": [], "byte_fallback": true}})";
+    expect_error(load_tokenizer_json(write_temp_file("odd_component.json", text)), ErrorCode::kUnsupported, message);
+  }
+  const auto bad_regex = write_temp_file(
+      "bad_regex.json", R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(?<!"}, "behavior": "Isolated"},
+                           "model": {"vocab": {"a": 0}, "merges": []}})");
+  expect_error(load_tokenizer_json(bad_regex), ErrorCode::kInvalidFormat, "pre_tokenizer.pattern.Regex");
+  const auto bad_behavior = write_temp_file(
+      "bad_behavior.json", R"({"pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "Sideways"},
+                              "model": {"vocab": {"a": 0}, "merges": []}})");
+  expect_error(load_tokenizer_json(bad_behavior), ErrorCode::kInvalidFormat, "pre_tokenizer.behavior");
 }
 
 TEST(TokenizerJson, StringMergesAndByteLevelSynthetic) {
   // "Ġ" is the byte-level symbol of ' '. Both merge spellings must load.
   const auto path = write_temp_file("synthetic_gpt2.json", R"({
     "added_tokens": [{"id": 6, "content": "<eot>", "special": true}],
-    "pre_tokenizer": {"type": "ByteLevel"},
+    "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false},
+    "decoder": {"type": "ByteLevel"},
     "model": {"type": "BPE",
               "vocab": {"a": 0, "b": 1, "\u0120": 2, "ab": 3, "\u0120ab": 4, "c": 5},
               "merges": ["a b", ["\u0120", "ab"]]}})");
-  auto tok = load_gpt2_tokenizer_json(path);
+  auto tok = load_tokenizer_json(path);
   ASSERT_TRUE(tok.has_value()) << tok.error().message;
   EXPECT_EQ(tok.value()->encode("ab ab<eot>c"), (std::vector<TokenId>{3, 4, 6, 5}));
   EXPECT_EQ(tok.value()->vocab_size(), 7U);
@@ -215,9 +232,19 @@ TEST(LoadTokenizerErrors, EmptyFolderAndBrokenFiles) {
   std::ofstream(root / "bad_json" / "tokenizer.json") << "not json";
   expect_error(load_tokenizer(root / "bad_json"), ErrorCode::kInvalidFormat, "not valid JSON");
 
+  // A plain BPE (no pre-tokenizer) loads; its tokenizer_config.json is read and checked beside it.
   std::filesystem::create_directories(root / "plain_bpe");
-  std::ofstream(root / "plain_bpe" / "tokenizer.json") << R"({"model": {"type": "BPE", "vocab": {}, "merges": []}})";
-  expect_error(load_tokenizer(root / "plain_bpe"), ErrorCode::kUnsupported, "neither byte-level");
+  std::ofstream(root / "plain_bpe" / "tokenizer.json")
+      << R"({"model": {"type": "BPE", "vocab": {"a": 0, "<s>": 1}, "merges": []}})";
+  std::ofstream(root / "plain_bpe" / "tokenizer_config.json") << R"({"bos_token": "<s>", "add_bos_token": true})";
+  auto plain = load_tokenizer(root / "plain_bpe");
+  ASSERT_TRUE(plain.has_value()) << plain.error().message;
+  EXPECT_EQ(plain.value()->encode_with_special("aa"), (std::vector<TokenId>{1, 0, 0}));
+  std::ofstream(root / "plain_bpe" / "tokenizer_config.json") << R"({"bos_token": {"content": "<x>"}})";
+  expect_error(load_tokenizer(root / "plain_bpe"), ErrorCode::kInvalidFormat,
+               "tokenizer_config.json: bos_token \"<x>\" is not in the vocabulary");
+  std::ofstream(root / "plain_bpe" / "tokenizer_config.json") << R"({"add_eos_token": true})";
+  expect_error(load_tokenizer(root / "plain_bpe"), ErrorCode::kInvalidFormat, "add_eos_token is true");
 
   std::filesystem::create_directories(root / "bad_bin");
   std::ofstream(root / "bad_bin" / "tokenizer.bin") << "xx";

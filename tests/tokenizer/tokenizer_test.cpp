@@ -37,7 +37,7 @@ std::unique_ptr<Tokenizer> must(Result<std::unique_ptr<Tokenizer>> r) {
 class Gpt2Test : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    from_json_ = must(load_gpt2_tokenizer_json(gpt2_dir() / "tokenizer.json")).release();
+    from_json_ = must(load_tokenizer_json(gpt2_dir() / "tokenizer.json")).release();
     from_vocab_merges_ = must(load_gpt2_vocab_merges(gpt2_dir() / "vocab.json", gpt2_dir() / "merges.txt")).release();
   }
   static void TearDownTestSuite() {
@@ -143,7 +143,7 @@ class SentencePieceTest : public ::testing::Test {
     ASSERT_TRUE(vocab.has_value()) << vocab.error().message;
     json_path_ = std::filesystem::path(::testing::TempDir()) / "tok512_tokenizer.json";
     std::ofstream(json_path_, std::ios::binary) << sentencepiece_tokenizer_json(vocab.value());
-    json_ = must(load_sentencepiece_tokenizer_json(json_path_));
+    json_ = must(load_tokenizer_json(json_path_));
     ASSERT_NE(json_, nullptr);
   }
 

@@ -78,9 +78,13 @@ Result<void> convert_gguf(const std::filesystem::path& gguf, const std::filesyst
   EDGE_RT_TRY(const ModelConfig config, model_ir::config_from_gguf(file));
   const bool has_tokenizer = file.value("tokenizer.ggml.model") != nullptr;
   std::string tokenizer_json;
+  json::object tokenizer_config;  // what transformers and load_tokenizer read beside tokenizer.json
+  if (config.add_bos) tokenizer_config["add_bos_token"] = *config.add_bos;
   if (has_tokenizer) {
     EDGE_RT_TRY(const tokenizer::GgmlVocab vocab, tokenizer::ggml_vocab_of(file));
     EDGE_RT_TRY(tokenizer_json, tokenizer::ggml_tokenizer_json(vocab, gguf.string()));
+    if (vocab.bos_id) tokenizer_config["bos_token"] = vocab.tokens[static_cast<std::size_t>(*vocab.bos_id)];
+    if (vocab.eos_id) tokenizer_config["eos_token"] = vocab.tokens[static_cast<std::size_t>(*vocab.eos_id)];
   }
   // Specs first: the writer puts the header before any data.
   std::vector<model_ir::TensorSpec> specs;
@@ -127,9 +131,9 @@ Result<void> convert_gguf(const std::filesystem::path& gguf, const std::filesyst
     EDGE_RT_TRY(write_file_atomically(out_dir / "tokenizer.json", tokenizer_json, "[convert]"));
     written.push_back("tokenizer.json");
   }
-  if (config.add_bos) {
-    const json::object tc_json{{"add_bos_token", *config.add_bos}};
-    EDGE_RT_TRY(write_file_atomically(out_dir / "tokenizer_config.json", json::serialize(tc_json) + "\n", "[convert]"));
+  if (!tokenizer_config.empty()) {
+    EDGE_RT_TRY(write_file_atomically(out_dir / "tokenizer_config.json", json::serialize(tokenizer_config) + "\n",
+                                      "[convert]"));
     written.push_back("tokenizer_config.json");
   }
   return detail::remove_stale_model_files(out_dir, written, "[convert]");

@@ -1,6 +1,7 @@
 // The BPE merge loop, merge tables and added-token splitting shared by the GPT-2 and SentencePiece tokenizers.
 
 #include "internal.hpp"
+#include "unicode.hpp"
 
 #include <algorithm>
 #include <queue>
@@ -25,6 +26,29 @@ const MergeTable::Rule* MergeTable::find(TokenId left, TokenId right) const {
 namespace {
 
 constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+bool is_ascii_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+bool is_word_char(char32_t cp) {
+  return cp == U'_' || is_letter(cp) || is_number(cp);
+}
+
+/// Whether the last character of `text` is a word character (\w: letter, number, underscore).
+bool ends_in_word_char(std::string_view text) {
+  if (text.empty()) return false;
+  std::size_t start = text.size() - 1;
+  while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
+  const Utf8Step step = decode_utf8(text, start);
+  return step.status == Utf8Status::kComplete && is_word_char(step.code_point);
+}
+
+bool starts_with_word_char(std::string_view text) {
+  if (text.empty()) return false;
+  const Utf8Step step = decode_utf8(text, 0);
+  return step.status == Utf8Status::kComplete && is_word_char(step.code_point);
+}
 
 struct Candidate {
   std::uint32_t rank;
@@ -93,9 +117,38 @@ AddedTokenSplitter::AddedTokenSplitter(std::vector<AddedToken> tokens) : tokens_
 
 const AddedToken* AddedTokenSplitter::match_at(std::string_view text, std::size_t pos) const {
   for (const std::uint32_t i : by_first_[static_cast<unsigned char>(text[pos])]) {
-    if (text.substr(pos).starts_with(tokens_[i].content)) return &tokens_[i];  // longest first
+    const AddedToken& t = tokens_[i];
+    if (!text.substr(pos).starts_with(t.content)) continue;
+    if (t.single_word &&
+        (ends_in_word_char(text.substr(0, pos)) || starts_with_word_char(text.substr(pos + t.content.size())))) {
+      continue;
+    }
+    return &t;  // longest first
   }
   return nullptr;
+}
+
+std::size_t AddedTokenSplitter::skip_space_back(std::string_view text, std::size_t floor, std::size_t pos) {
+  while (pos > floor && is_ascii_space(text[pos - 1])) --pos;
+  return pos;
+}
+
+std::size_t AddedTokenSplitter::skip_space(std::string_view text, std::size_t pos) {
+  while (pos < text.size() && is_ascii_space(text[pos])) ++pos;
+  return pos;
+}
+
+int byte_piece_value(std::string_view piece) {
+  const auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (piece.size() != 6 || !piece.starts_with("<0x") || piece[5] != '>') return -1;
+  const int hi = hex(piece[3]);
+  const int lo = hex(piece[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
 }  // namespace edge_rt::tokenizer::detail

@@ -16,13 +16,23 @@ Error invalid(const std::string& label, const std::string& what) {
   return Error{ErrorCode::kInvalidFormat, "[tokenizer] " + label + ": " + what};
 }
 
+// BOS / EOS around a text with special tokens added; absent keys take llama.cpp's defaults.
+void special_affixes(const GgmlVocab& v, std::vector<TokenId>& prefix, std::vector<TokenId>& suffix) {
+  if (v.add_bos.value_or(v.model == "llama") && v.bos_id) prefix.push_back(*v.bos_id);
+  if (v.add_eos.value_or(false) && v.eos_id) suffix.push_back(*v.eos_id);
+}
+
 // Control and user-defined tokens, matched in the raw text before any other processing.
 std::vector<detail::AddedToken> added_tokens(const GgmlVocab& v) {
   std::vector<detail::AddedToken> added;
   for (std::size_t id = 0; id < v.token_types.size(); ++id) {
     const std::int32_t type = v.token_types[id];
     if ((type == kTypeControl || type == kTypeUserDefined) && !v.tokens[id].empty()) {
-      added.push_back({v.tokens[id], static_cast<TokenId>(id), type == kTypeControl});
+      detail::AddedToken token;
+      token.content = v.tokens[id];
+      token.id = static_cast<TokenId>(id);
+      token.special = type == kTypeControl;
+      added.push_back(std::move(token));
     }
   }
   return added;
@@ -39,6 +49,7 @@ Result<std::unique_ptr<Tokenizer>> gpt2_from_ggml(const GgmlVocab& v, const std:
   }
   options.bos_id = v.bos_id;
   options.eos_id = v.eos_id;
+  special_affixes(v, options.prefix, options.suffix);
   detail::VocabTable vocab;
   vocab.by_id = v.tokens;
   for (std::size_t id = 0; id < v.tokens.size(); ++id) vocab.ids.emplace(v.tokens[id], static_cast<TokenId>(id));
@@ -77,6 +88,7 @@ Result<std::unique_ptr<Tokenizer>> sentencepiece_from_ggml(const GgmlVocab& v, c
   model.byte_fallback = true;
   model.prepend = v.add_space_prefix ? detail::PrependScheme::kAlways : detail::PrependScheme::kNever;
   model.replace_spaces = true;
+  special_affixes(v, model.prefix, model.suffix);
   return detail::make_sentencepiece_tokenizer(std::move(model));
 }
 
@@ -119,7 +131,7 @@ Result<std::string> ggml_tokenizer_json(const GgmlVocab& v, const std::string& l
     }
     SentencePieceVocab pieces{v.tokens, v.scores, {}};
     detail::add_score_merges(pieces, std::size(kControl));
-    return sentencepiece_tokenizer_json(pieces);
+    return sentencepiece_tokenizer_json(pieces, v.add_bos.value_or(true));
   }
   json::object vocab;
   for (std::size_t id = 0; id < v.tokens.size(); ++id) {
@@ -140,17 +152,24 @@ Result<std::string> ggml_tokenizer_json(const GgmlVocab& v, const std::string& l
   const json::object byte_level{
       {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   json::value pre = byte_level;
-  if (v.pre == "smollm") {
-    pre = json::object{
-        {"type", "Sequence"},
-        {"pretokenizers", json::array{json::object{{"type", "Digits"}, {"individual_digits", true}}, byte_level}}};
+  if (v.pre == "smollm") {  // llama.cpp splits every \p{N} off (tokenizers' Digits takes only 0-9)
+    const json::object numbers{
+        {"type", "Split"}, {"pattern", json::object{{"Regex", "\\p{N}"}}}, {"behavior", "Isolated"}, {"invert", false}};
+    pre = json::object{{"type", "Sequence"}, {"pretokenizers", json::array{numbers, byte_level}}};
   }
+  std::vector<TokenId> prefix, suffix;
+  special_affixes(v, prefix, suffix);
+  const auto named = [&](const std::vector<TokenId>& ids) {
+    std::vector<std::pair<std::string, TokenId>> out;
+    for (const TokenId id : ids) out.emplace_back(v.tokens[static_cast<std::size_t>(id)], id);
+    return out;
+  };
   const json::object root{
       {"version", "1.0"},
       {"added_tokens", std::move(added)},
       {"normalizer", nullptr},
       {"pre_tokenizer", std::move(pre)},
-      {"post_processor", nullptr},
+      {"post_processor", detail::template_processing(named(prefix), named(suffix))},
       {"decoder", byte_level},
       {"model", json::object{{"type", "BPE"}, {"vocab", std::move(vocab)}, {"merges", std::move(merges)}}}};
   return json::serialize(root) + "\n";

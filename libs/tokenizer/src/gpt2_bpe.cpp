@@ -1,6 +1,7 @@
 // GPT-2 byte-level BPE (Radford et al. 2019; HF tokenizers ByteLevel pre-tokenizer/decoder and BPE model).
 
 #include "gpt2_pretokenize.hpp"
+#include "hf_pipeline.hpp"
 #include "internal.hpp"
 #include "unicode.hpp"
 
@@ -11,25 +12,6 @@ namespace detail {
 namespace {
 namespace json = boost::json;
 
-/// GPT-2 encoder.py bytes_to_unicode(): printable bytes stand for themselves, the others for U+0100 upwards.
-constexpr std::array<char32_t, 256> bytes_to_unicode() {
-  std::array<char32_t, 256> table{};
-  const auto printable = [](unsigned b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; };
-  char32_t next = 256;
-  for (unsigned b = 0; b < 256; ++b) table[b] = printable(b) ? static_cast<char32_t>(b) : next++;
-  return table;
-}
-constexpr std::array<char32_t, 256> kByteToUnicode = bytes_to_unicode();
-
-/// Inverse of kByteToUnicode over U+0000..U+01FF; -1 where a code point is not in the byte alphabet.
-constexpr std::array<std::int16_t, 512> unicode_to_byte() {
-  std::array<std::int16_t, 512> table{};
-  for (auto& t : table) t = -1;
-  for (unsigned b = 0; b < 256; ++b) table[kByteToUnicode[b]] = static_cast<std::int16_t>(b);
-  return table;
-}
-constexpr std::array<std::int16_t, 512> kUnicodeToByte = unicode_to_byte();
-
 constexpr std::string_view kEndOfText = "<|endoftext|>";
 
 /// Immutable after construction; neither copy nor move (see Tokenizer).
@@ -39,13 +21,13 @@ class Gpt2Tokenizer final : public Tokenizer {
       : merges_(std::move(merges)),
         splitter_(std::move(added)),
         token_bytes_(vocab.by_id.size()),
-        split_digits_(options.split_digits) {
+        split_digits_(options.split_digits),
+        prefix_(std::move(options.prefix)),
+        suffix_(std::move(options.suffix)) {
     for (unsigned b = 0; b < 256; ++b) {
-      std::string symbol;
-      append_utf8(kByteToUnicode[b], symbol);
-      byte_ids_[b] = vocab.find(symbol).value_or(-1);
+      byte_ids_[b] = vocab.find(byte_level_char(static_cast<unsigned char>(b))).value_or(-1);
     }
-    for (std::size_t id = 0; id < vocab.by_id.size(); ++id) token_bytes_[id] = to_bytes(vocab.by_id[id]);
+    for (std::size_t id = 0; id < vocab.by_id.size(); ++id) token_bytes_[id] = byte_level_to_bytes(vocab.by_id[id]);
     std::optional<TokenId> end_of_text;
     for (const AddedToken& t : splitter_.tokens()) {
       token_bytes_[static_cast<std::size_t>(t.id)] = t.special ? std::string() : t.content;
@@ -55,6 +37,7 @@ class Gpt2Tokenizer final : public Tokenizer {
     const bool named = options.bos_id || options.eos_id;
     bos_ = named ? options.bos_id : end_of_text;
     eos_ = named ? options.eos_id : end_of_text;
+    pieces_ = std::move(vocab.by_id);
   }
 
   std::vector<TokenId> encode(std::string_view text) const override {
@@ -97,27 +80,14 @@ class Gpt2Tokenizer final : public Tokenizer {
   std::optional<TokenId> bos_id() const override { return bos_; }
   std::optional<TokenId> eos_id() const override { return eos_; }
   bool strips_leading_space() const override { return false; }
+  std::string piece(TokenId id) const override {
+    EDGE_RT_CHECK(id >= 0 && static_cast<std::size_t>(id) < pieces_.size(), "token id out of range");
+    return pieces_[static_cast<std::size_t>(id)];
+  }
+  std::vector<TokenId> special_prefix() const override { return prefix_; }
+  std::vector<TokenId> special_suffix() const override { return suffix_; }
 
  private:
-  /// Byte-level alphabet back to raw bytes; characters outside the alphabet stay as they are (UTF-8).
-  static std::string to_bytes(std::string_view symbols) {
-    std::string out;
-    std::size_t pos = 0;
-    while (pos < symbols.size()) {
-      const Utf8Step step = decode_utf8(symbols, pos);
-      if (step.status == Utf8Status::kComplete && step.code_point < kUnicodeToByte.size() &&
-          kUnicodeToByte[step.code_point] >= 0) {
-        out.push_back(static_cast<char>(kUnicodeToByte[step.code_point]));
-        pos += step.length_bytes;
-        continue;
-      }
-      const std::size_t length = step.status == Utf8Status::kComplete ? step.length_bytes : 1;
-      out.append(symbols.substr(pos, length));
-      pos += length;
-    }
-    return out;
-  }
-
   MergeTable merges_;
   AddedTokenSplitter splitter_;
   std::array<TokenId, 256> byte_ids_{};
@@ -125,6 +95,9 @@ class Gpt2Tokenizer final : public Tokenizer {
   std::optional<TokenId> bos_;
   std::optional<TokenId> eos_;
   bool split_digits_ = false;
+  std::vector<TokenId> prefix_;
+  std::vector<TokenId> suffix_;
+  std::vector<std::string> pieces_;
 };
 
 }  // namespace
@@ -134,42 +107,7 @@ std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merg
   return std::make_unique<Gpt2Tokenizer>(std::move(vocab), std::move(merges), std::move(added), options);
 }
 
-Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const json::value& root, const std::string& file) {
-  const json::value* model = member(root, "model");
-  if (model == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model\"");
-  if (const json::value* type = member(*model, "type"); type != nullptr && !is_string(type, "BPE")) {
-    return fail(ErrorCode::kUnsupported,
-                "[tokenizer] " + file + ": model.type is " + json::serialize(*type) + ", expected \"BPE\"");
-  }
-  const json::value* vocab_json = member(*model, "vocab");
-  if (vocab_json == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model.vocab\"");
-  const json::value* merges_json = member(*model, "merges");
-  if (merges_json == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model.merges\"");
-  EDGE_RT_TRY(VocabTable vocab, vocab_from_json(*vocab_json, file, "model.vocab"));
-  EDGE_RT_TRY(std::vector<AddedToken> added, added_tokens_from_json(member(root, "added_tokens"), vocab, file));
-  EDGE_RT_TRY(const auto merge_list, merges_from_json(*merges_json, file));
-  EDGE_RT_TRY(MergeTable merges, build_merge_table(merge_list, vocab, MergeRank::kByIndex, file, "model.merges"));
-  // A Digits pre-tokenizer with individual_digits (SmolLM's Sequence[Digits, ByteLevel]) splits every digit off.
-  Gpt2Options options;
-  const auto digits = [&](const json::value& pre) {
-    const json::object* obj = pre.if_object();
-    return obj && is_string(obj->if_contains("type"), "Digits") && is_bool(obj->if_contains("individual_digits"), true);
-  };
-  if (const json::value* pre = member(root, "pre_tokenizer"); pre && pre->is_object()) {
-    options.split_digits = digits(*pre);
-    if (const json::value* list = member(*pre, "pretokenizers"); list && list->is_array()) {
-      for (const json::value& p : list->as_array()) options.split_digits = options.split_digits || digits(p);
-    }
-  }
-  return make_gpt2_tokenizer(std::move(vocab), std::move(merges), std::move(added), options);
-}
-
 }  // namespace detail
-
-Result<std::unique_ptr<Tokenizer>> load_gpt2_tokenizer_json(const std::filesystem::path& tokenizer_json) {
-  EDGE_RT_TRY(const boost::json::value root, detail::read_json_file(tokenizer_json));
-  return detail::gpt2_from_json(root, tokenizer_json.string());
-}
 
 Result<std::unique_ptr<Tokenizer>> load_gpt2_vocab_merges(const std::filesystem::path& vocab_json,
                                                           const std::filesystem::path& merges_txt) {

@@ -117,8 +117,15 @@ Result<std::vector<AddedToken>> added_tokens_from_json(const json::value* added,
     AddedToken token;
     token.content = std::string(content->get_string());
     token.id = static_cast<TokenId>(id->get_int64());
-    const json::value* special = member(entry, "special");
-    token.special = special != nullptr && special->is_bool() && special->get_bool();
+    const auto flag = [&](std::string_view key, bool fallback) {
+      const json::value* f = member(entry, key);
+      return f != nullptr && f->is_bool() ? f->get_bool() : fallback;
+    };
+    token.special = flag("special", false);
+    token.lstrip = flag("lstrip", false);
+    token.rstrip = flag("rstrip", false);
+    token.single_word = flag("single_word", false);
+    token.normalized = flag("normalized", !token.special);  // tokenizers' default
     const auto index = static_cast<std::size_t>(token.id);
     if (index >= vocab.by_id.size()) vocab.by_id.resize(index + 1);
     if (vocab.by_id[index].empty()) {
@@ -132,6 +139,24 @@ Result<std::vector<AddedToken>> added_tokens_from_json(const json::value* added,
     out.push_back(std::move(token));
   }
   return out;
+}
+
+json::value template_processing(const std::vector<std::pair<std::string, TokenId>>& prefix,
+                                const std::vector<std::pair<std::string, TokenId>>& suffix) {
+  if (prefix.empty() && suffix.empty()) return nullptr;
+  json::array single;
+  json::object specials;
+  const auto add = [&](const std::pair<std::string, TokenId>& t) {
+    single.push_back(json::object{{"SpecialToken", json::object{{"id", t.first}, {"type_id", 0}}}});
+    specials[t.first] = json::object{{"id", t.first}, {"ids", json::array{t.second}}, {"tokens", json::array{t.first}}};
+  };
+  for (const auto& t : prefix) add(t);
+  single.push_back(json::object{{"Sequence", json::object{{"id", "A"}, {"type_id", 0}}}});
+  for (const auto& t : suffix) add(t);
+  return json::object{{"type", "TemplateProcessing"},
+                      {"single", std::move(single)},
+                      {"pair", json::array{}},
+                      {"special_tokens", std::move(specials)}};
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> merges_from_json(const json::value& merges,

@@ -30,8 +30,15 @@ struct VocabTable {
 struct AddedToken {
   std::string content;
   TokenId id = 0;
-  bool special = false;  ///< Special tokens decode to "".
+  bool special = false;      ///< Special tokens decode to "".
+  bool lstrip = false;       ///< A match takes the whitespace before it.
+  bool rstrip = false;       ///< A match takes the whitespace after it.
+  bool single_word = false;  ///< Matches only where no word character touches it.
+  bool normalized = false;   ///< Matched in normalized text rather than the raw text (tokenizer.json).
 };
+
+/// The byte a "<0xXX>" piece stands for (SentencePiece byte fallback), or -1.
+int byte_piece_value(std::string_view piece);
 
 /// Adjacent pair (left id, right id) -> rank (lower merges first) and the id of the merged token. Copyable value type.
 class MergeTable final {
@@ -73,9 +80,13 @@ class AddedTokenSplitter final {
         ++pos;
         continue;
       }
-      if (pos > start) on_text(text.substr(start, pos - start));
+      std::size_t begin = pos;
+      std::size_t end = pos + match->content.size();
+      if (match->lstrip) begin = skip_space_back(text, start, begin);
+      if (match->rstrip) end = skip_space(text, end);
+      if (begin > start) on_text(text.substr(start, begin - start));
       on_token(match->id);
-      pos += match->content.size();
+      pos = end;
       start = pos;
     }
     if (start < text.size()) on_text(text.substr(start));
@@ -84,7 +95,10 @@ class AddedTokenSplitter final {
   const std::vector<AddedToken>& tokens() const { return tokens_; }
 
  private:
+  /// The longest token at `pos` (single_word ones only between non-word characters), or nullptr.
   const AddedToken* match_at(std::string_view text, std::size_t pos) const;
+  static std::size_t skip_space_back(std::string_view text, std::size_t floor, std::size_t pos);
+  static std::size_t skip_space(std::string_view text, std::size_t pos);
 
   std::vector<AddedToken> tokens_;                        // longest first
   std::array<std::vector<std::uint32_t>, 256> by_first_;  // indices into tokens_, by first byte
@@ -113,6 +127,11 @@ Result<VocabTable> vocab_from_json(const boost::json::value& vocab, const std::s
 Result<std::vector<AddedToken>> added_tokens_from_json(const boost::json::value* added, VocabTable& vocab,
                                                        const std::string& file);
 
+/// A TemplateProcessing post_processor whose "single" template is prefix + $A + suffix (tokens as content and id);
+/// null when both are empty.
+boost::json::value template_processing(const std::vector<std::pair<std::string, TokenId>>& prefix,
+                                       const std::vector<std::pair<std::string, TokenId>>& suffix);
+
 /// `model.merges`: ["a b", ...] or [["a", "b"], ...].
 Result<std::vector<std::pair<std::string, std::string>>> merges_from_json(const boost::json::value& merges,
                                                                           const std::string& file);
@@ -135,6 +154,7 @@ struct Gpt2Options {
   /// BOS / EOS ids; when neither is set, <|endoftext|> serves as both (GPT-2).
   std::optional<TokenId> bos_id;
   std::optional<TokenId> eos_id;
+  std::vector<TokenId> prefix, suffix;  ///< Tokenizer::special_prefix() / special_suffix()
 };
 /// GPT-2 byte-level BPE from a resolved vocabulary (token strings in the byte-level alphabet).
 std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added,
@@ -155,6 +175,7 @@ struct SentencePieceModel {
   PrependScheme prepend = PrependScheme::kAlways;  ///< Dummy "▁" before plain-text segments.
   bool replace_spaces = true;                      ///< ' ' -> "▁" before BPE.
   bool split_at_spaces = false;                    ///< Metaspace split: BPE runs within "▁word" pieces only.
+  std::vector<TokenId> prefix, suffix;             ///< Tokenizer::special_prefix() / special_suffix()
 };
 std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(SentencePieceModel model);
 
@@ -165,9 +186,9 @@ void add_score_merges(SentencePieceVocab& vocab, std::size_t first_id);
 /// merged piece's score) of `vocab`; the caller sets the rest.
 SentencePieceModel sentencepiece_model_of(SentencePieceVocab vocab, std::size_t first_id);
 
-/// Byte-level GPT-2 tokenizer from a parsed tokenizer.json.
-Result<std::unique_ptr<Tokenizer>> gpt2_from_json(const boost::json::value& root, const std::string& file);
-/// SentencePiece tokenizer from a parsed tokenizer.json.
-Result<std::unique_ptr<Tokenizer>> sentencepiece_from_json(const boost::json::value& root, const std::string& file);
+/// A tokenizer.json tokenizer (load_tokenizer_json); `config` is tokenizer_config.json or nullptr.
+Result<std::unique_ptr<Tokenizer>> hf_tokenizer_from_json(const boost::json::value& root,
+                                                          const boost::json::value* config, const std::string& file,
+                                                          const std::string& config_file);
 
 }  // namespace edge_rt::tokenizer::detail

@@ -157,13 +157,14 @@ Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view byte
   model.unk_id = 0;
   model.bos_id = 1;
   model.eos_id = 2;
+  model.prefix = {1};  // llama2.c's run.c encodes prompts with BOS
   model.byte_fallback = true;
   model.prepend = detail::PrependScheme::kAlways;
   model.replace_spaces = true;
   return detail::make_sentencepiece_tokenizer(std::move(model));
 }
 
-std::string sentencepiece_tokenizer_json(const SentencePieceVocab& vocab) {
+std::string sentencepiece_tokenizer_json(const SentencePieceVocab& vocab, bool add_bos) {
   const auto string_pattern = [](std::string_view s) { return json::object{{"String", s}}; };
   json::array added;
   json::object pieces;
@@ -195,7 +196,10 @@ std::string sentencepiece_tokenizer_json(const SentencePieceVocab& vocab) {
        json::array{json::object{{"type", "Prepend"}, {"prepend", kMetaspace}},
                    json::object{{"type", "Replace"}, {"pattern", string_pattern(" ")}, {"content", kMetaspace}}}}};
   root["pre_tokenizer"] = nullptr;
-  root["post_processor"] = nullptr;
+  root["post_processor"] =
+      detail::template_processing(add_bos ? std::vector<std::pair<std::string, TokenId>>{{"<s>", 1}}
+                                          : std::vector<std::pair<std::string, TokenId>>{},
+                                  {});
   root["decoder"] = json::object{
       {"type", "Sequence"},
       {"decoders",

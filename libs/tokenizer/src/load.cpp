@@ -6,47 +6,23 @@
 #include <edge_rt/model_ir/gguf.hpp>
 
 namespace edge_rt::tokenizer {
-namespace {
-namespace json = boost::json;
-
-/// True when `v` or any object nested in it has "type": `type`.
-bool mentions_type(const json::value* v, std::string_view type) {
-  if (v == nullptr) return false;
-  if (const json::object* obj = v->if_object()) {
-    if (const json::value* t = obj->if_contains("type"); detail::is_string(t, type)) return true;
-    for (const auto& [key, child] : *obj) {
-      if (mentions_type(&child, type)) return true;
-    }
-  } else if (const json::array* arr = v->if_array()) {
-    for (const json::value& child : *arr) {
-      if (mentions_type(&child, type)) return true;
-    }
+Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, const std::string& label,
+                                                        std::optional<std::string_view> config_text,
+                                                        const std::string& config_label) {
+  EDGE_RT_TRY(const boost::json::value root, detail::parse_json_text(text, label));
+  std::optional<boost::json::value> config;
+  if (config_text) {
+    EDGE_RT_TRY(config, detail::parse_json_text(*config_text, config_label));
   }
-  return false;
+  return detail::hf_tokenizer_from_json(root, config ? &*config : nullptr, label, config_label);
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, const std::string& file) {
-  EDGE_RT_TRY(const json::value root, detail::parse_json_text(text, file));
-  const json::value* pre_tokenizer = detail::member(root, "pre_tokenizer");
-  const json::value* decoder = detail::member(root, "decoder");
-  if (mentions_type(pre_tokenizer, "ByteLevel") || mentions_type(decoder, "ByteLevel")) {
-    return detail::gpt2_from_json(root, file);
-  }
-  const json::value* model = detail::member(root, "model");
-  const json::value* byte_fallback = model != nullptr ? detail::member(*model, "byte_fallback") : nullptr;
-  const json::value* normalizer = detail::member(root, "normalizer");
-  const bool metaspace_normalizer =
-      normalizer != nullptr && json::serialize(*normalizer).find("\xE2\x96\x81") != std::string::npos;
-  if (detail::is_bool(byte_fallback, true) || metaspace_normalizer || mentions_type(pre_tokenizer, "Metaspace") ||
-      mentions_type(decoder, "Metaspace")) {
-    return detail::sentencepiece_from_json(root, file);
-  }
-  if (model == nullptr) return fail(ErrorCode::kMissingField, "[tokenizer] " + file + ": no \"model\"");
-  return fail(ErrorCode::kUnsupported, "[tokenizer] " + file +
-                                           ": neither byte-level (ByteLevel pre_tokenizer/decoder) nor SentencePiece "
-                                           "(model.byte_fallback, \"\u2581\" normalizer, Metaspace)");
+Result<std::unique_ptr<Tokenizer>> load_tokenizer_json(const std::filesystem::path& tokenizer_json) {
+  EDGE_RT_TRY(const std::string text, detail::read_file_bytes(tokenizer_json));
+  const std::filesystem::path config_path = tokenizer_json.parent_path() / "tokenizer_config.json";
+  if (!path_present(config_path)) return parse_tokenizer_json(text, tokenizer_json.string());
+  EDGE_RT_TRY(const std::string config, detail::read_file_bytes(config_path));
+  return parse_tokenizer_json(text, tokenizer_json.string(), config, config_path.string());
 }
 
 bool has_tokenizer_files(const std::filesystem::path& model_dir) noexcept {
@@ -70,11 +46,7 @@ Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& m
     EDGE_RT_TRY(const GgmlVocab vocab, ggml_vocab_of(file));
     return tokenizer_from_ggml(vocab, gguf->string());
   }
-  if (path_present(model_dir / "tokenizer.json")) {
-    const std::filesystem::path path = model_dir / "tokenizer.json";
-    EDGE_RT_TRY(const std::string text, detail::read_file_bytes(path));
-    return parse_tokenizer_json(text, path.string());
-  }
+  if (path_present(model_dir / "tokenizer.json")) return load_tokenizer_json(model_dir / "tokenizer.json");
   if (path_present(model_dir / "vocab.json") || path_present(model_dir / "merges.txt")) {
     return load_gpt2_vocab_merges(model_dir / "vocab.json", model_dir / "merges.txt");
   }
@@ -134,7 +106,22 @@ Result<GgmlVocab> ggml_vocab_of(const model_ir::GgufFile& file) {
     EDGE_RT_TRY(const std::int64_t b, file.integer("tokenizer.ggml.add_space_prefix", 0, 1));
     v.add_space_prefix = b != 0;
   }
+  for (const auto& [key, out] :
+       {std::pair{"tokenizer.ggml.add_bos_token", &v.add_bos}, std::pair{"tokenizer.ggml.add_eos_token", &v.add_eos}}) {
+    if (!file.value(key)) continue;
+    EDGE_RT_TRY(const std::int64_t b, file.integer(key, 0, 1));
+    *out = b != 0;
+  }
   return v;
+}
+
+std::vector<TokenId> Tokenizer::encode_with_special(std::string_view text) const {
+  std::vector<TokenId> ids = special_prefix();
+  const std::vector<TokenId> body = encode(text);
+  ids.insert(ids.end(), body.begin(), body.end());
+  const std::vector<TokenId> suffix = special_suffix();
+  ids.insert(ids.end(), suffix.begin(), suffix.end());
+  return ids;
 }
 
 std::string Tokenizer::decode(std::span<const TokenId> ids) const {

@@ -15,9 +15,9 @@ namespace edge_rt::convert {
 ///    output-major anyway);
 ///  - config.json (LlamaForCausalLM or GPT2LMHeadModel) from the metadata;
 ///  - tokenizer.json from tokenizer.ggml.*: byte-level BPE (vocab, merges, control and user-defined tokens as
-///    added tokens; the smollm pre-tokenizer as Sequence[Digits(individual_digits), ByteLevel]), or SentencePiece
-///    BPE for "llama" vocabularies whose ids 0-2 are <unk>, <s>, </s> (tokenizer::sentencepiece_tokenizer_json);
-///    and tokenizer_config.json with add_bos_token when the file says it.
+///    added tokens; the smollm pre-tokenizer as Sequence[Split(\p{N}), ByteLevel]), or SentencePiece BPE for
+///    "llama" vocabularies whose ids 0-2 are <unk>, <s>, </s> (tokenizer::ggml_tokenizer_json);
+///  - tokenizer_config.json with bos_token / eos_token, and add_bos_token when the file says it.
 /// The converted folder holds the same weights and tokenizer: GPT-2 files give the GGUF file's logits to the bit;
 /// for Llama the rotate-half layout sums q.k in another order, so logits agree to float rounding, which 8-bit
 /// activations of quantized models amplify (SmolLM2 Q4_1: 0.3-1.0 after a few positions, as against llama.cpp).

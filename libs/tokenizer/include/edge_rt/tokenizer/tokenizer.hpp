@@ -43,6 +43,19 @@ class Tokenizer {
   /// SentencePiece decoders drop the space that the encoder's dummy prefix put before the first word.
   virtual bool strips_leading_space() const = 0;
 
+  /// The token's string in the vocabulary as the file spells it ("Ġworld", "▁Hello", "<0x0A>", "<|im_start|>").
+  /// Precondition: 0 <= id < vocab_size().
+  virtual std::string piece(TokenId id) const = 0;
+
+  /// Ids Hugging Face's add_special_tokens=True puts before / after an encoded text: tokenizer.json's
+  /// post_processor, overridden by tokenizer_config.json's add_bos_token / add_eos_token; GGUF's
+  /// tokenizer.ggml.add_bos_token / add_eos_token (llama.cpp's defaults where absent); BOS for llama2.c.
+  virtual std::vector<TokenId> special_prefix() const { return {}; }
+  virtual std::vector<TokenId> special_suffix() const { return {}; }
+
+  /// special_prefix() + encode(text) + special_suffix(): HF's encode(text, add_special_tokens=True).
+  std::vector<TokenId> encode_with_special(std::string_view text) const;
+
   /// Ids to text: token_bytes() joined, minus the leading space where strips_leading_space().
   std::string decode(std::span<const TokenId> ids) const;
 
@@ -53,9 +66,9 @@ class Tokenizer {
 };
 
 /// Loads the tokenizer of a model: a GGUF file (or a folder holding one and no config.json, model_ir::find_gguf)
-/// through its tokenizer.ggml.* metadata (tokenizer_from_ggml); else, in an HF-layout folder, tokenizer.json
-/// (model.type "BPE"; byte-level GPT-2 style when the pre-tokenizer is ByteLevel, SentencePiece style when
-/// model.byte_fallback is true), else vocab.json + merges.txt (GPT-2), else tokenizer.bin (llama2.c format).
+/// through its tokenizer.ggml.* metadata (tokenizer_from_ggml); else, in an HF-layout folder, tokenizer.json with
+/// tokenizer_config.json beside it when present (load_tokenizer_json), else vocab.json + merges.txt (GPT-2), else
+/// tokenizer.bin (llama2.c format).
 /// Errors: kIoError when none of these files exists; kInvalidFormat / kMissingField naming the file and field.
 Result<std::unique_ptr<Tokenizer>> load_tokenizer(const std::filesystem::path& model_dir);
 
@@ -77,6 +90,8 @@ struct GgmlVocab {
   std::optional<TokenId> eos_id;
   std::optional<TokenId> unk_id;
   bool add_space_prefix = true;  ///< "llama": a "▁" before the text and after each special token.
+  std::optional<bool> add_bos;   ///< tokenizer.ggml.add_bos_token; absent: true for "llama", false for "gpt2"
+  std::optional<bool> add_eos;   ///< tokenizer.ggml.add_eos_token; absent: false
 };
 /// The tokenizer a GgmlVocab describes. Control (3) and user-defined (4) tokens are matched verbatim in the text,
 /// as llama.cpp does with special-token parsing on; control tokens decode to "". "gpt2" needs a pre-tokenizer
@@ -90,31 +105,44 @@ Result<std::unique_ptr<Tokenizer>> tokenizer_from_ggml(const GgmlVocab& vocab, c
 Result<GgmlVocab> ggml_vocab_of(const model_ir::GgufFile& file);
 
 /// HF tokenizer.json text that load_tokenizer reads back as tokenizer_from_ggml(vocab) encodes: for "gpt2",
-/// model BPE (vocab, merges) with the ByteLevel pre-tokenizer (after Digits with individual_digits for "smollm")
-/// and control / user-defined tokens as added_tokens (special: control); for "llama", SentencePiece BPE
-/// (sentencepiece_tokenizer_json; ids 0, 1, 2 must be <unk>, <s>, </s>). Errors: kUnsupported otherwise, and
-/// tokenizer_from_ggml's. Thread-safe.
+/// model BPE (vocab, merges) with the ByteLevel pre-tokenizer (after a Split on \p{N} for "smollm") and control /
+/// user-defined tokens as added_tokens (special: control); for "llama", SentencePiece BPE
+/// (sentencepiece_tokenizer_json; ids 0, 1, 2 must be <unk>, <s>, </s>). BOS / EOS as the GGUF adds them
+/// become a TemplateProcessing post_processor. Errors: kUnsupported otherwise, and tokenizer_from_ggml's.
+/// Thread-safe.
 Result<std::string> ggml_tokenizer_json(const GgmlVocab& vocab, const std::string& label);
 
-/// The same from tokenizer.json text already in memory; `label` names the source in messages. Exposed for
-/// fuzzing and embedding. Errors as load_tokenizer.
-Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, const std::string& label);
+/// A Hugging Face tokenizer.json (huggingface/tokenizers; its pipeline, in order: added tokens, normalizer,
+/// pre-tokenizer, model, post-processor; decoder), with the tokenizer_config.json beside it when that exists.
+///  - added_tokens: matched leftmost-longest in the raw text (normalized ones in the normalized text), special or
+///    not, with lstrip / rstrip / single_word; special ones decode to "".
+///  - normalizer: NFC, NFD, NFKC, NFKD (utf8proc), Lowercase, Prepend, Replace (String or Regex), Strip, Sequence.
+///  - pre_tokenizer: Split (String or Regex; every behaviour; invert), ByteLevel, Metaspace, Digits, Whitespace,
+///    WhitespaceSplit, Punctuation, Sequence. Regexes run on PCRE2 with Unicode properties (\p{L}, \p{N}, \s).
+///  - model: BPE with byte_fallback, unk_token / fuse_unk and ignore_merges; merges by their order in the file.
+///  - post_processor: TemplateProcessing ("single"), Roberta/Bert, ByteLevel, Sequence (special_prefix/suffix).
+///  - decoder: ByteLevel, Replace (String), ByteFallback, Fuse, Strip(" ", 1, 0), Metaspace, Sequence.
+///  - tokenizer_config.json: bos_token / eos_token (string or {"content"}), add_bos_token / add_eos_token.
+/// Errors: kIoError / kInvalidFormat / kMissingField naming the file and field; kUnsupported naming a component
+/// it does not implement (WordPiece or Unigram models, a Precompiled normalizer, ...). Bytes that are not UTF-8
+/// in encoded text never match a regex and reach the model as single bytes (byte fallback or unk).
+Result<std::unique_ptr<Tokenizer>> load_tokenizer_json(const std::filesystem::path& tokenizer_json);
 
-/// GPT-2 byte-level BPE (Radford et al. 2019; HF tokenizers "ByteLevel" pre-tokenizer and decoder).
-/// Splits text with the GPT-2 pattern 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+,
-/// maps bytes to the printable byte alphabet, applies merges by rank. Special tokens (added_tokens with
-/// "special": true, e.g. <|endoftext|>) in the text map to their ids directly.
-Result<std::unique_ptr<Tokenizer>> load_gpt2_tokenizer_json(const std::filesystem::path& tokenizer_json);
+/// The same from tokenizer.json (and optionally tokenizer_config.json) text already in memory; the labels name
+/// the sources in messages. Exposed for fuzzing and embedding.
+Result<std::unique_ptr<Tokenizer>> parse_tokenizer_json(std::string_view text, const std::string& label,
+                                                        std::optional<std::string_view> config_text = std::nullopt,
+                                                        const std::string& config_label = "tokenizer_config.json");
+
+/// GPT-2 vocab.json + merges.txt (Radford et al. 2019, encoder.py): byte-level BPE with the GPT-2 pattern
+/// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+; <|endoftext|> in the text maps to its
+/// id.
 Result<std::unique_ptr<Tokenizer>> load_gpt2_vocab_merges(const std::filesystem::path& vocab_json,
                                                           const std::filesystem::path& merges_txt);
 /// vocab.json + merges.txt from text in memory; the labels name the two sources in messages.
 Result<std::unique_ptr<Tokenizer>> parse_gpt2_vocab_merges(std::string_view vocab_json, std::string_view merges_txt,
                                                            const std::string& vocab_label,
                                                            const std::string& merges_label);
-
-/// SentencePiece-style BPE with byte fallback, as in Llama's tokenizer.json (normalizer: prepend "▁" and replace
-/// " " with "▁"; merges by rank; characters outside the vocabulary become <0xXX> byte tokens).
-Result<std::unique_ptr<Tokenizer>> load_sentencepiece_tokenizer_json(const std::filesystem::path& tokenizer_json);
 
 /// llama2.c tokenizer.bin: int32 max_token_length, then per token float32 score, int32 length, bytes.
 /// Ids 0/1/2 are <unk>/<s>/</s>, 3..258 are <0x00>..<0xFF>. Merges pick the adjacent pair whose concatenation has the
@@ -142,11 +170,13 @@ Result<SentencePieceVocab> parse_llama2c_vocab(std::string_view bytes, const std
 
 /// HF tokenizer.json text for `vocab`: model {type BPE, vocab, merges as [left, right] pairs, byte_fallback true,
 /// unk_token "<unk>"}, added_tokens <unk>/<s>/</s> (special), normalizer Sequence[Prepend "▁", Replace " " -> "▁"],
-/// decoder Sequence[Replace "▁" -> " ", ByteFallback, Fuse, Strip 1 left]. load_sentencepiece_tokenizer_json() on it
-/// encodes like load_llama2c_tokenizer() on the source file, except text containing "<unk>", "<s>" or "</s>" (HF
-/// matches added tokens in the raw text) and pairs of distinct pieces with equal scores (merge order cannot tie).
-/// Pieces must be valid UTF-8 for the JSON to be valid. Thread-safe.
-std::string sentencepiece_tokenizer_json(const SentencePieceVocab& vocab);
+/// decoder Sequence[Replace "▁" -> " ", ByteFallback, Fuse, Strip 1 left], post_processor TemplateProcessing
+/// "<s> $A" when add_bos (as Llama's own tokenizer.json). load_tokenizer_json() on it encodes like
+/// load_llama2c_tokenizer() on the source file, except text containing "<unk>", "<s>" or "</s>" (HF matches added
+/// tokens in the raw text) and two pairs that make the same piece in one word (tokenizers ranks merges by their
+/// position in the list, llama2.c by the merged piece's score). Pieces must be valid UTF-8 for the JSON to be
+/// valid. Thread-safe.
+std::string sentencepiece_tokenizer_json(const SentencePieceVocab& vocab, bool add_bos = true);
 
 /// Turns a token stream into text without ever emitting half a UTF-8 character: bytes of an incomplete sequence
 /// are held until the sequence completes. Move-only; the tokenizer must outlive it.
