@@ -7,7 +7,9 @@ Checks per family, on ~310 strings (code, emoji, CJK, whitespace runs, digits, c
   (i)   the tokenizer.json is the one the reference was made from (SHA-256);
   (ii)  `--no-special` ids equal encode(s, add_special_tokens=False) on every string;
   (iii) default ids equal encode(s, add_special_tokens=True) (BOS where the family adds it) on every string;
-  (iv)  `--show-pieces` prints one "id -> 'text'" line per token.
+  (iv)  `--show-pieces` prints one "id -> 'text'" line per token;
+  (v)   llama3_1 and qwen3 as a GGUF file holds them (tokenizer.ggml.* written here as llama.cpp's converter does:
+        model gpt2, pre llama-bpe / qwen2, special added tokens as control tokens) give the same ids.
 
   compare_hf_tokenizers.py --edge-rt BIN --tokenizers DIR --reference FILE --tmp DIR
 Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
@@ -16,6 +18,8 @@ Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
 import argparse
 import json
 import os
+import struct
+import unicodedata
 
 import _common as C
 
@@ -23,6 +27,56 @@ import _common as C
 def tokenize_lines(args, folder, path, extra):
     out = C.run_ok([args.edge_rt, "tokenize", "-m", folder, "--json-lines", path] + extra)
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# GGUF (ggml docs/gguf.md, version 3) value types used here.
+GGUF_UINT32, GGUF_BOOL, GGUF_STRING, GGUF_ARRAY, GGUF_INT32 = 4, 7, 8, 9, 5
+GGUF_PRE = {"llama3_1": "llama-bpe", "qwen3": "qwen2"}
+
+
+def gguf_tokenizer_file(folder, pre, path):
+    """A GGUF file with tokenizer.ggml.* only (no tensors), as convert_hf_to_gguf.py's _set_vocab_gpt2 writes it."""
+    tj = json.load(open(os.path.join(folder, "tokenizer.json"), encoding="utf-8"))
+    cfg = json.load(open(os.path.join(folder, "tokenizer_config.json"), encoding="utf-8"))
+    vocab = tj["model"]["vocab"]
+    added = {t["id"]: t for t in tj["added_tokens"]}
+    n = max(max(vocab.values()), max(added)) + 1
+    tokens, types = ["[PAD%d]" % i for i in range(n)], [5] * n  # holes: unused
+    for piece, i in vocab.items():
+        tokens[i], types[i] = piece, 1
+    for i, t in added.items():
+        tokens[i], types[i] = t["content"], 3 if t["special"] else 4
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
+    ids = {t: i for i, t in enumerate(tokens)}
+
+    def s(x):
+        b = x.encode("utf-8")
+        return struct.pack("<Q", len(b)) + b
+
+    kv = [("general.architecture", GGUF_STRING, "llama"), ("tokenizer.ggml.model", GGUF_STRING, "gpt2"),
+          ("tokenizer.ggml.pre", GGUF_STRING, pre), ("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_STRING, tokens)),
+          ("tokenizer.ggml.token_type", GGUF_ARRAY, (GGUF_INT32, types)),
+          ("tokenizer.ggml.merges", GGUF_ARRAY, (GGUF_STRING, merges))]
+    bos = cfg.get("bos_token")
+    if bos:
+        kv.append(("tokenizer.ggml.bos_token_id", GGUF_UINT32, ids[bos]))
+    kv.append(("tokenizer.ggml.add_bos_token", GGUF_BOOL, bool(bos) and cfg.get("add_bos_token", True)))
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)))
+    for key, kind, value in kv:
+        out += s(key) + struct.pack("<I", kind)
+        if kind == GGUF_STRING:
+            out += s(value)
+        elif kind == GGUF_UINT32:
+            out += struct.pack("<I", value)
+        elif kind == GGUF_BOOL:
+            out += struct.pack("<B", 1 if value else 0)
+        else:
+            element, items = value
+            out += struct.pack("<IQ", element, len(items))
+            out += b"".join(s(x) for x in items) if element == GGUF_STRING else struct.pack("<%di" % len(items), *items)
+    out += b"\0" * (-len(out) % 32)  # the (empty) tensor data starts at the default alignment
+    with open(path, "wb") as f:
+        f.write(out)
 
 
 def main():
@@ -67,7 +121,23 @@ def main():
             if got_ids != want_ids or "Hello'" not in pieces:
                 C.fail("%s: --show-pieces printed:\n%s\nexpected the ids %s and a piece ending in Hello" % (
                     family, pieces, want_ids))
-            report.append("%s %d/%d" % (family, len(strings), len(strings)))
+            if family in GGUF_PRE:
+                gguf = os.path.join(args.tmp, family + ".gguf")
+                gguf_tokenizer_file(folder, GGUF_PRE[family], gguf)
+                got = tokenize_lines(args, gguf, path, [])
+                # GGUF has no normalizer: llama.cpp (and so edge-rt) skips Qwen's NFC, so text NFC changes is left out.
+                nfc = "NFC" in json.dumps(json.load(open(os.path.join(folder, "tokenizer.json")))["normalizer"])
+                kept = [not nfc or unicodedata.normalize("NFC", s) == s for s in strings]
+                bad = [(s, want, g) for s, want, g, k in zip(strings, r["ids"], got, kept)
+                       if k and g != r["special_prefix"] + want + r["special_suffix"]]
+                if bad or len(got) != len(strings):
+                    C.fail("%s as GGUF (pre %s): %d of %d strings differ, first: %r\n  tokenizers %s\n  edge-rt %s" % (
+                        family, GGUF_PRE[family], len(bad), len(strings), *(bad[0] if bad else ("", "", ""))))
+                report.append("%s %d/%d (as GGUF: %d/%d%s)" % (
+                    family, len(strings), len(strings), sum(kept), sum(kept),
+                    ", %d that NFC changes left out" % (len(strings) - sum(kept)) if nfc else ""))
+            else:
+                report.append("%s %d/%d" % (family, len(strings), len(strings)))
         return "identical ids to tokenizers (with and without special tokens): " + ", ".join(report)
 
     C.main_wrapper(check)

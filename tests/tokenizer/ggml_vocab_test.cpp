@@ -46,7 +46,7 @@ TEST(GgmlVocab, SmollmSplitsDigitsOneByOne) {
 }
 
 TEST(GgmlVocab, TokenizerJsonEncodesAlike) {
-  for (const char* pre : {"gpt-2", "smollm"}) {
+  for (const char* pre : {"gpt-2", "smollm", "llama-bpe", "qwen2"}) {
     const GgmlVocab v = byte_level(pre);
     auto direct = tokenizer_from_ggml(v, "t.gguf").value();
     auto text = ggml_tokenizer_json(v, "t.gguf");
@@ -60,11 +60,11 @@ TEST(GgmlVocab, TokenizerJsonEncodesAlike) {
 }
 
 TEST(GgmlVocab, BadVocabulariesNameTheKey) {
-  GgmlVocab v = byte_level("llama-bpe");
+  GgmlVocab v = byte_level("tekken");
   auto r = tokenizer_from_ggml(v, "t.gguf");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
-  EXPECT_NE(r.error().message.find("llama-bpe"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("tokenizer.ggml.pre is 'tekken'"), std::string::npos) << r.error().message;
   v = byte_level("");
   v.merges.push_back("nospace");
   r = tokenizer_from_ggml(v, "t.gguf");

@@ -1,5 +1,6 @@
 // Tokenizers from GGUF metadata (tokenizer.ggml.*): byte-level BPE ("gpt2") and SentencePiece BPE ("llama").
 
+#include "hf_pipeline.hpp"
 #include "internal.hpp"
 
 #include <boost/json.hpp>
@@ -39,18 +40,11 @@ std::vector<detail::AddedToken> added_tokens(const GgmlVocab& v) {
 }
 
 Result<std::unique_ptr<Tokenizer>> gpt2_from_ggml(const GgmlVocab& v, const std::string& label) {
-  detail::Gpt2Options options;
-  if (v.pre == "smollm") {
-    options.split_digits = true;
-  } else if (!v.pre.empty() && v.pre != "default" && v.pre != "gpt-2" && v.pre != "gpt2") {
-    return fail(ErrorCode::kUnsupported, "[tokenizer] " + label + ": tokenizer.ggml.pre is '" + v.pre +
-                                             "', a pre-tokenizer edge-rt does not have yet; expected default, "
-                                             "gpt-2 or smollm");
-  }
-  options.bos_id = v.bos_id;
-  options.eos_id = v.eos_id;
-  special_affixes(v, options.prefix, options.suffix);
-  detail::VocabTable vocab;
+  detail::HfParts parts;
+  EDGE_RT_TRY(parts.pre_tokenizer,
+              detail::ggml_pre_tokenizer(v.pre, parts.model.ignore_merges, "[tokenizer] " + label));
+  parts.decoder.steps.push_back({detail::DecodeSteps::Step::Kind::kByteLevel, {}});
+  detail::VocabTable& vocab = parts.model.vocab;
   vocab.by_id = v.tokens;
   for (std::size_t id = 0; id < v.tokens.size(); ++id) vocab.ids.emplace(v.tokens[id], static_cast<TokenId>(id));
   std::vector<std::pair<std::string, std::string>> merges;
@@ -63,9 +57,14 @@ Result<std::unique_ptr<Tokenizer>> gpt2_from_ggml(const GgmlVocab& v, const std:
     }
     merges.emplace_back(m.substr(0, space), m.substr(space + 1));
   }
-  EDGE_RT_TRY(detail::MergeTable table,
+  EDGE_RT_TRY(parts.model.merges,
               detail::build_merge_table(merges, vocab, detail::MergeRank::kByIndex, label, "tokenizer.ggml.merges"));
-  return detail::make_gpt2_tokenizer(std::move(vocab), std::move(table), added_tokens(v), options);
+  parts.added = added_tokens(v);
+  parts.bos = v.bos_id;
+  parts.eos = v.eos_id;
+  if (!parts.bos && !parts.eos) parts.bos = parts.eos = vocab.find("<|endoftext|>");  // GPT-2 files name neither
+  special_affixes(v, parts.prefix, parts.suffix);
+  return detail::make_hf_tokenizer(std::move(parts));
 }
 
 Result<std::unique_ptr<Tokenizer>> sentencepiece_from_ggml(const GgmlVocab& v, const std::string& label) {
@@ -149,14 +148,16 @@ Result<std::string> ggml_tokenizer_json(const GgmlVocab& v, const std::string& l
                      {"normalized", false},
                      {"special", t.special}});
   }
-  const json::object byte_level{
-      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
-  json::value pre = byte_level;
-  if (v.pre == "smollm") {  // llama.cpp splits every \p{N} off (tokenizers' Digits takes only 0-9)
-    const json::object numbers{
-        {"type", "Split"}, {"pattern", json::object{{"Regex", "\\p{N}"}}}, {"behavior", "Isolated"}, {"invert", false}};
-    pre = json::object{{"type", "Sequence"}, {"pretokenizers", json::array{numbers, byte_level}}};
+  bool ignore_merges = false;
+  EDGE_RT_TRY(const auto patterns, detail::ggml_pre_patterns(v.pre, ignore_merges, "[tokenizer] " + label));
+  json::array pre_tokenizers;
+  for (const std::string_view pattern : patterns) {
+    pre_tokenizers.push_back(json::object{
+        {"type", "Split"}, {"pattern", json::object{{"Regex", pattern}}}, {"behavior", "Isolated"}, {"invert", false}});
   }
+  const json::object byte_level{
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}};
+  pre_tokenizers.push_back(byte_level);
   std::vector<TokenId> prefix, suffix;
   special_affixes(v, prefix, suffix);
   const auto named = [&](const std::vector<TokenId>& ids) {
@@ -168,10 +169,13 @@ Result<std::string> ggml_tokenizer_json(const GgmlVocab& v, const std::string& l
       {"version", "1.0"},
       {"added_tokens", std::move(added)},
       {"normalizer", nullptr},
-      {"pre_tokenizer", std::move(pre)},
+      {"pre_tokenizer", json::object{{"type", "Sequence"}, {"pretokenizers", std::move(pre_tokenizers)}}},
       {"post_processor", detail::template_processing(named(prefix), named(suffix))},
       {"decoder", byte_level},
-      {"model", json::object{{"type", "BPE"}, {"vocab", std::move(vocab)}, {"merges", std::move(merges)}}}};
+      {"model", json::object{{"type", "BPE"},
+                             {"vocab", std::move(vocab)},
+                             {"merges", std::move(merges)},
+                             {"ignore_merges", ignore_merges}}}};
   return json::serialize(root) + "\n";
 }
 

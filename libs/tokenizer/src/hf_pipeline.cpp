@@ -38,6 +38,11 @@ constexpr std::array<std::int16_t, 512> kUnicodeToByte = unicode_to_byte();
 // The GPT-2 pattern, as ByteLevel's use_regex applies it (tokenizers src/pre_tokenizers/byte_level.rs).
 constexpr std::string_view kGpt2Pattern =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+// llama.cpp's pre-tokenizer regexes (llama-vocab.cpp), which are those of the families' tokenizer.json files.
+constexpr std::string_view kLlama3Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kQwen2Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 // The Whitespace pre-tokenizer's pattern; its matches are kept, the whitespace between them removed.
 constexpr std::string_view kWordsPattern = R"(\w+|[^\w\s]+)";
 
@@ -296,6 +301,37 @@ std::string byte_level_to_bytes(std::string_view symbols) {
     out.append(symbols.substr(pos, length));
     pos += length;
   }
+  return out;
+}
+
+Result<std::vector<std::string_view>> ggml_pre_patterns(std::string_view pre, bool& ignore_merges,
+                                                        const std::string& where) {
+  ignore_merges = false;
+  if (pre.empty() || pre == "default" || pre == "gpt-2" || pre == "gpt2") return std::vector{kGpt2Pattern};
+  if (pre == "smollm") return std::vector<std::string_view>{R"(\p{N})", kGpt2Pattern};
+  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe") {
+    ignore_merges = true;
+    return std::vector{kLlama3Pattern};
+  }
+  if (pre == "qwen2") return std::vector{kQwen2Pattern};
+  return fail(ErrorCode::kUnsupported, where + ": tokenizer.ggml.pre is '" + std::string(pre) +
+                                           "', a pre-tokenizer edge-rt does not have yet; expected default, gpt-2, "
+                                           "smollm, llama-bpe (llama3) or qwen2");
+}
+
+Result<PreTokenizer> ggml_pre_tokenizer(std::string_view pre, bool& ignore_merges, const std::string& where) {
+  EDGE_RT_TRY(const std::vector<std::string_view> patterns, ggml_pre_patterns(pre, ignore_merges, where));
+  PreTokenizer out;
+  for (const std::string_view pattern : patterns) {
+    PreTokenizeStep step;
+    step.kind = PreTokenizeStep::Kind::kSplit;
+    EDGE_RT_TRY(Regex regex, Regex::compile(pattern, where + ": tokenizer.ggml.pre"));
+    step.pattern.regex.emplace(std::move(regex));
+    out.push_back(std::move(step));
+  }
+  PreTokenizeStep byte_level;
+  byte_level.kind = PreTokenizeStep::Kind::kByteLevel;
+  out.push_back(std::move(byte_level));
   return out;
 }
 

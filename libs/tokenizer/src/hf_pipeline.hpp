@@ -75,6 +75,41 @@ struct DecodeSteps {
   bool strips_leading_space = false;  ///< Strip(" ", start 1) after Fuse, or Metaspace with a prepend scheme
 };
 
+/// tokenizers' BPE model without dropout, continuing_subword_prefix or end_of_word_suffix. Copyable value.
+struct BpeModel {
+  VocabTable vocab;
+  MergeTable merges;
+  std::optional<TokenId> unk_id;
+  bool fuse_unk = false;
+  bool byte_fallback = false;
+  bool ignore_merges = false;           ///< a pre-token that is itself in the vocabulary is taken whole (Llama-3)
+  std::array<TokenId, 256> byte_ids{};  ///< <0xXX> tokens, -1 where absent
+
+  /// Appends the ids of one pre-token; `symbols` is scratch space.
+  void encode(std::string_view word, std::vector<TokenId>& symbols, std::vector<TokenId>& out) const;
+};
+
+/// Everything a tokenizer.json tokenizer is made of. Move-only (regexes).
+struct HfParts {
+  BpeModel model;
+  std::vector<AddedToken> added;
+  Normalizer normalizer;
+  PreTokenizer pre_tokenizer;
+  DecodeSteps decoder;
+  std::vector<TokenId> prefix, suffix;  ///< Tokenizer::special_prefix() / special_suffix()
+  std::optional<TokenId> bos, eos;
+};
+/// The tokenizer; fills model.byte_ids from the vocabulary's <0xXX> pieces.
+std::unique_ptr<Tokenizer> make_hf_tokenizer(HfParts parts);
+
+/// Pre-tokenizer steps for a GGUF tokenizer.ggml.pre of a "gpt2" vocabulary, as llama.cpp's llama-vocab.cpp splits
+/// (its regexes, then ByteLevel without a prefix space); `ignore_merges` as llama.cpp sets it. kUnsupported
+/// for a name it does not know.
+Result<PreTokenizer> ggml_pre_tokenizer(std::string_view pre, bool& ignore_merges, const std::string& where);
+/// The regex patterns behind ggml_pre_tokenizer (what ggml_tokenizer_json writes as Split pre-tokenizers).
+Result<std::vector<std::string_view>> ggml_pre_patterns(std::string_view pre, bool& ignore_merges,
+                                                        const std::string& where);
+
 /// Parses `normalizer` (null, one normalizer or a Sequence). kUnsupported names a type it does not implement
 /// (Precompiled, BertNormalizer, ...), kInvalidFormat a field of the wrong type; `where` prefixes messages.
 Result<Normalizer> parse_normalizer(const boost::json::value* json, const std::string& where);

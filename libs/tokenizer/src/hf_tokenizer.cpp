@@ -14,74 +14,17 @@ namespace detail {
 namespace {
 namespace json = boost::json;
 
-/// tokenizers' BPE model without dropout, continuing_subword_prefix or end_of_word_suffix. Copyable value.
-struct BpeModel {
-  VocabTable vocab;
-  MergeTable merges;
-  std::optional<TokenId> unk_id;
-  bool fuse_unk = false;
-  bool byte_fallback = false;
-  bool ignore_merges = false;           ///< a pre-token that is itself in the vocabulary is taken whole (Llama-3)
-  std::array<TokenId, 256> byte_ids{};  ///< <0xXX> tokens, -1 where absent
-
-  void encode(std::string_view word, std::vector<TokenId>& symbols, std::vector<TokenId>& out) const {
-    if (ignore_merges) {
-      if (const std::optional<TokenId> whole = vocab.find(word)) {
-        out.push_back(*whole);
-        return;
-      }
-    }
-    symbols.clear();
-    bool last_unk = false;
-    for (std::size_t pos = 0; pos < word.size();) {
-      const Utf8Step step = decode_utf8(word, pos);
-      const std::size_t length = step.status == Utf8Status::kComplete ? step.length_bytes : 1;
-      const std::string_view ch = word.substr(pos, length);
-      pos += length;
-      if (const std::optional<TokenId> id = vocab.find(ch)) {
-        symbols.push_back(*id);
-        last_unk = false;
-        continue;
-      }
-      if (byte_fallback &&
-          std::ranges::all_of(ch, [&](char b) { return byte_ids[static_cast<unsigned char>(b)] >= 0; })) {
-        for (const char b : ch) symbols.push_back(byte_ids[static_cast<unsigned char>(b)]);
-        last_unk = false;
-        continue;
-      }
-      if (!unk_id) continue;  // tokenizers drops a character it cannot represent when there is no unk_token
-      if (!(fuse_unk && last_unk)) symbols.push_back(*unk_id);
-      last_unk = true;
-    }
-    apply_merges(symbols, merges);
-    out.insert(out.end(), symbols.begin(), symbols.end());
-  }
-};
-
 /// Immutable after construction; neither copy nor move (see Tokenizer).
 class HfTokenizer final : public Tokenizer {
  public:
-  struct Parts {
-    BpeModel model;
-    std::vector<AddedToken> added;
-    Normalizer normalizer;
-    PreTokenizer pre_tokenizer;
-    DecodeSteps decoder;
-    std::vector<TokenId> prefix, suffix;
-    std::optional<TokenId> bos, eos;
-  };
-
-  explicit HfTokenizer(Parts parts) : p_(std::move(parts)), token_bytes_(p_.model.vocab.by_id.size()) {
+  explicit HfTokenizer(HfParts parts) : p_(std::move(parts)), special_(p_.model.vocab.by_id.size()) {
     std::vector<AddedToken> raw, normalized;
-    for (const AddedToken& t : p_.added) (t.normalized && !p_.normalizer.empty() ? normalized : raw).push_back(t);
+    for (const AddedToken& t : p_.added) {
+      (t.normalized && !p_.normalizer.empty() ? normalized : raw).push_back(t);
+      if (t.special) special_[static_cast<std::size_t>(t.id)] = true;
+    }
     raw_added_ = AddedTokenSplitter(std::move(raw));
     normalized_added_ = AddedTokenSplitter(std::move(normalized));
-    for (std::size_t id = 0; id < token_bytes_.size(); ++id) {
-      token_bytes_[id] = decode_piece(p_.decoder, p_.model.vocab.by_id[id]);
-    }
-    for (const AddedToken& t : p_.added) {
-      token_bytes_[static_cast<std::size_t>(t.id)] = t.special ? std::string() : decode_piece(p_.decoder, t.content);
-    }
   }
 
   std::vector<TokenId> encode(std::string_view text) const override {
@@ -108,15 +51,17 @@ class HfTokenizer final : public Tokenizer {
     return ids;
   }
 
+  // Decoded per call rather than held: a second copy of the vocabulary would sit outside the memory budget.
   std::string token_bytes(TokenId id) const override {
-    EDGE_RT_CHECK(id >= 0 && static_cast<std::size_t>(id) < token_bytes_.size(), "token id out of range");
-    return token_bytes_[static_cast<std::size_t>(id)];
+    EDGE_RT_CHECK(id >= 0 && static_cast<std::size_t>(id) < special_.size(), "token id out of range");
+    const auto i = static_cast<std::size_t>(id);
+    return special_[i] ? std::string() : decode_piece(p_.decoder, p_.model.vocab.by_id[i]);
   }
   std::string piece(TokenId id) const override {
-    EDGE_RT_CHECK(id >= 0 && static_cast<std::size_t>(id) < token_bytes_.size(), "token id out of range");
+    EDGE_RT_CHECK(id >= 0 && static_cast<std::size_t>(id) < special_.size(), "token id out of range");
     return p_.model.vocab.by_id[static_cast<std::size_t>(id)];
   }
-  std::size_t vocab_size() const override { return token_bytes_.size(); }
+  std::size_t vocab_size() const override { return special_.size(); }
   std::optional<TokenId> bos_id() const override { return p_.bos; }
   std::optional<TokenId> eos_id() const override { return p_.eos; }
   bool strips_leading_space() const override { return p_.decoder.strips_leading_space; }
@@ -124,10 +69,10 @@ class HfTokenizer final : public Tokenizer {
   std::vector<TokenId> special_suffix() const override { return p_.suffix; }
 
  private:
-  Parts p_;
+  HfParts p_;
   AddedTokenSplitter raw_added_;
   AddedTokenSplitter normalized_added_;
-  std::vector<std::string> token_bytes_;
+  std::vector<bool> special_;  ///< by id: special added tokens decode to ""
 };
 
 /// A token named in tokenizer_config.json: "text" or {"content": "text", ...}; nullopt when null or absent.
@@ -221,6 +166,48 @@ Result<void> read_post_processor(const json::value* v, const VocabTable& vocab, 
 
 }  // namespace
 
+void BpeModel::encode(std::string_view word, std::vector<TokenId>& symbols, std::vector<TokenId>& out) const {
+  if (ignore_merges) {
+    if (const std::optional<TokenId> whole = vocab.find(word)) {
+      out.push_back(*whole);
+      return;
+    }
+  }
+  symbols.clear();
+  bool last_unk = false;
+  for (std::size_t pos = 0; pos < word.size();) {
+    const Utf8Step step = decode_utf8(word, pos);
+    const std::size_t length = step.status == Utf8Status::kComplete ? step.length_bytes : 1;
+    const std::string_view ch = word.substr(pos, length);
+    pos += length;
+    if (const std::optional<TokenId> id = vocab.find(ch)) {
+      symbols.push_back(*id);
+      last_unk = false;
+      continue;
+    }
+    if (byte_fallback &&
+        std::ranges::all_of(ch, [&](char b) { return byte_ids[static_cast<unsigned char>(b)] >= 0; })) {
+      for (const char b : ch) symbols.push_back(byte_ids[static_cast<unsigned char>(b)]);
+      last_unk = false;
+      continue;
+    }
+    if (!unk_id) continue;  // tokenizers drops a character it cannot represent when there is no unk_token
+    if (!(fuse_unk && last_unk)) symbols.push_back(*unk_id);
+    last_unk = true;
+  }
+  apply_merges(symbols, merges);
+  out.insert(out.end(), symbols.begin(), symbols.end());
+}
+
+std::unique_ptr<Tokenizer> make_hf_tokenizer(HfParts parts) {
+  for (unsigned b = 0; b < 256; ++b) {
+    std::array<char, 8> name{};
+    std::snprintf(name.data(), name.size(), "<0x%02X>", b);
+    parts.model.byte_ids[b] = parts.model.vocab.find(name.data()).value_or(-1);
+  }
+  return std::make_unique<HfTokenizer>(std::move(parts));
+}
+
 Result<std::unique_ptr<Tokenizer>> hf_tokenizer_from_json(const json::value& root, const json::value* config,
                                                           const std::string& file, const std::string& config_file) {
   const std::string where = "[tokenizer] " + file;
@@ -246,7 +233,7 @@ Result<std::unique_ptr<Tokenizer>> hf_tokenizer_from_json(const json::value& roo
   const json::value* merges_json = member(*model, "merges");
   if (merges_json == nullptr) return fail(ErrorCode::kMissingField, where + ": no \"model.merges\"");
 
-  HfTokenizer::Parts parts;
+  HfParts parts;
   BpeModel& bpe = parts.model;
   EDGE_RT_TRY(bpe.vocab, vocab_from_json(*vocab_json, file, "model.vocab"));
   EDGE_RT_TRY(parts.added, added_tokens_from_json(member(root, "added_tokens"), bpe.vocab, file));
@@ -256,11 +243,6 @@ Result<std::unique_ptr<Tokenizer>> hf_tokenizer_from_json(const json::value& roo
   bpe.fuse_unk = flag("fuse_unk");
   bpe.byte_fallback = flag("byte_fallback");
   bpe.ignore_merges = flag("ignore_merges");
-  for (unsigned b = 0; b < 256; ++b) {
-    std::array<char, 8> name{};
-    std::snprintf(name.data(), name.size(), "<0x%02X>", b);
-    bpe.byte_ids[b] = bpe.vocab.find(name.data()).value_or(-1);
-  }
   if (const json::value* unk = member(*model, "unk_token"); unk != nullptr && !unk->is_null()) {
     if (!unk->is_string()) return fail(ErrorCode::kInvalidFormat, where + ": model.unk_token is not a string");
     bpe.unk_id = bpe.vocab.find(unk->get_string());
@@ -300,7 +282,7 @@ Result<std::unique_ptr<Tokenizer>> hf_tokenizer_from_json(const json::value& roo
       out->push_back(*id);
     }
   }
-  return std::unique_ptr<Tokenizer>(std::make_unique<HfTokenizer>(std::move(parts)));
+  return make_hf_tokenizer(std::move(parts));
 }
 
 }  // namespace detail

@@ -148,18 +148,6 @@ Result<MergeTable> build_merge_table(const std::vector<std::pair<std::string, st
 
 // ---- Tokenizer builders ----
 
-/// Choices of the byte-level BPE that differ between model families. Copyable value.
-struct Gpt2Options {
-  bool split_digits = false;  ///< Every \p{N} character is its own piece before the GPT-2 pattern (SmolLM).
-  /// BOS / EOS ids; when neither is set, <|endoftext|> serves as both (GPT-2).
-  std::optional<TokenId> bos_id;
-  std::optional<TokenId> eos_id;
-  std::vector<TokenId> prefix, suffix;  ///< Tokenizer::special_prefix() / special_suffix()
-};
-/// GPT-2 byte-level BPE from a resolved vocabulary (token strings in the byte-level alphabet).
-std::unique_ptr<Tokenizer> make_gpt2_tokenizer(VocabTable vocab, MergeTable merges, std::vector<AddedToken> added,
-                                               Gpt2Options options = {});
-
 enum class PrependScheme : std::uint8_t { kNever, kFirst, kAlways };
 
 /// SentencePiece-style BPE over pieces that use U+2581 for spaces.

@@ -1,24 +1,11 @@
+// UTF-8 decoding and encoding; Unicode classes through utf8proc.
+
 #include "unicode.hpp"
 
-#include <algorithm>
-#include <span>
+#include <utf8proc.h>
 
 namespace edge_rt::tokenizer::detail {
 namespace {
-
-struct CodePointRange {
-  char32_t first;
-  char32_t last;
-};
-
-#include "unicode_tables.inc"
-
-bool in_ranges(std::span<const CodePointRange> ranges, char32_t cp) noexcept {
-  // First range whose end is >= cp; cp is inside when that range also starts at or before it.
-  const auto it = std::lower_bound(ranges.begin(), ranges.end(), cp,
-                                   [](const CodePointRange& r, char32_t value) { return r.last < value; });
-  return it != ranges.end() && it->first <= cp;
-}
 
 bool is_continuation(unsigned char byte) noexcept {
   return (byte & 0xC0U) == 0x80U;
@@ -79,12 +66,24 @@ void append_utf8(char32_t cp, std::string& out) {
 
 bool is_letter(char32_t cp) noexcept {
   if (cp < 0x80U) return (cp >= U'a' && cp <= U'z') || (cp >= U'A' && cp <= U'Z');
-  return in_ranges(kLetterRanges, cp);
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO: return true;
+    default: return false;
+  }
 }
 
 bool is_number(char32_t cp) noexcept {
   if (cp < 0x80U) return cp >= U'0' && cp <= U'9';
-  return in_ranges(kNumberRanges, cp);
+  switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO: return true;
+    default: return false;
+  }
 }
 
 bool is_whitespace(char32_t cp) noexcept {

@@ -1,5 +1,5 @@
 #pragma once
-// UTF-8 decoding and the Unicode classes the GPT-2 pre-tokenizer needs (\p{L}, \p{N}, \s). Private to the library.
+// UTF-8 decoding and the Unicode classes the tokenizers need (\p{L}, \p{N}, \s). Private to the library.
 
 #include <cstddef>
 #include <cstdint>
