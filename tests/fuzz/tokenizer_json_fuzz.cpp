@@ -1,5 +1,5 @@
-// libFuzzer harness: HF tokenizer.json (byte-level GPT-2 style and SentencePiece style with byte fallback), then
-// encoding and decoding with the tokenizer it describes.
+// libFuzzer harness: HF tokenizer.json (its normalizers, pre-tokenizers with PCRE2 regexes, BPE model, post-processor
+// and decoders), then encoding and decoding with the tokenizer it describes.
 
 #include "exercise_tokenizer.hpp"
 #include "fuzz_util.hpp"

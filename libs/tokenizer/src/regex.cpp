@@ -6,6 +6,7 @@
 #include <pcre2.h>
 
 #include <array>
+#include <cstdint>
 
 namespace edge_rt::tokenizer::detail {
 
@@ -16,10 +17,18 @@ struct CodeDeleter {
 struct MatchDataDeleter {
   void operator()(pcre2_match_data* m) const noexcept { pcre2_match_data_free(m); }
 };
+struct ContextDeleter {
+  void operator()(pcre2_match_context* c) const noexcept { pcre2_match_context_free(c); }
+};
+
+// Backtracking steps one match attempt may take. Real pre-tokenizer patterns need a few per byte; a hostile file's
+// nested quantifiers would otherwise run to PCRE2's default of ten million on every attempt.
+constexpr std::uint32_t kMatchLimit = 200'000;
 }  // namespace
 
 struct Regex::Impl {
   std::unique_ptr<pcre2_code, CodeDeleter> code;
+  std::unique_ptr<pcre2_match_context, ContextDeleter> context;  // read-only once made: shared by threads
 };
 
 Regex::Regex(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -42,6 +51,9 @@ Result<Regex> Regex::compile(std::string_view pattern, const std::string& where)
   (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
   auto impl = std::make_unique<Impl>();
   impl->code.reset(code);
+  impl->context.reset(pcre2_match_context_create(nullptr));
+  if (!impl->context) return fail(ErrorCode::kInternal, where + ": PCRE2 could not allocate a match context");
+  pcre2_set_match_limit(impl->context.get(), kMatchLimit);
   return Regex(std::move(impl));
 }
 
@@ -52,7 +64,7 @@ void Regex::for_each_match(std::string_view text, const std::function<void(std::
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   std::size_t start = 0;
   while (start < text.size()) {
-    const int rc = pcre2_match(impl_->code.get(), subject, text.size(), start, 0, data.get(), nullptr);
+    const int rc = pcre2_match(impl_->code.get(), subject, text.size(), start, 0, data.get(), impl_->context.get());
     if (rc < 0) return;  // PCRE2_ERROR_NOMATCH, or a resource limit: the rest stays unmatched
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());
     const std::size_t begin = ovector[0];

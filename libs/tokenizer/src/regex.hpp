@@ -25,8 +25,8 @@ class Regex final {
   ~Regex();
 
   /// Calls on_match(begin, end) (byte offsets) for each non-empty, non-overlapping match in `text`, left to right.
-  /// Bytes that are not well-formed UTF-8 never match (PCRE2_MATCH_INVALID_UTF). A match that exceeds PCRE2's
-  /// limits ends the search: the rest of the text is then unmatched.
+  /// Bytes that are not well-formed UTF-8 never match (PCRE2_MATCH_INVALID_UTF). A match attempt that exceeds
+  /// 200,000 backtracking steps (only a pathological pattern does) ends the search: the rest is then unmatched.
   void for_each_match(std::string_view text, const std::function<void(std::size_t, std::size_t)>& on_match) const;
 
  private:
