@@ -6,7 +6,10 @@ Shapes (--arch):
   gpt2-124m, gpt2-355m, gpt2-774m, gpt2-1.5b   the four GPT-2 sizes (tied LM head, Conv1D [in, out] weights,
                                               tensor names as in HF's GPT-2 model.safetensors: wte.weight, h.0...)
   tinyllama-1.1b                              TinyLlama-1.1B (GQA 32/4 heads, untied lm_head)
-  gpt2-tiny, llama-tiny                       small shapes of the same layouts, for tests
+  qwen2.5-0.5b, qwen3-0.6b                    Qwen2.5-0.5B and Qwen3-0.6B (tied embeddings; Qwen's tokenizer)
+  gpt2-tiny, llama-tiny, qwen2-tiny, qwen3-tiny   small shapes of the same layouts, for tests; the tiny Qwen
+                                              shapes draw norm weights ~ 1 + Normal(0, 0.1) and biases ~ Normal(0,
+                                              0.1), so a parity test sees a norm or bias that is not applied
 
 Values: matrices and embeddings ~ Normal(0, 0.02), norm weights 1.0, biases 0.0. Tensor number i (in header order)
 draws from numpy.random.default_rng([seed, i]) in float32, then is converted to --dtype (bf16 by round-to-nearest-
@@ -58,7 +61,16 @@ LLAMA_SHAPES = {  # hidden, layers, heads, kv_heads, intermediate, vocab, max_po
     "llama-tiny": (64, 2, 4, 2, 160, 512, 256),
     "llama-256": (256, 2, 4, 2, 512, 512, 256),  # rows of whole K-quant blocks
 }
-ARCHS = list(GPT2_SHAPES) + list(LLAMA_SHAPES)
+# Qwen2 (Q/K/V biases) and Qwen3 (per-head Q/K RMSNorm, its own head_dim); tied embeddings, RoPE theta 1e6.
+QWEN_SHAPES = {  # family, hidden, layers, heads, kv_heads, head_dim, intermediate, vocab, max_position
+    "qwen2.5-0.5b": ("qwen2", 896, 24, 14, 2, 64, 4864, 151936, 32768),
+    "qwen3-0.6b": ("qwen3", 1024, 28, 16, 8, 128, 3072, 151936, 40960),
+    "qwen2-tiny": ("qwen2", 64, 2, 4, 2, 16, 160, 512, 256),
+    "qwen3-tiny": ("qwen3", 64, 2, 4, 2, 32, 160, 512, 256),
+}
+QWEN_TOKENIZER_DIR = REPO.parent / "shared" / "models" / "tokenizers" / "qwen3"  # full-size Qwen shapes
+QWEN_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json"]
+ARCHS = list(GPT2_SHAPES) + list(LLAMA_SHAPES) + list(QWEN_SHAPES)
 
 # --dtype -> (safetensors dtype, bytes per value, config.json torch_dtype)
 DTYPES = {
@@ -69,7 +81,8 @@ DTYPES = {
 
 
 class Tensor:
-    """One tensor to write: name, shape, and how its values are made ('normal', 'ones' or 'zeros')."""
+    """One tensor to write: name, shape, and how its values are made: 'normal' (Normal(0, 0.02)), 'ones', 'zeros',
+    'near1' (1 + Normal(0, 0.1)) or 'small' (Normal(0, 0.1))."""
 
     def __init__(self, name: str, shape: tuple[int, ...], init: str):
         self.name, self.shape, self.init = name, shape, init
@@ -179,8 +192,63 @@ def llama_layout(arch: str) -> tuple[dict, list[Tensor]]:
     return config, t
 
 
+def qwen_layout(arch: str) -> tuple[dict, list[Tensor]]:
+    family, d, n_layer, n_head, n_kv, head_dim, ff, vocab, max_pos = QWEN_SHAPES[arch]
+    tiny = arch.endswith("-tiny")
+    norm, bias = ("near1", "small") if tiny else ("ones", "zeros")
+    q_dim, kv_dim = n_head * head_dim, n_kv * head_dim
+    config = {
+        "architectures": ["Qwen2ForCausalLM" if family == "qwen2" else "Qwen3ForCausalLM"],
+        "attention_bias": False,
+        "bos_token_id": 151643 if not tiny else 1,
+        "eos_token_id": 151645 if not tiny else 2,
+        "head_dim": head_dim,
+        "hidden_act": "silu",
+        "hidden_size": d,
+        "intermediate_size": ff,
+        "max_position_embeddings": max_pos,
+        "model_type": family,
+        "num_attention_heads": n_head,
+        "num_hidden_layers": n_layer,
+        "num_key_value_heads": n_kv,
+        "rms_norm_eps": 1e-06,
+        "rope_scaling": None,
+        "rope_theta": 1000000.0,
+        "tie_word_embeddings": True,
+        "torch_dtype": None,
+        "use_sliding_window": False,
+        "vocab_size": vocab,
+    }
+    if family == "qwen2":
+        del config["attention_bias"], config["head_dim"]  # Qwen2 configs have neither; head_dim = hidden / heads
+    t = [Tensor("model.embed_tokens.weight", (vocab, d), "normal")]
+    for i in range(n_layer):
+        p = f"model.layers.{i}."
+        t += [Tensor(p + "input_layernorm.weight", (d,), norm),
+              Tensor(p + "self_attn.q_proj.weight", (q_dim, d), "normal"),
+              Tensor(p + "self_attn.k_proj.weight", (kv_dim, d), "normal"),
+              Tensor(p + "self_attn.v_proj.weight", (kv_dim, d), "normal"),
+              Tensor(p + "self_attn.o_proj.weight", (d, q_dim), "normal")]
+        if family == "qwen2":
+            t += [Tensor(p + "self_attn.q_proj.bias", (q_dim,), bias),
+                  Tensor(p + "self_attn.k_proj.bias", (kv_dim,), bias),
+                  Tensor(p + "self_attn.v_proj.bias", (kv_dim,), bias)]
+        else:
+            t += [Tensor(p + "self_attn.q_norm.weight", (head_dim,), norm),
+                  Tensor(p + "self_attn.k_norm.weight", (head_dim,), norm)]
+        t += [Tensor(p + "post_attention_layernorm.weight", (d,), norm),
+              Tensor(p + "mlp.gate_proj.weight", (ff, d), "normal"),
+              Tensor(p + "mlp.up_proj.weight", (ff, d), "normal"),
+              Tensor(p + "mlp.down_proj.weight", (d, ff), "normal")]
+    t += [Tensor("model.norm.weight", (d,), norm)]
+    return config, t  # no lm_head.weight: tied
+
+
 def layout(arch: str, dtype: str) -> tuple[dict, list[Tensor]]:
-    config, tensors = gpt2_layout(arch) if arch in GPT2_SHAPES else llama_layout(arch)
+    if arch in QWEN_SHAPES:
+        config, tensors = qwen_layout(arch)
+    else:
+        config, tensors = gpt2_layout(arch) if arch in GPT2_SHAPES else llama_layout(arch)
     config["torch_dtype"] = DTYPES[dtype][2]
     return config, tensors
 
@@ -232,7 +300,8 @@ def convert(x: np.ndarray, dtype: str) -> np.ndarray:
 
 def write_tensor(f, t: Tensor, index: int, seed: int, dtype: str) -> None:
     """Generates tensor number `index` in row chunks and appends its bytes to `f`."""
-    if t.init == "normal":
+    if t.init in ("normal", "near1", "small"):
+        std, offset = (INIT_STD, 0.0) if t.init == "normal" else (0.1, 1.0 if t.init == "near1" else 0.0)
         rng = np.random.default_rng([seed, index])
         cols = t.shape[-1] if len(t.shape) > 1 else 1
         rows = t.numel // cols
@@ -240,7 +309,8 @@ def write_tensor(f, t: Tensor, index: int, seed: int, dtype: str) -> None:
         for r0 in range(0, rows, step):
             n = min(step, rows - r0)
             x = rng.standard_normal((n, cols), dtype=np.float32)  # sequential draws: same values as one big draw
-            x *= np.float32(INIT_STD)
+            x *= np.float32(std)
+            x += np.float32(offset)
             f.write(memoryview(convert(x, dtype)))
     else:
         value = np.float32(1.0 if t.init == "ones" else 0.0)
@@ -293,8 +363,10 @@ def main() -> int:
         return 0
 
     is_gpt2 = args.arch in GPT2_SHAPES
-    tok_dir = args.tokenizer_dir or (GPT2_TOKENIZER_DIR if is_gpt2 else LLAMA_TOKENIZER_DIR)
-    tok_files = GPT2_TOKENIZER_FILES if is_gpt2 else LLAMA_TOKENIZER_FILES
+    full_qwen = args.arch in QWEN_SHAPES and not args.arch.endswith("-tiny")
+    tok_dir = args.tokenizer_dir or (GPT2_TOKENIZER_DIR if is_gpt2 else QWEN_TOKENIZER_DIR if full_qwen
+                                     else LLAMA_TOKENIZER_DIR)
+    tok_files = GPT2_TOKENIZER_FILES if is_gpt2 else QWEN_TOKENIZER_FILES if full_qwen else LLAMA_TOKENIZER_FILES
     missing = [n for n in tok_files if not (tok_dir / n).is_file()]
     if missing:
         print(f"error: {tok_dir} lacks tokenizer file(s): {', '.join(missing)}", file=sys.stderr)

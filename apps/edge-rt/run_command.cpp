@@ -223,7 +223,7 @@ Result<int> run(const RunArgs& a) {
     boost::json::object out{
         {"prompt_token_ids", std::move(prompt_ids)},
         {"generated_token_ids", std::move(generated_ids)},
-        {"text", text},
+        {"text", tokenizer::to_valid_utf8(text)},
         {"stop_reason", runtime::to_string(result.stop_reason)},
         {"metrics", metrics_json(result, engine.plan(), engine.streamed_bytes_per_token(), gen.sampling.seed)}};
     boost::json::object& metrics = out["metrics"].as_object();

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shlex
+import struct
 import subprocess
 import sys
 
@@ -187,3 +188,46 @@ def sha256(path):
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# ---- A minimal GGUF writer (ggml docs/gguf.md, version 3): metadata and F32 tensors, for tests without `gguf` ----
+
+GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL, GGUF_STRING, GGUF_ARRAY = 4, 5, 6, 7, 8, 9
+
+
+def _gguf_string(x):
+    b = x.encode("utf-8")
+    return struct.pack("<Q", len(b)) + b
+
+
+def write_gguf(path, kv, tensors=()):
+    """kv: [(key, type, value)], an array value being (element type, list); tensors: [(name, float32 ndarray)]
+    with numpy's row-major shape (GGUF lists dimensions innermost first). Alignment 32."""
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv)))
+    scalar = {GGUF_U32: "<I", GGUF_I32: "<i", GGUF_F32: "<f", GGUF_BOOL: "<B"}
+    for key, kind, value in kv:
+        out += _gguf_string(key) + struct.pack("<I", kind)
+        if kind == GGUF_STRING:
+            out += _gguf_string(value)
+        elif kind in scalar:
+            out += struct.pack(scalar[kind], value)
+        else:
+            element, items = value
+            out += struct.pack("<IQ", element, len(items))
+            out += (b"".join(_gguf_string(x) for x in items) if element == GGUF_STRING
+                    else struct.pack("<%d%s" % (len(items), scalar[element][1]), *items))
+    offset = 0
+    blobs = []
+    for name, array in tensors:
+        data = array.astype("<f4").tobytes()
+        out += _gguf_string(name) + struct.pack("<I", array.ndim)
+        out += b"".join(struct.pack("<Q", d) for d in reversed(array.shape))
+        out += struct.pack("<IQ", 0, offset)  # type F32
+        blobs.append(data + b"\0" * (-len(data) % 32))
+        offset += len(blobs[-1])
+    out += b"\0" * (-len(out) % 32)
+    with open(path + ".tmp", "wb") as f:
+        f.write(out)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(path + ".tmp", path)

@@ -18,7 +18,6 @@ Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
 import argparse
 import json
 import os
-import struct
 import unicodedata
 
 import _common as C
@@ -29,8 +28,6 @@ def tokenize_lines(args, folder, path, extra):
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-# GGUF (ggml docs/gguf.md, version 3) value types used here.
-GGUF_UINT32, GGUF_BOOL, GGUF_STRING, GGUF_ARRAY, GGUF_INT32 = 4, 7, 8, 9, 5
 GGUF_PRE = {"llama3_1": "llama-bpe", "qwen3": "qwen2"}
 
 
@@ -47,36 +44,15 @@ def gguf_tokenizer_file(folder, pre, path):
     for i, t in added.items():
         tokens[i], types[i] = t["content"], 3 if t["special"] else 4
     merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
-    ids = {t: i for i, t in enumerate(tokens)}
-
-    def s(x):
-        b = x.encode("utf-8")
-        return struct.pack("<Q", len(b)) + b
-
-    kv = [("general.architecture", GGUF_STRING, "llama"), ("tokenizer.ggml.model", GGUF_STRING, "gpt2"),
-          ("tokenizer.ggml.pre", GGUF_STRING, pre), ("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_STRING, tokens)),
-          ("tokenizer.ggml.token_type", GGUF_ARRAY, (GGUF_INT32, types)),
-          ("tokenizer.ggml.merges", GGUF_ARRAY, (GGUF_STRING, merges))]
+    kv = [("general.architecture", C.GGUF_STRING, "llama"), ("tokenizer.ggml.model", C.GGUF_STRING, "gpt2"),
+          ("tokenizer.ggml.pre", C.GGUF_STRING, pre), ("tokenizer.ggml.tokens", C.GGUF_ARRAY, (C.GGUF_STRING, tokens)),
+          ("tokenizer.ggml.token_type", C.GGUF_ARRAY, (C.GGUF_I32, types)),
+          ("tokenizer.ggml.merges", C.GGUF_ARRAY, (C.GGUF_STRING, merges))]
     bos = cfg.get("bos_token")
     if bos:
-        kv.append(("tokenizer.ggml.bos_token_id", GGUF_UINT32, ids[bos]))
-    kv.append(("tokenizer.ggml.add_bos_token", GGUF_BOOL, bool(bos) and cfg.get("add_bos_token", True)))
-    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)))
-    for key, kind, value in kv:
-        out += s(key) + struct.pack("<I", kind)
-        if kind == GGUF_STRING:
-            out += s(value)
-        elif kind == GGUF_UINT32:
-            out += struct.pack("<I", value)
-        elif kind == GGUF_BOOL:
-            out += struct.pack("<B", 1 if value else 0)
-        else:
-            element, items = value
-            out += struct.pack("<IQ", element, len(items))
-            out += b"".join(s(x) for x in items) if element == GGUF_STRING else struct.pack("<%di" % len(items), *items)
-    out += b"\0" * (-len(out) % 32)  # the (empty) tensor data starts at the default alignment
-    with open(path, "wb") as f:
-        f.write(out)
+        kv.append(("tokenizer.ggml.bos_token_id", C.GGUF_U32, tokens.index(bos)))
+    kv.append(("tokenizer.ggml.add_bos_token", C.GGUF_BOOL, bool(bos) and cfg.get("add_bos_token", True)))
+    C.write_gguf(path, kv)
 
 
 def main():

@@ -2,6 +2,7 @@
 // ErrorCode and a message naming the file and the key.
 
 #include <edge_rt/model_ir/config.hpp>
+#include <edge_rt/model_ir/recipe.hpp>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -139,6 +140,45 @@ TEST(HfConfig, Stories260K) {
   EXPECT_EQ(c.activation, Activation::kSilu);
   EXPECT_EQ(c.bos_id, 1);
   EXPECT_THAT(c.eos_ids, ::testing::ElementsAre(2));
+}
+
+// Qwen3-0.6B's config.json keys (head_dim is not hidden_size / heads); Qwen2.5's have no head_dim.
+constexpr const char* kQwen3 = R"({"architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "head_dim": 128,
+  "hidden_act": "silu", "hidden_size": 1024, "intermediate_size": 3072, "max_position_embeddings": 40960,
+  "model_type": "qwen3", "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8,
+  "rms_norm_eps": 1e-06, "rope_scaling": null, "rope_theta": 1000000, "tie_word_embeddings": true,
+  "use_sliding_window": false, "sliding_window": null, "vocab_size": 151936, "bos_token_id": 151643,
+  "eos_token_id": 151645})";
+
+TEST(HfConfig, QwenFamilies) {
+  auto parsed = parse_hf_config_text(kQwen3, "qwen3.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().architecture, Architecture::kQwen3);
+  EXPECT_EQ(parsed.value().head_dim, 128);
+  EXPECT_EQ(parsed.value().n_kv_heads, 8);
+  EXPECT_FLOAT_EQ(parsed.value().rope_theta, 1e6F);
+  EXPECT_EQ(recipe_for(Architecture::kQwen3).family, "qwen3");
+  std::string qwen2 = kQwen3;
+  qwen2.replace(qwen2.find("Qwen3ForCausalLM"), 16, "Qwen2ForCausalLM");
+  parsed = parse_hf_config_text(qwen2, "qwen2.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().architecture, Architecture::kQwen2);
+  EXPECT_EQ(recipe_for(Architecture::kQwen2).family, "qwen2");
+  EXPECT_FALSE(recipe_for(Architecture::kQwen2).prepends_bos);
+
+  std::string sliding = kQwen3;
+  const std::string off = "\"use_sliding_window\": false";
+  sliding.replace(sliding.find(off), off.size(), "\"use_sliding_window\": true");
+  auto r = parse_hf_config_text(sliding, "qwen3.json");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kUnsupported);
+  EXPECT_NE(r.error().message.find("use_sliding_window"), std::string::npos) << r.error().message;
+  std::string bias = kQwen3;
+  const std::string no_bias = "\"attention_bias\": false";
+  bias.replace(bias.find(no_bias), no_bias.size(), "\"attention_bias\": true");
+  r = parse_hf_config_text(bias, "qwen3.json");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("qwen3.json: attention_bias is true"), std::string::npos) << r.error().message;
 }
 
 TEST(HfConfig, LlamaWithGroupedQueryAttention) {

@@ -32,9 +32,15 @@ json::value token_ids(const ModelConfig& c) {
 
 std::string config_json(const ModelConfig& c) {
   json::object o;
-  if (c.architecture == Architecture::kLlama) {
-    o = {{"architectures", json::array{"LlamaForCausalLM"}},
-         {"model_type", "llama"},
+  if (c.architecture != Architecture::kGpt2) {
+    const char* type = c.architecture == Architecture::kQwen2   ? "qwen2"
+                       : c.architecture == Architecture::kQwen3 ? "qwen3"
+                                                                : "llama";
+    const char* name = c.architecture == Architecture::kQwen2   ? "Qwen2ForCausalLM"
+                       : c.architecture == Architecture::kQwen3 ? "Qwen3ForCausalLM"
+                                                                : "LlamaForCausalLM";
+    o = {{"architectures", json::array{name}},
+         {"model_type", type},
          {"hidden_size", c.d_model},
          {"intermediate_size", c.d_ff},
          {"num_hidden_layers", c.n_layers},

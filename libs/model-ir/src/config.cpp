@@ -236,9 +236,26 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
     EDGE_RT_TRY(read_gpt2(r, c));
   } else if (name == "LlamaForCausalLM" || name == "llama") {
     EDGE_RT_TRY(read_llama(r, c));
+  } else if (name == "Qwen2ForCausalLM" || name == "qwen2") {
+    EDGE_RT_TRY(read_llama(r, c));
+    c.architecture = Architecture::kQwen2;
+    EDGE_RT_TRY(const bool sliding, r.boolean("use_sliding_window", false));
+    if (sliding) return r.error(ErrorCode::kUnsupported, "use_sliding_window is true; sliding-window attention");
+  } else if (name == "Qwen3ForCausalLM" || name == "qwen3") {
+    EDGE_RT_TRY(read_llama(r, c));
+    c.architecture = Architecture::kQwen3;
+    EDGE_RT_TRY(const bool sliding, r.boolean("use_sliding_window", false));
+    if (sliding) return r.error(ErrorCode::kUnsupported, "use_sliding_window is true; sliding-window attention");
   } else {
-    return r.error(ErrorCode::kUnsupported,
-                   "architecture '" + name + "', expected GPT2LMHeadModel or LlamaForCausalLM");
+    return r.error(ErrorCode::kUnsupported, "architecture '" + name +
+                                                "', expected GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM "
+                                                "or Qwen3ForCausalLM");
+  }
+  if (c.architecture != Architecture::kGpt2) {
+    for (const char* key : {"attention_bias", "mlp_bias"}) {
+      EDGE_RT_TRY(const bool bias, r.boolean(key, false));
+      if (bias) return r.error(ErrorCode::kUnsupported, std::string(key) + " is true; these projections have no bias");
+    }
   }
   if (const json::value* scaling = obj.if_contains("rope_scaling"); scaling && !scaling->is_null()) {
     return r.error(ErrorCode::kUnsupported, "rope_scaling is set; only plain RoPE is supported");

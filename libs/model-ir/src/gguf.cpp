@@ -458,13 +458,18 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
   if (arch == "llama") {
     c.architecture = Architecture::kLlama;
     c.activation = Activation::kSilu;
-    c.rope_interleaved = true;
+    c.rope_interleaved = true;  // llama.cpp's converter permutes Q and K rows to Meta's order
+  } else if (arch == "qwen2" || arch == "qwen3") {
+    c.architecture = arch == "qwen2" ? Architecture::kQwen2 : Architecture::kQwen3;
+    c.activation = Activation::kSilu;
+    c.rope_interleaved = false;  // NEOX-style RoPE: the rows stay as Hugging Face has them
   } else if (arch == "gpt2") {
     c.architecture = Architecture::kGpt2;
     c.activation = Activation::kGeluTanh;
     c.tie_embeddings = true;
   } else {
-    return fail(ErrorCode::kUnsupported, label + "general.architecture is '" + arch + "', expected llama or gpt2");
+    return fail(ErrorCode::kUnsupported,
+                label + "general.architecture is '" + arch + "', expected llama, qwen2, qwen3 or gpt2");
   }
   const std::string p = arch + ".";
   EDGE_RT_TRY(c.n_layers, f.integer(p + "block_count", 1, kMaxLayers));
@@ -481,7 +486,8 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
                                                std::to_string(c.n_kv_heads));
   }
   EDGE_RT_TRY(c.max_context, f.integer(p + "context_length", 1, kMaxContext));
-  if (c.architecture == Architecture::kLlama) {
+  const bool llama_like = c.architecture != Architecture::kGpt2;
+  if (llama_like) {
     EDGE_RT_TRY(c.norm_eps, positive_real(f, p + "attention.layer_norm_rms_epsilon", std::nullopt, 1.0));
     EDGE_RT_TRY(c.rope_theta, positive_real(f, p + "rope.freq_base", 10000.0f, 1e12));
     if (f.value(p + "rope.scaling.type")) {
@@ -494,13 +500,27 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
   } else {
     EDGE_RT_TRY(c.norm_eps, positive_real(f, p + "attention.layer_norm_epsilon", std::nullopt, 1.0));
   }
-  if (c.d_model % c.n_heads != 0) {
+  if (llama_like && f.value(p + "attention.key_length")) {  // Qwen3: head_dim is not d_model / heads
+    EDGE_RT_TRY(c.head_dim, f.integer(p + "attention.key_length", 2, kMaxHeadDim));
+    if (f.value(p + "attention.value_length")) {
+      EDGE_RT_TRY(const auto value_length, f.integer(p + "attention.value_length", 2, kMaxHeadDim));
+      if (value_length != c.head_dim) {
+        return fail(ErrorCode::kUnsupported, label + p + "attention.value_length " + std::to_string(value_length) +
+                                                 " differs from attention.key_length " + std::to_string(c.head_dim));
+      }
+    }
+    if (c.n_heads * c.head_dim > kMaxModelWidth) {
+      return fail(ErrorCode::kInvalidFormat,
+                  label + "attention.head_count x attention.key_length is over " + std::to_string(kMaxModelWidth));
+    }
+  } else if (c.d_model % c.n_heads != 0) {
     return fail(ErrorCode::kInvalidFormat, label + "embedding_length " + std::to_string(c.d_model) +
                                                " is not a multiple of attention.head_count " +
                                                std::to_string(c.n_heads));
+  } else {
+    c.head_dim = c.d_model / c.n_heads;
   }
-  c.head_dim = c.d_model / c.n_heads;
-  if (f.value(p + "rope.dimension_count") && c.architecture == Architecture::kLlama) {
+  if (f.value(p + "rope.dimension_count") && llama_like) {
     EDGE_RT_TRY(const auto rope_dims, f.integer(p + "rope.dimension_count", 2, kMaxHeadDim));
     if (rope_dims != c.head_dim) {
       return fail(ErrorCode::kUnsupported, label + "rope.dimension_count " + std::to_string(rope_dims) +
@@ -523,7 +543,7 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
                                                " tokens (tokenizer.ggml.tokens), expected 1.." +
                                                std::to_string(kMaxVocab));
   }
-  if (c.architecture == Architecture::kLlama) c.tie_embeddings = f.find("output.weight") == nullptr;
+  if (llama_like) c.tie_embeddings = f.find("output.weight") == nullptr;
   const auto token_id = [&](std::string_view key) -> std::optional<std::int32_t> {
     const GgufValue* v = f.value(key);
     if (!v || !v->is_integer() || v->integer < 0 || v->integer >= c.vocab_size) return std::nullopt;
@@ -549,11 +569,21 @@ std::optional<std::string> hf_name_of_gguf(Architecture architecture, std::strin
                                           {"output_norm.weight", "model.norm.weight"},
                                           {"output.weight", "lm_head.weight"}};
   static constexpr Pair kLlamaBlock[] = {
-      {"attn_norm.weight", "input_layernorm.weight"},    {"attn_q.weight", "self_attn.q_proj.weight"},
-      {"attn_k.weight", "self_attn.k_proj.weight"},      {"attn_v.weight", "self_attn.v_proj.weight"},
-      {"attn_output.weight", "self_attn.o_proj.weight"}, {"ffn_norm.weight", "post_attention_layernorm.weight"},
-      {"ffn_gate.weight", "mlp.gate_proj.weight"},       {"ffn_up.weight", "mlp.up_proj.weight"},
-      {"ffn_down.weight", "mlp.down_proj.weight"}};
+      {"attn_norm.weight", "input_layernorm.weight"},
+      {"attn_q.weight", "self_attn.q_proj.weight"},
+      {"attn_k.weight", "self_attn.k_proj.weight"},
+      {"attn_v.weight", "self_attn.v_proj.weight"},
+      {"attn_output.weight", "self_attn.o_proj.weight"},
+      {"ffn_norm.weight", "post_attention_layernorm.weight"},
+      {"ffn_gate.weight", "mlp.gate_proj.weight"},
+      {"ffn_up.weight", "mlp.up_proj.weight"},
+      {"ffn_down.weight", "mlp.down_proj.weight"},
+      // Qwen2's biases and Qwen3's per-head norms: absent from Llama files, so harmless to know there.
+      {"attn_q.bias", "self_attn.q_proj.bias"},
+      {"attn_k.bias", "self_attn.k_proj.bias"},
+      {"attn_v.bias", "self_attn.v_proj.bias"},
+      {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+      {"attn_k_norm.weight", "self_attn.k_norm.weight"}};
   static constexpr Pair kGpt2Global[] = {{"token_embd.weight", "transformer.wte.weight"},
                                          {"position_embd.weight", "transformer.wpe.weight"},
                                          {"output_norm.weight", "transformer.ln_f.weight"},
@@ -566,7 +596,7 @@ std::optional<std::string> hf_name_of_gguf(Architecture architecture, std::strin
       {"ffn_norm.weight", "ln_2.weight"},           {"ffn_norm.bias", "ln_2.bias"},
       {"ffn_up.weight", "mlp.c_fc.weight"},         {"ffn_up.bias", "mlp.c_fc.bias"},
       {"ffn_down.weight", "mlp.c_proj.weight"},     {"ffn_down.bias", "mlp.c_proj.bias"}};
-  const bool llama = architecture == Architecture::kLlama;
+  const bool llama = architecture != Architecture::kGpt2;
   for (const Pair& p : llama ? std::span<const Pair>(kLlamaGlobal) : std::span<const Pair>(kGpt2Global)) {
     if (name == p.gguf) return std::string(p.hf);
   }

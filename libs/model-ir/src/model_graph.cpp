@@ -31,6 +31,11 @@ std::string_view role_name(WeightRole role) noexcept {
     case WeightRole::kQ: return "attn_q";
     case WeightRole::kK: return "attn_k";
     case WeightRole::kV: return "attn_v";
+    case WeightRole::kQBias: return "attn_q_bias";
+    case WeightRole::kKBias: return "attn_k_bias";
+    case WeightRole::kVBias: return "attn_v_bias";
+    case WeightRole::kQNorm: return "attn_q_norm";
+    case WeightRole::kKNorm: return "attn_k_norm";
     case WeightRole::kAttnOut: return "attn_out";
     case WeightRole::kAttnOutBias: return "attn_out_bias";
     case WeightRole::kFfnNorm: return "ffn_norm";

@@ -6,6 +6,8 @@ namespace edge_rt::model_ir {
 namespace detail {
 extern const Recipe kGpt2Recipe;   // recipes/gpt2.cpp
 extern const Recipe kLlamaRecipe;  // recipes/llama.cpp
+extern const Recipe kQwen2Recipe;  // recipes/qwen2.cpp
+extern const Recipe kQwen3Recipe;  // recipes/qwen3.cpp
 }  // namespace detail
 
 std::string_view value_name(Value v) noexcept {
@@ -29,6 +31,7 @@ std::string_view step_name(StepOp op) noexcept {
     case StepOp::kNorm: return "norm";
     case StepOp::kMatmul: return "matmul";
     case StepOp::kSplitQkv: return "split_qkv";
+    case StepOp::kHeadNorm: return "head_norm";
     case StepOp::kRope: return "rope";
     case StepOp::kAttention: return "attention";
     case StepOp::kGeluTanh: return "gelu_tanh";
@@ -75,7 +78,13 @@ std::array<std::uint64_t, static_cast<std::size_t>(Value::kCount)> Recipe::value
 }
 
 const Recipe& recipe_for(Architecture architecture) noexcept {
-  return architecture == Architecture::kGpt2 ? detail::kGpt2Recipe : detail::kLlamaRecipe;
+  switch (architecture) {
+    case Architecture::kGpt2: return detail::kGpt2Recipe;
+    case Architecture::kLlama: return detail::kLlamaRecipe;
+    case Architecture::kQwen2: return detail::kQwen2Recipe;
+    case Architecture::kQwen3: return detail::kQwen3Recipe;
+  }
+  return detail::kLlamaRecipe;
 }
 
 }  // namespace edge_rt::model_ir

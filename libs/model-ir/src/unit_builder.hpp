@@ -31,4 +31,24 @@ class UnitBuilder final {
   const Checkpoint& checkpoint_;
 };
 
+// SwiGLU (Shazeer 2020), shared by the Llama-layout families.
+inline constexpr Step kLlamaFeedForward[] = {
+    {StepOp::kNorm, Value::kResidual, Value::kNormed, WeightRole::kFfnNorm, {}, true, false},
+    {StepOp::kMatmul, Value::kNormed, Value::kFfnA, WeightRole::kFfnGate, {}, true, false},
+    {StepOp::kMatmul, Value::kNormed, Value::kFfnB, WeightRole::kFfnUp, {}, true, false},
+    {StepOp::kSwiglu, Value::kFfnB, Value::kFfnA},
+    {StepOp::kMatmul, Value::kFfnA, Value::kNormed, WeightRole::kFfnDown, {}, true, false},
+    {StepOp::kAdd, Value::kNormed, Value::kResidual},
+};
+
+/// What the Qwen families add to the Llama tensors.
+struct LlamaExtras {
+  bool qkv_bias = false;  ///< self_attn.{q,k,v}_proj.bias (Qwen2)
+  bool qk_norm = false;   ///< self_attn.{q,k}_norm.weight, [head_dim] (Qwen3)
+};
+/// The units of a Llama-layout checkpoint (names as transformers saves LlamaForCausalLM), plus `extras`.
+Result<std::vector<Unit>> build_llama_units(UnitBuilder& b, LlamaExtras extras);
+/// The config.json keys that decide the Llama tensor shapes, with their values.
+std::string llama_shape_keys(const ModelConfig& c);
+
 }  // namespace edge_rt::model_ir::detail

@@ -254,6 +254,13 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
         }
         break;
       }
+      case StepOp::kHeadNorm: {  // each head is a row of head_dim
+        const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
+        const auto hd = static_cast<std::size_t>(config_.head_dim);
+        const std::span<float> x = val(s.out).first(n * heads * hd);
+        on.rms_norm(x, hd, unit.vector(s.weight), config_.norm_eps, x);
+        break;
+      }
       case StepOp::kRope: {
         const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
         on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, config_.rope_theta,

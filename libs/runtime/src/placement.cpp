@@ -63,6 +63,7 @@ std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::Unit& 
         op.matrix = s.weight;
         break;
       case StepOp::kSplitQkv: op.desc.op = backend::Op::kCopy; break;
+      case StepOp::kHeadNorm: op.desc.op = backend::Op::kRmsNorm; break;
       case StepOp::kRope: op.desc.op = backend::Op::kRope; break;
       case StepOp::kAttention: op.desc.op = backend::Op::kAttention; break;
       case StepOp::kGeluTanh: op.desc.op = backend::Op::kGeluTanh; break;
@@ -340,6 +341,7 @@ void finish_coverage(DevicePlacement& p, const model_ir::ModelGraph<model_ir::Va
           run_on(d, {Value::kQuery, Value::kKNew, Value::kVNew});
           wrote(d, Value::kAttnOut);
           break;
+        case StepOp::kHeadNorm:
         case StepOp::kRope:
         case StepOp::kGeluTanh: run_on(d, {s.out}); break;
         case StepOp::kSwiglu:

@@ -27,6 +27,21 @@ std::string StreamingDecoder::push(TokenId id) {
   return out;
 }
 
+std::string to_valid_utf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  for (std::size_t pos = 0; pos < bytes.size();) {
+    const detail::Utf8Step step = detail::decode_utf8(bytes, pos);
+    if (step.status == detail::Utf8Status::kComplete) {
+      out.append(bytes.substr(pos, step.length_bytes));
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD for the ill-formed prefix
+    }
+    pos += step.length_bytes;
+  }
+  return out;
+}
+
 std::string StreamingDecoder::flush() {
   std::string out;
   out.swap(pending_);

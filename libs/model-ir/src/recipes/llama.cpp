@@ -21,24 +21,16 @@ constexpr Step kAttention[] = {
     {StepOp::kAdd, V::kNormed, V::kResidual},
 };
 
-constexpr Step kFeedForward[] = {
-    {StepOp::kNorm, V::kResidual, V::kNormed, R::kFfnNorm, {}, true, false},
-    {StepOp::kMatmul, V::kNormed, V::kFfnA, R::kFfnGate, {}, true, false},
-    {StepOp::kMatmul, V::kNormed, V::kFfnB, R::kFfnUp, {}, true, false},
-    {StepOp::kSwiglu, V::kFfnB, V::kFfnA},
-    {StepOp::kMatmul, V::kFfnA, V::kNormed, R::kFfnDown, {}, true, false},
-    {StepOp::kAdd, V::kNormed, V::kResidual},
-};
+}  // namespace
 
-std::string shape_keys(const ModelConfig& c) {
+std::string llama_shape_keys(const ModelConfig& c) {
   return "hidden_size " + std::to_string(c.d_model) + ", intermediate_size " + std::to_string(c.d_ff) +
          ", num_attention_heads " + std::to_string(c.n_heads) + ", num_key_value_heads " +
          std::to_string(c.n_kv_heads) + ", head_dim " + std::to_string(c.head_dim) + ", vocab_size " +
          std::to_string(c.vocab_size);
 }
 
-// Tensor names as transformers saves LlamaForCausalLM.
-Result<std::vector<Unit>> build_units(UnitBuilder& b) {
+Result<std::vector<Unit>> build_llama_units(UnitBuilder& b, LlamaExtras extras) {
   const ModelConfig& c = b.config();
   const std::int64_t d = c.d_model;
   const std::int64_t q_dim = c.n_heads * c.head_dim;
@@ -56,6 +48,15 @@ Result<std::vector<Unit>> build_units(UnitBuilder& b) {
     EDGE_RT_TRY(b.add(attn, R::kK, l + "self_attn.k_proj.weight", {kv_dim, d}));
     EDGE_RT_TRY(b.add(attn, R::kV, l + "self_attn.v_proj.weight", {kv_dim, d}));
     EDGE_RT_TRY(b.add(attn, R::kAttnOut, l + "self_attn.o_proj.weight", {d, q_dim}));
+    if (extras.qkv_bias) {
+      EDGE_RT_TRY(b.add(attn, R::kQBias, l + "self_attn.q_proj.bias", {q_dim}));
+      EDGE_RT_TRY(b.add(attn, R::kKBias, l + "self_attn.k_proj.bias", {kv_dim}));
+      EDGE_RT_TRY(b.add(attn, R::kVBias, l + "self_attn.v_proj.bias", {kv_dim}));
+    }
+    if (extras.qk_norm) {
+      EDGE_RT_TRY(b.add(attn, R::kQNorm, l + "self_attn.q_norm.weight", {c.head_dim}));
+      EDGE_RT_TRY(b.add(attn, R::kKNorm, l + "self_attn.k_norm.weight", {c.head_dim}));
+    }
     units.push_back(std::move(attn));
     Unit ffn{UnitKind::kFeedForward, i, name + ".ffn", {}, 0};
     EDGE_RT_TRY(b.add(ffn, R::kFfnNorm, l + "post_attention_layernorm.weight", {d}));
@@ -76,6 +77,10 @@ Result<std::vector<Unit>> build_units(UnitBuilder& b) {
   return units;
 }
 
+namespace {
+Result<std::vector<Unit>> build_units(UnitBuilder& b) {
+  return build_llama_units(b, {});
+}
 }  // namespace
 
 extern const Recipe kLlamaRecipe{
@@ -84,9 +89,9 @@ extern const Recipe kLlamaRecipe{
     .position_embedding = false,
     .prepends_bos = true,
     .attention = kAttention,
-    .feed_forward = kFeedForward,
+    .feed_forward = kLlamaFeedForward,
     .build_units = build_units,
-    .shape_keys = shape_keys,
+    .shape_keys = llama_shape_keys,
 };
 
 }  // namespace edge_rt::model_ir::detail

@@ -11,13 +11,14 @@
 
 namespace edge_rt::model_ir {
 
-enum class Architecture { kGpt2, kLlama };
+/// kQwen2 and kQwen3 are Llama with Q/K/V biases (Qwen2, Qwen2.5) or per-head Q/K RMSNorm (Qwen3).
+enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3 };
 enum class Activation { kGeluTanh, kSilu };
 
 /// Copyable value: the hyper-parameters the runtime needs, in one vocabulary for both architectures.
 struct ModelConfig {
   Architecture architecture = Architecture::kLlama;
-  std::string architecture_name;  ///< As in config.json: "GPT2LMHeadModel", "LlamaForCausalLM".
+  std::string architecture_name;  ///< As in config.json: "GPT2LMHeadModel", "LlamaForCausalLM", ...
   std::int64_t d_model = 0;       ///< n_embd / hidden_size.
   std::int64_t n_layers = 0;      ///< n_layer / num_hidden_layers.
   std::int64_t n_heads = 0;       ///< n_head / num_attention_heads.
@@ -49,10 +50,12 @@ inline constexpr std::int64_t kMaxHeadDim = 4096;
 inline constexpr std::int64_t kMaxVocab = std::int64_t{1} << 24;
 inline constexpr std::int64_t kMaxContext = std::int64_t{1} << 24;  ///< tokens
 
-/// Parses config.json. `architectures[0]` (or `model_type`) selects GPT-2 ("GPT2LMHeadModel", "gpt2") or Llama
-/// ("LlamaForCausalLM", "llama"). GPT-2 keys: n_embd, n_layer, n_head, n_positions (or n_ctx), vocab_size,
-/// layer_norm_epsilon, activation_function ("gelu_new" | "gelu_pytorch_tanh"), n_inner. Llama keys: hidden_size,
-/// num_hidden_layers, num_attention_heads, num_key_value_heads (default num_attention_heads),
+/// Parses config.json. `architectures[0]` (or `model_type`) selects GPT-2 ("GPT2LMHeadModel", "gpt2"), Llama
+/// ("LlamaForCausalLM", "llama"), Qwen2 ("Qwen2ForCausalLM", "qwen2"; use_sliding_window must be false) or Qwen3
+/// ("Qwen3ForCausalLM", "qwen3"); the last three read the Llama keys. attention_bias / mlp_bias true is
+/// kUnsupported (Qwen2's Q/K/V biases come with its architecture). GPT-2 keys: n_embd, n_layer, n_head, n_positions (or
+/// n_ctx), vocab_size, layer_norm_epsilon, activation_function ("gelu_new" | "gelu_pytorch_tanh"), n_inner. Llama keys:
+/// hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads (default num_attention_heads),
 /// intermediate_size, vocab_size, max_position_embeddings, rms_norm_eps, rope_theta (default 10000),
 /// hidden_act ("silu"), tie_word_embeddings (default false), head_dim (optional).
 /// Every integer is range-checked against the bounds above, epsilons must lie in (0, 1] and rope_theta in (0, 1e12]

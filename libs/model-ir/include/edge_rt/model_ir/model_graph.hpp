@@ -25,6 +25,11 @@ enum class WeightRole : std::uint8_t {
   kQ,                  ///< [n_heads head_dim, d_model] (Llama)
   kK,                  ///< [n_kv_heads head_dim, d_model]
   kV,                  ///< [n_kv_heads head_dim, d_model]
+  kQBias,              ///< [n_heads head_dim] (Qwen2)
+  kKBias,              ///< [n_kv_heads head_dim]
+  kVBias,              ///< [n_kv_heads head_dim]
+  kQNorm,              ///< [head_dim]: RMSNorm weight of each query head (Qwen3)
+  kKNorm,              ///< [head_dim]: the same for each key head
   kAttnOut,            ///< [d_model, n_heads head_dim]
   kAttnOutBias,        ///< [d_model]
   kFfnNorm,            ///< [d_model]

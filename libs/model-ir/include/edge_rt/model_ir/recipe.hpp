@@ -48,6 +48,7 @@ enum class StepOp : std::uint8_t {
   kNorm,       ///< out = norm(in) with `weight` (and `bias` for LayerNorm); the recipe's NormKind.
   kMatmul,     ///< out = in . weight^T (+ bias).
   kSplitQkv,   ///< kQkv -> kQuery, kKNew, kVNew (a copy).
+  kHeadNorm,   ///< RMSNorm of each head of `out` in place (kQuery or kKNew) with `weight` [head_dim] (Qwen3).
   kRope,       ///< RoPE on `out` in place (kQuery: n_heads heads, kKNew: n_kv_heads), rope_theta from the config.
   kAttention,  ///< kQuery against the layer's KV cache -> kAttnOut (causal, GQA).
   kGeluTanh,   ///< `out` in place.
@@ -69,7 +70,7 @@ struct Step {
 
 /// Immutable; one static instance per family (recipe_for). Thread-safe.
 struct Recipe {
-  std::string_view family;  ///< "gpt2", "llama".
+  std::string_view family;  ///< "gpt2", "llama", "qwen2", "qwen3".
   NormKind norm = NormKind::kRmsNorm;
   bool position_embedding = false;  ///< Learned absolute positions added to the token embedding (GPT-2).
   /// Llama-family models put BOS before every prompt.

@@ -178,6 +178,10 @@ Result<SentencePieceVocab> parse_llama2c_vocab(std::string_view bytes, const std
 /// valid. Thread-safe.
 std::string sentencepiece_tokenizer_json(const SentencePieceVocab& vocab, bool add_bos = true);
 
+/// `bytes` with every ill-formed UTF-8 sequence (a byte token's half character) replaced by U+FFFD, as Python's
+/// decode(errors="replace") and Hugging Face's decode do: for JSON and other text-only outputs. Thread-safe.
+std::string to_valid_utf8(std::string_view bytes);
+
 /// Turns a token stream into text without ever emitting half a UTF-8 character: bytes of an incomplete sequence
 /// are held until the sequence completes. Move-only; the tokenizer must outlive it.
 class StreamingDecoder final {

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Logits parity of the Llama-layout families (Llama, Qwen2, Qwen3) on tiny random checkpoints, from the Hugging
+Face folder and from a GGUF file of the same weights, against the numpy reference tools/reference/hf_llama.py.
+
+For each family: tools/gen_model.py writes a random F32 folder (norm weights ~ 1 + N(0, 0.1), biases ~ N(0, 0.1) for
+the Qwen shapes, so a norm or bias left out shows); then
+  (i)   edge-rt --all-logits on the folder equals the reference on every prompt position (max abs <= --atol);
+  (ii)  the same weights as GGUF (written here in llama.cpp's tensor names and metadata keys; Llama's Q/K rows
+        permuted to Meta's interleaved RoPE order as convert_hf_to_gguf.py does, Qwen's left as they are) give the
+        same logits;
+  (iii) greedy tokens from the folder equal those from the GGUF file and those under a memory budget of a quarter
+        of the weights (streamed layer by layer).
+
+  compare_families.py --edge-rt BIN --tmp DIR [--atol 1e-4]
+Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import _common as C
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    sys.exit("compare_families.py needs numpy (Debian's /usr/bin/python3 has it)")
+
+from gpt2 import load_safetensors
+from hf_llama import Model
+
+FAMILIES = {"llama-tiny": "llama", "qwen2-tiny": "qwen2", "qwen3-tiny": "qwen3"}
+PROMPT = [403, 407, 261, 378, 9, 17, 300]  # ids < 512, the tiny vocabulary
+BOS = {"llama": [1], "qwen2": [], "qwen3": []}  # Llama puts BOS (config bos_token_id) before a prompt, Qwen nothing
+GGUF_BLOCK = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
+              "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
+              "self_attn.o_proj.weight": "attn_output.weight", "self_attn.q_proj.bias": "attn_q.bias",
+              "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
+              "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
+              "post_attention_layernorm.weight": "ffn_norm.weight", "mlp.gate_proj.weight": "ffn_gate.weight",
+              "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"}
+
+
+def to_meta_rows(w, n_head):
+    """HF rotate-half rows -> Meta's interleaved rows (convert_hf_to_gguf.py LlamaModel.permute)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_gguf_model(folder, family, path):
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    w = load_safetensors(os.path.join(folder, "model.safetensors"))
+    heads, kv_heads = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    tensors = [("token_embd.weight", w["model.embed_tokens.weight"]), ("output_norm.weight", w["model.norm.weight"])]
+    if "lm_head.weight" in w:
+        tensors.append(("output.weight", w["lm_head.weight"]))
+    for i in range(cfg["num_hidden_layers"]):
+        for hf, gg in GGUF_BLOCK.items():
+            name = "model.layers.%d.%s" % (i, hf)
+            if name not in w:
+                continue
+            t = w[name]
+            if family == "llama" and hf in ("self_attn.q_proj.weight", "self_attn.k_proj.weight"):
+                t = to_meta_rows(t, heads if "q_proj" in hf else kv_heads)
+            tensors.append(("blk.%d.%s" % (i, gg), t))
+    p = family + "."
+    kv = [("general.architecture", C.GGUF_STRING, family),
+          (p + "block_count", C.GGUF_U32, cfg["num_hidden_layers"]),
+          (p + "context_length", C.GGUF_U32, cfg["max_position_embeddings"]),
+          (p + "embedding_length", C.GGUF_U32, cfg["hidden_size"]),
+          (p + "feed_forward_length", C.GGUF_U32, cfg["intermediate_size"]),
+          (p + "attention.head_count", C.GGUF_U32, heads),
+          (p + "attention.head_count_kv", C.GGUF_U32, kv_heads),
+          (p + "attention.layer_norm_rms_epsilon", C.GGUF_F32, cfg["rms_norm_eps"]),
+          (p + "rope.freq_base", C.GGUF_F32, cfg.get("rope_theta", 10000.0)),
+          ("tokenizer.ggml.bos_token_id", C.GGUF_U32, cfg["bos_token_id"]),
+          ("tokenizer.ggml.eos_token_id", C.GGUF_U32, cfg["eos_token_id"])]
+    if cfg.get("head_dim"):
+        kv += [(p + "attention.key_length", C.GGUF_U32, cfg["head_dim"]),
+               (p + "attention.value_length", C.GGUF_U32, cfg["head_dim"])]
+    C.write_gguf(path, kv, tensors)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--edge-rt", required=True)
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--atol", type=float, default=1e-4)
+    args = ap.parse_args()
+    os.makedirs(args.tmp, exist_ok=True)
+    gen_model = os.path.join(C.REPO_ROOT, "tools", "gen_model.py")
+
+    def edge_rt(model, extra):
+        out = C.run_ok([args.edge_rt, "run", "-m", model, "--prompt-tokens", ",".join(map(str, PROMPT)),
+                        "--output", "json", "--no-monitor", "-t", "2", "--temperature", "0"] + extra)
+        return json.loads(out)
+
+    def check():
+        report = []
+        for arch, family in FAMILIES.items():
+            folder = os.path.join(args.tmp, arch)
+            C.run_ok([sys.executable, gen_model, "--arch", arch, "--out", folder])
+            ids = BOS[family] + PROMPT
+            want = Model(folder).forward(ids)
+            gguf = os.path.join(args.tmp, arch + ".gguf")
+            write_gguf_model(folder, family, gguf)
+            greedy = {}
+            for label, model in (("folder", folder), ("GGUF", gguf)):
+                got = edge_rt(model, ["-n", "1", "--all-logits"])
+                if got["prompt_token_ids"] != PROMPT or len(got["logits"]) != len(ids):
+                    C.fail("%s %s: prompt %s, %d logits rows; expected %s" % (
+                        arch, label, got["prompt_token_ids"], len(got["logits"]), ids))
+                diff = np.abs(np.array(got["logits"]) - want)
+                if diff.max() > args.atol:
+                    r, c = np.unravel_index(diff.argmax(), diff.shape)
+                    C.fail("%s %s: logits differ from hf_llama.py by %.3g > %g at position %d, id %d" % (
+                        arch, label, diff.max(), args.atol, r, c))
+                run = edge_rt(model, ["-n", "24"])
+                greedy[label] = run["generated_token_ids"]
+                report.append("%s %s max abs %.2g" % (arch, label, diff.max()))
+            # A quarter of the weights, or the plan's floor where these tiny shapes' KV cache and scratch need more.
+            size = os.path.getsize(os.path.join(folder, "model.safetensors"))
+            limit = max(size // 4, run["metrics"]["minimum_budget_bytes"])
+            budgeted = edge_rt(folder, ["-n", "24", "--memory-budget", str(limit)])
+            if not (greedy["folder"] == greedy["GGUF"] == budgeted["generated_token_ids"]):
+                C.fail("%s greedy tokens: folder %s, GGUF %s, budget %d bytes %s" % (
+                    arch, greedy["folder"], greedy["GGUF"], limit, budgeted["generated_token_ids"]))
+            if budgeted["metrics"]["all_resident"]:
+                C.fail("%s: under a budget of %d bytes for %d bytes of weights nothing was streamed" % (
+                    arch, limit, size))
+        return "; ".join(report) + "; greedy tokens equal from folder, GGUF and a quarter budget"
+
+    C.main_wrapper(check)
+
+
+if __name__ == "__main__":
+    main()

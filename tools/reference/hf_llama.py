@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Independent numpy reference for the Llama-layout families of Hugging Face transformers, from a model folder
+(config.json + model.safetensors), written from the modelling code's equations:
+
+  Llama  (models/llama/modeling_llama.py):  h = embed(ids); per layer
+           a = o_proj(attn(rope(q_proj(n)), rope(k_proj(n)), v_proj(n))) with n = RMSNorm(h), h += a;
+           h += down_proj(silu(gate_proj(m)) * up_proj(m)) with m = RMSNorm(h);  logits = lm_head(RMSNorm(h)).
+  Qwen2  (models/qwen2/modeling_qwen2.py):  the same with biases on q_proj, k_proj and v_proj.
+  Qwen3  (models/qwen3/modeling_qwen3.py):  no biases; q = q_norm(q), k = k_norm(k) over each head (RMSNorm with
+           weight [head_dim], before RoPE); head_dim from config.
+
+RMSNorm: x / sqrt(mean(x^2) + eps) * w. RoPE: rotate-half pairs (i, i + head_dim/2), inv_freq = theta^(-2i/head_dim).
+Attention: causal, scaled by 1/sqrt(head_dim), GQA by repeating each KV head n_heads/n_kv_heads times. LM head
+tied to the embedding when tie_word_embeddings. Math in float64.
+
+CLI (JSON on stdout):  hf_llama.py --model DIR --prompt-tokens 1,2,3  ->  {"logits": [[...], ...]} (one row per token)
+"""
+
+import argparse
+import json
+import os
+import sys
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover
+    sys.exit("%s needs numpy; run it with an interpreter that has it (e.g. /usr/bin/python3)" % __file__)
+
+from gpt2 import load_safetensors
+
+FAMILIES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}
+
+
+def rms_norm(x, w, eps):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+
+
+def rope(x, positions, theta):
+    """x: [tokens, heads, head_dim], rotate-half layout."""
+    d = x.shape[-1]
+    inv_freq = 1.0 / (theta ** (np.arange(0, d, 2, dtype=np.float64) / d))
+    angles = np.outer(positions, inv_freq)  # [tokens, d/2]
+    cos = np.concatenate([np.cos(angles)] * 2, axis=-1)[:, None, :]
+    sin = np.concatenate([np.sin(angles)] * 2, axis=-1)[:, None, :]
+    half = d // 2
+    rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+class Model:
+    def __init__(self, model_dir):
+        cfg = json.load(open(os.path.join(model_dir, "config.json")))
+        self.family = FAMILIES[cfg["architectures"][0]]
+        self.n_layers = cfg["num_hidden_layers"]
+        self.n_heads = cfg["num_attention_heads"]
+        self.n_kv = cfg.get("num_key_value_heads", self.n_heads)
+        self.head_dim = cfg.get("head_dim") or cfg["hidden_size"] // self.n_heads
+        self.eps = cfg["rms_norm_eps"]
+        self.theta = cfg.get("rope_theta", 10000.0)
+        if cfg.get("rope_scaling"):
+            raise SystemExit("hf_llama.py: rope_scaling is not implemented here")
+        self.w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
+        if "lm_head.weight" not in self.w or cfg.get("tie_word_embeddings", False):
+            self.w.setdefault("lm_head.weight", self.w["model.embed_tokens.weight"])
+
+    def linear(self, x, name, bias=False):
+        y = x @ self.w[name + ".weight"].T
+        return y + self.w[name + ".bias"] if bias else y
+
+    def forward(self, ids):
+        w, hd, n = self.w, self.head_dim, len(ids)
+        pos = np.arange(n, dtype=np.float64)
+        h = w["model.embed_tokens.weight"][ids]
+        mask = np.triu(np.full((n, n), -np.inf), 1)
+        for i in range(self.n_layers):
+            p = "model.layers.%d." % i
+            x = rms_norm(h, w[p + "input_layernorm.weight"], self.eps)
+            bias = self.family == "qwen2"
+            q = self.linear(x, p + "self_attn.q_proj", bias).reshape(n, self.n_heads, hd)
+            k = self.linear(x, p + "self_attn.k_proj", bias).reshape(n, self.n_kv, hd)
+            v = self.linear(x, p + "self_attn.v_proj", bias).reshape(n, self.n_kv, hd)
+            if self.family == "qwen3":
+                q = rms_norm(q, w[p + "self_attn.q_norm.weight"], self.eps)
+                k = rms_norm(k, w[p + "self_attn.k_norm.weight"], self.eps)
+            q, k = rope(q, pos, self.theta), rope(k, pos, self.theta)
+            group = self.n_heads // self.n_kv
+            k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
+            scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + mask
+            scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+            scores /= scores.sum(axis=-1, keepdims=True)
+            attn = np.einsum("hqk,khd->qhd", scores, v).reshape(n, self.n_heads * hd)
+            h = h + self.linear(attn, p + "self_attn.o_proj")
+            x = rms_norm(h, w[p + "post_attention_layernorm.weight"], self.eps)
+            gate = self.linear(x, p + "mlp.gate_proj")
+            h = h + self.linear(gate / (1.0 + np.exp(-gate)) * self.linear(x, p + "mlp.up_proj"), p + "mlp.down_proj")
+        return rms_norm(h, w["model.norm.weight"], self.eps) @ w["lm_head.weight"].T
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--prompt-tokens", required=True, help="comma-separated token ids")
+    args = ap.parse_args()
+    ids = [int(t) for t in args.prompt_tokens.split(",")]
+    json.dump({"logits": Model(args.model).forward(ids).tolist()}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
