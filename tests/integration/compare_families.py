@@ -11,7 +11,11 @@ the Qwen shapes, so a norm or bias left out shows); then
   (iii) greedy tokens from the folder equal those from the GGUF file and those under a memory budget of a quarter
         of the weights (streamed layer by layer).
 
-  compare_families.py --edge-rt BIN --tmp DIR [--atol 1e-4]
+With --full-size ARCH[,ARCH] (gen_model.py's qwen2.5-0.5b, qwen3-0.6b: BF16, real shapes, Qwen's tokenizer)
+instead: a ChatML prompt, 8 greedy tokens unbudgeted and under a memory budget of a quarter of the file, which must
+be identical, with the pool's peak within the budget; each folder is removed afterwards.
+
+  compare_families.py --edge-rt BIN --tmp DIR [--atol 1e-4] [--full-size qwen2.5-0.5b,qwen3-0.6b]
 Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
 """
 
@@ -87,6 +91,7 @@ def main():
     ap.add_argument("--edge-rt", required=True)
     ap.add_argument("--tmp", required=True)
     ap.add_argument("--atol", type=float, default=1e-4)
+    ap.add_argument("--full-size", help="comma-separated full-size architectures to stream under a quarter budget")
     args = ap.parse_args()
     os.makedirs(args.tmp, exist_ok=True)
     gen_model = os.path.join(C.REPO_ROOT, "tools", "gen_model.py")
@@ -131,7 +136,34 @@ def main():
                     arch, limit, size))
         return "; ".join(report) + "; greedy tokens equal from folder, GGUF and a quarter budget"
 
-    C.main_wrapper(check)
+    def check_full_size():
+        report = []
+        prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+        for arch in args.full_size.split(","):
+            folder = os.path.join(args.tmp, arch)
+            try:
+                C.run_ok([sys.executable, gen_model, "--arch", arch, "--dtype", "bf16", "--out", folder])
+                size = os.path.getsize(os.path.join(folder, "model.safetensors"))
+                runs = []
+                for extra in ([], ["--memory-budget", str(size // 4)]):
+                    out = C.run_ok([args.edge_rt, "run", "-m", folder, "-p", prompt, "-n", "8", "--temperature", "0",
+                                    "--output", "json", "--no-monitor", "-t", "2"] + extra)
+                    runs.append(json.loads(out))
+                full, quarter = runs
+                if full["generated_token_ids"] != quarter["generated_token_ids"]:
+                    C.fail("%s: greedy tokens %s unbudgeted, %s under %d bytes" % (
+                        arch, full["generated_token_ids"], quarter["generated_token_ids"], size // 4))
+                peak = quarter["metrics"]["peak_pool_bytes"]
+                if peak > size // 4 or quarter["metrics"]["all_resident"]:
+                    C.fail("%s: pool peak %d bytes under a budget of %d (all resident: %s)" % (
+                        arch, peak, size // 4, quarter["metrics"]["all_resident"]))
+                report.append("%s (%d MiB): 8 tokens identical under %d MiB, pool peak %d MiB, RSS %d MiB" % (
+                    arch, size >> 20, size // 4 >> 20, peak >> 20, quarter["metrics"]["peak_rss_bytes"] >> 20))
+            finally:
+                C.run_cmd(["rm", "-rf", folder])
+        return "; ".join(report)
+
+    C.main_wrapper(check_full_size if args.full_size else check)
 
 
 if __name__ == "__main__":
