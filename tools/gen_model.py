@@ -6,6 +6,8 @@ Shapes (--arch):
   gpt2-124m, gpt2-355m, gpt2-774m, gpt2-1.5b   the four GPT-2 sizes (tied LM head, Conv1D [in, out] weights,
                                               tensor names as in HF's GPT-2 model.safetensors: wte.weight, h.0...)
   tinyllama-1.1b                              TinyLlama-1.1B (GQA 32/4 heads, untied lm_head)
+  llama3.2-1b, llama3-tiny                    Llama-3.2-1B (tied, rope_scaling llama3; Llama 3.1's tokenizer) and a
+                                              tiny one like it
   qwen2.5-0.5b, qwen3-0.6b                    Qwen2.5-0.5B and Qwen3-0.6B (tied embeddings; Qwen's tokenizer)
   gpt2-tiny, llama-tiny, qwen2-tiny, qwen3-tiny   small shapes of the same layouts, for tests; the tiny Qwen
                                               shapes draw norm weights ~ 1 + Normal(0, 0.1) and biases ~ Normal(0,
@@ -60,6 +62,16 @@ LLAMA_SHAPES = {  # hidden, layers, heads, kv_heads, intermediate, vocab, max_po
     "tinyllama-1.1b": (2048, 22, 32, 4, 5632, 32000, 2048),
     "llama-tiny": (64, 2, 4, 2, 160, 512, 256),
     "llama-256": (256, 2, 4, 2, 512, 512, 256),  # rows of whole K-quant blocks
+    "llama3.2-1b": (2048, 16, 32, 8, 8192, 128256, 131072),
+    "llama3-tiny": (64, 2, 4, 2, 160, 512, 256),
+}
+# Llama 3.x: tied embeddings, theta 500000, rope_scaling "llama3". The tiny shape's original context of 64 puts its
+# 8 frequencies of head_dim 16 in all three bands (kept, ramped, divided).
+LLAMA3 = {
+    "llama3.2-1b": (500000.0, {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                               "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}),
+    "llama3-tiny": (10000.0, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                              "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
 }
 # Qwen2 (Q/K/V biases) and Qwen3 (per-head Q/K RMSNorm, its own head_dim); tied embeddings, RoPE theta 1e6.
 QWEN_SHAPES = {  # family, hidden, layers, heads, kv_heads, head_dim, intermediate, vocab, max_position
@@ -69,6 +81,7 @@ QWEN_SHAPES = {  # family, hidden, layers, heads, kv_heads, head_dim, intermedia
     "qwen3-tiny": ("qwen3", 64, 2, 4, 2, 32, 160, 512, 256),
 }
 QWEN_TOKENIZER_DIR = REPO.parent / "shared" / "models" / "tokenizers" / "qwen3"  # full-size Qwen shapes
+LLAMA3_TOKENIZER_DIR = REPO.parent / "shared" / "models" / "tokenizers" / "llama3_1"  # llama3.2-1b
 QWEN_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json"]
 ARCHS = list(GPT2_SHAPES) + list(LLAMA_SHAPES) + list(QWEN_SHAPES)
 
@@ -189,6 +202,13 @@ def llama_layout(arch: str) -> tuple[dict, list[Tensor]]:
             Tensor(p + "mlp.down_proj.weight", (d, ff), "normal"),
         ]
     t += [Tensor("model.norm.weight", (d,), "ones"), Tensor("lm_head.weight", (vocab, d), "normal")]
+    if arch in LLAMA3:
+        config["rope_theta"], config["rope_scaling"] = LLAMA3[arch]
+        config["tie_word_embeddings"] = True
+        t.pop()  # tied: no lm_head.weight
+        if arch.endswith("-tiny"):
+            for x in t:
+                x.init = "near1" if x.init == "ones" else x.init
     return config, t
 
 
@@ -363,10 +383,10 @@ def main() -> int:
         return 0
 
     is_gpt2 = args.arch in GPT2_SHAPES
-    full_qwen = args.arch in QWEN_SHAPES and not args.arch.endswith("-tiny")
-    tok_dir = args.tokenizer_dir or (GPT2_TOKENIZER_DIR if is_gpt2 else QWEN_TOKENIZER_DIR if full_qwen
-                                     else LLAMA_TOKENIZER_DIR)
-    tok_files = GPT2_TOKENIZER_FILES if is_gpt2 else QWEN_TOKENIZER_FILES if full_qwen else LLAMA_TOKENIZER_FILES
+    full = (args.arch in QWEN_SHAPES or args.arch in LLAMA3) and not args.arch.endswith("-tiny")
+    full_dir = QWEN_TOKENIZER_DIR if args.arch in QWEN_SHAPES else LLAMA3_TOKENIZER_DIR
+    tok_dir = args.tokenizer_dir or (GPT2_TOKENIZER_DIR if is_gpt2 else full_dir if full else LLAMA_TOKENIZER_DIR)
+    tok_files = GPT2_TOKENIZER_FILES if is_gpt2 else QWEN_TOKENIZER_FILES if full else LLAMA_TOKENIZER_FILES
     missing = [n for n in tok_files if not (tok_dir / n).is_file()]
     if missing:
         print(f"error: {tok_dir} lacks tokenizer file(s): {', '.join(missing)}", file=sys.stderr)

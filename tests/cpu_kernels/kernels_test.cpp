@@ -126,7 +126,7 @@ TEST(Kernels, RopeRotatesHalvesByPositionAngle) {
   const std::size_t heads = 2, hd = 8, n = 3, pos0 = 5;
   auto x = random_vector(n * heads * hd, 9);
   auto y = x;
-  rope(y, n, heads, hd, pos0, 10000.0f);
+  rope(y, n, heads, hd, pos0, tensor_core::rope_inv_freq(10000.0f, hd));
   for (std::size_t t = 0; t < n; ++t) {
     for (std::size_t h = 0; h < heads; ++h) {
       for (std::size_t i = 0; i < hd / 2; ++i) {
@@ -139,7 +139,7 @@ TEST(Kernels, RopeRotatesHalvesByPositionAngle) {
   }
   // Position 0 is the identity.
   auto z = x;
-  rope(z, 1, heads, hd, 0, 10000.0f);
+  rope(z, 1, heads, hd, 0, tensor_core::rope_inv_freq(10000.0f, hd));
   for (std::size_t i = 0; i < heads * hd; ++i) EXPECT_FLOAT_EQ(z[i], x[i]);
 }
 
@@ -149,7 +149,7 @@ TEST(Kernels, RopeInterleavedIsRotateHalfOnPermutedRows) {
   const std::size_t heads = 3, hd = 8, n = 2, pos0 = 7;
   const auto x = random_vector(n * heads * hd, 19);
   auto inter = x;
-  rope(inter, n, heads, hd, pos0, 10000.0f, /*interleaved=*/true);
+  rope(inter, n, heads, hd, pos0, tensor_core::rope_inv_freq(10000.0f, hd), /*interleaved=*/true);
   std::vector<float> half(x.size());
   for (std::size_t r = 0; r < n * heads; ++r) {
     for (std::size_t i = 0; i < hd / 2; ++i) {
@@ -157,7 +157,7 @@ TEST(Kernels, RopeInterleavedIsRotateHalfOnPermutedRows) {
       half[r * hd + i + hd / 2] = x[r * hd + 2 * i + 1];
     }
   }
-  rope(half, n, heads, hd, pos0, 10000.0f);
+  rope(half, n, heads, hd, pos0, tensor_core::rope_inv_freq(10000.0f, hd));
   for (std::size_t r = 0; r < n * heads; ++r) {
     for (std::size_t i = 0; i < hd / 2; ++i) {
       EXPECT_FLOAT_EQ(inter[r * hd + 2 * i], half[r * hd + i]);

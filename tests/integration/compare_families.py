@@ -3,19 +3,20 @@
 Face folder and from a GGUF file of the same weights, against the numpy reference tools/reference/hf_llama.py.
 
 For each family: tools/gen_model.py writes a random F32 folder (norm weights ~ 1 + N(0, 0.1), biases ~ N(0, 0.1) for
-the Qwen shapes, so a norm or bias left out shows); then
+the Qwen and Llama-3 shapes, so a norm or bias left out shows; Llama-3's rope_scaling llama3 puts its frequencies in
+all three bands); then
   (i)   edge-rt --all-logits on the folder equals the reference on every prompt position (max abs <= --atol);
   (ii)  the same weights as GGUF (written here in llama.cpp's tensor names and metadata keys; Llama's Q/K rows
-        permuted to Meta's interleaved RoPE order as convert_hf_to_gguf.py does, Qwen's left as they are) give the
-        same logits;
+        permuted to Meta's interleaved RoPE order as convert_hf_to_gguf.py does, Qwen's left as they are; Llama-3's
+        scaling as rope_freqs.weight) give the same logits;
   (iii) greedy tokens from the folder equal those from the GGUF file and those under a memory budget of a quarter
         of the weights (streamed layer by layer).
 
-With --full-size ARCH[,ARCH] (gen_model.py's qwen2.5-0.5b, qwen3-0.6b: BF16, real shapes, Qwen's tokenizer)
-instead: a ChatML prompt, 8 greedy tokens unbudgeted and under a memory budget of a quarter of the file, which must
+With --full-size ARCH[,ARCH] (gen_model.py's qwen2.5-0.5b, qwen3-0.6b, llama3.2-1b: BF16, real shapes, the family's
+tokenizer) instead: a ChatML prompt, 8 greedy tokens unbudgeted and under a memory budget of a quarter of the file, which must
 be identical, with the pool's peak within the budget; each folder is removed afterwards.
 
-  compare_families.py --edge-rt BIN --tmp DIR [--atol 1e-4] [--full-size qwen2.5-0.5b,qwen3-0.6b]
+  compare_families.py --edge-rt BIN --tmp DIR [--atol 1e-5] [--full-size qwen2.5-0.5b,qwen3-0.6b]
 Exit 0 on pass, 1 on failure (details on stderr), one summary line on stdout.
 """
 
@@ -35,8 +36,8 @@ except ImportError:  # pragma: no cover
 from gpt2 import load_safetensors
 from hf_llama import Model
 
-FAMILIES = {"llama-tiny": "llama", "qwen2-tiny": "qwen2", "qwen3-tiny": "qwen3"}
-PROMPT = [403, 407, 261, 378, 9, 17, 300]  # ids < 512, the tiny vocabulary
+FAMILIES = {"llama-tiny": "llama", "llama3-tiny": "llama", "qwen2-tiny": "qwen2", "qwen3-tiny": "qwen3"}
+PROMPT = [403, 407, 261, 378, 9, 17, 300, 42, 88, 123, 7, 499, 256, 31, 64, 200, 5, 77, 310, 12, 401, 9, 150, 33]  # < 512
 BOS = {"llama": [1], "qwen2": [], "qwen3": []}  # Llama puts BOS (config bos_token_id) before a prompt, Qwen nothing
 GGUF_BLOCK = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
               "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
@@ -80,6 +81,23 @@ def write_gguf_model(folder, family, path):
           (p + "rope.freq_base", C.GGUF_F32, cfg.get("rope_theta", 10000.0)),
           ("tokenizer.ggml.bos_token_id", C.GGUF_U32, cfg["bos_token_id"]),
           ("tokenizer.ggml.eos_token_id", C.GGUF_U32, cfg["eos_token_id"])]
+    scaling = cfg.get("rope_scaling")
+    if scaling:  # llama3 as convert_hf_to_gguf.py writes it: divisors of each frequency in rope_freqs.weight
+        dim = cfg["hidden_size"] // heads
+        freqs = 1.0 / (cfg["rope_theta"] ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
+        factor, low, high, old = (scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"],
+                                  scaling["original_max_position_embeddings"])
+        factors = []
+        for f in freqs:
+            wavelen = 2 * np.pi / f
+            if wavelen < old / high:
+                factors.append(1.0)
+            elif wavelen > old / low:
+                factors.append(factor)
+            else:
+                smooth = (old / wavelen - low) / (high - low)
+                factors.append(1.0 / ((1 - smooth) / factor + smooth))
+        tensors.append(("rope_freqs.weight", np.array(factors, dtype=np.float32)))
     if cfg.get("head_dim"):
         kv += [(p + "attention.key_length", C.GGUF_U32, cfg["head_dim"]),
                (p + "attention.value_length", C.GGUF_U32, cfg["head_dim"])]
@@ -90,7 +108,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--edge-rt", required=True)
     ap.add_argument("--tmp", required=True)
-    ap.add_argument("--atol", type=float, default=1e-4)
+    ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--full-size", help="comma-separated full-size architectures to stream under a quarter budget")
     args = ap.parse_args()
     os.makedirs(args.tmp, exist_ok=True)

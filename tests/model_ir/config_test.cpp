@@ -404,13 +404,57 @@ TEST(HfConfigError, UnsupportedActivation) {
                {"a.json", "hidden_act", "gelu"});
 }
 
-TEST(HfConfigError, RopeScalingIsUnsupported) {
-  expect_error(
-      parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling", R"({"type": "linear", "factor": 2.0})"), "rs.json"),
-      ErrorCode::kUnsupported, {"[config] rs.json", "rope_scaling"});
+TEST(HfConfig, RopeScaling) {
   // null means "no scaling".
   auto parsed = parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling", "null"), "rs.json");
-  EXPECT_TRUE(parsed) << parsed.error().message;
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const std::vector<float> plain = rope_inv_freq(parsed.value());
+  ASSERT_EQ(plain.size(), static_cast<std::size_t>(parsed.value().head_dim / 2));
+
+  parsed = parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling", R"({"type": "linear", "factor": 2.0})"), "rs.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const std::vector<float> linear = rope_inv_freq(parsed.value());
+  for (std::size_t i = 0; i < plain.size(); ++i) EXPECT_FLOAT_EQ(linear[i], plain[i] / 2.0f) << i;
+
+  // Llama 3.1's keys with an original context of 64: each band is met (kept, ramped, divided by the factor).
+  parsed = parse_hf_config_text(
+      with_key(kLlamaGqa, "rope_scaling",
+               R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                   "original_max_position_embeddings": 64})"),
+      "rs.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().rope_scaling.kind, RopeScaling::Kind::kLlama3);
+  const std::vector<float> llama3 = rope_inv_freq(parsed.value());
+  int kept = 0, divided = 0, ramped = 0;
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    const double wavelen = 6.283185307179586 / plain[i];
+    if (wavelen < 16.0) {
+      EXPECT_FLOAT_EQ(llama3[i], plain[i]) << i;
+      ++kept;
+    } else if (wavelen > 64.0) {
+      EXPECT_FLOAT_EQ(llama3[i], plain[i] / 8.0f) << i;
+      ++divided;
+    } else {
+      const double smooth = (64.0 / wavelen - 1.0) / 3.0;
+      EXPECT_NEAR(llama3[i], (1 - smooth) * plain[i] / 8.0 + smooth * plain[i], 1e-6 * plain[i]) << i;
+      ++ramped;
+    }
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(divided, 0);
+  EXPECT_GT(ramped, 0);
+
+  expect_error(
+      parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling", R"({"rope_type": "yarn", "factor": 4.0})"), "rs.json"),
+      ErrorCode::kUnsupported, {"[config] rs.json", "rope_scaling type 'yarn'"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling",
+                                             R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0,
+                                                 "high_freq_factor": 1.0, "original_max_position_embeddings": 64})"),
+                                    "rs.json"),
+               ErrorCode::kInvalidFormat, {"rs.json", "high_freq_factor"});
+  expect_error(
+      parse_hf_config_text(with_key(kLlamaGqa, "rope_scaling", R"({"rope_type": "llama3", "factor": 8.0})"), "rs.json"),
+      ErrorCode::kMissingField, {"rs.json rope_scaling", "original_max_position_embeddings"});
 }
 
 }  // namespace

@@ -235,8 +235,9 @@ TEST_P(Vulkan, RopeMatchesTheCpu) {
         const std::size_t heads = 3, hd = 16;
         auto want = random_floats(n * heads * hd, 12);
         auto got = want;
-        cpu::reference::rope(want, n, heads, hd, pos0, 10000.0f, interleaved);
-        gpu_->rope(got, n, heads, hd, pos0, 10000.0f, interleaved);
+        const std::vector<float> freq = tensor_core::rope_inv_freq(10000.0f, hd);
+        cpu::reference::rope(want, n, heads, hd, pos0, freq, interleaved);
+        gpu_->rope(got, n, heads, hd, pos0, freq, interleaved);
         gpu_->synchronize();
         EXPECT_LT(nmse(got, want), 1e-12) << "n=" << n << " pos0=" << pos0 << " interleaved=" << interleaved;
       }

@@ -9,7 +9,8 @@
   Qwen3  (models/qwen3/modeling_qwen3.py):  no biases; q = q_norm(q), k = k_norm(k) over each head (RMSNorm with
            weight [head_dim], before RoPE); head_dim from config.
 
-RMSNorm: x / sqrt(mean(x^2) + eps) * w. RoPE: rotate-half pairs (i, i + head_dim/2), inv_freq = theta^(-2i/head_dim).
+RMSNorm: x / sqrt(mean(x^2) + eps) * w. RoPE: rotate-half pairs (i, i + head_dim/2), inv_freq = theta^(-2i/head_dim),
+scaled as rope_scaling "llama3" says (modeling_rope_utils.py _compute_llama3_parameters).
 Attention: causal, scaled by 1/sqrt(head_dim), GQA by repeating each KV head n_heads/n_kv_heads times. LM head
 tied to the embedding when tie_word_embeddings. Math in float64.
 
@@ -35,10 +36,24 @@ def rms_norm(x, w, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
 
 
-def rope(x, positions, theta):
+def llama3_inv_freq(inv_freq, s):
+    """transformers' _compute_llama3_parameters (modeling_rope_utils.py)."""
+    factor, low, high, old = (s["factor"], s["low_freq_factor"], s["high_freq_factor"],
+                              s["original_max_position_embeddings"])
+    wavelen = 2 * np.pi / inv_freq
+    out = np.where(wavelen > old / low, inv_freq / factor, inv_freq)
+    smooth = (old / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * out / factor + smooth * out
+    medium = ~(wavelen < old / high) & ~(wavelen > old / low)
+    return np.where(medium, smoothed, out)
+
+
+def rope(x, positions, theta, scaling=None):
     """x: [tokens, heads, head_dim], rotate-half layout."""
     d = x.shape[-1]
     inv_freq = 1.0 / (theta ** (np.arange(0, d, 2, dtype=np.float64) / d))
+    if scaling:
+        inv_freq = llama3_inv_freq(inv_freq, scaling)
     angles = np.outer(positions, inv_freq)  # [tokens, d/2]
     cos = np.concatenate([np.cos(angles)] * 2, axis=-1)[:, None, :]
     sin = np.concatenate([np.sin(angles)] * 2, axis=-1)[:, None, :]
@@ -57,8 +72,9 @@ class Model:
         self.head_dim = cfg.get("head_dim") or cfg["hidden_size"] // self.n_heads
         self.eps = cfg["rms_norm_eps"]
         self.theta = cfg.get("rope_theta", 10000.0)
-        if cfg.get("rope_scaling"):
-            raise SystemExit("hf_llama.py: rope_scaling is not implemented here")
+        self.scaling = cfg.get("rope_scaling")
+        if self.scaling and self.scaling.get("rope_type", self.scaling.get("type")) != "llama3":
+            raise SystemExit("hf_llama.py: only rope_scaling llama3 is implemented here")
         self.w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
         if "lm_head.weight" not in self.w or cfg.get("tie_word_embeddings", False):
             self.w.setdefault("lm_head.weight", self.w["model.embed_tokens.weight"])
@@ -82,7 +98,7 @@ class Model:
             if self.family == "qwen3":
                 q = rms_norm(q, w[p + "self_attn.q_norm.weight"], self.eps)
                 k = rms_norm(k, w[p + "self_attn.k_norm.weight"], self.eps)
-            q, k = rope(q, pos, self.theta), rope(k, pos, self.theta)
+            q, k = rope(q, pos, self.theta, self.scaling), rope(k, pos, self.theta, self.scaling)
             group = self.n_heads // self.n_kv
             k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)
             scores = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd) + mask

@@ -1,4 +1,5 @@
 #include <edge_rt/model_ir/config.hpp>
+#include <edge_rt/tensor_core/attention.hpp>
 
 #include <boost/json.hpp>
 
@@ -86,6 +87,7 @@ class Reader {
     return v->as_bool();
   }
   Error error(ErrorCode code, const std::string& what) const { return Error{code, "[config] " + label_ + ": " + what}; }
+  const std::string& label() const noexcept { return label_; }
 
  private:
   Result<std::int64_t> as_int(const json::value& v, const char* key) const {
@@ -215,7 +217,79 @@ Result<std::vector<std::int32_t>> token_ids(const Reader& r, const json::object&
   return ids;
 }
 
+// rope_scaling: {"rope_type" (or "type"): "linear" | "llama3", "factor", and for llama3 "low_freq_factor",
+// "high_freq_factor", "original_max_position_embeddings"}.
+Result<RopeScaling> read_rope_scaling(const Reader& outer, const json::value& v, const ModelConfig& c) {
+  const json::object* obj = v.if_object();
+  if (obj == nullptr) return outer.error(ErrorCode::kInvalidFormat, "rope_scaling is not an object");
+  if (c.architecture == Architecture::kGpt2) {
+    return outer.error(ErrorCode::kUnsupported, "rope_scaling on a GPT-2 model, which has no RoPE");
+  }
+  const std::string label = outer.label() + " rope_scaling";  // Reader keeps a reference
+  Reader r(*obj, label);
+  EDGE_RT_TRY(std::string type, r.string("rope_type", std::string()));
+  if (type.empty()) {
+    EDGE_RT_TRY(type, r.string("type", std::string("default")));
+  }
+  RopeScaling s;
+  if (type == "default") return s;
+  EDGE_RT_TRY(s.factor, r.number("factor", std::nullopt, 1.0, 1e6, false));
+  if (type == "linear") {
+    s.kind = RopeScaling::Kind::kLinear;
+    return s;
+  }
+  if (type != "llama3") {
+    return outer.error(ErrorCode::kUnsupported, "rope_scaling type '" + type +
+                                                    "'; linear and llama3 are supported (yarn, longrope, dynamic "
+                                                    "are not)");
+  }
+  s.kind = RopeScaling::Kind::kLlama3;
+  EDGE_RT_TRY(s.low_freq_factor, r.number("low_freq_factor", 1.0f, 0.0, 1e6, true));
+  EDGE_RT_TRY(s.high_freq_factor, r.number("high_freq_factor", 4.0f, 0.0, 1e6, true));
+  EDGE_RT_TRY(s.original_context, r.ranged_integer("original_max_position_embeddings", 1, kMaxContext));
+  if (!(s.high_freq_factor > s.low_freq_factor)) {
+    return outer.error(ErrorCode::kInvalidFormat,
+                       "rope_scaling high_freq_factor " + std::to_string(s.high_freq_factor) +
+                           " is not above low_freq_factor " + std::to_string(s.low_freq_factor));
+  }
+  return s;
+}
+
 }  // namespace
+
+std::vector<float> rope_inv_freq(const ModelConfig& c) {
+  std::vector<float> freq = tensor_core::rope_inv_freq(c.rope_theta, static_cast<std::size_t>(c.head_dim));
+  const RopeScaling& s = c.rope_scaling;
+  switch (s.kind) {
+    case RopeScaling::Kind::kNone: break;
+    case RopeScaling::Kind::kLinear:
+      for (float& f : freq) f /= s.factor;
+      break;
+    case RopeScaling::Kind::kFactors:
+      for (std::size_t i = 0; i < freq.size() && i < s.freq_factors.size(); ++i) freq[i] /= s.freq_factors[i];
+      break;
+    case RopeScaling::Kind::kLlama3: {
+      // Wavelengths above original_context / low_freq_factor are interpolated by `factor`, those below
+      // original_context / high_freq_factor kept, and a linear ramp in original_context / wavelength in between.
+      const double two_pi = 6.283185307179586;
+      const double low_wavelen = static_cast<double>(s.original_context) / s.low_freq_factor;
+      const double high_wavelen = static_cast<double>(s.original_context) / s.high_freq_factor;
+      for (float& f : freq) {
+        const double wavelen = two_pi / f;
+        if (wavelen < high_wavelen) continue;
+        if (wavelen > low_wavelen) {
+          f = static_cast<float>(f / s.factor);
+          continue;
+        }
+        const double smooth = (static_cast<double>(s.original_context) / wavelen - s.low_freq_factor) /
+                              (s.high_freq_factor - s.low_freq_factor);
+        f = static_cast<float>((1.0 - smooth) * f / s.factor + smooth * f);
+      }
+      break;
+    }
+  }
+  return freq;
+}
 
 Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::string& label) {
   boost::system::error_code ec;
@@ -258,7 +332,7 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
     }
   }
   if (const json::value* scaling = obj.if_contains("rope_scaling"); scaling && !scaling->is_null()) {
-    return r.error(ErrorCode::kUnsupported, "rope_scaling is set; only plain RoPE is supported");
+    EDGE_RT_TRY(c.rope_scaling, read_rope_scaling(r, *scaling, c));
   }
   EDGE_RT_TRY(const auto bos, token_ids(r, obj, "bos_token_id", c.vocab_size));
   if (!bos.empty()) c.bos_id = bos.front();

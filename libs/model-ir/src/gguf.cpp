@@ -492,9 +492,12 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
     EDGE_RT_TRY(c.rope_theta, positive_real(f, p + "rope.freq_base", 10000.0f, 1e12));
     if (f.value(p + "rope.scaling.type")) {
       EDGE_RT_TRY(const std::string scaling, f.string(p + "rope.scaling.type"));
-      if (scaling != "none") {
+      if (scaling == "linear") {
+        c.rope_scaling.kind = RopeScaling::Kind::kLinear;
+        EDGE_RT_TRY(c.rope_scaling.factor, positive_real(f, p + "rope.scaling.factor", std::nullopt, 1e6));
+      } else if (scaling != "none") {
         return fail(ErrorCode::kUnsupported,
-                    label + p + "rope.scaling.type is '" + scaling + "'; only plain RoPE is supported");
+                    label + p + "rope.scaling.type is '" + scaling + "'; none and linear are supported");
       }
     }
   } else {
@@ -544,6 +547,25 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
                                                std::to_string(kMaxVocab));
   }
   if (llama_like) c.tie_embeddings = f.find("output.weight") == nullptr;
+  // Llama 3.1+ files carry the llama3 frequency scaling as per-frequency divisors (convert_hf_to_gguf.py).
+  if (const TensorInfo* factors = f.find("rope_freqs.weight"); factors && llama_like) {
+    const auto half = static_cast<std::int64_t>(c.head_dim / 2);
+    if (factors->dtype != tensor_core::DType::kF32 || factors->shape.rank() != 1 || factors->shape[0] != half) {
+      return fail(ErrorCode::kInvalidFormat,
+                  label + "tensor 'rope_freqs.weight' is not F32 [" + std::to_string(half) + "] (head size / 2)");
+    }
+    std::vector<std::byte> bytes(static_cast<std::size_t>(half) * sizeof(float));
+    EDGE_RT_TRY(f.file().read(factors->offset_bytes, bytes, "rope_freqs.weight"));
+    c.rope_scaling.kind = RopeScaling::Kind::kFactors;
+    c.rope_scaling.freq_factors.resize(static_cast<std::size_t>(half));
+    std::memcpy(c.rope_scaling.freq_factors.data(), bytes.data(), bytes.size());
+    for (const float x : c.rope_scaling.freq_factors) {
+      if (!std::isfinite(x) || !(x > 0.0f)) {
+        return fail(ErrorCode::kInvalidFormat, label + "tensor 'rope_freqs.weight' holds " + std::to_string(x) +
+                                                   ", expected finite factors above 0");
+      }
+    }
+  }
   const auto token_id = [&](std::string_view key) -> std::optional<std::int32_t> {
     const GgufValue* v = f.value(key);
     if (!v || !v->is_integer() || v->integer < 0 || v->integer >= c.vocab_size) return std::nullopt;

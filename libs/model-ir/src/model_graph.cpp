@@ -81,6 +81,8 @@ Result<void> check_all_used(const detail::GraphData& g) {
   std::size_t count = 0;
   for (const TensorInfo* t : g.checkpoint.tensors()) {
     if (used.contains(t) || is_known_buffer(t->name)) continue;
+    // GGUF's Llama 3 frequency divisors are read into the config (config_from_gguf), not run as a weight.
+    if (t->name == "rope_freqs.weight" && g.config.rope_scaling.kind == RopeScaling::Kind::kFactors) continue;
     if (++count <= 3) unused.push_back("'" + t->name + "'");
   }
   if (count == 0) return boost::outcome_v2::success();

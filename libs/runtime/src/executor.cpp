@@ -22,6 +22,7 @@ Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const
     : graph_(graph),
       config_(graph.config()),
       recipe_(graph.recipe()),
+      rope_inv_freq_(model_ir::rope_inv_freq(graph.config())),
       plan_(plan),
       source_(std::move(source)),
       backends_(std::move(placement.backends)),
@@ -263,7 +264,7 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
       }
       case StepOp::kRope: {
         const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
-        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, config_.rope_theta,
+        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, rope_inv_freq_,
                 config_.rope_interleaved);
         break;
       }

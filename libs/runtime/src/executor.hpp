@@ -80,6 +80,7 @@ class Executor final {
   const model_ir::ModelGraph<model_ir::Validated>& graph_;
   const model_ir::ModelConfig& config_;
   const model_ir::Recipe& recipe_;
+  const std::vector<float> rope_inv_freq_;  // model_ir::rope_inv_freq(config_), [head_dim / 2]
   partition_planner::ExecutionPlan plan_;
   std::unique_ptr<model_ir::WeightSource> source_;  // how weights are read, chosen once per run
   // Before every guard: destroyed last. [0] the CPU, whose pool holds the KV cache and scratch.

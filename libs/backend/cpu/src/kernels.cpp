@@ -241,8 +241,8 @@ void add(std::span<const float> x, std::span<float> out) {
   reference::add(x, out);
 }
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-          float theta, bool interleaved) {
-  reference::rope(x, n_tokens, n_heads, head_dim, pos0, theta, interleaved);
+          std::span<const float> inv_freq, bool interleaved) {
+  reference::rope(x, n_tokens, n_heads, head_dim, pos0, inv_freq, interleaved);
 }
 
 void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,

@@ -198,14 +198,14 @@ void add(std::span<const float> x, std::span<float> out) {
 }
 
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-          float theta, bool interleaved) {
+          std::span<const float> inv_freq, bool interleaved) {
   EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim, "rope: bad sizes");
+  EDGE_RT_CHECK(inv_freq.size() == head_dim / 2, "rope: inv_freq size != head_dim / 2");
   const std::size_t half = head_dim / 2;
   for (std::size_t t = 0; t < n_tokens; ++t) {
     const auto pos = static_cast<float>(pos0 + t);
     for (std::size_t i = 0; i < half; ++i) {
-      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
-      const float angle = pos * freq;
+      const float angle = pos * inv_freq[i];
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       for (std::size_t h = 0; h < n_heads; ++h) {

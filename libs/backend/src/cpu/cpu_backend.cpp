@@ -37,8 +37,8 @@ class CpuBackend final : public detail::HostDevice {
     cpu::rms_norm(x, d, w, eps, out);
   }
   void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-            float theta, bool interleaved) override {
-    cpu::rope(x, n_tokens, n_heads, head_dim, pos0, theta, interleaved);
+            std::span<const float> inv_freq, bool interleaved) override {
+    cpu::rope(x, n_tokens, n_heads, head_dim, pos0, inv_freq, interleaved);
   }
   void attention(const tc::AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                  std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) override {

@@ -47,7 +47,8 @@ class NpuSim final : public detail::HostDevice {
   void rms_norm(std::span<const float>, std::size_t, std::span<const float>, float, std::span<float>) override {
     unsupported("rms_norm");
   }
-  void rope(std::span<float>, std::size_t, std::size_t, std::size_t, std::size_t, float, bool) override {
+  void rope(std::span<float>, std::size_t, std::size_t, std::size_t, std::size_t, std::span<const float>,
+            bool) override {
     unsupported("rope");
   }
   void attention(const tc::AttentionArgs&, std::span<const float>, std::span<const float>, std::span<const float>,

@@ -383,7 +383,7 @@ class VulkanBackend final : public Backend, public memory_manager::BlockSource {
     norm(false, x, d, w, {}, eps, out);
   }
   void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-            float theta, bool interleaved) override;
+            std::span<const float> inv_freq, bool interleaved) override;
   void attention(const tc::AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                  std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) override;
   void gelu_tanh(std::span<float> x) override { eltwise("gelu", x, {}); }
@@ -1046,17 +1046,17 @@ void VulkanBackend::norm(bool layer, std::span<const float> x, std::size_t d, st
 }
 
 void VulkanBackend::rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim,
-                         std::size_t pos0, float theta, bool interleaved) {
-  EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim, "vulkan rope: bad sizes");
+                         std::size_t pos0, std::span<const float> inv_freq, bool interleaved) {
+  EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim && inv_freq.size() == head_dim / 2,
+                "vulkan rope: bad sizes");
   // The angles as the CPU computes them (cpu::reference::rope), so that both devices rotate by the same bits.
   const std::size_t half = head_dim / 2;
   std::vector<float> cs(n_tokens * half * 2);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     const auto pos = static_cast<float>(pos0 + t);
     for (std::size_t i = 0; i < half; ++i) {
-      const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
-      cs[(t * half + i) * 2] = std::cos(pos * freq);
-      cs[(t * half + i) * 2 + 1] = std::sin(pos * freq);
+      cs[(t * half + i) * 2] = std::cos(pos * inv_freq[i]);
+      cs[(t * half + i) * 2 + 1] = std::sin(pos * inv_freq[i]);
     }
   }
   const std::span<float> used = x.first(n_tokens * n_heads * head_dim);

@@ -129,8 +129,9 @@ class Backend {
                           std::span<const float> beta, float eps, std::span<float> out) = 0;
   virtual void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps,
                         std::span<float> out) = 0;
+  /// inv_freq: [head_dim / 2], tensor_core::rope_inv_freq or model_ir::rope_inv_freq (cpu::rope has the maths).
   virtual void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim,
-                    std::size_t pos0, float theta, bool interleaved) = 0;
+                    std::size_t pos0, std::span<const float> inv_freq, bool interleaved) = 0;
   virtual void attention(const tensor_core::AttentionArgs& args, std::span<const float> q,
                          std::span<const float> k_cache, std::span<const float> v_cache, std::span<float> scratch,
                          std::span<float> out) = 0;

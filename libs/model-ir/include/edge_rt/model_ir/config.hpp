@@ -15,6 +15,22 @@ namespace edge_rt::model_ir {
 enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3 };
 enum class Activation { kGeluTanh, kSilu };
 
+/// RoPE frequency scaling (rope_scaling in config.json). Copyable value.
+struct RopeScaling {
+  enum class Kind : std::uint8_t {
+    kNone,
+    kLinear,   ///< every inverse frequency / factor (position interpolation, Chen et al. 2023)
+    kLlama3,   ///< Llama 3.1+: long wavelengths / factor, short kept, a smooth ramp between (modeling_rope_utils.py)
+    kFactors,  ///< per-frequency divisors from the file: GGUF's rope_freqs.weight (llama.cpp's form of llama3)
+  };
+  Kind kind = Kind::kNone;
+  float factor = 1.0f;
+  float low_freq_factor = 1.0f;          ///< kLlama3
+  float high_freq_factor = 4.0f;         ///< kLlama3
+  std::int64_t original_context = 8192;  ///< kLlama3: original_max_position_embeddings, tokens
+  std::vector<float> freq_factors;       ///< kFactors: [head_dim / 2]
+};
+
 /// Copyable value: the hyper-parameters the runtime needs, in one vocabulary for both architectures.
 struct ModelConfig {
   Architecture architecture = Architecture::kLlama;
@@ -28,7 +44,8 @@ struct ModelConfig {
   std::int64_t vocab_size = 0;
   std::int64_t max_context = 0;  ///< n_positions / max_position_embeddings, in tokens.
   float norm_eps = 1e-5f;        ///< layer_norm_epsilon / rms_norm_eps.
-  float rope_theta = 10000.0f;   ///< Llama only.
+  float rope_theta = 10000.0f;   ///< Llama-layout families only.
+  RopeScaling rope_scaling;
   /// RoPE rotates adjacent pairs (2i, 2i + 1), Meta's original order that llama GGUF files keep; false: HF's
   /// rotate-half pairs (i, i + head_dim / 2).
   bool rope_interleaved = false;
@@ -62,8 +79,13 @@ inline constexpr std::int64_t kMaxContext = std::int64_t{1} << 24;  ///< tokens
 /// (finite: 1e300 is not a float); bos_token_id / eos_token_id may be an id or a list of ids.
 /// Errors: kIoError (unreadable), kInvalidFormat (not a regular file, over 16 MiB, not JSON, wrong type, values
 /// out of range such as n_heads % n_kv_heads != 0), kMissingField (a required key), kUnsupported (another
-/// architecture or activation, rope_scaling). Messages name the file, the key, its value and the valid range.
+/// architecture or activation, a rope_scaling type other than linear and llama3). Messages name the file, the key, its
+/// value and the valid range.
 Result<ModelConfig> parse_hf_config(const std::filesystem::path& config_json);
+
+/// RoPE's inverse frequencies for `config`, [head_dim / 2]: tensor_core::rope_inv_freq(rope_theta, head_dim) with
+/// rope_scaling applied (for kLlama3 as transformers' _compute_llama3_parameters). Thread-safe.
+std::vector<float> rope_inv_freq(const ModelConfig& config);
 
 /// Same, from text; `label` names the source in messages.
 Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::string& label);

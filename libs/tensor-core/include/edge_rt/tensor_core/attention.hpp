@@ -1,7 +1,9 @@
 #pragma once
 // The shape of one layer's causal attention over a KV cache: what every backend's attention op takes.
 
+#include <cmath>
 #include <cstddef>
+#include <vector>
 
 namespace edge_rt::tensor_core {
 
@@ -14,5 +16,15 @@ struct AttentionArgs {
   std::size_t head_dim = 0;
   float scale = 1.0f;  ///< Usually 1/sqrt(head_dim).
 };
+
+/// RoPE's inverse frequencies theta^(-2i/head_dim) for i < head_dim/2 (Su et al. 2021), in float as every kernel
+/// has computed them; model_ir::rope_inv_freq applies a model's frequency scaling on top. Thread-safe.
+inline std::vector<float> rope_inv_freq(float theta, std::size_t head_dim) {
+  std::vector<float> freq(head_dim / 2);
+  for (std::size_t i = 0; i < freq.size(); ++i) {
+    freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+  }
+  return freq;
+}
 
 }  // namespace edge_rt::tensor_core

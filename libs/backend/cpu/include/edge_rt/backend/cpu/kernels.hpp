@@ -122,10 +122,11 @@ void softmax(std::span<float> x);
 /// out += x.
 void add(std::span<const float> x, std::span<float> out);
 /// RoPE (Su et al. 2021) in HF Llama's rotate-half layout: in each head, the pair (i, i + head_dim/2) of
-/// x[t, h, :] rotates by angle (pos0 + t) * theta^(-2i/head_dim). x: [n_tokens, n_heads, head_dim].
+/// x[t, h, :] rotates by angle (pos0 + t) * inv_freq[i] (tensor_core::rope_inv_freq: theta^(-2i/head_dim), scaled
+/// for Llama 3). x: [n_tokens, n_heads, head_dim]; inv_freq: [head_dim / 2].
 /// `interleaved`: the pair is (2i, 2i + 1) instead (Meta's order, ggml's GGML_ROPE_TYPE_NORM).
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-          float theta, bool interleaved = false);
+          std::span<const float> inv_freq, bool interleaved = false);
 /// Causal scaled dot-product attention with GQA. q: [n_tokens, n_heads, head_dim]; k_cache, v_cache:
 /// [>= pos0 + n_tokens, n_kv_heads, head_dim] with the new rows already written; scratch: >= pos0 + n_tokens
 /// floats; out: [n_tokens, n_heads, head_dim], must not alias q. Heads are split across `pool`.
@@ -151,7 +152,7 @@ void swiglu(std::span<float> gate, std::span<const float> up);
 void softmax(std::span<float> x);
 void add(std::span<const float> x, std::span<float> out);
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
-          float theta, bool interleaved = false);
+          std::span<const float> inv_freq, bool interleaved = false);
 void attention(const AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                std::span<const float> v_cache, std::span<float> scratch, std::span<float> out);
 }  // namespace reference
