@@ -2,9 +2,11 @@
 #include "preset.hpp"
 
 #include <edge_rt/core/data_dir.hpp>
+#include <edge_rt/core/file.hpp>
 #include <edge_rt/memory_manager/budget.hpp>
 #include <edge_rt/resource_monitor/adapt.hpp>
 #include <edge_rt/runtime/engine.hpp>
+#include <edge_rt/runtime/stop_strings.hpp>
 
 #include <boost/json.hpp>
 
@@ -20,7 +22,11 @@ namespace {
 struct RunArgs {
   std::string model;  // empty: neither -m nor the preset gave one, so default_model_dir()
   std::string prompt;
+  std::string prompt_file;
   std::string prompt_tokens;
+  std::vector<std::string> stop;            // not shown
+  std::vector<std::string> reverse_prompt;  // shown, as llama.cpp does
+  bool ignore_eos = false;
   std::int64_t n_predict = 128;
   std::string memory_budget;
   std::string strategy = "greedy-grouping";
@@ -105,6 +111,23 @@ void print_metrics(const runtime::Metrics& m, const partition_planner::Execution
                plan.strategy.c_str(), memory_manager::format_bytes(peak_rss_bytes()).c_str());
 }
 
+// Standard input (a pipe or a file) as the prompt, at most max_bytes.
+Result<std::string> read_stdin(std::uint64_t max_bytes) {
+  std::string text;
+  char buf[1 << 16];
+  while (true) {
+    const std::size_t n = std::fread(buf, 1, sizeof buf, stdin);
+    text.append(buf, n);
+    if (text.size() > max_bytes) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "[run] -p -: standard input is over " + std::to_string(max_bytes) + " bytes, the prompt limit");
+    }
+    if (n < sizeof buf) break;
+  }
+  if (std::ferror(stdin)) return fail(ErrorCode::kIoError, "[run] -p -: cannot read standard input");
+  return text;
+}
+
 Result<int> run(const RunArgs& a) {
   runtime::EngineOptions options;
   options.model_dir = a.model;
@@ -120,17 +143,26 @@ Result<int> run(const RunArgs& a) {
     EDGE_RT_TRY(auto tok, tokenizer::load_tokenizer(options.model_dir));
     options.tokenizer = std::move(tok);
   }
+  std::string prompt_text = a.prompt;
+  if (!a.prompt_file.empty()) {
+    EDGE_RT_TRY(prompt_text, read_regular_file(a.prompt_file, kMaxTextBytes, "[run] -f"));
+    if (prompt_text.empty())
+      return fail(ErrorCode::kInvalidArgument, "[run] -f " + a.prompt_file + ": the file is empty");
+  } else if (a.prompt == "-") {
+    EDGE_RT_TRY(prompt_text, read_stdin(kMaxTextBytes));
+    if (prompt_text.empty()) return fail(ErrorCode::kInvalidArgument, "[run] -p -: standard input is empty");
+  }
   std::vector<tokenizer::TokenId> prompt;
   if (!a.prompt_tokens.empty()) {
     EDGE_RT_TRY(const auto ids, parse_int_list(a.prompt_tokens, "--prompt-tokens", 0, kMaxCount));
     prompt.assign(ids.begin(), ids.end());
-  } else if (!a.prompt.empty()) {
+  } else if (!prompt_text.empty()) {
     if (!options.tokenizer) {
       return fail(ErrorCode::kInvalidArgument, "[run] " + a.model +
                                                    " has no tokenizer (tokenizer.json, vocab.json+merges.txt or "
                                                    "tokenizer.bin): give the prompt as --prompt-tokens");
     }
-    prompt = options.tokenizer->encode(a.prompt);
+    prompt = options.tokenizer->encode(prompt_text);
   }
   const auto n_new = static_cast<std::size_t>(a.n_predict);
   // Context: the user's, else prompt + BOS + new tokens capped at the model's maximum (decided by the engine).
@@ -150,6 +182,7 @@ Result<int> run(const RunArgs& a) {
   runtime::GenerateOptions gen;
   gen.max_new_tokens = n_new;
   gen.all_logits = a.all_logits;
+  gen.stop_at_eos = !a.ignore_eos;
   gen.sampling.temperature = static_cast<float>(a.temperature);
   gen.sampling.top_k = static_cast<std::int32_t>(a.top_k);
   gen.sampling.top_p = static_cast<float>(a.top_p);
@@ -186,12 +219,16 @@ Result<int> run(const RunArgs& a) {
   // decoder drops the leading space only at the very start).
   std::optional<tokenizer::StreamingDecoder> decoder;
   if (tok) decoder.emplace(*tok);
-  std::string text;  // generated text only
+  std::string text;  // generated text only, up to a stop string
   auto emit = [&](const std::string& piece) {
     if (json) return;
     std::fputs(piece.c_str(), stdout);
     std::fflush(stdout);
   };
+  std::vector<runtime::StopString> stops;
+  for (const std::string& s : a.stop) stops.push_back({s, false});
+  for (const std::string& s : a.reverse_prompt) stops.push_back({s, true});
+  runtime::StopStringMatcher matcher(std::move(stops));
   if (decoder) {
     // Ids outside the tokenizer are skipped here; generate() reports those outside the model's vocabulary.
     for (tokenizer::TokenId id : prompt) {
@@ -205,17 +242,25 @@ Result<int> run(const RunArgs& a) {
     const bool known = decoder && static_cast<std::size_t>(id) < tok->vocab_size();
     const std::string piece =
         known ? decoder->push(id) : (decoder ? "<" + std::to_string(id) + ">" : std::to_string(id) + " ");
-    if (decoder) text += piece;
-    emit(piece);
-    return true;
+    if (!decoder) {
+      emit(piece);
+      return true;
+    }
+    const std::string shown = matcher.push(piece);
+    text += shown;
+    emit(shown);
+    return !matcher.stopped();
   };
   EDGE_RT_TRY(auto result, engine.generate(prompt, gen, on_token));
-  monitor.reset();  // stops the thread before `control` goes away
-  if (decoder) {
-    const std::string rest = decoder->flush();
+  monitor.reset();                      // stops the thread before `control` goes away
+  if (decoder && !matcher.stopped()) {  // the decoder's last bytes, then what the matcher still holds
+    std::string rest = matcher.push(decoder->flush());
+    if (!matcher.stopped()) rest += matcher.flush();
     text += rest;
     emit(rest);
   }
+  // The engine saw its callback stop; say why.
+  const std::string stop_reason = matcher.stopped() ? "stop_string" : runtime::to_string(result.stop_reason);
   if (json) {
     boost::json::array prompt_ids, generated_ids;
     for (auto id : prompt) prompt_ids.push_back(id);
@@ -224,7 +269,7 @@ Result<int> run(const RunArgs& a) {
         {"prompt_token_ids", std::move(prompt_ids)},
         {"generated_token_ids", std::move(generated_ids)},
         {"text", tokenizer::to_valid_utf8(text)},
-        {"stop_reason", runtime::to_string(result.stop_reason)},
+        {"stop_reason", stop_reason},
         {"metrics", metrics_json(result, engine.plan(), engine.streamed_bytes_per_token(), gen.sampling.seed)}};
     boost::json::object& metrics = out["metrics"].as_object();
     const boost::json::object coverage = coverage_json(engine.coverage());
@@ -251,8 +296,19 @@ std::function<int()> add_run_command(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
   cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
-  cmd->add_option("-p,--prompt", args->prompt, "Prompt text (empty: start from BOS)");
-  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt as comma-separated token ids, e.g. 1,2,3");
+  auto* prompt = cmd->add_option("-p,--prompt", args->prompt, "Prompt text (empty: start from BOS; -: standard input)");
+  auto* file = cmd->add_option("-f,--file", args->prompt_file, "Read the prompt from a file");
+  file->excludes(prompt);
+  cmd->add_option("--stop", args->stop,
+                  "Stop when the output shows this text, which is not printed (repeatable; as ollama's stop)")
+      ->check(CLI::Validator([](std::string& s) { return s.empty() ? "an empty stop string" : ""; }, "TEXT"));
+  cmd->add_option("-r,--reverse-prompt", args->reverse_prompt,
+                  "Stop after this text appears in the output, printed (repeatable; as llama.cpp's -r)")
+      ->check(CLI::Validator([](std::string& s) { return s.empty() ? "an empty reverse prompt" : ""; }, "TEXT"));
+  cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past the end-of-sequence token");
+  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt as comma-separated token ids, e.g. 1,2,3")
+      ->excludes(prompt)
+      ->excludes(file);
   cmd->add_option("-n,--n-predict", args->n_predict, "New tokens to generate")
       ->check(CLI::Range(std::int64_t{0}, kMaxCount))
       ->capture_default_str();

@@ -172,6 +172,10 @@ TEST(MalformedTokenizerJson, UnsupportedComponentsAreNamed) {
         std::string("{") + component + R"(, "model": {"vocab": {"a": 0}, "merges": [], "byte_fallback": true}})";
     expect_error(load_tokenizer_json(write_temp_file("odd_component.json", text)), ErrorCode::kUnsupported, message);
   }
+  // A component without "type" (fuzzing found it dereferenced).
+  expect_error(load_tokenizer_json(write_temp_file(
+                   "no_type.json", R"({"normalizer": {"typo": "NFC"}, "model": {"vocab": {"a": 0}, "merges": []}})")),
+               ErrorCode::kMissingField, "normalizer lacks \"type\"");
   const auto bad_regex = write_temp_file(
       "bad_regex.json", R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(?<!"}, "behavior": "Isolated"},
                            "model": {"vocab": {"a": 0}, "merges": []}})");

@@ -5,9 +5,11 @@
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -292,6 +294,32 @@ TEST(LoadTokenizer, ReadsConvertedTokenizerJsonAsSentencePiece) {
   ASSERT_NE(tok, nullptr);
   EXPECT_TRUE(tok->strips_leading_space());
   EXPECT_EQ(tok->encode("Once upon a time"), (std::vector<TokenId>{403, 407, 261, 378}));
+}
+
+// Pipeline components the four real families do not use, against Hugging Face tokenizers' ids for synthetic files
+// (tests/data/tokenizers/components.json, made by tools/reference/hf_tokenizer_components.py).
+TEST(TokenizerJson, ComponentsMatchHuggingFace) {
+  const std::filesystem::path path =
+      std::filesystem::path(EDGE_RT_SOURCE_DIR) / "tests" / "data" / "tokenizers" / "components.json";
+  std::ifstream in(path, std::ios::binary);
+  ASSERT_TRUE(in) << path;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const boost::json::value root = boost::json::parse(text);
+  const boost::json::array& strings = root.at("strings").as_array();
+  const boost::json::object& cases = root.at("cases").as_object();
+  ASSERT_GE(cases.size(), 6U);
+  for (const auto& [name, c] : cases) {
+    SCOPED_TRACE(std::string(name));
+    auto tok = parse_tokenizer_json(boost::json::serialize(c.at("json")), std::string(name) + ".json");
+    ASSERT_TRUE(tok) << tok.error().message;
+    const boost::json::array& ids = c.at("ids").as_array();
+    ASSERT_EQ(ids.size(), strings.size());
+    for (std::size_t i = 0; i < strings.size(); ++i) {
+      std::vector<TokenId> want;
+      for (const boost::json::value& id : ids[i].as_array()) want.push_back(static_cast<TokenId>(id.as_int64()));
+      EXPECT_EQ(tok.value()->encode(std::string_view(strings[i].as_string())), want) << strings[i];
+    }
+  }
 }
 
 }  // namespace

@@ -138,7 +138,9 @@ Result<void> flatten(const json::value& v, std::string_view list, const std::str
 }
 
 Result<void> unsupported(const json::value& v, const std::string& where) {
-  return fail(ErrorCode::kUnsupported, where + ": type " + json::serialize(*member(v, "type")) + " is not supported");
+  const json::value* type = member(v, "type");
+  if (type == nullptr) return fail(ErrorCode::kMissingField, where + " lacks \"type\"");
+  return fail(ErrorCode::kUnsupported, where + ": type " + json::serialize(*type) + " is not supported");
 }
 
 // ---- Splitting ----

@@ -1,5 +1,6 @@
 #pragma once
-// Tokenizers for the models edge-rt runs: GPT-2 byte-level BPE and SentencePiece-style BPE with byte fallback.
+// Tokenizers for the models edge-rt runs: Hugging Face tokenizer.json (BPE with its normalizers, pre-tokenizers,
+// post-processor and decoders), GPT-2 vocab.json + merges.txt, llama2.c tokenizer.bin and GGUF tokenizer.ggml.*.
 
 #include <edge_rt/core/result.hpp>
 
