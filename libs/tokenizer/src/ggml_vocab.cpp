@@ -85,8 +85,7 @@ Result<std::unique_ptr<Tokenizer>> sentencepiece_from_ggml(const GgmlVocab& v, c
   model.bos_id = v.bos_id;
   model.eos_id = v.eos_id;
   model.byte_fallback = true;
-  model.prepend = v.add_space_prefix ? detail::PrependScheme::kAlways : detail::PrependScheme::kNever;
-  model.replace_spaces = true;
+  model.add_space_prefix = v.add_space_prefix;
   special_affixes(v, model.prefix, model.suffix);
   return detail::make_sentencepiece_tokenizer(std::move(model));
 }

@@ -148,22 +148,21 @@ Result<MergeTable> build_merge_table(const std::vector<std::pair<std::string, st
 
 // ---- Tokenizer builders ----
 
+/// Metaspace prepend_scheme (tokenizers): never, only at the start of the text, or before every segment.
 enum class PrependScheme : std::uint8_t { kNever, kFirst, kAlways };
 
 /// SentencePiece-style BPE over pieces that use U+2581 for spaces.
 struct SentencePieceModel {
   VocabTable vocab;
   MergeTable merges;
-  std::vector<AddedToken> added;     ///< Split out of the text first (tokenizer.json); empty for llama2.c.
+  std::vector<AddedToken> added;     ///< Split out of the text first (GGUF control tokens); empty for llama2.c.
   std::vector<TokenId> control_ids;  ///< Decode to "" (<unk>, <s>, </s>, special added tokens).
   std::optional<TokenId> unk_id;
   std::optional<TokenId> bos_id;
   std::optional<TokenId> eos_id;
   bool byte_fallback = true;
-  PrependScheme prepend = PrependScheme::kAlways;  ///< Dummy "▁" before plain-text segments.
-  bool replace_spaces = true;                      ///< ' ' -> "▁" before BPE.
-  bool split_at_spaces = false;                    ///< Metaspace split: BPE runs within "▁word" pieces only.
-  std::vector<TokenId> prefix, suffix;             ///< Tokenizer::special_prefix() / special_suffix()
+  bool add_space_prefix = true;         ///< Dummy "▁" before each plain-text segment; ' ' becomes "▁" either way.
+  std::vector<TokenId> prefix, suffix;  ///< Tokenizer::special_prefix() / special_suffix()
 };
 std::unique_ptr<Tokenizer> make_sentencepiece_tokenizer(SentencePieceModel model);
 

@@ -159,8 +159,7 @@ Result<std::unique_ptr<Tokenizer>> parse_llama2c_tokenizer(std::string_view byte
   model.eos_id = 2;
   model.prefix = {1};  // llama2.c's run.c encodes prompts with BOS
   model.byte_fallback = true;
-  model.prepend = detail::PrependScheme::kAlways;
-  model.replace_spaces = true;
+  model.add_space_prefix = true;
   return detail::make_sentencepiece_tokenizer(std::move(model));
 }
 

@@ -76,26 +76,15 @@ class SentencePieceTokenizer final : public Tokenizer {
     };
     const auto encode_plain = [&](std::string_view plain) {
       normalized.clear();
-      const bool first = plain.data() == text.data();
-      if (model_.prepend == PrependScheme::kAlways || (model_.prepend == PrependScheme::kFirst && first)) {
-        normalized.append(kMetaspace);
-      }
+      if (model_.add_space_prefix) normalized.append(kMetaspace);
       for (const char c : plain) {
-        if (c == ' ' && model_.replace_spaces) {
+        if (c == ' ') {
           normalized.append(kMetaspace);
         } else {
           normalized.push_back(c);
         }
       }
-      if (!model_.split_at_spaces) return encode_piece(normalized);
-      // Metaspace split: each piece starts at a "▁" and runs to the next one.
-      std::size_t start = 0;
-      while (start < normalized.size()) {
-        std::size_t next = normalized.find(kMetaspace, start + 1);
-        if (next == std::string::npos) next = normalized.size();
-        encode_piece(std::string_view(normalized).substr(start, next - start));
-        start = next;
-      }
+      encode_piece(normalized);
     };
     splitter_.split(text, encode_plain, [&](TokenId id) { ids.push_back(id); });
     return ids;
@@ -108,7 +97,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::size_t vocab_size() const override { return token_bytes_.size(); }
   std::optional<TokenId> bos_id() const override { return model_.bos_id; }
   std::optional<TokenId> eos_id() const override { return model_.eos_id; }
-  bool strips_leading_space() const override { return model_.prepend != PrependScheme::kNever; }
+  bool strips_leading_space() const override { return model_.add_space_prefix; }
   std::string piece(TokenId id) const override {
     EDGE_RT_CHECK(id >= 0 && static_cast<std::size_t>(id) < token_bytes_.size(), "token id out of range");
     return model_.vocab.by_id[static_cast<std::size_t>(id)];
