@@ -187,6 +187,84 @@ TEST(Engine, ChunkedPrefillEqualsWholePrefill) {
   }
 }
 
+// A chat resends the whole conversation each turn: with reuse_kv only the positions past the cached prefix are
+// evaluated, and the tokens equal those of a fresh engine running the same input.
+TEST(Engine, ReusedKvCacheGivesTheTokensOfAFreshRun) {
+  auto chat = make_engine(stories_options());
+  auto fresh = make_engine(stories_options());
+  ASSERT_TRUE(chat && fresh);
+  const auto& tok = *chat.value().tokenizer();
+  GenerateOptions g = greedy(12);
+  g.reuse_kv = true;
+  const auto turn1 = tok.encode("Lily went to the park.");
+  auto r1 = chat.value().generate(turn1, g);
+  ASSERT_TRUE(r1) << r1.error().message;
+  EXPECT_EQ(r1.value().metrics.n_reused_tokens, 0u);
+
+  // Turn 2: BOS + turn 1 + its reply (minus the last token, never evaluated) + new text.
+  std::vector<TokenId> turn2 = turn1;
+  turn2.insert(turn2.end(), r1.value().generated_tokens.begin(), r1.value().generated_tokens.end() - 1);
+  const auto more = tok.encode(" She saw a dog.");
+  turn2.insert(turn2.end(), more.begin(), more.end());
+  auto r2 = chat.value().generate(turn2, g);
+  ASSERT_TRUE(r2) << r2.error().message;
+  const std::size_t input = turn2.size() + 1;  // BOS
+  EXPECT_EQ(r2.value().metrics.n_reused_tokens, input - more.size());
+  EXPECT_EQ(r2.value().metrics.n_prompt_tokens, more.size());
+  GenerateOptions plain = greedy(12);
+  auto f2 = fresh.value().generate(turn2, plain);
+  ASSERT_TRUE(f2);
+  EXPECT_EQ(r2.value().generated_tokens, f2.value().generated_tokens);
+
+  // A diverging history evaluates from the first difference; the same input again re-evaluates only its last token.
+  auto r3 = chat.value().generate(more, g);
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3.value().metrics.n_reused_tokens, 1u);  // BOS
+  auto r4 = chat.value().generate(more, g);
+  ASSERT_TRUE(r4);
+  EXPECT_EQ(r4.value().metrics.n_reused_tokens, more.size());
+  EXPECT_EQ(r4.value().metrics.n_prompt_tokens, 1u);
+  EXPECT_EQ(r4.value().generated_tokens, r3.value().generated_tokens);
+
+  // Without reuse_kv the cache restarts; all_logits cannot reuse.
+  auto r5 = chat.value().generate(more, plain);
+  ASSERT_TRUE(r5);
+  EXPECT_EQ(r5.value().metrics.n_reused_tokens, 0u);
+  GenerateOptions both = g;
+  both.all_logits = true;
+  EXPECT_EQ(chat.value().generate(more, both).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(Engine, AddBosAndStopIdsOverrideTheModel) {
+  auto e = make_engine(stories_options());
+  ASSERT_TRUE(e);
+  const auto prompt = e.value().tokenizer()->encode("Once upon a time");
+  GenerateOptions g = greedy(8);
+  g.add_bos = false;
+  auto no_bos = e.value().generate(prompt, g);
+  ASSERT_TRUE(no_bos);
+  EXPECT_EQ(no_bos.value().input_tokens, prompt);
+  EXPECT_EQ(e.value().generate({}, g).error().code, ErrorCode::kInvalidArgument);  // nothing to run
+
+  auto base = e.value().generate(prompt, greedy(8));
+  ASSERT_TRUE(base);
+  const auto& gen = base.value().generated_tokens;
+  // The first position whose token did not come before: stopping there keeps exactly the tokens before it.
+  std::size_t k = 1;
+  while (k < gen.size() && std::find(gen.begin(), gen.begin() + static_cast<std::ptrdiff_t>(k), gen[k]) !=
+                               gen.begin() + static_cast<std::ptrdiff_t>(k)) {
+    ++k;
+  }
+  ASSERT_LT(k, gen.size());
+  GenerateOptions stop = greedy(8);
+  stop.stop_ids = {gen[k]};
+  auto stopped = e.value().generate(prompt, stop);
+  ASSERT_TRUE(stopped);
+  EXPECT_EQ(stopped.value().stop_reason, StopReason::kEos);
+  EXPECT_EQ(stopped.value().generated_tokens,
+            std::vector<TokenId>(gen.begin(), gen.begin() + static_cast<std::ptrdiff_t>(k)));
+}
+
 TEST(Engine, StopsAtEosAndAtTheCallback) {
   EngineOptions o;
   o.model_dir = kShared + "/capp-gpt2-tiny";

@@ -73,6 +73,7 @@ struct EngineData {
   Coverage coverage;
   std::unique_ptr<Executor> executor;
   double load_ms = 0;
+  std::vector<tokenizer::TokenId> kv_tokens;  // the tokens at KV cache positions [0, size) after the last call
 };
 
 }  // namespace detail
@@ -196,8 +197,12 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   const std::optional<TokenId> bos = bos_of(*data_);
   std::vector<TokenId> eos = config.eos_ids;  // generation stops at any of them
   if (eos.empty() && data_->tokenizer && data_->tokenizer->eos_id()) eos.push_back(*data_->tokenizer->eos_id());
+  eos.insert(eos.end(), options.stop_ids.begin(), options.stop_ids.end());
   GenerationResult result;
-  const bool add_bos = prepends_bos(*data_, prompt.empty());
+  const bool add_bos = bos && options.add_bos.value_or(prepends_bos(*data_, prompt.empty()));
+  if (options.reuse_kv && options.all_logits) {
+    return fail(ErrorCode::kInvalidArgument, "[engine] all_logits needs every position evaluated: not with reuse_kv");
+  }
   if (prompt.empty() && !bos) {
     return fail(ErrorCode::kInvalidArgument,
                 "[engine] the prompt is empty and the model defines no BOS token: "
@@ -211,6 +216,9 @@ Result<GenerationResult> InferenceEngine<State>::generate(
                                                    std::to_string(config.vocab_size) + ")");
     }
     result.input_tokens.push_back(id);
+  }
+  if (result.input_tokens.empty()) {
+    return fail(ErrorCode::kInvalidArgument, "[engine] the prompt is empty and BOS is not added: nothing to run");
   }
   if (result.input_tokens.size() > plan.n_ctx) {
     return fail(ErrorCode::kContextOverflow, "[engine] the prompt has " + std::to_string(result.input_tokens.size()) +
@@ -232,8 +240,16 @@ Result<GenerationResult> InferenceEngine<State>::generate(
     std::copy(values.begin(), values.end(),
               result.logits[pass_row0 + row].begin() + static_cast<std::ptrdiff_t>(first_id));
   };
+  // Positions kept from the previous call: the common prefix, less the last input token (its logits are needed).
+  std::size_t reused = 0;
+  if (options.reuse_kv) {
+    const std::vector<TokenId>& cached = data_->kv_tokens;
+    while (reused < cached.size() && reused < input.size() && cached[reused] == input[reused]) ++reused;
+    reused = std::min(reused, input.size() - 1);
+  }
+  data_->kv_tokens.clear();  // in flux until this call returns
   result.passes.emplace_back();
-  for (std::size_t pos = 0; pos < input.size(); pos += plan.n_batch) {
+  for (std::size_t pos = reused; pos < input.size(); pos += plan.n_batch) {
     const std::size_t n = std::min(plan.n_batch, input.size() - pos);
     pass_row0 = pos;
     EDGE_RT_TRY(auto p, ex.forward(input.subspan(pos, n), pos, options.all_logits ? &keep_rows : nullptr));
@@ -295,9 +311,10 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   m.load_ms = data_->load_ms;
   m.prefill_ms = prefill_ms;
   m.decode_ms = decode_ms;
-  m.n_prompt_tokens = input.size();
+  m.n_prompt_tokens = input.size() - reused;
+  m.n_reused_tokens = reused;
   m.n_generated_tokens = result.generated_tokens.size();
-  m.prefill_tok_s = prefill_ms > 0 ? static_cast<double>(input.size()) * 1000.0 / prefill_ms : 0;
+  m.prefill_tok_s = prefill_ms > 0 ? static_cast<double>(m.n_prompt_tokens) * 1000.0 / prefill_ms : 0;
   // Forward passes in decode: one per generated token except the last.
   const std::size_t decode_passes = pos - input.size();
   m.decode_tok_s = decode_ms > 0 ? static_cast<double>(decode_passes) * 1000.0 / decode_ms : 0;
@@ -311,6 +328,7 @@ Result<GenerationResult> InferenceEngine<State>::generate(
   }
   m.min_threads = min_threads;
   m.overlap_efficiency = m.io_ms > 0 ? std::clamp((m.io_ms - m.stall_ms) / m.io_ms, 0.0, 1.0) : 1.0;
+  data_->kv_tokens.assign(history.begin(), history.begin() + static_cast<std::ptrdiff_t>(pos));
   return result;
 }
 

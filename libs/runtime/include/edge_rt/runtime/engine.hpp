@@ -124,6 +124,15 @@ struct GenerateOptions {
   std::size_t max_new_tokens = 128;  ///< New tokens at most (-n); 0 runs the prompt only.
   SamplingParams sampling;
   bool stop_at_eos = true;
+  /// More ids that end generation with StopReason::kEos when stop_at_eos (a chat template's end-of-turn tokens).
+  std::vector<TokenId> stop_ids;
+  /// Put BOS before the prompt: nullopt follows the model (adds_bos()); false when the prompt already has what it
+  /// needs (a rendered chat template, which holds BOS itself where the model wants one).
+  std::optional<bool> add_bos;
+  /// Keep the KV cache of the previous generate() call: positions whose tokens equal the start of this call's
+  /// input are not evaluated again (the last input token always is, for its logits). A chat resends the whole
+  /// conversation each turn and prefills only the new turn. Not with all_logits.
+  bool reuse_kv = false;
   bool all_logits = false;        ///< Keep the logits of every input position (prefill) in the result.
   RunControl* control = nullptr;  ///< Optional, not owned; must outlive generate().
 };
@@ -143,6 +152,7 @@ struct Metrics {
   double prefill_ms = 0;
   double decode_ms = 0;             ///< Forward passes of the generated tokens.
   std::size_t n_prompt_tokens = 0;  ///< Input positions evaluated in prefill (BOS included).
+  std::size_t n_reused_tokens = 0;  ///< Input positions whose KV entries were kept from the previous call.
   std::size_t n_generated_tokens = 0;
   double prefill_tok_s = 0;
   double decode_tok_s = 0;
@@ -201,9 +211,11 @@ class InferenceEngine final {
   [[nodiscard]] Result<InferenceEngine<Ready>> prepare() && requires std::same_as<State, Planned>;
 
   /// Generates after `prompt` (ids; may be empty: then it starts from BOS, and a model without BOS is an error).
-  /// Llama-family models get BOS prepended. The KV cache restarts at position 0 on every call.
-  /// Errors: kInvalidArgument (an id outside the vocabulary, empty prompt without BOS, bad sampling params),
-  /// kContextOverflow (the prompt does not fit the context), kIoError (streaming a weight failed).
+  /// Llama-family models get BOS prepended (GenerateOptions::add_bos overrides). The KV cache restarts at
+  /// position 0 on every call unless GenerateOptions::reuse_kv keeps the positions the previous call computed.
+  /// Errors: kInvalidArgument (an id outside the vocabulary, empty prompt without BOS, bad sampling params,
+  /// reuse_kv with all_logits), kContextOverflow (the prompt does not fit the context), kIoError (streaming a
+  /// weight failed; the KV cache is then dropped).
   Result<GenerationResult> generate(std::span<const TokenId> prompt, const GenerateOptions& options,
                                     const TokenCallback& on_token = {}) requires std::same_as<State, Ready>;
 
