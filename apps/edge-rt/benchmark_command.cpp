@@ -210,7 +210,13 @@ void print_csv(const boost::json::array& records) {
     for (const char* c : kColumns) {
       const boost::json::value& v = r.as_object().at(c);
       line += line.empty() ? "" : ",";
-      line += v.is_string() ? "\"" + std::string(v.as_string()) + "\"" : boost::json::serialize(v);
+      if (v.is_string()) {  // appended piecewise: GCC 12's -Wrestrict misreads "\"" + s + "\"" here
+        line += '"';
+        line.append(v.as_string().data(), v.as_string().size());
+        line += '"';
+      } else {
+        line += boost::json::serialize(v);
+      }
     }
     std::printf("%s\n", line.c_str());
   }

@@ -5,6 +5,7 @@
 
 #include <edge_rt/core/result.hpp>
 #include <edge_rt/runtime/engine.hpp>
+#include <edge_rt/tokenizer/chat_template.hpp>
 
 #include <boost/json/object.hpp>
 
@@ -40,5 +41,18 @@ std::function<int()> add_status_command(CLI::App& app);
 std::function<int()> add_quantize_command(CLI::App& app);
 std::function<int()> add_perplexity_command(CLI::App& app);
 std::function<int()> add_benchmark_command(CLI::App& app);
+std::function<int()> add_template_command(CLI::App& app);
+
+/// A model's chat template ready to render, with the BOS / EOS texts it sees.
+struct ModelChatTemplate {
+  tokenizer::ChatTemplate tmpl;
+  tokenizer::ChatTemplateOptions options;
+  std::string label;
+};
+/// `name_or_file`: a built-in template name or a Jinja file (the special-token texts then come from `tok`, which
+/// may be null); empty: the model's own (tokenizer::find_chat_template). Errors: kMissingField when the model has
+/// none, kInvalidArgument for an unknown name, the template's parse errors.
+Result<ModelChatTemplate> model_chat_template(const std::filesystem::path& model, const std::string& name_or_file,
+                                              const tokenizer::Tokenizer* tok);
 
 }  // namespace edge_rt::cli

@@ -41,11 +41,14 @@ int main(int argc, char** argv) {
   auto quantize = edge_rt::cli::add_quantize_command(app);
   auto perplexity = edge_rt::cli::add_perplexity_command(app);
   auto benchmark = edge_rt::cli::add_benchmark_command(app);
-  // llama.cpp spells --gpu-layers "-ngl"; CLI11 takes single-dash names of one letter only, so it gets the long
-  // spelling "--ngl" before parsing.
+  auto chat_template = edge_rt::cli::add_template_command(app);
+  // llama.cpp spells --gpu-layers "-ngl", --conversation "-cnv" and --system-prompt "-sys"; CLI11 takes
+  // single-dash names of one letter only, so they get the spellings "--ngl", "--cnv", "--sys" before parsing.
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::string& arg : args) {
-    if (arg == "-ngl" || arg.starts_with("-ngl=")) arg.insert(0, "-");
+    for (const char* name : {"-ngl", "-cnv", "-sys"}) {
+      if (arg == name || (arg.starts_with(name) && arg[std::string_view(name).size()] == '=')) arg.insert(0, "-");
+    }
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes the vector form last argument first
   try {
@@ -57,7 +60,8 @@ int main(int argc, char** argv) {
   // The libraries return errors as Result; what can still escape is the standard library's own (allocation
   // failure, a filesystem or thread error). It ends the command with the usual error line, never an abort.
   try {
-    if (app.got_subcommand("run")) return run();
+    if (app.got_subcommand("run") || app.got_subcommand("chat")) return run();
+    if (app.got_subcommand("template")) return chat_template();
     if (app.got_subcommand("tokenize")) return tokenize();
     if (app.got_subcommand("inspect")) return inspect();
     if (app.got_subcommand("status")) return status();

@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "generation.hpp"
 #include "preset.hpp"
 
 #include <edge_rt/core/data_dir.hpp>
@@ -18,39 +19,6 @@
 namespace edge_rt::cli {
 
 namespace {
-
-struct RunArgs {
-  std::string model;  // empty: neither -m nor the preset gave one, so default_model_dir()
-  std::string prompt;
-  std::string prompt_file;
-  std::string prompt_tokens;
-  std::vector<std::string> stop;            // not shown
-  std::vector<std::string> reverse_prompt;  // shown, as llama.cpp does
-  bool ignore_eos = false;
-  std::int64_t n_predict = 128;
-  std::string memory_budget;
-  std::string strategy = "greedy-grouping";
-  std::int64_t threads = 0;
-  std::int64_t ctx_size = 0;
-  std::int64_t ctx_cap = 0;  // a preset's ctx_size: capped at the model's maximum, where --ctx-size is not
-  double temperature = 0.8;
-  std::int64_t top_k = 40;
-  double top_p = 0.95;
-  double min_p = 0.05;
-  double repeat_penalty = 1.0;
-  std::int64_t seed = -1;
-  std::string output = "text";
-  std::string preset;
-  std::string model_flag = "-m";  // how messages name where the model folder came from
-  bool all_logits = false;
-  bool verbose = false;
-  bool cold_cache = false;
-  bool use_mmap = false;
-  bool no_monitor = false;
-  std::string monitor_root = "/";
-  resource_monitor::AdaptPolicy policy;  // from the preset's thresholds
-  DeviceFlags devices;
-};
 
 boost::json::object metrics_json(const runtime::GenerationResult& r, const partition_planner::ExecutionPlan& plan,
                                  std::uint64_t streamed_per_token, std::uint64_t seed) {
@@ -129,20 +97,8 @@ Result<std::string> read_stdin(std::uint64_t max_bytes) {
 }
 
 Result<int> run(const RunArgs& a) {
-  runtime::EngineOptions options;
-  options.model_dir = a.model;
-  options.strategy = a.strategy;
-  options.n_threads = static_cast<std::int32_t>(a.threads);
-  options.cold_cache = a.cold_cache;
-  options.use_mmap = a.use_mmap;
-  EDGE_RT_TRY(options.devices, resolve_devices(a.devices));
-  EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
   // The tokenizer comes first: the prompt's length sizes the KV cache and the prefill batch.
-  EDGE_RT_TRY(check_model_folder(options.model_dir, a.model_flag.c_str()));
-  if (tokenizer::has_tokenizer_files(options.model_dir)) {
-    EDGE_RT_TRY(auto tok, tokenizer::load_tokenizer(options.model_dir));
-    options.tokenizer = std::move(tok);
-  }
+  EDGE_RT_TRY(runtime::EngineOptions options, engine_options(a));
   std::string prompt_text = a.prompt;
   if (!a.prompt_file.empty()) {
     EDGE_RT_TRY(prompt_text, read_regular_file(a.prompt_file, kMaxTextBytes, "[run] -f"));
@@ -179,16 +135,9 @@ Result<int> run(const RunArgs& a) {
   print_fallbacks(planned.coverage());
   EDGE_RT_TRY(auto engine, std::move(planned).prepare());
 
-  runtime::GenerateOptions gen;
+  runtime::GenerateOptions gen = generate_options(a);
   gen.max_new_tokens = n_new;
   gen.all_logits = a.all_logits;
-  gen.stop_at_eos = !a.ignore_eos;
-  gen.sampling.temperature = static_cast<float>(a.temperature);
-  gen.sampling.top_k = static_cast<std::int32_t>(a.top_k);
-  gen.sampling.top_p = static_cast<float>(a.top_p);
-  gen.sampling.min_p = static_cast<float>(a.min_p);
-  gen.sampling.repeat_penalty = static_cast<float>(a.repeat_penalty);
-  gen.sampling.seed = a.seed < 0 ? std::random_device{}() : static_cast<std::uint64_t>(a.seed);
 
   // Run-time adaptation: a monitor thread re-reads thermal and battery state and caps threads or paces decoding.
   runtime::RunControl control;
@@ -292,24 +241,63 @@ Result<int> run(const RunArgs& a) {
 
 }  // namespace
 
-std::function<int()> add_run_command(CLI::App& app) {
-  auto args = std::make_shared<RunArgs>();
-  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
-  cmd->add_option("-m,--model", args->model, "Model folder (default: the embedded stories260K)");
-  auto* prompt = cmd->add_option("-p,--prompt", args->prompt, "Prompt text (empty: start from BOS; -: standard input)");
-  auto* file = cmd->add_option("-f,--file", args->prompt_file, "Read the prompt from a file");
-  file->excludes(prompt);
-  cmd->add_option("--stop", args->stop,
-                  "Stop when the output shows this text, which is not printed (repeatable; as ollama's stop)")
-      ->check(CLI::Validator([](std::string& s) { return s.empty() ? "an empty stop string" : ""; }, "TEXT"));
-  cmd->add_option("-r,--reverse-prompt", args->reverse_prompt,
-                  "Stop after this text appears in the output, printed (repeatable; as llama.cpp's -r)")
-      ->check(CLI::Validator([](std::string& s) { return s.empty() ? "an empty reverse prompt" : ""; }, "TEXT"));
+Result<runtime::EngineOptions> engine_options(const RunArgs& a) {
+  runtime::EngineOptions options;
+  options.model_dir = a.model;
+  options.strategy = a.strategy;
+  options.n_threads = static_cast<std::int32_t>(a.threads);
+  options.cold_cache = a.cold_cache;
+  options.use_mmap = a.use_mmap;
+  EDGE_RT_TRY(options.devices, resolve_devices(a.devices));
+  EDGE_RT_TRY(options.budget, resolve_budget(a.memory_budget));
+  EDGE_RT_TRY(check_model_folder(options.model_dir, a.model_flag.c_str()));
+  if (tokenizer::has_tokenizer_files(options.model_dir)) {
+    EDGE_RT_TRY(auto tok, tokenizer::load_tokenizer(options.model_dir));
+    options.tokenizer = std::move(tok);
+  }
+  return options;
+}
+
+runtime::GenerateOptions generate_options(const RunArgs& a) {
+  runtime::GenerateOptions gen;
+  gen.stop_at_eos = !a.ignore_eos;
+  gen.sampling.temperature = static_cast<float>(a.temperature);
+  gen.sampling.top_k = static_cast<std::int32_t>(a.top_k);
+  gen.sampling.top_p = static_cast<float>(a.top_p);
+  gen.sampling.min_p = static_cast<float>(a.min_p);
+  gen.sampling.repeat_penalty = static_cast<float>(a.repeat_penalty);
+  gen.sampling.seed = a.seed < 0 ? std::random_device{}() : static_cast<std::uint64_t>(a.seed);
+  return gen;
+}
+
+namespace {
+// The flags of `run` and `chat`; `chat` has no prompt flags, and chat-only flags on `run` go with -cnv.
+void add_generation_flags(CLI::App* cmd, RunArgs* args, bool chat) {
+  cmd->add_option("-m,--model", args->model, "Model folder or .gguf file (default: the embedded stories260K)");
+  if (!chat) {
+    auto* prompt =
+        cmd->add_option("-p,--prompt", args->prompt, "Prompt text (empty: start from BOS; -: standard input)");
+    auto* file = cmd->add_option("-f,--file", args->prompt_file, "Read the prompt from a file");
+    file->excludes(prompt);
+    cmd->add_option("--stop", args->stop,
+                    "Stop when the output shows this text, which is not printed (repeatable; as ollama's stop)")
+        ->check(CLI::Validator([](std::string& s) { return s.empty() ? "an empty stop string" : ""; }, "TEXT"));
+    cmd->add_option("-r,--reverse-prompt", args->reverse_prompt,
+                    "Stop after this text appears in the output, printed (repeatable; as llama.cpp's -r)")
+        ->check(CLI::Validator([](std::string& s) { return s.empty() ? "an empty reverse prompt" : ""; }, "TEXT"));
+    cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt as comma-separated token ids, e.g. 1,2,3")
+        ->excludes(prompt)
+        ->excludes(file);
+    cmd->add_flag("--cnv,--conversation", args->conversation, "Chat mode: the same as `edge-rt chat` (-cnv)");
+  }
+  cmd->add_option("--sys,--system-prompt", args->system_prompt, "Chat: the system message (-sys)");
+  cmd->add_option("--chat-template", args->chat_template,
+                  "Chat: a built-in template (chatml, llama2, llama3, gemma, phi3, mistral) or a Jinja file, "
+                  "instead of the model's own");
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past the end-of-sequence token");
-  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt as comma-separated token ids, e.g. 1,2,3")
-      ->excludes(prompt)
-      ->excludes(file);
-  cmd->add_option("-n,--n-predict", args->n_predict, "New tokens to generate")
+  cmd->add_option("-n,--n-predict", args->n_predict,
+                  chat ? "New tokens per reply at most (default: until the end of the turn or the context)"
+                       : "New tokens to generate")
       ->check(CLI::Range(std::int64_t{0}, kMaxCount))
       ->capture_default_str();
   cmd->add_option("--memory-budget", args->memory_budget,
@@ -352,38 +340,56 @@ std::function<int()> add_run_command(CLI::App& app) {
                 "Do not watch thermal zones and the battery (by default a hot zone or a low battery lowers threads "
                 "and paces decoding; thresholds from the preset)");
   cmd->add_option("--monitor-root", args->monitor_root, "Folder the monitor reads /proc and /sys under (default: /)");
-  return [args, cmd]() -> int {
-    RunArgs a = *args;
-    if (!a.preset.empty()) {
-      auto preset = load_preset(a.preset);
-      if (!preset) return report(preset.error());
-      const Preset& p = preset.value();
-      apply(p.model, *cmd, "--model", a.model);
-      a.model_flag = model_flag(*cmd, p);
-      apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
-      apply(p.strategy, *cmd, "--strategy", a.strategy);
-      apply(p.num_threads, *cmd, "--threads", a.threads);
-      apply(p.ctx_size, *cmd, "--ctx-size", a.ctx_cap);
-      apply(p.n_predict, *cmd, "--n-predict", a.n_predict);
-      apply(p.temperature, *cmd, "--temperature", a.temperature);
-      apply(p.top_k, *cmd, "--top-k", a.top_k);
-      apply(p.top_p, *cmd, "--top-p", a.top_p);
-      apply(p.min_p, *cmd, "--min-p", a.min_p);
-      apply(p.repeat_penalty, *cmd, "--repeat-penalty", a.repeat_penalty);
-      apply(p.seed, *cmd, "--seed", a.seed);
-      apply_device_preset(p, *cmd, a.devices);
-      auto policy = p.adapt_policy();
-      if (!policy) return report(policy.error());
-      a.policy = policy.value();
-    }
-    if (a.model.empty() && cmd->get_option("--model")->count() == 0) {
-      auto dir = default_model_dir();
-      if (!dir) return report(dir.error());
-      a.model = dir.value().string();
-    }
-    auto status = run(a);
-    if (!status) return report(status.error());
-    return status.value();
+}
+
+int run_action(const RunArgs& args, CLI::App* cmd, bool chat) {
+  RunArgs a = args;
+  a.conversation = a.conversation || chat;
+  a.n_predict_given = cmd->get_option("--n-predict")->count() > 0;
+  if (!a.preset.empty()) {
+    auto preset = load_preset(a.preset);
+    if (!preset) return report(preset.error());
+    const Preset& p = preset.value();
+    apply(p.model, *cmd, "--model", a.model);
+    a.model_flag = model_flag(*cmd, p);
+    apply(p.memory_budget, *cmd, "--memory-budget", a.memory_budget);
+    apply(p.strategy, *cmd, "--strategy", a.strategy);
+    apply(p.num_threads, *cmd, "--threads", a.threads);
+    apply(p.ctx_size, *cmd, "--ctx-size", a.ctx_cap);
+    apply(p.n_predict, *cmd, "--n-predict", a.n_predict);
+    a.n_predict_given = a.n_predict_given || p.n_predict.has_value();
+    apply(p.temperature, *cmd, "--temperature", a.temperature);
+    apply(p.top_k, *cmd, "--top-k", a.top_k);
+    apply(p.top_p, *cmd, "--top-p", a.top_p);
+    apply(p.min_p, *cmd, "--min-p", a.min_p);
+    apply(p.repeat_penalty, *cmd, "--repeat-penalty", a.repeat_penalty);
+    apply(p.seed, *cmd, "--seed", a.seed);
+    apply_device_preset(p, *cmd, a.devices);
+    auto policy = p.adapt_policy();
+    if (!policy) return report(policy.error());
+    a.policy = policy.value();
+  }
+  if (a.model.empty() && cmd->get_option("--model")->count() == 0) {
+    auto dir = default_model_dir();
+    if (!dir) return report(dir.error());
+    a.model = dir.value().string();
+  }
+  auto status = a.conversation ? run_chat(a) : run(a);
+  if (!status) return report(status.error());
+  return status.value();
+}
+}  // namespace
+
+std::function<int()> add_run_command(CLI::App& app) {
+  auto run_args = std::make_shared<RunArgs>();
+  auto chat_args = std::make_shared<RunArgs>();
+  CLI::App* run_cmd = app.add_subcommand("run", "Generate text from a prompt");
+  CLI::App* chat_cmd =
+      app.add_subcommand("chat", "Chat with an instruct model in its chat template, keeping the KV cache across turns");
+  add_generation_flags(run_cmd, run_args.get(), false);
+  add_generation_flags(chat_cmd, chat_args.get(), true);
+  return [=]() -> int {
+    return chat_cmd->parsed() ? run_action(*chat_args, chat_cmd, true) : run_action(*run_args, run_cmd, false);
   };
 }
 
