@@ -64,7 +64,10 @@ LLAMA_SHAPES = {  # hidden, layers, heads, kv_heads, intermediate, vocab, max_po
     "llama-256": (256, 2, 4, 2, 512, 512, 256),  # rows of whole K-quant blocks
     "llama3.2-1b": (2048, 16, 32, 8, 8192, 128256, 131072),
     "llama3-tiny": (64, 2, 4, 2, 160, 512, 256),
+    "mistral-tiny": (64, 2, 4, 2, 160, 512, 256),
 }
+# Mistral: the Llama layout with sliding-window attention; the tiny window of 8 is shorter than the test prompts.
+MISTRAL_WINDOW = {"mistral-tiny": 8}
 # Llama 3.x: tied embeddings, theta 500000, rope_scaling "llama3". The tiny shape's original context of 64 puts its
 # 8 frequencies of head_dim 16 in all three bands (kept, ramped, divided).
 LLAMA3 = {
@@ -202,6 +205,11 @@ def llama_layout(arch: str) -> tuple[dict, list[Tensor]]:
             Tensor(p + "mlp.down_proj.weight", (d, ff), "normal"),
         ]
     t += [Tensor("model.norm.weight", (d,), "ones"), Tensor("lm_head.weight", (vocab, d), "normal")]
+    if arch in MISTRAL_WINDOW:
+        config["architectures"], config["model_type"] = ["MistralForCausalLM"], "mistral"
+        config["sliding_window"] = MISTRAL_WINDOW[arch]
+        for x in t:
+            x.init = "near1" if x.init == "ones" else x.init
     if arch in LLAMA3:
         config["rope_theta"], config["rope_scaling"] = LLAMA3[arch]
         config["tie_word_embeddings"] = True

@@ -166,32 +166,39 @@ TEST(Kernels, RopeInterleavedIsRotateHalfOnPermutedRows) {
   }
 }
 
+// Causal, optionally through a sliding window (keys (p - window, p]) and with soft-capped scores (Gemma-2).
 TEST_P(KernelsPerTarget, AttentionIsCausalWithGroupedQueryHeads) {
-  const std::size_t heads = 4, kv_heads = 2, hd = 5, pos0 = 3, n = 2, ctx = pos0 + n;
+  const std::size_t heads = 4, kv_heads = 2, hd = 5, pos0 = 3, n = 3, ctx = pos0 + n;
   auto q = random_vector(n * heads * hd, 10);
   auto k = random_vector(ctx * kv_heads * hd, 11);
   auto v = random_vector(ctx * kv_heads * hd, 12);
-  std::vector<float> out(n * heads * hd), scratch(ctx);
-  AttentionArgs args{n, pos0, heads, kv_heads, hd, 1.0f / std::sqrt(float(hd))};
-  attention(args, q, k, v, scratch, out);
-  for (std::size_t t = 0; t < n; ++t) {
-    for (std::size_t h = 0; h < heads; ++h) {
-      const std::size_t kvh = h / (heads / kv_heads);
-      const std::size_t keys = pos0 + t + 1;
-      std::vector<double> s(keys);
-      double max = -1e300, sum = 0;
-      for (std::size_t p = 0; p < keys; ++p) {
-        double dot = 0;
-        for (std::size_t c = 0; c < hd; ++c)
-          dot += double{q[(t * heads + h) * hd + c]} * k[(p * kv_heads + kvh) * hd + c];
-        s[p] = dot / std::sqrt(double(hd));
-        max = std::max(max, s[p]);
-      }
-      for (double& e : s) sum += (e = std::exp(e - max));
-      for (std::size_t c = 0; c < hd; ++c) {
-        double o = 0;
-        for (std::size_t p = 0; p < keys; ++p) o += s[p] / sum * v[(p * kv_heads + kvh) * hd + c];
-        EXPECT_NEAR(out[(t * heads + h) * hd + c], o, 1e-5);
+  for (auto [window, softcap] : {std::pair<std::size_t, float>{0, 0.0f}, {2, 0.0f}, {0, 0.3f}, {4, 0.5f}}) {
+    std::vector<float> out(n * heads * hd), scratch(ctx);
+    AttentionArgs args{n, pos0, heads, kv_heads, hd, 1.0f / std::sqrt(float(hd))};
+    args.window = window;
+    args.softcap = softcap;
+    attention(args, q, k, v, scratch, out);
+    for (std::size_t t = 0; t < n; ++t) {
+      for (std::size_t h = 0; h < heads; ++h) {
+        const std::size_t kvh = h / (heads / kv_heads);
+        const std::size_t last = pos0 + t;
+        const std::size_t first = window > 0 && last + 1 > window ? last + 1 - window : 0;
+        std::vector<double> s(last + 1, 0.0);
+        double max = -1e300, sum = 0;
+        for (std::size_t p = first; p <= last; ++p) {
+          double dot = 0;
+          for (std::size_t c = 0; c < hd; ++c)
+            dot += double{q[(t * heads + h) * hd + c]} * k[(p * kv_heads + kvh) * hd + c];
+          s[p] = dot / std::sqrt(double(hd));
+          if (softcap > 0) s[p] = softcap * std::tanh(s[p] / softcap);
+          max = std::max(max, s[p]);
+        }
+        for (std::size_t p = first; p <= last; ++p) sum += (s[p] = std::exp(s[p] - max));
+        for (std::size_t c = 0; c < hd; ++c) {
+          double o = 0;
+          for (std::size_t p = first; p <= last; ++p) o += s[p] / sum * v[(p * kv_heads + kvh) * hd + c];
+          EXPECT_NEAR(out[(t * heads + h) * hd + c], o, 1e-5) << "window " << window << " softcap " << softcap;
+        }
       }
     }
   }

@@ -36,9 +36,10 @@ except ImportError:  # pragma: no cover
 from gpt2 import load_safetensors
 from hf_llama import Model
 
-FAMILIES = {"llama-tiny": "llama", "llama3-tiny": "llama", "qwen2-tiny": "qwen2", "qwen3-tiny": "qwen3"}
+FAMILIES = {"llama-tiny": "llama", "llama3-tiny": "llama", "qwen2-tiny": "qwen2", "qwen3-tiny": "qwen3",
+            "mistral-tiny": "mistral"}
 PROMPT = [403, 407, 261, 378, 9, 17, 300, 42, 88, 123, 7, 499, 256, 31, 64, 200, 5, 77, 310, 12, 401, 9, 150, 33]  # < 512
-BOS = {"llama": [1], "qwen2": [], "qwen3": []}  # Llama puts BOS (config bos_token_id) before a prompt, Qwen nothing
+BOS = {"llama": [1], "qwen2": [], "qwen3": [], "mistral": [1]}  # Llama puts BOS (config bos_token_id) before a prompt, Qwen nothing
 GGUF_BLOCK = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
               "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
               "self_attn.o_proj.weight": "attn_output.weight", "self_attn.q_proj.bias": "attn_q.bias",
@@ -66,11 +67,12 @@ def write_gguf_model(folder, family, path):
             if name not in w:
                 continue
             t = w[name]
-            if family == "llama" and hf in ("self_attn.q_proj.weight", "self_attn.k_proj.weight"):
+            if family in ("llama", "mistral") and hf in ("self_attn.q_proj.weight", "self_attn.k_proj.weight"):
                 t = to_meta_rows(t, heads if "q_proj" in hf else kv_heads)
             tensors.append(("blk.%d.%s" % (i, gg), t))
-    p = family + "."
-    kv = [("general.architecture", C.GGUF_STRING, family),
+    arch = "llama" if family == "mistral" else family  # llama.cpp writes Mistral as llama
+    p = arch + "."
+    kv = [("general.architecture", C.GGUF_STRING, arch),
           (p + "block_count", C.GGUF_U32, cfg["num_hidden_layers"]),
           (p + "context_length", C.GGUF_U32, cfg["max_position_embeddings"]),
           (p + "embedding_length", C.GGUF_U32, cfg["hidden_size"]),
@@ -98,6 +100,8 @@ def write_gguf_model(folder, family, path):
                 smooth = (old / wavelen - low) / (high - low)
                 factors.append(1.0 / ((1 - smooth) / factor + smooth))
         tensors.append(("rope_freqs.weight", np.array(factors, dtype=np.float32)))
+    if cfg.get("sliding_window"):
+        kv.append((p + "attention.sliding_window", C.GGUF_U32, cfg["sliding_window"]))
     if cfg.get("head_dim"):
         kv += [(p + "attention.key_length", C.GGUF_U32, cfg["head_dim"]),
                (p + "attention.value_length", C.GGUF_U32, cfg["head_dim"])]

@@ -181,6 +181,30 @@ TEST(HfConfig, QwenFamilies) {
   EXPECT_NE(r.error().message.find("qwen3.json: attention_bias is true"), std::string::npos) << r.error().message;
 }
 
+// Mistral-7B-v0.1's config.json keys: Llama with a sliding window (v0.2 and later: null, no window).
+TEST(HfConfig, MistralSlidingWindow) {
+  std::string mistral = R"({"architectures": ["MistralForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+    "max_position_embeddings": 32768, "model_type": "mistral", "num_attention_heads": 32, "num_hidden_layers": 32,
+    "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096,
+    "tie_word_embeddings": false, "vocab_size": 32000, "bos_token_id": 1, "eos_token_id": 2})";
+  auto parsed = parse_hf_config_text(mistral, "mistral.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().architecture, Architecture::kMistral);
+  EXPECT_EQ(parsed.value().sliding_window, 4096);
+  EXPECT_EQ(parsed.value().window_of(0), 4096);
+  EXPECT_EQ(parsed.value().window_of(31), 4096);
+  EXPECT_EQ(recipe_for(Architecture::kMistral).family, "mistral");
+  EXPECT_TRUE(recipe_for(Architecture::kMistral).prepends_bos);
+  mistral.replace(mistral.find("\"sliding_window\": 4096"), 22, "\"sliding_window\": null");
+  parsed = parse_hf_config_text(mistral, "mistral.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().window_of(5), 0);
+  mistral.replace(mistral.find("\"sliding_window\": null"), 22, "\"sliding_window\": -1");
+  parsed = parse_hf_config_text(mistral, "mistral.json");
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("sliding_window"), std::string::npos) << parsed.error().message;
+}
+
 TEST(HfConfig, LlamaWithGroupedQueryAttention) {
   auto parsed = parse_hf_config_text(kLlamaGqa, "gqa.json");
   ASSERT_TRUE(parsed) << parsed.error().message;

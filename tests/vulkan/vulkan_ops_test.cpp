@@ -374,6 +374,9 @@ TEST_P(Vulkan, SupportsAndDeviceFacts) {
   EXPECT_EQ(gpu_->supports({Op::kMatmul, DType::kQ4_0, 64, 64, /*input_major=*/true}).reason, Reason::kLayout);
   EXPECT_TRUE(gpu_->supports({Op::kMatmul, DType::kQ4_0, 64, 64, false}).ok());
   EXPECT_TRUE(gpu_->supports({Op::kAttention}).ok());
+  OpDesc windowed{Op::kAttention};
+  windowed.attention_extras = true;  // sliding window / soft-capping: the CPU's
+  EXPECT_EQ(gpu_->supports(windowed).reason, Reason::kOp);
   // An input-major weight past one binding cannot be split by rows.
   const auto too_many = static_cast<std::int64_t>(info.max_binding_bytes / 4 / 64 + 1);
   EXPECT_EQ(gpu_->supports({Op::kMatmul, DType::kF32, 64, too_many, true}).reason, Reason::kShape);

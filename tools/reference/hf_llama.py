@@ -8,6 +8,8 @@
   Qwen2  (models/qwen2/modeling_qwen2.py):  the same with biases on q_proj, k_proj and v_proj.
   Qwen3  (models/qwen3/modeling_qwen3.py):  no biases; q = q_norm(q), k = k_norm(k) over each head (RMSNorm with
            weight [head_dim], before RoPE); head_dim from config.
+  Mistral (models/mistral/modeling_mistral.py): Llama with sliding_window: query q sees keys k with
+           q - sliding_window < k <= q (masking_utils.sliding_window_overlay).
 
 RMSNorm: x / sqrt(mean(x^2) + eps) * w. RoPE: rotate-half pairs (i, i + head_dim/2), inv_freq = theta^(-2i/head_dim),
 scaled as rope_scaling "llama3" says (modeling_rope_utils.py _compute_llama3_parameters).
@@ -29,7 +31,8 @@ except ImportError:  # pragma: no cover
 
 from gpt2 import load_safetensors
 
-FAMILIES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3"}
+FAMILIES = {"LlamaForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3",
+            "MistralForCausalLM": "mistral"}
 
 
 def rms_norm(x, w, eps):
@@ -73,6 +76,7 @@ class Model:
         self.eps = cfg["rms_norm_eps"]
         self.theta = cfg.get("rope_theta", 10000.0)
         self.scaling = cfg.get("rope_scaling")
+        self.window = cfg.get("sliding_window") if self.family == "mistral" else None
         if self.scaling and self.scaling.get("rope_type", self.scaling.get("type")) != "llama3":
             raise SystemExit("hf_llama.py: only rope_scaling llama3 is implemented here")
         self.w = load_safetensors(os.path.join(model_dir, "model.safetensors"))
@@ -88,6 +92,8 @@ class Model:
         pos = np.arange(n, dtype=np.float64)
         h = w["model.embed_tokens.weight"][ids]
         mask = np.triu(np.full((n, n), -np.inf), 1)
+        if self.window:
+            mask += np.tril(np.full((n, n), -np.inf), -self.window)
         for i in range(self.n_layers):
             p = "model.layers.%d." % i
             x = rms_norm(h, w[p + "input_layernorm.weight"], self.eps)

@@ -33,11 +33,15 @@ json::value token_ids(const ModelConfig& c) {
 std::string config_json(const ModelConfig& c) {
   json::object o;
   if (c.architecture != Architecture::kGpt2) {
+    // A llama GGUF with a sliding window is Mistral v0.1 (llama.cpp writes it as llama).
+    const bool mistral = c.architecture == Architecture::kMistral || c.sliding_window > 0;
     const char* type = c.architecture == Architecture::kQwen2   ? "qwen2"
                        : c.architecture == Architecture::kQwen3 ? "qwen3"
+                       : mistral                                ? "mistral"
                                                                 : "llama";
     const char* name = c.architecture == Architecture::kQwen2   ? "Qwen2ForCausalLM"
                        : c.architecture == Architecture::kQwen3 ? "Qwen3ForCausalLM"
+                       : mistral                                ? "MistralForCausalLM"
                                                                 : "LlamaForCausalLM";
     o = {{"architectures", json::array{name}},
          {"model_type", type},
@@ -53,6 +57,7 @@ std::string config_json(const ModelConfig& c) {
          {"rope_theta", c.rope_theta},
          {"hidden_act", "silu"},
          {"tie_word_embeddings", c.tie_embeddings}};
+    if (mistral) o["sliding_window"] = c.sliding_window > 0 ? json::value(c.sliding_window) : json::value(nullptr);
   } else {
     o = {{"architectures", json::array{"GPT2LMHeadModel"}},
          {"model_type", "gpt2"},

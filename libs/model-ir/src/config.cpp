@@ -320,10 +320,15 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
     c.architecture = Architecture::kQwen3;
     EDGE_RT_TRY(const bool sliding, r.boolean("use_sliding_window", false));
     if (sliding) return r.error(ErrorCode::kUnsupported, "use_sliding_window is true; sliding-window attention");
+  } else if (name == "MistralForCausalLM" || name == "mistral") {
+    EDGE_RT_TRY(read_llama(r, c));
+    c.architecture = Architecture::kMistral;
+    EDGE_RT_TRY(const auto window, r.optional_ranged("sliding_window", 1, kMaxContext));
+    c.sliding_window = window.value_or(0);
   } else {
     return r.error(ErrorCode::kUnsupported, "architecture '" + name +
-                                                "', expected GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM "
-                                                "or Qwen3ForCausalLM");
+                                                "', expected GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM, "
+                                                "Qwen3ForCausalLM or MistralForCausalLM");
   }
   if (c.architecture != Architecture::kGpt2) {
     for (const char* key : {"attention_bias", "mlp_bias"}) {

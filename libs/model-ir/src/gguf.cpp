@@ -503,6 +503,9 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
   } else {
     EDGE_RT_TRY(c.norm_eps, positive_real(f, p + "attention.layer_norm_epsilon", std::nullopt, 1.0));
   }
+  if (llama_like && f.value(p + "attention.sliding_window")) {  // Mistral v0.1 as llama with a window
+    EDGE_RT_TRY(c.sliding_window, f.integer(p + "attention.sliding_window", 1, kMaxContext));
+  }
   if (llama_like && f.value(p + "attention.key_length")) {  // Qwen3: head_dim is not d_model / heads
     EDGE_RT_TRY(c.head_dim, f.integer(p + "attention.key_length", 2, kMaxHeadDim));
     if (f.value(p + "attention.value_length")) {

@@ -4,10 +4,11 @@
 namespace edge_rt::model_ir {
 
 namespace detail {
-extern const Recipe kGpt2Recipe;   // recipes/gpt2.cpp
-extern const Recipe kLlamaRecipe;  // recipes/llama.cpp
-extern const Recipe kQwen2Recipe;  // recipes/qwen2.cpp
-extern const Recipe kQwen3Recipe;  // recipes/qwen3.cpp
+extern const Recipe kGpt2Recipe;     // recipes/gpt2.cpp
+extern const Recipe kLlamaRecipe;    // recipes/llama.cpp
+extern const Recipe kQwen2Recipe;    // recipes/qwen2.cpp
+extern const Recipe kQwen3Recipe;    // recipes/qwen3.cpp
+extern const Recipe kMistralRecipe;  // recipes/mistral.cpp
 }  // namespace detail
 
 std::string_view value_name(Value v) noexcept {
@@ -83,6 +84,7 @@ const Recipe& recipe_for(Architecture architecture) noexcept {
     case Architecture::kLlama: return detail::kLlamaRecipe;
     case Architecture::kQwen2: return detail::kQwen2Recipe;
     case Architecture::kQwen3: return detail::kQwen3Recipe;
+    case Architecture::kMistral: return detail::kMistralRecipe;
   }
   return detail::kLlamaRecipe;
 }

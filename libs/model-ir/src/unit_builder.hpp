@@ -31,6 +31,19 @@ class UnitBuilder final {
   const Checkpoint& checkpoint_;
 };
 
+// Pre-norm attention with separate Q/K/V projections and RoPE (Llama, Mistral).
+inline constexpr Step kLlamaAttention[] = {
+    {StepOp::kNorm, Value::kResidual, Value::kNormed, WeightRole::kAttnNorm, {}, true, false},
+    {StepOp::kMatmul, Value::kNormed, Value::kQuery, WeightRole::kQ, {}, true, false},
+    {StepOp::kMatmul, Value::kNormed, Value::kKNew, WeightRole::kK, {}, true, false},
+    {StepOp::kMatmul, Value::kNormed, Value::kVNew, WeightRole::kV, {}, true, false},
+    {StepOp::kRope, Value::kQuery, Value::kQuery},
+    {StepOp::kRope, Value::kKNew, Value::kKNew},
+    {StepOp::kAttention, Value::kQuery, Value::kAttnOut},
+    {StepOp::kMatmul, Value::kAttnOut, Value::kNormed, WeightRole::kAttnOut, {}, true, false},
+    {StepOp::kAdd, Value::kNormed, Value::kResidual},
+};
+
 // SwiGLU (Shazeer 2020), shared by the Llama-layout families.
 inline constexpr Step kLlamaFeedForward[] = {
     {StepOp::kNorm, Value::kResidual, Value::kNormed, WeightRole::kFfnNorm, {}, true, false},

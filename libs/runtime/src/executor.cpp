@@ -280,6 +280,8 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
         args.n_kv_heads = static_cast<std::size_t>(config_.n_kv_heads);
         args.head_dim = hd;
         args.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        args.window = static_cast<std::size_t>(config_.window_of(static_cast<std::int64_t>(layer)));
+        args.softcap = config_.attn_softcap;
         on.attention(args, val(s.in), cache.subspan(layer * layer_elems, layer_elems),
                      cache.subspan((static_cast<std::size_t>(config_.n_layers) + layer) * layer_elems, layer_elems),
                      scratch(Scratch::kScores), val(s.out));

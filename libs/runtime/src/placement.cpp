@@ -42,7 +42,8 @@ struct OpRef {
   std::optional<WeightRole> matrix;  // the matrix it reads, if any
 };
 
-std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::Unit& unit) {
+std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::ModelConfig& config,
+                          const model_ir::Unit& unit) {
   std::vector<OpRef> ops;
   if (unit.kind == UnitKind::kEmbedding) {
     const model_ir::WeightRef* t = unit.find(WeightRole::kTokenEmbedding);
@@ -65,7 +66,10 @@ std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::Unit& 
       case StepOp::kSplitQkv: op.desc.op = backend::Op::kCopy; break;
       case StepOp::kHeadNorm: op.desc.op = backend::Op::kRmsNorm; break;
       case StepOp::kRope: op.desc.op = backend::Op::kRope; break;
-      case StepOp::kAttention: op.desc.op = backend::Op::kAttention; break;
+      case StepOp::kAttention:
+        op.desc.op = backend::Op::kAttention;
+        op.desc.attention_extras = config.window_of(unit.layer) > 0 || config.attn_softcap > 0;
+        break;
       case StepOp::kGeluTanh: op.desc.op = backend::Op::kGeluTanh; break;
       case StepOp::kSwiglu: op.desc.op = backend::Op::kSwiglu; break;
       case StepOp::kAdd: op.desc.op = backend::Op::kAdd; break;
@@ -198,7 +202,7 @@ Result<DevicePlacement> place(const model_ir::ModelGraph<model_ir::Validated>& g
   p.units.resize(units.size());
   std::vector<DeviceIndex> unit_device(units.size(), 0);
   std::vector<std::vector<OpRef>> ops(units.size());
-  for (std::size_t u = 0; u < units.size(); ++u) ops[u] = ops_of(recipe, units[u]);
+  for (std::size_t u = 0; u < units.size(); ++u) ops[u] = ops_of(recipe, graph.config(), units[u]);
   const auto n_layers = graph.config().n_layers;
   if (device) {
     const std::int64_t on_device =

@@ -11,6 +11,7 @@
 #include <hwy/aligned_allocator.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace edge_rt::backend::cpu {
@@ -262,12 +263,16 @@ void attention(const AttentionArgs& args, std::span<const float> q, std::span<co
     }
     const std::size_t kvh = h / group;
     for (std::size_t t = 0; t < args.n_tokens; ++t) {
-      const std::size_t n_keys = args.pos0 + t + 1;
+      const std::size_t first = args.first_key(t);
+      const std::size_t n_keys = args.pos0 + t + 1 - first;
       const float* qh = q.data() + (t * args.n_heads + h) * hd;
       float* scores = row.data();
-      simd::attn_scores(qh, k_cache.data() + kvh * hd, kv_stride, n_keys, hd, args.scale, scores);
+      simd::attn_scores(qh, k_cache.data() + first * kv_stride + kvh * hd, kv_stride, n_keys, hd, args.scale, scores);
+      if (args.softcap > 0.0f) {
+        for (std::size_t p = 0; p < n_keys; ++p) scores[p] = args.softcap * std::tanh(scores[p] / args.softcap);
+      }
       softmax(row.first(n_keys));
-      simd::attn_values(scores, v_cache.data() + kvh * hd, kv_stride, n_keys, hd,
+      simd::attn_values(scores, v_cache.data() + first * kv_stride + kvh * hd, kv_stride, n_keys, hd,
                         out.data() + (t * args.n_heads + h) * hd);
     }
   };

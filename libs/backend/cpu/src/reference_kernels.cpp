@@ -228,22 +228,24 @@ void attention(const AttentionArgs& args, std::span<const float> q, std::span<co
   const std::size_t group = args.n_heads / args.n_kv_heads;
   const std::size_t kv_stride = args.n_kv_heads * hd;
   for (std::size_t t = 0; t < args.n_tokens; ++t) {
-    const std::size_t n_keys = args.pos0 + t + 1;
+    const std::size_t first = args.first_key(t);
+    const std::size_t n_keys = args.pos0 + t + 1 - first;
     for (std::size_t h = 0; h < args.n_heads; ++h) {
       const float* qh = q.data() + (t * args.n_heads + h) * hd;
       const std::size_t kvh = h / group;
       std::span<float> scores = scratch.first(n_keys);
       for (std::size_t p = 0; p < n_keys; ++p) {
-        const float* kp = k_cache.data() + p * kv_stride + kvh * hd;
+        const float* kp = k_cache.data() + (first + p) * kv_stride + kvh * hd;
         float dot = 0.0f;
         for (std::size_t c = 0; c < hd; ++c) dot += qh[c] * kp[c];
         scores[p] = dot * args.scale;
+        if (args.softcap > 0.0f) scores[p] = args.softcap * std::tanh(scores[p] / args.softcap);
       }
       softmax(scores);
       float* oh = out.data() + (t * args.n_heads + h) * hd;
       std::fill(oh, oh + hd, 0.0f);
       for (std::size_t p = 0; p < n_keys; ++p) {
-        const float* vp = v_cache.data() + p * kv_stride + kvh * hd;
+        const float* vp = v_cache.data() + (first + p) * kv_stride + kvh * hd;
         for (std::size_t c = 0; c < hd; ++c) oh[c] += scores[p] * vp[c];
       }
     }

@@ -681,6 +681,9 @@ Result<memory_manager::BufferGuard> VulkanBackend::allocate(std::uint64_t bytes,
 }
 
 Support VulkanBackend::supports(const OpDesc& op) const noexcept {
+  if (op.op == Op::kAttention && op.attention_extras) {
+    return {Reason::kOp, "no Vulkan kernel for sliding-window or soft-capped attention yet"};
+  }
   const bool weights = op.op == Op::kMatmul || op.op == Op::kEmbeddingRows;
   if (!weights) return {};
   if (op.dtype != tc::DType::kF32 && op.dtype != tc::DType::kF16 && op.dtype != tc::DType::kBF16 &&

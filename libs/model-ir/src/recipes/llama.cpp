@@ -9,18 +9,6 @@ namespace {
 using R = WeightRole;
 using V = Value;
 
-constexpr Step kAttention[] = {
-    {StepOp::kNorm, V::kResidual, V::kNormed, R::kAttnNorm, {}, true, false},
-    {StepOp::kMatmul, V::kNormed, V::kQuery, R::kQ, {}, true, false},
-    {StepOp::kMatmul, V::kNormed, V::kKNew, R::kK, {}, true, false},
-    {StepOp::kMatmul, V::kNormed, V::kVNew, R::kV, {}, true, false},
-    {StepOp::kRope, V::kQuery, V::kQuery},
-    {StepOp::kRope, V::kKNew, V::kKNew},
-    {StepOp::kAttention, V::kQuery, V::kAttnOut},
-    {StepOp::kMatmul, V::kAttnOut, V::kNormed, R::kAttnOut, {}, true, false},
-    {StepOp::kAdd, V::kNormed, V::kResidual},
-};
-
 }  // namespace
 
 std::string llama_shape_keys(const ModelConfig& c) {
@@ -88,7 +76,7 @@ extern const Recipe kLlamaRecipe{
     .norm = NormKind::kRmsNorm,
     .position_embedding = false,
     .prepends_bos = true,
-    .attention = kAttention,
+    .attention = kLlamaAttention,
     .feed_forward = kLlamaFeedForward,
     .build_units = build_units,
     .shape_keys = llama_shape_keys,

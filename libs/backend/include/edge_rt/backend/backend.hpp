@@ -64,6 +64,8 @@ struct OpDesc {
   std::int64_t rows = 0;                                ///< Weight [rows, cols] as logical [out, in]; 0: none.
   std::int64_t cols = 0;
   bool input_major = false;  ///< kMatmul: the weight is stored [in, out].
+  /// kAttention: with a sliding window or logit soft-capping (AttentionArgs::window / softcap).
+  bool attention_extras = false;
 };
 
 /// Why an op does not run on a device (reason codes of the coverage report).

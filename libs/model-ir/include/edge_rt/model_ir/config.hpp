@@ -11,8 +11,9 @@
 
 namespace edge_rt::model_ir {
 
-/// kQwen2 and kQwen3 are Llama with Q/K/V biases (Qwen2, Qwen2.5) or per-head Q/K RMSNorm (Qwen3).
-enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3 };
+/// kQwen2 and kQwen3 are Llama with Q/K/V biases (Qwen2, Qwen2.5) or per-head Q/K RMSNorm (Qwen3); kMistral is
+/// Llama with sliding-window attention.
+enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3, kMistral };
 enum class Activation { kGeluTanh, kSilu };
 
 /// RoPE frequency scaling (rope_scaling in config.json). Copyable value.
@@ -53,6 +54,18 @@ struct ModelConfig {
   /// (Recipe::prepends_bos).
   std::optional<bool> add_bos;
   bool tie_embeddings = false;  ///< LM head shares the token embedding (always for GPT-2).
+  /// Sliding-window attention: positions a windowed layer attends to, its own included (Mistral's sliding_window,
+  /// GGUF *.attention.sliding_window); 0: none.
+  std::int64_t sliding_window = 0;
+  /// Per layer, whether it attends through the window; empty: every layer when sliding_window > 0.
+  std::vector<bool> sliding_layers;
+  float attn_softcap = 0;  ///< Attention logits soft-capped at this (Gemma-2's attn_logit_softcapping); 0: not.
+  /// The window of layer `layer` (0: full causal attention).
+  std::int64_t window_of(std::int64_t layer) const noexcept {
+    if (sliding_window == 0) return 0;
+    if (sliding_layers.empty()) return sliding_window;
+    return sliding_layers[static_cast<std::size_t>(layer)] ? sliding_window : 0;
+  }
   Activation activation = Activation::kSilu;
   std::optional<std::int32_t> bos_id;  ///< Only when inside the vocabulary (the first, when a list).
   std::vector<std::int32_t> eos_ids;   ///< eos_token_id, an id or a list (generation stops at any); in vocabulary.
@@ -69,7 +82,8 @@ inline constexpr std::int64_t kMaxContext = std::int64_t{1} << 24;  ///< tokens
 
 /// Parses config.json. `architectures[0]` (or `model_type`) selects GPT-2 ("GPT2LMHeadModel", "gpt2"), Llama
 /// ("LlamaForCausalLM", "llama"), Qwen2 ("Qwen2ForCausalLM", "qwen2"; use_sliding_window must be false) or Qwen3
-/// ("Qwen3ForCausalLM", "qwen3"); the last three read the Llama keys. attention_bias / mlp_bias true is
+/// ("Qwen3ForCausalLM", "qwen3") or Mistral ("MistralForCausalLM", "mistral"; sliding_window: null or tokens);
+/// the last four read the Llama keys. attention_bias / mlp_bias true is
 /// kUnsupported (Qwen2's Q/K/V biases come with its architecture). GPT-2 keys: n_embd, n_layer, n_head, n_positions (or
 /// n_ctx), vocab_size, layer_norm_epsilon, activation_function ("gelu_new" | "gelu_pytorch_tanh"), n_inner. Llama keys:
 /// hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads (default num_attention_heads),

@@ -70,7 +70,7 @@ struct Step {
 
 /// Immutable; one static instance per family (recipe_for). Thread-safe.
 struct Recipe {
-  std::string_view family;  ///< "gpt2", "llama", "qwen2", "qwen3".
+  std::string_view family;  ///< "gpt2", "llama", "qwen2", "qwen3", "mistral".
   NormKind norm = NormKind::kRmsNorm;
   bool position_embedding = false;  ///< Learned absolute positions added to the token embedding (GPT-2).
   /// Llama-family models put BOS before every prompt.

@@ -15,6 +15,17 @@ struct AttentionArgs {
   std::size_t n_kv_heads = 0;  ///< KV heads; n_heads % n_kv_heads == 0 (GQA: query head h reads KV head h / group).
   std::size_t head_dim = 0;
   float scale = 1.0f;  ///< Usually 1/sqrt(head_dim).
+  /// > 0: sliding-window attention (Mistral, Gemma's local layers): row i sees only the `window` positions ending
+  /// at its own, (pos0 + i - window, pos0 + i], as transformers' sliding mask (kv_idx > q_idx - window).
+  std::size_t window = 0;
+  /// > 0: scores soft-capped to cap * tanh(score / cap) after scaling, before softmax (Gemma-2).
+  float softcap = 0.0f;
+
+  /// The first cache position row `i` attends to.
+  std::size_t first_key(std::size_t i) const noexcept {
+    const std::size_t p = pos0 + i;
+    return window > 0 && p + 1 > window ? p + 1 - window : 0;
+  }
 };
 
 /// RoPE's inverse frequencies theta^(-2i/head_dim) for i < head_dim/2 (Su et al. 2021), in float as every kernel
