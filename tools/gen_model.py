@@ -86,7 +86,16 @@ QWEN_SHAPES = {  # family, hidden, layers, heads, kv_heads, head_dim, intermedia
 QWEN_TOKENIZER_DIR = REPO.parent / "shared" / "models" / "tokenizers" / "qwen3"  # full-size Qwen shapes
 LLAMA3_TOKENIZER_DIR = REPO.parent / "shared" / "models" / "tokenizers" / "llama3_1"  # llama3.2-1b
 QWEN_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json"]
-ARCHS = list(GPT2_SHAPES) + list(LLAMA_SHAPES) + list(QWEN_SHAPES)
+# Gemma 2 / Gemma 3 (text): norm weights stored as w - 1 (zeros at full size; N(0, 0.1) in the tiny shapes, whose
+# Q/K projections are N(0, 0.1) too so that soft-capping and the windows change the logits).
+GEMMA_SHAPES = {  # family, hidden, layers, heads, kv_heads, head_dim, intermediate, vocab, max_position, window
+    "gemma2-2b": ("gemma2", 2304, 26, 8, 4, 256, 9216, 256000, 8192, 4096),
+    "gemma3-1b": ("gemma3", 1152, 26, 4, 1, 256, 6912, 262144, 32768, 512),
+    "gemma2-tiny": ("gemma2", 64, 4, 4, 2, 16, 160, 512, 256, 8),
+    "gemma3-tiny": ("gemma3", 64, 6, 4, 1, 32, 160, 512, 256, 8),
+}
+GEMMA_TOKENIZER_DIR = REPO.parent / "shared" / "models" / "tokenizers" / "gemma3"  # full-size Gemma shapes
+ARCHS = list(GPT2_SHAPES) + list(LLAMA_SHAPES) + list(QWEN_SHAPES) + list(GEMMA_SHAPES)
 
 # --dtype -> (safetensors dtype, bytes per value, config.json torch_dtype)
 DTYPES = {
@@ -272,8 +281,68 @@ def qwen_layout(arch: str) -> tuple[dict, list[Tensor]]:
     return config, t  # no lm_head.weight: tied
 
 
+def gemma_layout(arch: str) -> tuple[dict, list[Tensor]]:
+    family, d, n_layer, n_head, n_kv, head_dim, ff, vocab, max_pos, window = GEMMA_SHAPES[arch]
+    tiny = arch.endswith("-tiny")
+    norm, qk = ("small", "small") if tiny else ("zeros", "normal")
+    q_dim, kv_dim = n_head * head_dim, n_kv * head_dim
+    config = {
+        "architectures": ["Gemma2ForCausalLM" if family == "gemma2" else "Gemma3ForCausalLM"],
+        "model_type": "gemma2" if family == "gemma2" else "gemma3_text",
+        "attention_bias": False,
+        "bos_token_id": 2,
+        "eos_token_id": 1,
+        "pad_token_id": 0,
+        "head_dim": head_dim,
+        "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": d,
+        "intermediate_size": ff,
+        "max_position_embeddings": max_pos,
+        "num_attention_heads": n_head,
+        "num_hidden_layers": n_layer,
+        "num_key_value_heads": n_kv,
+        "query_pre_attn_scalar": head_dim,
+        "rms_norm_eps": 1e-06,
+        "rope_theta": 10000.0,
+        "sliding_window": window,
+        "tie_word_embeddings": True,
+        "torch_dtype": None,
+        "vocab_size": vocab,
+    }
+    if family == "gemma2":
+        config["attn_logit_softcapping"] = 0.5 if tiny else 50.0
+        config["final_logit_softcapping"] = 0.3 if tiny else 30.0
+        if tiny:
+            config["query_pre_attn_scalar"] = 24  # not head_dim, so the scale shows
+    else:
+        config.update({"rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "attn_logit_softcapping": None,
+                       "final_logit_softcapping": None, "rope_scaling": None, "sliding_window_pattern": 6})
+        config["layer_types"] = ["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(n_layer)]
+    t = [Tensor("model.embed_tokens.weight", (vocab, d), "normal")]
+    for i in range(n_layer):
+        p = f"model.layers.{i}."
+        t += [Tensor(p + "input_layernorm.weight", (d,), norm),
+              Tensor(p + "self_attn.q_proj.weight", (q_dim, d), qk),
+              Tensor(p + "self_attn.k_proj.weight", (kv_dim, d), qk),
+              Tensor(p + "self_attn.v_proj.weight", (kv_dim, d), "normal"),
+              Tensor(p + "self_attn.o_proj.weight", (d, q_dim), "normal")]
+        if family == "gemma3":
+            t += [Tensor(p + "self_attn.q_norm.weight", (head_dim,), norm),
+                  Tensor(p + "self_attn.k_norm.weight", (head_dim,), norm)]
+        t += [Tensor(p + "post_attention_layernorm.weight", (d,), norm),
+              Tensor(p + "pre_feedforward_layernorm.weight", (d,), norm),
+              Tensor(p + "mlp.gate_proj.weight", (ff, d), "normal"),
+              Tensor(p + "mlp.up_proj.weight", (ff, d), "normal"),
+              Tensor(p + "mlp.down_proj.weight", (d, ff), "normal"),
+              Tensor(p + "post_feedforward_layernorm.weight", (d,), norm)]
+    t += [Tensor("model.norm.weight", (d,), norm)]
+    return config, t  # no lm_head.weight: tied
+
+
 def layout(arch: str, dtype: str) -> tuple[dict, list[Tensor]]:
-    if arch in QWEN_SHAPES:
+    if arch in GEMMA_SHAPES:
+        config, tensors = gemma_layout(arch)
+    elif arch in QWEN_SHAPES:
         config, tensors = qwen_layout(arch)
     else:
         config, tensors = gpt2_layout(arch) if arch in GPT2_SHAPES else llama_layout(arch)
@@ -391,8 +460,10 @@ def main() -> int:
         return 0
 
     is_gpt2 = args.arch in GPT2_SHAPES
-    full = (args.arch in QWEN_SHAPES or args.arch in LLAMA3) and not args.arch.endswith("-tiny")
-    full_dir = QWEN_TOKENIZER_DIR if args.arch in QWEN_SHAPES else LLAMA3_TOKENIZER_DIR
+    full = (args.arch in QWEN_SHAPES or args.arch in LLAMA3 or args.arch in GEMMA_SHAPES) and \
+        not args.arch.endswith("-tiny")
+    full_dir = (QWEN_TOKENIZER_DIR if args.arch in QWEN_SHAPES else
+                GEMMA_TOKENIZER_DIR if args.arch in GEMMA_SHAPES else LLAMA3_TOKENIZER_DIR)
     tok_dir = args.tokenizer_dir or (GPT2_TOKENIZER_DIR if is_gpt2 else full_dir if full else LLAMA_TOKENIZER_DIR)
     tok_files = GPT2_TOKENIZER_FILES if is_gpt2 else QWEN_TOKENIZER_FILES if full else LLAMA_TOKENIZER_FILES
     missing = [n for n in tok_files if not (tok_dir / n).is_file()]

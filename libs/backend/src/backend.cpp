@@ -23,6 +23,7 @@ std::string_view op_name(Op op) noexcept {
     case Op::kAttention: return "attention";
     case Op::kGeluTanh: return "gelu_tanh";
     case Op::kSwiglu: return "swiglu";
+    case Op::kGeglu: return "geglu";
     case Op::kAdd: return "add";
     case Op::kEmbeddingRows: return "embedding_rows";
     case Op::kCopy: return "copy";

@@ -30,6 +30,12 @@ json::value token_ids(const ModelConfig& c) {
   return ids;
 }
 
+// Gemma's config.json carries keys (soft-capping, query_pre_attn_scalar, layer types) and its GGUF norm weights
+// a +1 that a Llama-style config.json cannot express.
+bool convertible(const ModelConfig& c) {
+  return c.architecture != Architecture::kGemma2 && c.architecture != Architecture::kGemma3;
+}
+
 std::string config_json(const ModelConfig& c) {
   json::object o;
   if (c.architecture != Architecture::kGpt2) {
@@ -87,6 +93,12 @@ bool conv1d_stored_out_in(const std::string& hf_name, const TensorInfo& t) {
 Result<void> convert_gguf(const std::filesystem::path& gguf, const std::filesystem::path& out_dir, bool force) {
   EDGE_RT_TRY(const model_ir::GgufFile file, model_ir::GgufFile::open(gguf));
   EDGE_RT_TRY(const ModelConfig config, model_ir::config_from_gguf(file));
+  if (!convertible(config)) {
+    return fail(ErrorCode::kUnsupported, "[convert] " + gguf.string() + ": general.architecture " +
+                                             config.architecture_name +
+                                             ": converting Gemma GGUF files to safetensors is not supported; run "
+                                             "the GGUF file itself");
+  }
   const bool has_tokenizer = file.value("tokenizer.ggml.model") != nullptr;
   std::string tokenizer_json;
   json::object tokenizer_config;  // what transformers and load_tokenizer read beside tokenizer.json

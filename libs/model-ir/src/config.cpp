@@ -148,7 +148,8 @@ Result<void> read_gpt2(const Reader& r, ModelConfig& c) {
   return boost::outcome_v2::success();
 }
 
-Result<void> read_llama(const Reader& r, ModelConfig& c) {
+// The Llama keys; `gelu`: Gemma's GELU (tanh) MLP, named by hidden_activation (or hidden_act), not SiLU.
+Result<void> read_llama(const Reader& r, ModelConfig& c, bool gelu = false) {
   c.architecture = Architecture::kLlama;
   EDGE_RT_TRY(c.d_model, r.ranged_integer("hidden_size", 1, kMaxModelWidth));
   EDGE_RT_TRY(c.n_layers, r.ranged_integer("num_hidden_layers", 1, kMaxLayers));
@@ -165,9 +166,20 @@ Result<void> read_llama(const Reader& r, ModelConfig& c) {
   EDGE_RT_TRY(c.max_context, r.ranged_integer("max_position_embeddings", 1, kMaxContext));
   EDGE_RT_TRY(c.norm_eps, r.number("rms_norm_eps", 1e-6f, 0.0, 1.0, true));
   EDGE_RT_TRY(c.rope_theta, r.number("rope_theta", 10000.0f, 0.0, 1e12, true));
-  EDGE_RT_TRY(auto act, r.string("hidden_act", std::string("silu")));
-  if (act != "silu") return r.error(ErrorCode::kUnsupported, "hidden_act '" + act + "', expected silu");
-  c.activation = Activation::kSilu;
+  if (gelu) {
+    EDGE_RT_TRY(std::string act, r.string("hidden_activation", std::string()));
+    if (act.empty()) {
+      EDGE_RT_TRY(act, r.string("hidden_act", std::string("gelu_pytorch_tanh")));
+    }
+    if (act != "gelu_pytorch_tanh") {
+      return r.error(ErrorCode::kUnsupported, "hidden_activation '" + act + "', expected gelu_pytorch_tanh");
+    }
+    c.activation = Activation::kGeluTanh;
+  } else {
+    EDGE_RT_TRY(auto act, r.string("hidden_act", std::string("silu")));
+    if (act != "silu") return r.error(ErrorCode::kUnsupported, "hidden_act '" + act + "', expected silu");
+    c.activation = Activation::kSilu;
+  }
   EDGE_RT_TRY(c.tie_embeddings, r.boolean("tie_word_embeddings", false));
   EDGE_RT_TRY(auto head_dim, r.optional_ranged("head_dim", 2, kMaxHeadDim));
   if (head_dim) {
@@ -188,6 +200,57 @@ Result<void> read_llama(const Reader& r, ModelConfig& c) {
     return r.error(ErrorCode::kInvalidFormat,
                    "num_attention_heads x head_dim = " + std::to_string(c.n_heads * c.head_dim) +
                        ", expected at most " + std::to_string(kMaxModelWidth));
+  }
+  return boost::outcome_v2::success();
+}
+
+// Gemma 2 / Gemma 3 (text): Llama keys with a GELU MLP, tied embeddings by default, embeddings scaled by
+// sqrt(hidden_size), RMSNorm weights stored as w - 1, query_pre_attn_scalar, soft-capping (Gemma 2), and sliding
+// layers from layer_types, else every other layer (Gemma 2: even ones) or all but every sliding_window_pattern-th
+// (Gemma 3, default 6); Gemma 3's sliding layers use rope_local_base_freq (default 10000) without rope_scaling.
+Result<void> read_gemma(const Reader& r, const json::object& obj, ModelConfig& c, bool gemma3) {
+  EDGE_RT_TRY(read_llama(r, c, /*gelu=*/true));
+  c.architecture = gemma3 ? Architecture::kGemma3 : Architecture::kGemma2;
+  EDGE_RT_TRY(c.tie_embeddings, r.boolean("tie_word_embeddings", true));
+  c.embedding_scale = std::sqrt(static_cast<float>(c.d_model));
+  c.norm_weight_offset = 1.0f;
+  EDGE_RT_TRY(const float qpas, r.number("query_pre_attn_scalar", static_cast<float>(c.head_dim), 0.0, 1e9, true));
+  c.attn_scale = 1.0f / std::sqrt(qpas);
+  EDGE_RT_TRY(const auto window, r.optional_ranged("sliding_window", 1, kMaxContext));
+  c.sliding_window = window.value_or(0);
+  for (auto [key, out] :
+       {std::pair{"attn_logit_softcapping", &c.attn_softcap}, std::pair{"final_logit_softcapping", &c.final_softcap}}) {
+    if (const json::value* v = obj.if_contains(key); v && !v->is_null()) {
+      EDGE_RT_TRY(*out, r.number(key, std::nullopt, 0.0, 1e9, true));
+    }
+  }
+  c.sliding_layers.assign(static_cast<std::size_t>(c.n_layers), false);
+  if (const json::value* types = obj.if_contains("layer_types"); types && !types->is_null()) {
+    const json::array* list = types->if_array();
+    if (!list || list->size() != c.sliding_layers.size()) {
+      return r.error(ErrorCode::kInvalidFormat,
+                     "key 'layer_types' is not a list of " + std::to_string(c.n_layers) + " layer types");
+    }
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const json::value& t = (*list)[i];
+      if (!t.is_string() || (t.as_string() != "sliding_attention" && t.as_string() != "full_attention")) {
+        return r.error(ErrorCode::kInvalidFormat, "key 'layer_types' item " + std::to_string(i) + " is " +
+                                                      json::serialize(t) +
+                                                      ", expected \"sliding_attention\" or \"full_attention\"");
+      }
+      c.sliding_layers[i] = t.as_string() == "sliding_attention";
+    }
+  } else {
+    std::int64_t pattern = 2;
+    if (gemma3) {
+      EDGE_RT_TRY(const auto p, r.optional_ranged("sliding_window_pattern", 1, kMaxLayers));
+      pattern = p.value_or(6);
+    }
+    for (std::int64_t i = 0; i < c.n_layers; ++i)
+      c.sliding_layers[static_cast<std::size_t>(i)] = (i + 1) % pattern != 0;
+  }
+  if (gemma3) {
+    EDGE_RT_TRY(c.rope_theta_local, r.number("rope_local_base_freq", 10000.0f, 0.0, 1e12, true));
   }
   return boost::outcome_v2::success();
 }
@@ -257,6 +320,13 @@ Result<RopeScaling> read_rope_scaling(const Reader& outer, const json::value& v,
 
 }  // namespace
 
+std::vector<float> rope_inv_freq(const ModelConfig& c, std::int64_t layer) {
+  if (c.rope_theta_local > 0 && c.window_of(layer) > 0) {
+    return tensor_core::rope_inv_freq(c.rope_theta_local, static_cast<std::size_t>(c.head_dim));
+  }
+  return rope_inv_freq(c);
+}
+
 std::vector<float> rope_inv_freq(const ModelConfig& c) {
   std::vector<float> freq = tensor_core::rope_inv_freq(c.rope_theta, static_cast<std::size_t>(c.head_dim));
   const RopeScaling& s = c.rope_scaling;
@@ -320,6 +390,10 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
     c.architecture = Architecture::kQwen3;
     EDGE_RT_TRY(const bool sliding, r.boolean("use_sliding_window", false));
     if (sliding) return r.error(ErrorCode::kUnsupported, "use_sliding_window is true; sliding-window attention");
+  } else if (name == "Gemma2ForCausalLM" || name == "gemma2") {
+    EDGE_RT_TRY(read_gemma(r, obj, c, /*gemma3=*/false));
+  } else if (name == "Gemma3ForCausalLM" || name == "gemma3_text") {
+    EDGE_RT_TRY(read_gemma(r, obj, c, /*gemma3=*/true));
   } else if (name == "MistralForCausalLM" || name == "mistral") {
     EDGE_RT_TRY(read_llama(r, c));
     c.architecture = Architecture::kMistral;
@@ -328,7 +402,8 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
   } else {
     return r.error(ErrorCode::kUnsupported, "architecture '" + name +
                                                 "', expected GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM, "
-                                                "Qwen3ForCausalLM or MistralForCausalLM");
+                                                "Qwen3ForCausalLM, MistralForCausalLM, Gemma2ForCausalLM or "
+                                                "Gemma3ForCausalLM");
   }
   if (c.architecture != Architecture::kGpt2) {
     for (const char* key : {"attention_bias", "mlp_bias"}) {

@@ -448,6 +448,31 @@ Result<float> positive_real(const GgufFile& f, std::string_view key, std::option
   return static_cast<float>(v);
 }
 
+// Gemma 2 / 3 as llama.cpp writes and reads them (convert_hf_to_gguf.py, llama-model.cpp): norm weights already
+// hold 1 + w; embeddings scaled by sqrt(embedding_length); scores by 1/sqrt(key_length) (llama.cpp's choice for
+// every size but Gemma 2 27B, whose query_pre_attn_scalar GGUF does not carry); soft-capping keys (Gemma 2);
+// sliding layers every other one (Gemma 2: even ones) or all but every 6th (Gemma 3), or as
+// attention.sliding_window_pattern says; Gemma 3's sliding layers use RoPE base 10000.
+Result<void> read_gemma_keys(const GgufFile& f, const std::string& p, ModelConfig& c) {
+  const bool gemma3 = c.architecture == Architecture::kGemma3;
+  c.embedding_scale = std::sqrt(static_cast<float>(c.d_model));
+  c.norm_weight_offset = 0.0f;
+  for (auto [key, out] :
+       {std::pair{"attn_logit_softcapping", &c.attn_softcap}, std::pair{"final_logit_softcapping", &c.final_softcap}}) {
+    if (f.value(p + key)) {
+      EDGE_RT_TRY(*out, positive_real(f, p + key, std::nullopt, 1e9));
+    }
+  }
+  std::int64_t pattern = gemma3 ? 6 : 2;
+  if (f.value(p + "attention.sliding_window_pattern")) {
+    EDGE_RT_TRY(pattern, f.integer(p + "attention.sliding_window_pattern", 1, kMaxLayers));
+  }
+  c.sliding_layers.assign(static_cast<std::size_t>(c.n_layers), false);
+  for (std::int64_t i = 0; i < c.n_layers; ++i) c.sliding_layers[static_cast<std::size_t>(i)] = (i + 1) % pattern != 0;
+  if (gemma3) c.rope_theta_local = 10000.0f;
+  return boost::outcome_v2::success();
+}
+
 }  // namespace
 
 Result<ModelConfig> config_from_gguf(const GgufFile& f) {
@@ -463,13 +488,17 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
     c.architecture = arch == "qwen2" ? Architecture::kQwen2 : Architecture::kQwen3;
     c.activation = Activation::kSilu;
     c.rope_interleaved = false;  // NEOX-style RoPE: the rows stay as Hugging Face has them
+  } else if (arch == "gemma2" || arch == "gemma3") {
+    c.architecture = arch == "gemma2" ? Architecture::kGemma2 : Architecture::kGemma3;
+    c.activation = Activation::kGeluTanh;
+    c.rope_interleaved = false;
   } else if (arch == "gpt2") {
     c.architecture = Architecture::kGpt2;
     c.activation = Activation::kGeluTanh;
     c.tie_embeddings = true;
   } else {
     return fail(ErrorCode::kUnsupported,
-                label + "general.architecture is '" + arch + "', expected llama, qwen2, qwen3 or gpt2");
+                label + "general.architecture is '" + arch + "', expected llama, qwen2, qwen3, gemma2, gemma3 or gpt2");
   }
   const std::string p = arch + ".";
   EDGE_RT_TRY(c.n_layers, f.integer(p + "block_count", 1, kMaxLayers));
@@ -505,6 +534,9 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
   }
   if (llama_like && f.value(p + "attention.sliding_window")) {  // Mistral v0.1 as llama with a window
     EDGE_RT_TRY(c.sliding_window, f.integer(p + "attention.sliding_window", 1, kMaxContext));
+  }
+  if (c.architecture == Architecture::kGemma2 || c.architecture == Architecture::kGemma3) {
+    EDGE_RT_TRY(read_gemma_keys(f, p, c));
   }
   if (llama_like && f.value(p + "attention.key_length")) {  // Qwen3: head_dim is not d_model / heads
     EDGE_RT_TRY(c.head_dim, f.integer(p + "attention.key_length", 2, kMaxHeadDim));
@@ -609,6 +641,20 @@ std::optional<std::string> hf_name_of_gguf(Architecture architecture, std::strin
       {"attn_v.bias", "self_attn.v_proj.bias"},
       {"attn_q_norm.weight", "self_attn.q_norm.weight"},
       {"attn_k_norm.weight", "self_attn.k_norm.weight"}};
+  // Gemma: ffn_norm is the norm before the MLP; the post-norms have their own names.
+  static constexpr Pair kGemmaBlock[] = {{"attn_norm.weight", "input_layernorm.weight"},
+                                         {"attn_q.weight", "self_attn.q_proj.weight"},
+                                         {"attn_k.weight", "self_attn.k_proj.weight"},
+                                         {"attn_v.weight", "self_attn.v_proj.weight"},
+                                         {"attn_output.weight", "self_attn.o_proj.weight"},
+                                         {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+                                         {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+                                         {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+                                         {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
+                                         {"ffn_gate.weight", "mlp.gate_proj.weight"},
+                                         {"ffn_up.weight", "mlp.up_proj.weight"},
+                                         {"ffn_down.weight", "mlp.down_proj.weight"},
+                                         {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"}};
   static constexpr Pair kGpt2Global[] = {{"token_embd.weight", "transformer.wte.weight"},
                                          {"position_embd.weight", "transformer.wpe.weight"},
                                          {"output_norm.weight", "transformer.ln_f.weight"},
@@ -632,7 +678,11 @@ std::optional<std::string> hf_name_of_gguf(Architecture architecture, std::strin
   if (!std::all_of(layer.begin(), layer.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return std::nullopt;
   if (layer.size() > 1 && layer[0] == '0') return std::nullopt;
   const std::string_view rest = name.substr(dot + 1);
-  for (const Pair& p : llama ? std::span<const Pair>(kLlamaBlock) : std::span<const Pair>(kGpt2Block)) {
+  const bool gemma = architecture == Architecture::kGemma2 || architecture == Architecture::kGemma3;
+  const std::span<const Pair> block = gemma   ? std::span<const Pair>(kGemmaBlock)
+                                      : llama ? std::span<const Pair>(kLlamaBlock)
+                                              : std::span<const Pair>(kGpt2Block);
+  for (const Pair& p : block) {
     if (rest == p.gguf) {
       return (llama ? "model.layers." : "transformer.h.") + std::string(layer) + "." + std::string(p.hf);
     }

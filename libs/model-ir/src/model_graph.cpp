@@ -45,6 +45,8 @@ std::string_view role_name(WeightRole role) noexcept {
     case WeightRole::kFfnUpBias: return "ffn_up_bias";
     case WeightRole::kFfnDown: return "ffn_down";
     case WeightRole::kFfnDownBias: return "ffn_down_bias";
+    case WeightRole::kPostAttnNorm: return "post_attn_norm";
+    case WeightRole::kPostFfnNorm: return "post_ffn_norm";
     case WeightRole::kFinalNorm: return "final_norm";
     case WeightRole::kFinalNormBias: return "final_norm_bias";
     case WeightRole::kLmHead: return "lm_head";

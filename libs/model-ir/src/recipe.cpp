@@ -9,6 +9,8 @@ extern const Recipe kLlamaRecipe;    // recipes/llama.cpp
 extern const Recipe kQwen2Recipe;    // recipes/qwen2.cpp
 extern const Recipe kQwen3Recipe;    // recipes/qwen3.cpp
 extern const Recipe kMistralRecipe;  // recipes/mistral.cpp
+extern const Recipe kGemma2Recipe;   // recipes/gemma.cpp
+extern const Recipe kGemma3Recipe;
 }  // namespace detail
 
 std::string_view value_name(Value v) noexcept {
@@ -37,6 +39,7 @@ std::string_view step_name(StepOp op) noexcept {
     case StepOp::kAttention: return "attention";
     case StepOp::kGeluTanh: return "gelu_tanh";
     case StepOp::kSwiglu: return "swiglu";
+    case StepOp::kGeglu: return "geglu";
     case StepOp::kAdd: return "add";
   }
   return "?";
@@ -85,6 +88,8 @@ const Recipe& recipe_for(Architecture architecture) noexcept {
     case Architecture::kQwen2: return detail::kQwen2Recipe;
     case Architecture::kQwen3: return detail::kQwen3Recipe;
     case Architecture::kMistral: return detail::kMistralRecipe;
+    case Architecture::kGemma2: return detail::kGemma2Recipe;
+    case Architecture::kGemma3: return detail::kGemma3Recipe;
   }
   return detail::kLlamaRecipe;
 }

@@ -6,6 +6,15 @@
 
 namespace edge_rt::runtime::detail {
 
+namespace {
+// RoPE's inverse frequencies of every layer (Gemma-3's sliding layers have their own base).
+std::vector<std::vector<float>> rope_tables(const model_ir::ModelConfig& c) {
+  std::vector<std::vector<float>> tables;
+  for (std::int64_t layer = 0; layer < c.n_layers; ++layer) tables.push_back(model_ir::rope_inv_freq(c, layer));
+  return tables;
+}
+}  // namespace
+
 namespace tc = tensor_core;
 using model_ir::WeightRole;
 using partition_planner::Scratch;
@@ -22,7 +31,7 @@ Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const
     : graph_(graph),
       config_(graph.config()),
       recipe_(graph.recipe()),
-      rope_inv_freq_(model_ir::rope_inv_freq(graph.config())),
+      rope_inv_freq_(rope_tables(graph.config())),
       plan_(plan),
       source_(std::move(source)),
       backends_(std::move(placement.backends)),
@@ -198,9 +207,15 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
       }
     }
   }
+  scale_embeddings(x.first(tokens.size() * d));
   io_bytes_ += stats.bytes_read;
   io_ns_ += static_cast<std::uint64_t>(ms_since(start) * 1e6);
   return boost::outcome_v2::success();
+}
+
+void Executor::scale_embeddings(std::span<float> x) const {
+  if (config_.embedding_scale == 0.0f) return;
+  for (float& v : x) v *= config_.embedding_scale;  // Gemma: x * sqrt(hidden_size)
 }
 
 void Executor::run_embedding(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0) {
@@ -215,6 +230,7 @@ void Executor::run_embedding(const LoadedUnit& unit, std::span<const tokenizer::
     for (std::size_t t = 0; t < n; ++t) rows_[t] = static_cast<std::int64_t>(pos0 + t);
     cpu.embedding_rows(wpe, rows_, x, /*accumulate=*/true);
   }
+  scale_embeddings(x);
 }
 
 void Executor::norm(backend::Backend& on, std::span<const float> x, std::span<const float> w, std::span<const float> b,
@@ -264,7 +280,7 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
       }
       case StepOp::kRope: {
         const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
-        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, rope_inv_freq_,
+        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, rope_inv_freq_[layer],
                 config_.rope_interleaved);
         break;
       }
@@ -279,7 +295,7 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
         args.n_heads = static_cast<std::size_t>(config_.n_heads);
         args.n_kv_heads = static_cast<std::size_t>(config_.n_kv_heads);
         args.head_dim = hd;
-        args.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+        args.scale = config_.attn_scale > 0 ? config_.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
         args.window = static_cast<std::size_t>(config_.window_of(static_cast<std::int64_t>(layer)));
         args.softcap = config_.attn_softcap;
         on.attention(args, val(s.in), cache.subspan(layer * layer_elems, layer_elems),
@@ -289,6 +305,7 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
       }
       case StepOp::kGeluTanh: on.gelu_tanh(val(s.out)); break;
       case StepOp::kSwiglu: on.swiglu(val(s.out), val(s.in)); break;
+      case StepOp::kGeglu: on.geglu(val(s.out), val(s.in)); break;
       case StepOp::kAdd: on.add(val(s.in), val(s.out)); break;
     }
   }
@@ -313,10 +330,11 @@ void Executor::run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* 
     norm(on(norm_on), x.subspan(t * d, d), unit.vector(WeightRole::kFinalNorm), unit.vector(WeightRole::kFinalNormBias),
          xb.subspan(t * d, d));
     on(matmul_on).matmul(xb.subspan(t * d, d), 1, lm_head, {}, out);
-    if (each_row) {
-      synchronize();  // the caller reads this chunk's logits now
-      (*each_row)(t, first_id, out);
+    if (each_row || config_.final_softcap > 0) synchronize();  // read on the host now
+    if (const float cap = config_.final_softcap; cap > 0) {    // Gemma-2: cap * tanh(logit / cap)
+      for (float& v : out) v = cap * std::tanh(v / cap);
     }
+    if (each_row) (*each_row)(t, first_id, out);
   }
 }
 

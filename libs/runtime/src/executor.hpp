@@ -68,6 +68,8 @@ class Executor final {
                 const RowLogits* each_row);
   Result<void> gather_embedding(std::span<const tokenizer::TokenId> tokens, std::size_t pos0);
   void run_embedding(const LoadedUnit& unit, std::span<const tokenizer::TokenId> tokens, std::size_t pos0);
+  // Token embeddings times ModelConfig::embedding_scale (Gemma), whichever path gathered them.
+  void scale_embeddings(std::span<float> x) const;
   void run_program(const LoadedUnit& unit, std::span<const model_ir::Step> program, std::size_t n, std::size_t pos0);
   void run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* each_row);
   // The backend of device `d`, after synchronizing the device that ran the previous op when it differs.
@@ -80,7 +82,7 @@ class Executor final {
   const model_ir::ModelGraph<model_ir::Validated>& graph_;
   const model_ir::ModelConfig& config_;
   const model_ir::Recipe& recipe_;
-  const std::vector<float> rope_inv_freq_;  // model_ir::rope_inv_freq(config_), [head_dim / 2]
+  const std::vector<std::vector<float>> rope_inv_freq_;  // per layer: model_ir::rope_inv_freq(config_, layer)
   partition_planner::ExecutionPlan plan_;
   std::unique_ptr<model_ir::WeightSource> source_;  // how weights are read, chosen once per run
   // Before every guard: destroyed last. [0] the CPU, whose pool holds the KV cache and scratch.

@@ -72,6 +72,7 @@ std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::ModelC
         break;
       case StepOp::kGeluTanh: op.desc.op = backend::Op::kGeluTanh; break;
       case StepOp::kSwiglu: op.desc.op = backend::Op::kSwiglu; break;
+      case StepOp::kGeglu: op.desc.op = backend::Op::kGeglu; break;
       case StepOp::kAdd: op.desc.op = backend::Op::kAdd; break;
     }
     op.label = std::string(backend::op_name(op.desc.op));
@@ -349,6 +350,7 @@ void finish_coverage(DevicePlacement& p, const model_ir::ModelGraph<model_ir::Va
         case StepOp::kRope:
         case StepOp::kGeluTanh: run_on(d, {s.out}); break;
         case StepOp::kSwiglu:
+        case StepOp::kGeglu:
         case StepOp::kAdd: run_on(d, {s.in, s.out}); break;
       }
       wrote(d, s.out);

@@ -28,7 +28,11 @@ Result<void> load_vector(const WeightRef& w, std::byte* dst, const model_ir::Wei
   for (std::size_t i = 0; i < n; i += step) {
     const std::size_t m = std::min(step, n - i);
     EDGE_RT_TRY(read_range(w, i * es, staging.first(m * es), io, staging.subspan(staging.size() / 2), stats));
-    tensor_core::to_f32(w.source->dtype, staging.data(), m, reinterpret_cast<float*>(dst) + i);
+    float* out = reinterpret_cast<float*>(dst) + i;
+    tensor_core::to_f32(w.source->dtype, staging.data(), m, out);
+    if (w.value_offset != 0.0f) {
+      for (std::size_t j = 0; j < m; ++j) out[j] += w.value_offset;
+    }
   }
   return boost::outcome_v2::success();
 }

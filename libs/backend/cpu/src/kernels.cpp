@@ -227,6 +227,14 @@ void gelu_tanh(std::span<float> x, ThreadPool* pool) {
   parallel_ranges(pool, x.size(), std::max<std::size_t>(4096, round_up(x.size() / (4 * threads_of(pool)), 64)),
                   [&](std::size_t b, std::size_t e) { simd::gelu_tanh(x.data() + b, e - b); });
 }
+void geglu(std::span<float> gate, std::span<const float> up, ThreadPool* pool) {
+  EDGE_RT_CHECK(gate.size() == up.size(), "geglu: size mismatch");
+  parallel_ranges(pool, gate.size(), std::max<std::size_t>(4096, round_up(gate.size() / (4 * threads_of(pool)), 64)),
+                  [&](std::size_t b, std::size_t e) {
+                    simd::gelu_tanh(gate.data() + b, e - b);
+                    for (std::size_t i = b; i < e; ++i) gate[i] *= up[i];
+                  });
+}
 void swiglu(std::span<float> gate, std::span<const float> up, ThreadPool* pool) {
   EDGE_RT_CHECK(gate.size() == up.size(), "swiglu: size mismatch");
   parallel_ranges(pool, gate.size(), std::max<std::size_t>(4096, round_up(gate.size() / (4 * threads_of(pool)), 64)),

@@ -176,6 +176,11 @@ void gelu_tanh(std::span<float> x) {
   for (float& v : x) v = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + 0.044715f * v * v * v)));
 }
 
+void geglu(std::span<float> gate, std::span<const float> up) {
+  EDGE_RT_CHECK(gate.size() == up.size(), "geglu: size mismatch");
+  gelu_tanh(gate);
+  for (std::size_t i = 0; i < gate.size(); ++i) gate[i] *= up[i];
+}
 void swiglu(std::span<float> gate, std::span<const float> up) {
   EDGE_RT_CHECK(gate.size() == up.size(), "swiglu: size mismatch");
   for (std::size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];

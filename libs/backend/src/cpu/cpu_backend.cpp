@@ -46,6 +46,7 @@ class CpuBackend final : public detail::HostDevice {
   }
   void gelu_tanh(std::span<float> x) override { cpu::gelu_tanh(x, threads()); }
   void swiglu(std::span<float> gate, std::span<const float> up) override { cpu::swiglu(gate, up, threads()); }
+  void geglu(std::span<float> gate, std::span<const float> up) override { cpu::geglu(gate, up, threads()); }
   void add(std::span<const float> x, std::span<float> out) override { cpu::add(x, out); }
   void embedding_rows(const PreparedWeight& table, std::span<const std::int64_t> rows, std::span<float> out,
                       bool accumulate) override {

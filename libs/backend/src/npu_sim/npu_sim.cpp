@@ -57,6 +57,7 @@ class NpuSim final : public detail::HostDevice {
   }
   void gelu_tanh(std::span<float>) override { unsupported("gelu_tanh"); }
   void swiglu(std::span<float>, std::span<const float>) override { unsupported("swiglu"); }
+  void geglu(std::span<float>, std::span<const float>) override { unsupported("geglu"); }
   void add(std::span<const float>, std::span<float>) override { unsupported("add"); }
   void embedding_rows(const PreparedWeight&, std::span<const std::int64_t>, std::span<float>, bool) override {
     unsupported("embedding_rows");

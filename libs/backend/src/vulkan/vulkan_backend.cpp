@@ -387,6 +387,9 @@ class VulkanBackend final : public Backend, public memory_manager::BlockSource {
   void attention(const tc::AttentionArgs& args, std::span<const float> q, std::span<const float> k_cache,
                  std::span<const float> v_cache, std::span<float> scratch, std::span<float> out) override;
   void gelu_tanh(std::span<float> x) override { eltwise("gelu", x, {}); }
+  void geglu(std::span<float>, std::span<const float>) override {
+    EDGE_RT_CHECK(false, "vulkan geglu: supports() refuses it, so placement never sends it");
+  }
   void swiglu(std::span<float> gate, std::span<const float> up) override {
     EDGE_RT_CHECK(gate.size() == up.size(), "vulkan swiglu: size mismatch");
     eltwise("swiglu", gate, up);
@@ -681,6 +684,7 @@ Result<memory_manager::BufferGuard> VulkanBackend::allocate(std::uint64_t bytes,
 }
 
 Support VulkanBackend::supports(const OpDesc& op) const noexcept {
+  if (op.op == Op::kGeglu) return {Reason::kOp, "no Vulkan GeGLU kernel yet"};
   if (op.op == Op::kAttention && op.attention_extras) {
     return {Reason::kOp, "no Vulkan kernel for sliding-window or soft-capped attention yet"};
   }

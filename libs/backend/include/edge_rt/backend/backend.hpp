@@ -51,6 +51,7 @@ enum class Op : std::uint8_t {
   kAttention,  ///< Causal attention over the KV cache, GQA.
   kGeluTanh,
   kSwiglu,
+  kGeglu,  ///< gate = gelu_tanh(gate) * up (Gemma).
   kAdd,
   kEmbeddingRows,  ///< Rows of an embedding table to F32.
   kCopy,           ///< F32 copy (KV rows, host <-> device).
@@ -139,6 +140,8 @@ class Backend {
                          std::span<float> out) = 0;
   virtual void gelu_tanh(std::span<float> x) = 0;
   virtual void swiglu(std::span<float> gate, std::span<const float> up) = 0;
+  /// gate = gelu_tanh(gate) * up, elementwise (GeGLU, Shazeer 2020; Gemma's MLP).
+  virtual void geglu(std::span<float> gate, std::span<const float> up) = 0;
   virtual void add(std::span<const float> x, std::span<float> out) = 0;
   /// out[i, :] = table row rows[i] as F32 (accumulate: out += it). Table: rank 2, file dtype.
   virtual void embedding_rows(const PreparedWeight& table, std::span<const std::int64_t> rows, std::span<float> out,

@@ -12,8 +12,8 @@
 namespace edge_rt::model_ir {
 
 /// kQwen2 and kQwen3 are Llama with Q/K/V biases (Qwen2, Qwen2.5) or per-head Q/K RMSNorm (Qwen3); kMistral is
-/// Llama with sliding-window attention.
-enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3, kMistral };
+/// Llama with sliding-window attention; kGemma2 / kGemma3 are Google's Gemma 2 and 3 (text) decoders.
+enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3, kMistral, kGemma2, kGemma3 };
 enum class Activation { kGeluTanh, kSilu };
 
 /// RoPE frequency scaling (rope_scaling in config.json). Copyable value.
@@ -59,7 +59,17 @@ struct ModelConfig {
   std::int64_t sliding_window = 0;
   /// Per layer, whether it attends through the window; empty: every layer when sliding_window > 0.
   std::vector<bool> sliding_layers;
-  float attn_softcap = 0;  ///< Attention logits soft-capped at this (Gemma-2's attn_logit_softcapping); 0: not.
+  float attn_softcap = 0;   ///< Attention logits soft-capped at this (Gemma-2's attn_logit_softcapping); 0: not.
+  float final_softcap = 0;  ///< Output logits soft-capped at this (Gemma-2's final_logit_softcapping); 0: not.
+  /// Attention score scale; 0: 1/sqrt(head_dim). Gemma: query_pre_attn_scalar^-1/2.
+  float attn_scale = 0;
+  /// Token embeddings are multiplied by this (Gemma: sqrt(hidden_size)); 0: not scaled.
+  float embedding_scale = 0;
+  /// RoPE base of the sliding-window layers when it differs from rope_theta, without rope_scaling (Gemma-3's
+  /// rope_local_base_freq); 0: every layer uses rope_theta and rope_scaling.
+  float rope_theta_local = 0;
+  /// Added to RMSNorm weights when loaded (WeightRef::value_offset): 1 for Hugging Face Gemma folders.
+  float norm_weight_offset = 0;
   /// The window of layer `layer` (0: full causal attention).
   std::int64_t window_of(std::int64_t layer) const noexcept {
     if (sliding_window == 0) return 0;
@@ -100,6 +110,9 @@ Result<ModelConfig> parse_hf_config(const std::filesystem::path& config_json);
 /// RoPE's inverse frequencies for `config`, [head_dim / 2]: tensor_core::rope_inv_freq(rope_theta, head_dim) with
 /// rope_scaling applied (for kLlama3 as transformers' _compute_llama3_parameters). Thread-safe.
 std::vector<float> rope_inv_freq(const ModelConfig& config);
+/// Those of layer `layer`: rope_inv_freq(config), or for a sliding-window layer of a model with rope_theta_local,
+/// tensor_core::rope_inv_freq(rope_theta_local, head_dim) unscaled.
+std::vector<float> rope_inv_freq(const ModelConfig& config, std::int64_t layer);
 
 /// Same, from text; `label` names the source in messages.
 Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::string& label);

@@ -39,6 +39,8 @@ enum class WeightRole : std::uint8_t {
   kFfnUpBias,          ///< [d_ff]
   kFfnDown,            ///< [d_model, d_ff]
   kFfnDownBias,        ///< [d_model]
+  kPostAttnNorm,       ///< [d_model]: RMSNorm of the attention output before the residual add (Gemma)
+  kPostFfnNorm,        ///< [d_model]: the same for the MLP output (Gemma)
   kFinalNorm,          ///< [d_model]
   kFinalNormBias,      ///< [d_model]
   kLmHead,             ///< [vocab, d_model]; the token embedding itself when tied
@@ -57,6 +59,9 @@ struct WeightRef {
   tensor_core::DType dtype = tensor_core::DType::kF32;  ///< In memory.
   tensor_core::Shape shape;                             ///< Logical: [out, in] for matrices, [n] for vectors.
   std::uint64_t resident_bytes = 0;                     ///< In memory.
+  /// Added to every value of a vector when it is loaded: Hugging Face Gemma stores RMSNorm weights as w - 1 and
+  /// computes x * (1 + w) (GGUF files hold w itself).
+  float value_offset = 0.0f;
 };
 
 enum class UnitKind : std::uint8_t { kEmbedding, kAttention, kFeedForward, kHead };

@@ -53,6 +53,7 @@ enum class StepOp : std::uint8_t {
   kAttention,  ///< kQuery against the layer's KV cache -> kAttnOut (causal, GQA).
   kGeluTanh,   ///< `out` in place.
   kSwiglu,     ///< out = silu(out) * in.
+  kGeglu,      ///< out = gelu_tanh(out) * in (Gemma).
   kAdd,        ///< out += in.
 };
 std::string_view step_name(StepOp op) noexcept;

@@ -117,6 +117,8 @@ void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w,
 void gelu_tanh(std::span<float> x, ThreadPool* pool = nullptr);
 /// gate = silu(gate) * up, elementwise (Llama's SwiGLU FFN, Shazeer 2020).
 void swiglu(std::span<float> gate, std::span<const float> up, ThreadPool* pool = nullptr);
+/// gate = gelu_tanh(gate) * up (Gemma's GeGLU).
+void geglu(std::span<float> gate, std::span<const float> up, ThreadPool* pool = nullptr);
 /// In place softmax of one row; numerically stable (max subtracted).
 void softmax(std::span<float> x);
 /// out += x.
@@ -149,6 +151,7 @@ void layer_norm(std::span<const float> x, std::size_t d, std::span<const float> 
 void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w, float eps, std::span<float> out);
 void gelu_tanh(std::span<float> x);
 void swiglu(std::span<float> gate, std::span<const float> up);
+void geglu(std::span<float> gate, std::span<const float> up);
 void softmax(std::span<float> x);
 void add(std::span<const float> x, std::span<float> out);
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
