@@ -89,7 +89,8 @@ QWEN_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json"]
 # Gemma 2 / Gemma 3 (text): norm weights stored as w - 1 (zeros at full size; N(0, 0.1) in the tiny shapes, whose
 # Q/K projections are N(0, 0.1) too so that soft-capping and the windows change the logits).
 GEMMA_SHAPES = {  # family, hidden, layers, heads, kv_heads, head_dim, intermediate, vocab, max_position, window
-    "gemma2-2b": ("gemma2", 2304, 26, 8, 4, 256, 9216, 256000, 8192, 4096),
+    # Gemma-2-2B's shape with Gemma 3's vocabulary (262144 rows), the Gemma tokenizer ../shared has.
+    "gemma2-2b": ("gemma2", 2304, 26, 8, 4, 256, 9216, 262144, 8192, 4096),
     "gemma3-1b": ("gemma3", 1152, 26, 4, 1, 256, 6912, 262144, 32768, 512),
     "gemma2-tiny": ("gemma2", 64, 4, 4, 2, 16, 160, 512, 256, 8),
     "gemma3-tiny": ("gemma3", 64, 6, 4, 1, 32, 160, 512, 256, 8),

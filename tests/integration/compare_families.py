@@ -13,7 +13,7 @@ all three bands); then
   (iii) greedy tokens from the folder equal those from the GGUF file and those under a memory budget of a quarter
         of the weights (streamed layer by layer).
 
-With --full-size ARCH[,ARCH] (gen_model.py's qwen2.5-0.5b, qwen3-0.6b, llama3.2-1b: BF16, real shapes, the family's
+With --full-size ARCH[,ARCH] (gen_model.py's qwen2.5-0.5b, qwen3-0.6b, llama3.2-1b, gemma3-1b, gemma2-2b: BF16, real shapes, the family's
 tokenizer) instead: a ChatML prompt, 8 greedy tokens unbudgeted and under a memory budget of a quarter of the file, which must
 be identical, with the pool's peak within the budget; each folder is removed afterwards.
 

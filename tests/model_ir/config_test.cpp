@@ -3,6 +3,7 @@
 
 #include <edge_rt/model_ir/config.hpp>
 #include <edge_rt/model_ir/recipe.hpp>
+#include <edge_rt/tensor_core/attention.hpp>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -203,6 +204,72 @@ TEST(HfConfig, MistralSlidingWindow) {
   parsed = parse_hf_config_text(mistral, "mistral.json");
   ASSERT_FALSE(parsed);
   EXPECT_NE(parsed.error().message.find("sliding_window"), std::string::npos) << parsed.error().message;
+}
+
+// Gemma-2-2B's and Gemma-3-1B's config.json keys.
+TEST(HfConfig, GemmaFamilies) {
+  const std::string gemma2 = R"({"architectures": ["Gemma2ForCausalLM"], "attn_logit_softcapping": 50.0,
+    "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+    "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "intermediate_size": 9216,
+    "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8, "num_hidden_layers": 26,
+    "num_key_value_heads": 4, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_theta": 10000.0,
+    "sliding_window": 4096, "vocab_size": 256000, "bos_token_id": 2, "eos_token_id": [1, 107]})";
+  auto parsed = parse_hf_config_text(gemma2, "gemma2.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const ModelConfig& c = parsed.value();
+  EXPECT_EQ(c.architecture, Architecture::kGemma2);
+  EXPECT_EQ(c.activation, Activation::kGeluTanh);
+  EXPECT_TRUE(c.tie_embeddings);
+  EXPECT_FLOAT_EQ(c.attn_softcap, 50.0f);
+  EXPECT_FLOAT_EQ(c.final_softcap, 30.0f);
+  EXPECT_FLOAT_EQ(c.attn_scale, 1.0f / 16.0f);
+  EXPECT_FLOAT_EQ(c.embedding_scale, 48.0f);  // sqrt(2304)
+  EXPECT_FLOAT_EQ(c.norm_weight_offset, 1.0f);
+  EXPECT_EQ(c.window_of(0), 4096);  // even layers slide
+  EXPECT_EQ(c.window_of(1), 0);
+  EXPECT_EQ(c.window_of(24), 4096);
+  EXPECT_EQ(recipe_for(Architecture::kGemma2).family, "gemma2");
+  EXPECT_TRUE(recipe_for(Architecture::kGemma2).prepends_bos);
+
+  const std::string gemma3 = R"({"architectures": ["Gemma3ForCausalLM"], "attn_logit_softcapping": null,
+    "final_logit_softcapping": null, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 1152,
+    "intermediate_size": 6912, "max_position_embeddings": 32768, "model_type": "gemma3_text",
+    "num_attention_heads": 4, "num_hidden_layers": 26, "num_key_value_heads": 1, "query_pre_attn_scalar": 256,
+    "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000, "rope_scaling": null, "rope_theta": 1000000,
+    "sliding_window": 512, "sliding_window_pattern": 6, "vocab_size": 262144})";
+  parsed = parse_hf_config_text(gemma3, "gemma3.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const ModelConfig& g = parsed.value();
+  EXPECT_EQ(g.architecture, Architecture::kGemma3);
+  EXPECT_EQ(g.attn_softcap, 0.0f);
+  EXPECT_EQ(g.window_of(0), 512);
+  EXPECT_EQ(g.window_of(5), 0);  // every 6th layer is global
+  EXPECT_EQ(g.window_of(11), 0);
+  EXPECT_EQ(g.window_of(12), 512);
+  EXPECT_FLOAT_EQ(g.rope_theta_local, 10000.0f);
+  // Sliding layers take the local base, global ones rope_theta.
+  EXPECT_FLOAT_EQ(rope_inv_freq(g, 0)[1], tensor_core::rope_inv_freq(10000.0f, 256)[1]);
+  EXPECT_FLOAT_EQ(rope_inv_freq(g, 5)[1], tensor_core::rope_inv_freq(1e6f, 256)[1]);
+
+  std::string list;
+  for (int i = 0; i < 26; ++i)
+    list += std::string(i ? ", " : "") + (i == 3 ? "\"full_attention\"" : "\"sliding_attention\"");
+  std::string typed = gemma3;
+  typed.replace(typed.find("\"sliding_window_pattern\": 6"), 27, "\"layer_types\": [" + list + "]");
+  parsed = parse_hf_config_text(typed, "gemma3.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed.value().window_of(3), 0);
+  EXPECT_EQ(parsed.value().window_of(5), 512);
+  std::string bad = gemma3;
+  bad.replace(bad.find("\"sliding_window_pattern\": 6"), 27, "\"layer_types\": [\"local\"]");
+  parsed = parse_hf_config_text(bad, "gemma3.json");
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("layer_types"), std::string::npos) << parsed.error().message;
+  bad = gemma3;
+  bad.replace(bad.find("gelu_pytorch_tanh"), 17, "relu");
+  parsed = parse_hf_config_text(bad, "gemma3.json");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code, ErrorCode::kUnsupported);
 }
 
 TEST(HfConfig, LlamaWithGroupedQueryAttention) {

@@ -130,11 +130,17 @@ template <class State>
     EDGE_RT_TRY(data->tokenizer, tokenizer::load_tokenizer(options.model_dir));
   }
   if (data->tokenizer) {
-    if (data->tokenizer->vocab_size() > static_cast<std::size_t>(graph.config().vocab_size)) {
-      return fail(ErrorCode::kInvalidFormat, "[engine] " + options.model_dir.string() + ": the tokenizer has " +
-                                                 std::to_string(data->tokenizer->vocab_size()) +
-                                                 " tokens, more than the model's vocab_size " +
-                                                 std::to_string(graph.config().vocab_size));
+    // Ids past the model's vocabulary may only be control tokens, as Gemma 3's <image_soft_token> (262144 of a
+    // 262144-row embedding): text does not encode to them unless it spells them, and generate() rejects those.
+    const auto model_vocab = static_cast<std::size_t>(graph.config().vocab_size);
+    for (std::size_t id = model_vocab; id < data->tokenizer->vocab_size(); ++id) {
+      if (!data->tokenizer->token_bytes(static_cast<TokenId>(id)).empty()) {
+        return fail(ErrorCode::kInvalidFormat, "[engine] " + options.model_dir.string() + ": the tokenizer has " +
+                                                   std::to_string(data->tokenizer->vocab_size()) +
+                                                   " tokens, more than the model's vocab_size " +
+                                                   std::to_string(model_vocab) + ", and id " + std::to_string(id) +
+                                                   " is text, not a control token");
+      }
     }
   }
   const auto max_ctx = static_cast<std::size_t>(graph.config().max_context);
