@@ -389,8 +389,8 @@ TEST(HfConfigError, RealConfigMissingAKey) {
 }
 
 TEST(HfConfigError, UnknownArchitectureIsUnsupported) {
-  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "architectures", R"(["MistralForCausalLM"])"), "m.json"),
-               ErrorCode::kUnsupported, {"[config] m.json", "MistralForCausalLM"});
+  expect_error(parse_hf_config_text(with_key(kLlamaGqa, "architectures", R"(["FalconForCausalLM"])"), "m.json"),
+               ErrorCode::kUnsupported, {"[config] m.json", "FalconForCausalLM"});
   expect_error(parse_hf_config_text(with_key(kGpt2, "architectures", R"(["BertModel"])"), "b.json"),
                ErrorCode::kUnsupported, {"[config] b.json", "BertModel"});
   expect_error(parse_hf_config_text(R"({"model_type": "t5"})", "t5.json"), ErrorCode::kUnsupported,
