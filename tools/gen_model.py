@@ -65,7 +65,11 @@ LLAMA_SHAPES = {  # hidden, layers, heads, kv_heads, intermediate, vocab, max_po
     "llama3.2-1b": (2048, 16, 32, 8, 8192, 128256, 131072),
     "llama3-tiny": (64, 2, 4, 2, 160, 512, 256),
     "mistral-tiny": (64, 2, 4, 2, 160, 512, 256),
+    "phi3-tiny": (64, 2, 4, 2, 160, 512, 256),
 }
+# Phi-3: fused qkv_proj and gate_up_proj, a sliding window, longrope scaling (the tiny shape's original context
+# of 16 is shorter than the test prompts, so the long factors and the attention factor apply).
+PHI3 = {"phi3-tiny": {"sliding_window": 12, "original_max_position_embeddings": 16}}
 # Mistral: the Llama layout with sliding-window attention; the tiny window of 8 is shorter than the test prompts.
 MISTRAL_WINDOW = {"mistral-tiny": 8}
 # Llama 3.x: tied embeddings, theta 500000, rope_scaling "llama3". The tiny shape's original context of 64 puts its
@@ -215,6 +219,23 @@ def llama_layout(arch: str) -> tuple[dict, list[Tensor]]:
             Tensor(p + "mlp.down_proj.weight", (d, ff), "normal"),
         ]
     t += [Tensor("model.norm.weight", (d,), "ones"), Tensor("lm_head.weight", (vocab, d), "normal")]
+    if arch in PHI3:
+        config["architectures"], config["model_type"] = ["Phi3ForCausalLM"], "phi3"
+        config.update(PHI3[arch])
+        half = head_dim // 2
+        rng = np.random.default_rng(7)
+        config["rope_scaling"] = {"type": "longrope",
+                                  "short_factor": [round(float(x), 4) for x in 1.0 + rng.random(half)],
+                                  "long_factor": [round(float(x), 4) for x in 1.0 + 4.0 * rng.random(half)]}
+        fused = []
+        for x in t:
+            if x.name.endswith("self_attn.q_proj.weight"):
+                fused.append(Tensor(x.name.replace("q_proj", "qkv_proj"), (q_dim + 2 * kv_dim, d), "normal"))
+            elif x.name.endswith("mlp.gate_proj.weight"):
+                fused.append(Tensor(x.name.replace("gate_proj", "gate_up_proj"), (2 * ff, d), "normal"))
+            elif not x.name.endswith(("k_proj.weight", "v_proj.weight", "up_proj.weight")):
+                fused.append(Tensor(x.name, x.shape, "near1" if x.init == "ones" else x.init))
+        t = fused
     if arch in MISTRAL_WINDOW:
         config["architectures"], config["model_type"] = ["MistralForCausalLM"], "mistral"
         config["sliding_window"] = MISTRAL_WINDOW[arch]

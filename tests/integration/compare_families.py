@@ -39,16 +39,18 @@ import hf_gemma
 from hf_llama import Model
 
 FAMILIES = {"llama-tiny": "llama", "llama3-tiny": "llama", "qwen2-tiny": "qwen2", "qwen3-tiny": "qwen3",
-            "mistral-tiny": "mistral", "gemma2-tiny": "gemma2", "gemma3-tiny": "gemma3"}
+            "mistral-tiny": "mistral", "gemma2-tiny": "gemma2", "gemma3-tiny": "gemma3", "phi3-tiny": "phi3"}
 PROMPT = [403, 407, 261, 378, 9, 17, 300, 42, 88, 123, 7, 499, 256, 31, 64, 200, 5, 77, 310, 12, 401, 9, 150, 33]  # < 512
-BOS = {"llama": [1], "qwen2": [], "qwen3": [], "mistral": [1], "gemma2": [2], "gemma3": [2]}  # Llama puts BOS (config bos_token_id) before a prompt, Qwen nothing
+BOS = {"llama": [1], "qwen2": [], "qwen3": [], "mistral": [1], "gemma2": [2], "gemma3": [2], "phi3": [1]}  # Llama puts BOS (config bos_token_id) before a prompt, Qwen nothing
 GGUF_BLOCK = {"input_layernorm.weight": "attn_norm.weight", "self_attn.q_proj.weight": "attn_q.weight",
               "self_attn.k_proj.weight": "attn_k.weight", "self_attn.v_proj.weight": "attn_v.weight",
               "self_attn.o_proj.weight": "attn_output.weight", "self_attn.q_proj.bias": "attn_q.bias",
               "self_attn.k_proj.bias": "attn_k.bias", "self_attn.v_proj.bias": "attn_v.bias",
               "self_attn.q_norm.weight": "attn_q_norm.weight", "self_attn.k_norm.weight": "attn_k_norm.weight",
               "post_attention_layernorm.weight": "ffn_norm.weight", "mlp.gate_proj.weight": "ffn_gate.weight",
-              "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"}
+              "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight",
+              # Phi-3's fused projections (llama.cpp keeps them fused; ffn_up holds gate and up)
+              "self_attn.qkv_proj.weight": "attn_qkv.weight", "mlp.gate_up_proj.weight": "ffn_up.weight"}
 
 
 # Gemma's names; llama.cpp's converter stores its RMSNorm weights as 1 + w (Hugging Face keeps w).
@@ -128,7 +130,11 @@ def write_gguf_model(folder, family, path):
           ("tokenizer.ggml.bos_token_id", C.GGUF_U32, cfg["bos_token_id"]),
           ("tokenizer.ggml.eos_token_id", C.GGUF_U32, cfg["eos_token_id"])]
     scaling = cfg.get("rope_scaling")
-    if scaling:  # llama3 as convert_hf_to_gguf.py writes it: divisors of each frequency in rope_freqs.weight
+    if scaling and scaling.get("type") == "longrope":  # Phi-3, as convert_hf_to_gguf.py Phi3MiniModel writes it
+        tensors.append(("rope_factors_long.weight", np.array(scaling["long_factor"], dtype=np.float32)))
+        tensors.append(("rope_factors_short.weight", np.array(scaling["short_factor"], dtype=np.float32)))
+        kv.append((p + "rope.scaling.original_context_length", C.GGUF_U32, cfg["original_max_position_embeddings"]))
+    elif scaling:  # llama3 as convert_hf_to_gguf.py writes it: divisors of each frequency in rope_freqs.weight
         dim = cfg["hidden_size"] // heads
         freqs = 1.0 / (cfg["rope_theta"] ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
         factor, low, high, old = (scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"],

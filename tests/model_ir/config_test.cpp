@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "model_ir_test_util.hpp"
@@ -248,8 +249,8 @@ TEST(HfConfig, GemmaFamilies) {
   EXPECT_EQ(g.window_of(12), 512);
   EXPECT_FLOAT_EQ(g.rope_theta_local, 10000.0f);
   // Sliding layers take the local base, global ones rope_theta.
-  EXPECT_FLOAT_EQ(rope_inv_freq(g, 0)[1], tensor_core::rope_inv_freq(10000.0f, 256)[1]);
-  EXPECT_FLOAT_EQ(rope_inv_freq(g, 5)[1], tensor_core::rope_inv_freq(1e6f, 256)[1]);
+  EXPECT_FLOAT_EQ(rope_inv_freq(g, 0, 4096)[1], tensor_core::rope_inv_freq(10000.0f, 256)[1]);
+  EXPECT_FLOAT_EQ(rope_inv_freq(g, 5, 4096)[1], tensor_core::rope_inv_freq(1e6f, 256)[1]);
 
   std::string list;
   for (int i = 0; i < 26; ++i)
@@ -270,6 +271,41 @@ TEST(HfConfig, GemmaFamilies) {
   parsed = parse_hf_config_text(bad, "gemma3.json");
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().code, ErrorCode::kUnsupported);
+}
+
+// Phi-3-mini-128k-instruct's config.json keys (48 factors each, shortened here to head_dim 16's 8).
+TEST(HfConfig, Phi3LongRope) {
+  const std::string phi3 = R"({"architectures": ["Phi3ForCausalLM"], "hidden_act": "silu", "hidden_size": 64,
+    "intermediate_size": 160, "max_position_embeddings": 131072, "original_max_position_embeddings": 4096,
+    "model_type": "phi3", "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 4,
+    "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 262144, "tie_word_embeddings": false,
+    "rope_scaling": {"type": "longrope", "short_factor": [1, 1, 1, 1, 1.1, 1.2, 1.3, 1.5],
+                     "long_factor": [1, 2, 3, 4, 5, 6, 7, 8]}, "vocab_size": 512})";
+  auto parsed = parse_hf_config_text(phi3, "phi3.json");
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  const ModelConfig& c = parsed.value();
+  EXPECT_EQ(c.architecture, Architecture::kPhi3);
+  EXPECT_EQ(recipe_for(Architecture::kPhi3).family, "phi3");
+  EXPECT_EQ(c.sliding_window, 262144);
+  ASSERT_EQ(c.rope_scaling.kind, RopeScaling::Kind::kLongRope);
+  EXPECT_EQ(c.rope_scaling.original_context, 4096);
+  // sqrt(1 + ln(131072 / 4096) / ln(4096))
+  EXPECT_NEAR(c.rope_scaling.attention_factor, std::sqrt(1.0 + std::log(32.0) / std::log(4096.0)), 1e-6);
+  const auto base = tensor_core::rope_inv_freq(10000.0f, 16);
+  EXPECT_FLOAT_EQ(rope_inv_freq(c, 0, 4096)[7], base[7] / 1.5f);  // within the original context: short factors
+  EXPECT_FLOAT_EQ(rope_inv_freq(c, 0, 4097)[7], base[7] / 8.0f);  // beyond it: long factors
+
+  std::string partial = phi3;
+  partial.replace(partial.find("\"rms_norm_eps\""), 0, "\"partial_rotary_factor\": 0.75, ");
+  parsed = parse_hf_config_text(partial, "phi4.json");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code, ErrorCode::kUnsupported);
+  std::string short_list = phi3;
+  short_list.replace(short_list.find("[1, 2, 3, 4, 5, 6, 7, 8]"), 24, "[1, 2]");
+  parsed = parse_hf_config_text(short_list, "phi3.json");
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("long_factor is not a list of 8 numbers"), std::string::npos)
+      << parsed.error().message;
 }
 
 TEST(HfConfig, LlamaWithGroupedQueryAttention) {

@@ -31,9 +31,10 @@ json::value token_ids(const ModelConfig& c) {
 }
 
 // Gemma's config.json carries keys (soft-capping, query_pre_attn_scalar, layer types) and its GGUF norm weights
-// a +1 that a Llama-style config.json cannot express.
+// a +1, Phi-3's fused tensors and longrope factors, that a Llama-style config.json cannot express.
 bool convertible(const ModelConfig& c) {
-  return c.architecture != Architecture::kGemma2 && c.architecture != Architecture::kGemma3;
+  return c.architecture != Architecture::kGemma2 && c.architecture != Architecture::kGemma3 &&
+         c.architecture != Architecture::kPhi3;
 }
 
 std::string config_json(const ModelConfig& c) {
@@ -94,10 +95,10 @@ Result<void> convert_gguf(const std::filesystem::path& gguf, const std::filesyst
   EDGE_RT_TRY(const model_ir::GgufFile file, model_ir::GgufFile::open(gguf));
   EDGE_RT_TRY(const ModelConfig config, model_ir::config_from_gguf(file));
   if (!convertible(config)) {
-    return fail(ErrorCode::kUnsupported, "[convert] " + gguf.string() + ": general.architecture " +
-                                             config.architecture_name +
-                                             ": converting Gemma GGUF files to safetensors is not supported; run "
-                                             "the GGUF file itself");
+    return fail(ErrorCode::kUnsupported,
+                "[convert] " + gguf.string() + ": general.architecture " + config.architecture_name +
+                    ": converting Gemma and Phi-3 GGUF files to safetensors is not supported; run "
+                    "the GGUF file itself");
   }
   const bool has_tokenizer = file.value("tokenizer.ggml.model") != nullptr;
   std::string tokenizer_json;

@@ -280,6 +280,46 @@ Result<std::vector<std::int32_t>> token_ids(const Reader& r, const json::object&
   return ids;
 }
 
+// Phi-3's rope_scaling {"type": "longrope" (or "su"), "short_factor": [...], "long_factor": [...]} with
+// original_max_position_embeddings beside it in config.json (or inside), as transformers'
+// _compute_longrope_parameters: attention_factor, unless given, is sqrt(1 + ln(s) / ln(original)) for
+// s = max_position_embeddings / original > 1, else 1.
+Result<RopeScaling> read_longrope(const Reader& outer, const Reader& r, const json::object& scaling,
+                                  const ModelConfig& c) {
+  RopeScaling s;
+  s.kind = RopeScaling::Kind::kLongRope;
+  const auto half = static_cast<std::size_t>(c.head_dim / 2);
+  for (auto [key, out] : {std::pair{"short_factor", &s.freq_factors}, std::pair{"long_factor", &s.long_factors}}) {
+    const json::value* v = scaling.if_contains(key);
+    const json::array* list = v ? v->if_array() : nullptr;
+    if (!list || list->size() != half) {
+      return outer.error(ErrorCode::kInvalidFormat, std::string("rope_scaling ") + key + " is not a list of " +
+                                                        std::to_string(half) + " numbers (head_dim / 2)");
+    }
+    for (const json::value& x : *list) {
+      const double f = x.is_number() ? x.to_number<double>() : -1.0;
+      if (!std::isfinite(f) || f <= 0.0 || f > 1e6) {
+        return outer.error(ErrorCode::kInvalidFormat, std::string("rope_scaling ") + key + " holds " +
+                                                          json::serialize(x) + ", expected numbers in (0, 1e6]");
+      }
+      out->push_back(static_cast<float>(f));
+    }
+  }
+  if (scaling.if_contains("original_max_position_embeddings")) {
+    EDGE_RT_TRY(s.original_context, r.ranged_integer("original_max_position_embeddings", 1, kMaxContext));
+  } else {
+    EDGE_RT_TRY(s.original_context, outer.ranged_integer("original_max_position_embeddings", 1, kMaxContext));
+  }
+  s.factor = static_cast<float>(c.max_context) / static_cast<float>(s.original_context);
+  if (scaling.if_contains("attention_factor")) {
+    EDGE_RT_TRY(s.attention_factor, r.number("attention_factor", std::nullopt, 0.0, 1e6, true));
+  } else if (s.factor > 1.0f) {
+    s.attention_factor = static_cast<float>(
+        std::sqrt(1.0 + std::log(static_cast<double>(s.factor)) / std::log(static_cast<double>(s.original_context))));
+  }
+  return s;
+}
+
 // rope_scaling: {"rope_type" (or "type"): "linear" | "llama3", "factor", and for llama3 "low_freq_factor",
 // "high_freq_factor", "original_max_position_embeddings"}.
 Result<RopeScaling> read_rope_scaling(const Reader& outer, const json::value& v, const ModelConfig& c) {
@@ -296,6 +336,7 @@ Result<RopeScaling> read_rope_scaling(const Reader& outer, const json::value& v,
   }
   RopeScaling s;
   if (type == "default") return s;
+  if (type == "longrope" || type == "su") return read_longrope(outer, r, *obj, c);
   EDGE_RT_TRY(s.factor, r.number("factor", std::nullopt, 1.0, 1e6, false));
   if (type == "linear") {
     s.kind = RopeScaling::Kind::kLinear;
@@ -303,7 +344,7 @@ Result<RopeScaling> read_rope_scaling(const Reader& outer, const json::value& v,
   }
   if (type != "llama3") {
     return outer.error(ErrorCode::kUnsupported, "rope_scaling type '" + type +
-                                                    "'; linear and llama3 are supported (yarn, longrope, dynamic "
+                                                    "'; linear, llama3 and longrope are supported (yarn, dynamic "
                                                     "are not)");
   }
   s.kind = RopeScaling::Kind::kLlama3;
@@ -320,9 +361,15 @@ Result<RopeScaling> read_rope_scaling(const Reader& outer, const json::value& v,
 
 }  // namespace
 
-std::vector<float> rope_inv_freq(const ModelConfig& c, std::int64_t layer) {
+std::vector<float> rope_inv_freq(const ModelConfig& c, std::int64_t layer, std::size_t n_ctx) {
   if (c.rope_theta_local > 0 && c.window_of(layer) > 0) {
     return tensor_core::rope_inv_freq(c.rope_theta_local, static_cast<std::size_t>(c.head_dim));
+  }
+  const RopeScaling& s = c.rope_scaling;
+  if (s.kind == RopeScaling::Kind::kLongRope && n_ctx > static_cast<std::size_t>(s.original_context)) {
+    std::vector<float> freq = tensor_core::rope_inv_freq(c.rope_theta, static_cast<std::size_t>(c.head_dim));
+    for (std::size_t i = 0; i < freq.size() && i < s.long_factors.size(); ++i) freq[i] /= s.long_factors[i];
+    return freq;
   }
   return rope_inv_freq(c);
 }
@@ -336,6 +383,7 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
       for (float& f : freq) f /= s.factor;
       break;
     case RopeScaling::Kind::kFactors:
+    case RopeScaling::Kind::kLongRope:
       for (std::size_t i = 0; i < freq.size() && i < s.freq_factors.size(); ++i) freq[i] /= s.freq_factors[i];
       break;
     case RopeScaling::Kind::kLlama3: {
@@ -394,6 +442,16 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
     EDGE_RT_TRY(read_gemma(r, obj, c, /*gemma3=*/false));
   } else if (name == "Gemma3ForCausalLM" || name == "gemma3_text") {
     EDGE_RT_TRY(read_gemma(r, obj, c, /*gemma3=*/true));
+  } else if (name == "Phi3ForCausalLM" || name == "phi3") {
+    EDGE_RT_TRY(read_llama(r, c));
+    c.architecture = Architecture::kPhi3;
+    EDGE_RT_TRY(const auto window, r.optional_ranged("sliding_window", 1, kMaxContext));
+    c.sliding_window = window.value_or(0);
+    EDGE_RT_TRY(const float rotary, r.number("partial_rotary_factor", 1.0f, 0.0, 1.0, true));
+    if (rotary != 1.0f) {
+      return r.error(ErrorCode::kUnsupported, "partial_rotary_factor " + std::to_string(rotary) +
+                                                  " (RoPE on part of each head, Phi-4-mini); expected 1");
+    }
   } else if (name == "MistralForCausalLM" || name == "mistral") {
     EDGE_RT_TRY(read_llama(r, c));
     c.architecture = Architecture::kMistral;
@@ -402,8 +460,8 @@ Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::strin
   } else {
     return r.error(ErrorCode::kUnsupported, "architecture '" + name +
                                                 "', expected GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM, "
-                                                "Qwen3ForCausalLM, MistralForCausalLM, Gemma2ForCausalLM or "
-                                                "Gemma3ForCausalLM");
+                                                "Qwen3ForCausalLM, MistralForCausalLM, Gemma2ForCausalLM, "
+                                                "Gemma3ForCausalLM or Phi3ForCausalLM");
   }
   if (c.architecture != Architecture::kGpt2) {
     for (const char* key : {"attention_bias", "mlp_bias"}) {

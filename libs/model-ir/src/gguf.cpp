@@ -448,6 +448,48 @@ Result<float> positive_real(const GgufFile& f, std::string_view key, std::option
   return static_cast<float>(v);
 }
 
+// A [head_dim / 2] F32 tensor of positive finite factors (rope_freqs.weight, rope_factors_*.weight).
+Result<std::vector<float>> read_factors(const GgufFile& f, const TensorInfo& t, const std::string& label,
+                                        std::int64_t head_dim) {
+  const auto half = static_cast<std::int64_t>(head_dim / 2);
+  if (t.dtype != tensor_core::DType::kF32 || t.shape.rank() != 1 || t.shape[0] != half) {
+    return fail(ErrorCode::kInvalidFormat,
+                label + "tensor '" + t.name + "' is not F32 [" + std::to_string(half) + "] (head size / 2)");
+  }
+  std::vector<std::byte> bytes(static_cast<std::size_t>(half) * sizeof(float));
+  EDGE_RT_TRY(f.file().read(t.offset_bytes, bytes, t.name.c_str()));
+  std::vector<float> factors(static_cast<std::size_t>(half));
+  std::memcpy(factors.data(), bytes.data(), bytes.size());
+  for (const float x : factors) {
+    if (!std::isfinite(x) || !(x > 0.0f)) {
+      return fail(ErrorCode::kInvalidFormat,
+                  label + "tensor '" + t.name + "' holds " + std::to_string(x) + ", expected finite factors above 0");
+    }
+  }
+  return factors;
+}
+
+// Phi-3 128k files (convert_hf_to_gguf.py Phi3MiniModel): rope_factors_short/long.weight, the original context in
+// rope.scaling.original_context_length and the attention factor in rope.scaling.attn_factor (computed as
+// transformers does when absent).
+Result<void> read_longrope_factors(const GgufFile& f, const std::string& p, const std::string& label, ModelConfig& c) {
+  RopeScaling& s = c.rope_scaling;
+  const TensorInfo* short_t = f.find("rope_factors_short.weight");
+  if (!short_t) return fail(ErrorCode::kMissingField, label + "rope_factors_long.weight without rope_factors_short");
+  s.kind = RopeScaling::Kind::kLongRope;
+  EDGE_RT_TRY(s.long_factors, read_factors(f, *f.find("rope_factors_long.weight"), label, c.head_dim));
+  EDGE_RT_TRY(s.freq_factors, read_factors(f, *short_t, label, c.head_dim));
+  EDGE_RT_TRY(s.original_context, f.integer(p + "rope.scaling.original_context_length", 1, kMaxContext));
+  s.factor = static_cast<float>(c.max_context) / static_cast<float>(s.original_context);
+  if (f.value(p + "rope.scaling.attn_factor")) {
+    EDGE_RT_TRY(s.attention_factor, positive_real(f, p + "rope.scaling.attn_factor", std::nullopt, 1e6));
+  } else if (s.factor > 1.0f) {
+    s.attention_factor = static_cast<float>(
+        std::sqrt(1.0 + std::log(static_cast<double>(s.factor)) / std::log(static_cast<double>(s.original_context))));
+  }
+  return boost::outcome_v2::success();
+}
+
 // Gemma 2 / 3 as llama.cpp writes and reads them (convert_hf_to_gguf.py, llama-model.cpp): norm weights already
 // hold 1 + w; embeddings scaled by sqrt(embedding_length); scores by 1/sqrt(key_length) (llama.cpp's choice for
 // every size but Gemma 2 27B, whose query_pre_attn_scalar GGUF does not carry); soft-capping keys (Gemma 2);
@@ -488,6 +530,10 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
     c.architecture = arch == "qwen2" ? Architecture::kQwen2 : Architecture::kQwen3;
     c.activation = Activation::kSilu;
     c.rope_interleaved = false;  // NEOX-style RoPE: the rows stay as Hugging Face has them
+  } else if (arch == "phi3") {
+    c.architecture = Architecture::kPhi3;
+    c.activation = Activation::kSilu;
+    c.rope_interleaved = false;  // NEOX-style RoPE
   } else if (arch == "gemma2" || arch == "gemma3") {
     c.architecture = arch == "gemma2" ? Architecture::kGemma2 : Architecture::kGemma3;
     c.activation = Activation::kGeluTanh;
@@ -497,8 +543,8 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
     c.activation = Activation::kGeluTanh;
     c.tie_embeddings = true;
   } else {
-    return fail(ErrorCode::kUnsupported,
-                label + "general.architecture is '" + arch + "', expected llama, qwen2, qwen3, gemma2, gemma3 or gpt2");
+    return fail(ErrorCode::kUnsupported, label + "general.architecture is '" + arch +
+                                             "', expected llama, qwen2, qwen3, gemma2, gemma3, phi3 or gpt2");
   }
   const std::string p = arch + ".";
   EDGE_RT_TRY(c.n_layers, f.integer(p + "block_count", 1, kMaxLayers));
@@ -584,22 +630,11 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
   if (llama_like) c.tie_embeddings = f.find("output.weight") == nullptr;
   // Llama 3.1+ files carry the llama3 frequency scaling as per-frequency divisors (convert_hf_to_gguf.py).
   if (const TensorInfo* factors = f.find("rope_freqs.weight"); factors && llama_like) {
-    const auto half = static_cast<std::int64_t>(c.head_dim / 2);
-    if (factors->dtype != tensor_core::DType::kF32 || factors->shape.rank() != 1 || factors->shape[0] != half) {
-      return fail(ErrorCode::kInvalidFormat,
-                  label + "tensor 'rope_freqs.weight' is not F32 [" + std::to_string(half) + "] (head size / 2)");
-    }
-    std::vector<std::byte> bytes(static_cast<std::size_t>(half) * sizeof(float));
-    EDGE_RT_TRY(f.file().read(factors->offset_bytes, bytes, "rope_freqs.weight"));
     c.rope_scaling.kind = RopeScaling::Kind::kFactors;
-    c.rope_scaling.freq_factors.resize(static_cast<std::size_t>(half));
-    std::memcpy(c.rope_scaling.freq_factors.data(), bytes.data(), bytes.size());
-    for (const float x : c.rope_scaling.freq_factors) {
-      if (!std::isfinite(x) || !(x > 0.0f)) {
-        return fail(ErrorCode::kInvalidFormat, label + "tensor 'rope_freqs.weight' holds " + std::to_string(x) +
-                                                   ", expected finite factors above 0");
-      }
-    }
+    EDGE_RT_TRY(c.rope_scaling.freq_factors, read_factors(f, *factors, label, c.head_dim));
+  }
+  if (c.architecture == Architecture::kPhi3 && f.find("rope_factors_long.weight")) {
+    EDGE_RT_TRY(read_longrope_factors(f, p, label, c));
   }
   const auto token_id = [&](std::string_view key) -> std::optional<std::int32_t> {
     const GgufValue* v = f.value(key);
@@ -655,6 +690,11 @@ std::optional<std::string> hf_name_of_gguf(Architecture architecture, std::strin
                                          {"ffn_up.weight", "mlp.up_proj.weight"},
                                          {"ffn_down.weight", "mlp.down_proj.weight"},
                                          {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"}};
+  // Phi-3: fused QKV, and ffn_up holding gate and up.
+  static constexpr Pair kPhi3Block[] = {
+      {"attn_norm.weight", "input_layernorm.weight"},    {"attn_qkv.weight", "self_attn.qkv_proj.weight"},
+      {"attn_output.weight", "self_attn.o_proj.weight"}, {"ffn_norm.weight", "post_attention_layernorm.weight"},
+      {"ffn_up.weight", "mlp.gate_up_proj.weight"},      {"ffn_down.weight", "mlp.down_proj.weight"}};
   static constexpr Pair kGpt2Global[] = {{"token_embd.weight", "transformer.wte.weight"},
                                          {"position_embd.weight", "transformer.wpe.weight"},
                                          {"output_norm.weight", "transformer.ln_f.weight"},
@@ -679,9 +719,10 @@ std::optional<std::string> hf_name_of_gguf(Architecture architecture, std::strin
   if (layer.size() > 1 && layer[0] == '0') return std::nullopt;
   const std::string_view rest = name.substr(dot + 1);
   const bool gemma = architecture == Architecture::kGemma2 || architecture == Architecture::kGemma3;
-  const std::span<const Pair> block = gemma   ? std::span<const Pair>(kGemmaBlock)
-                                      : llama ? std::span<const Pair>(kLlamaBlock)
-                                              : std::span<const Pair>(kGpt2Block);
+  const std::span<const Pair> block = gemma                                 ? std::span<const Pair>(kGemmaBlock)
+                                      : architecture == Architecture::kPhi3 ? std::span<const Pair>(kPhi3Block)
+                                      : llama                               ? std::span<const Pair>(kLlamaBlock)
+                                                                            : std::span<const Pair>(kGpt2Block);
   for (const Pair& p : block) {
     if (rest == p.gguf) {
       return (llama ? "model.layers." : "transformer.h.") + std::string(layer) + "." + std::string(p.hf);

@@ -46,6 +46,7 @@ std::string_view role_name(WeightRole role) noexcept {
     case WeightRole::kFfnDown: return "ffn_down";
     case WeightRole::kFfnDownBias: return "ffn_down_bias";
     case WeightRole::kPostAttnNorm: return "post_attn_norm";
+    case WeightRole::kFfnGateUp: return "ffn_gate_up";
     case WeightRole::kPostFfnNorm: return "post_ffn_norm";
     case WeightRole::kFinalNorm: return "final_norm";
     case WeightRole::kFinalNormBias: return "final_norm_bias";
@@ -85,6 +86,11 @@ Result<void> check_all_used(const detail::GraphData& g) {
     if (used.contains(t) || is_known_buffer(t->name)) continue;
     // GGUF's Llama 3 frequency divisors are read into the config (config_from_gguf), not run as a weight.
     if (t->name == "rope_freqs.weight" && g.config.rope_scaling.kind == RopeScaling::Kind::kFactors) continue;
+    // Phi-3's longrope factors likewise.
+    if ((t->name == "rope_factors_long.weight" || t->name == "rope_factors_short.weight") &&
+        g.config.rope_scaling.kind == RopeScaling::Kind::kLongRope) {
+      continue;
+    }
     if (++count <= 3) unused.push_back("'" + t->name + "'");
   }
   if (count == 0) return boost::outcome_v2::success();

@@ -11,6 +11,7 @@ extern const Recipe kQwen3Recipe;    // recipes/qwen3.cpp
 extern const Recipe kMistralRecipe;  // recipes/mistral.cpp
 extern const Recipe kGemma2Recipe;   // recipes/gemma.cpp
 extern const Recipe kGemma3Recipe;
+extern const Recipe kPhi3Recipe;  // recipes/phi3.cpp
 }  // namespace detail
 
 std::string_view value_name(Value v) noexcept {
@@ -40,6 +41,7 @@ std::string_view step_name(StepOp op) noexcept {
     case StepOp::kGeluTanh: return "gelu_tanh";
     case StepOp::kSwiglu: return "swiglu";
     case StepOp::kGeglu: return "geglu";
+    case StepOp::kSplitGateUp: return "split_gate_up";
     case StepOp::kAdd: return "add";
   }
   return "?";
@@ -78,6 +80,10 @@ std::array<std::uint64_t, static_cast<std::size_t>(Value::kCount)> Recipe::value
       if (s.op == StepOp::kAttention) use(Value::kAttnOut);
     }
   }
+  // The fused gate/up projection writes [gate | up] rows into kFfnA before kSplitGateUp moves them apart.
+  for (const Step& s : feed_forward) {
+    if (s.op == StepOp::kSplitGateUp) widths[static_cast<std::size_t>(Value::kFfnA)] = 2 * ff;
+  }
   return widths;
 }
 
@@ -90,6 +96,7 @@ const Recipe& recipe_for(Architecture architecture) noexcept {
     case Architecture::kMistral: return detail::kMistralRecipe;
     case Architecture::kGemma2: return detail::kGemma2Recipe;
     case Architecture::kGemma3: return detail::kGemma3Recipe;
+    case Architecture::kPhi3: return detail::kPhi3Recipe;
   }
   return detail::kLlamaRecipe;
 }

@@ -8,9 +8,9 @@ namespace edge_rt::runtime::detail {
 
 namespace {
 // RoPE's inverse frequencies of every layer (Gemma-3's sliding layers have their own base).
-std::vector<std::vector<float>> rope_tables(const model_ir::ModelConfig& c) {
+std::vector<std::vector<float>> rope_tables(const model_ir::ModelConfig& c, std::size_t n_ctx) {
   std::vector<std::vector<float>> tables;
-  for (std::int64_t layer = 0; layer < c.n_layers; ++layer) tables.push_back(model_ir::rope_inv_freq(c, layer));
+  for (std::int64_t layer = 0; layer < c.n_layers; ++layer) tables.push_back(model_ir::rope_inv_freq(c, layer, n_ctx));
   return tables;
 }
 }  // namespace
@@ -31,7 +31,7 @@ Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const
     : graph_(graph),
       config_(graph.config()),
       recipe_(graph.recipe()),
-      rope_inv_freq_(rope_tables(graph.config())),
+      rope_inv_freq_(rope_tables(graph.config(), plan.n_ctx)),
       plan_(plan),
       source_(std::move(source)),
       backends_(std::move(placement.backends)),
@@ -271,6 +271,18 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
         }
         break;
       }
+      case StepOp::kSplitGateUp: {
+        // Row t's up half goes to `out`, then its gate half down to row t of kFfnA: in place, since row t's gate
+        // lands at or before where it came from and after every half already moved.
+        const auto ff = static_cast<std::size_t>(config_.d_ff);
+        const std::span<float> fused = val(s.in);
+        const std::span<float> up = val(s.out);
+        for (std::size_t t = 0; t < n; ++t) {
+          on.copy(fused.subspan(2 * t * ff + ff, ff), up.subspan(t * ff, ff));
+          if (t > 0) on.copy(fused.subspan(2 * t * ff, ff), fused.subspan(t * ff, ff));
+        }
+        break;
+      }
       case StepOp::kHeadNorm: {  // each head is a row of head_dim
         const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
         const auto hd = static_cast<std::size_t>(config_.head_dim);
@@ -295,7 +307,9 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
         args.n_heads = static_cast<std::size_t>(config_.n_heads);
         args.n_kv_heads = static_cast<std::size_t>(config_.n_kv_heads);
         args.head_dim = hd;
-        args.scale = config_.attn_scale > 0 ? config_.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+        // Phi-3's longrope multiplies cos and sin, so both q and k, by attention_factor.
+        args.scale = (config_.attn_scale > 0 ? config_.attn_scale : 1.0f / std::sqrt(static_cast<float>(hd))) *
+                     config_.rope_scaling.attention_factor * config_.rope_scaling.attention_factor;
         args.window = static_cast<std::size_t>(config_.window_of(static_cast<std::int64_t>(layer)));
         args.softcap = config_.attn_softcap;
         on.attention(args, val(s.in), cache.subspan(layer * layer_elems, layer_elems),
@@ -304,8 +318,9 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
         break;
       }
       case StepOp::kGeluTanh: on.gelu_tanh(val(s.out)); break;
-      case StepOp::kSwiglu: on.swiglu(val(s.out), val(s.in)); break;
-      case StepOp::kGeglu: on.geglu(val(s.out), val(s.in)); break;
+      // `out` may be wider than `in` (kFfnA after kSplitGateUp): the gate is its first rows.
+      case StepOp::kSwiglu: on.swiglu(val(s.out).first(val(s.in).size()), val(s.in)); break;
+      case StepOp::kGeglu: on.geglu(val(s.out).first(val(s.in).size()), val(s.in)); break;
       case StepOp::kAdd: on.add(val(s.in), val(s.out)); break;
     }
   }

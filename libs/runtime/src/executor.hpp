@@ -82,7 +82,7 @@ class Executor final {
   const model_ir::ModelGraph<model_ir::Validated>& graph_;
   const model_ir::ModelConfig& config_;
   const model_ir::Recipe& recipe_;
-  const std::vector<std::vector<float>> rope_inv_freq_;  // per layer: model_ir::rope_inv_freq(config_, layer)
+  const std::vector<std::vector<float>> rope_inv_freq_;  // per layer: model_ir::rope_inv_freq(config_, layer, n_ctx)
   partition_planner::ExecutionPlan plan_;
   std::unique_ptr<model_ir::WeightSource> source_;  // how weights are read, chosen once per run
   // Before every guard: destroyed last. [0] the CPU, whose pool holds the KV cache and scratch.

@@ -63,7 +63,8 @@ std::vector<OpRef> ops_of(const model_ir::Recipe& recipe, const model_ir::ModelC
         op.desc = matmul_desc(*unit.find(s.weight));
         op.matrix = s.weight;
         break;
-      case StepOp::kSplitQkv: op.desc.op = backend::Op::kCopy; break;
+      case StepOp::kSplitQkv:
+      case StepOp::kSplitGateUp: op.desc.op = backend::Op::kCopy; break;
       case StepOp::kHeadNorm: op.desc.op = backend::Op::kRmsNorm; break;
       case StepOp::kRope: op.desc.op = backend::Op::kRope; break;
       case StepOp::kAttention:
@@ -341,6 +342,10 @@ void finish_coverage(DevicePlacement& p, const model_ir::ModelGraph<model_ir::Va
           wrote(d, Value::kQuery);
           wrote(d, Value::kKNew);
           wrote(d, Value::kVNew);
+          break;
+        case StepOp::kSplitGateUp:
+          run_on(d, {s.in});
+          wrote(d, s.in);
           break;
         case StepOp::kAttention:
           run_on(d, {Value::kQuery, Value::kKNew, Value::kVNew});

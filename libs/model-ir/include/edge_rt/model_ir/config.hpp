@@ -12,8 +12,9 @@
 namespace edge_rt::model_ir {
 
 /// kQwen2 and kQwen3 are Llama with Q/K/V biases (Qwen2, Qwen2.5) or per-head Q/K RMSNorm (Qwen3); kMistral is
-/// Llama with sliding-window attention; kGemma2 / kGemma3 are Google's Gemma 2 and 3 (text) decoders.
-enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3, kMistral, kGemma2, kGemma3 };
+/// Llama with sliding-window attention; kGemma2 / kGemma3 are Google's Gemma 2 and 3 (text) decoders; kPhi3 is
+/// Llama with fused QKV and gate/up projections.
+enum class Architecture { kGpt2, kLlama, kQwen2, kQwen3, kMistral, kGemma2, kGemma3, kPhi3 };
 enum class Activation { kGeluTanh, kSilu };
 
 /// RoPE frequency scaling (rope_scaling in config.json). Copyable value.
@@ -23,13 +24,18 @@ struct RopeScaling {
     kLinear,   ///< every inverse frequency / factor (position interpolation, Chen et al. 2023)
     kLlama3,   ///< Llama 3.1+: long wavelengths / factor, short kept, a smooth ramp between (modeling_rope_utils.py)
     kFactors,  ///< per-frequency divisors from the file: GGUF's rope_freqs.weight (llama.cpp's form of llama3)
+    /// Phi-3 "longrope" / "su": per-frequency divisors, short_factor within original_context and long_factor
+    /// beyond it, and attention_factor on cos and sin (so on attention scores, squared).
+    kLongRope,
   };
   Kind kind = Kind::kNone;
   float factor = 1.0f;
   float low_freq_factor = 1.0f;          ///< kLlama3
   float high_freq_factor = 4.0f;         ///< kLlama3
-  std::int64_t original_context = 8192;  ///< kLlama3: original_max_position_embeddings, tokens
-  std::vector<float> freq_factors;       ///< kFactors: [head_dim / 2]
+  std::int64_t original_context = 8192;  ///< kLlama3, kLongRope: original_max_position_embeddings, tokens
+  std::vector<float> freq_factors;       ///< kFactors, kLongRope (short_factor): [head_dim / 2]
+  std::vector<float> long_factors;       ///< kLongRope: [head_dim / 2]
+  float attention_factor = 1.0f;         ///< kLongRope: multiplies RoPE's cos and sin
 };
 
 /// Copyable value: the hyper-parameters the runtime needs, in one vocabulary for both architectures.
@@ -110,9 +116,10 @@ Result<ModelConfig> parse_hf_config(const std::filesystem::path& config_json);
 /// RoPE's inverse frequencies for `config`, [head_dim / 2]: tensor_core::rope_inv_freq(rope_theta, head_dim) with
 /// rope_scaling applied (for kLlama3 as transformers' _compute_llama3_parameters). Thread-safe.
 std::vector<float> rope_inv_freq(const ModelConfig& config);
-/// Those of layer `layer`: rope_inv_freq(config), or for a sliding-window layer of a model with rope_theta_local,
-/// tensor_core::rope_inv_freq(rope_theta_local, head_dim) unscaled.
-std::vector<float> rope_inv_freq(const ModelConfig& config, std::int64_t layer);
+/// Those of layer `layer` for a KV cache of n_ctx tokens: rope_inv_freq(config), or for a sliding-window layer of a
+/// model with rope_theta_local, tensor_core::rope_inv_freq(rope_theta_local, head_dim) unscaled; kLongRope takes
+/// its long factors when n_ctx > original_context (llama.cpp's choice; transformers switches per sequence length).
+std::vector<float> rope_inv_freq(const ModelConfig& config, std::int64_t layer, std::size_t n_ctx);
 
 /// Same, from text; `label` names the source in messages.
 Result<ModelConfig> parse_hf_config_text(std::string_view text, const std::string& label);

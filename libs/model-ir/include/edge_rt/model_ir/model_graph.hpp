@@ -37,6 +37,7 @@ enum class WeightRole : std::uint8_t {
   kFfnGate,            ///< [d_ff, d_model] (Llama w1)
   kFfnUp,              ///< [d_ff, d_model] (GPT-2 c_fc, Llama w3)
   kFfnUpBias,          ///< [d_ff]
+  kFfnGateUp,          ///< [2 d_ff, d_model]: gate rows then up rows, fused (Phi-3 gate_up_proj)
   kFfnDown,            ///< [d_model, d_ff]
   kFfnDownBias,        ///< [d_model]
   kPostAttnNorm,       ///< [d_model]: RMSNorm of the attention output before the residual add (Gemma)

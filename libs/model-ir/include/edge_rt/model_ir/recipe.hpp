@@ -35,7 +35,7 @@ enum class Value : std::uint8_t {
   kQuery,     ///< [n_heads head_dim]
   kAttnOut,   ///< [n_heads head_dim]
   kQkv,       ///< Fused Q, K, V projection output, [(n_heads + 2 n_kv_heads) head_dim].
-  kFfnA,      ///< [d_ff]
+  kFfnA,      ///< [d_ff]; [2 d_ff] in a recipe with kSplitGateUp
   kFfnB,      ///< [d_ff]
   kKNew,      ///< Rows [pos0, pos0 + n) of this layer's K cache, [n_kv_heads head_dim]: written in place.
   kVNew,      ///< Same for V.
@@ -45,16 +45,17 @@ std::string_view value_name(Value v) noexcept;
 
 /// One step of a layer program.
 enum class StepOp : std::uint8_t {
-  kNorm,       ///< out = norm(in) with `weight` (and `bias` for LayerNorm); the recipe's NormKind.
-  kMatmul,     ///< out = in . weight^T (+ bias).
-  kSplitQkv,   ///< kQkv -> kQuery, kKNew, kVNew (a copy).
-  kHeadNorm,   ///< RMSNorm of each head of `out` in place (kQuery or kKNew) with `weight` [head_dim] (Qwen3).
-  kRope,       ///< RoPE on `out` in place (kQuery: n_heads heads, kKNew: n_kv_heads), rope_theta from the config.
-  kAttention,  ///< kQuery against the layer's KV cache -> kAttnOut (causal, GQA).
-  kGeluTanh,   ///< `out` in place.
-  kSwiglu,     ///< out = silu(out) * in.
-  kGeglu,      ///< out = gelu_tanh(out) * in (Gemma).
-  kAdd,        ///< out += in.
+  kNorm,         ///< out = norm(in) with `weight` (and `bias` for LayerNorm); the recipe's NormKind.
+  kMatmul,       ///< out = in . weight^T (+ bias).
+  kSplitQkv,     ///< kQkv -> kQuery, kKNew, kVNew (a copy).
+  kSplitGateUp,  ///< kFfnA rows [gate | up] (2 d_ff wide) -> gate in kFfnA, up in `out` (kFfnB) (Phi-3).
+  kHeadNorm,     ///< RMSNorm of each head of `out` in place (kQuery or kKNew) with `weight` [head_dim] (Qwen3).
+  kRope,         ///< RoPE on `out` in place (kQuery: n_heads heads, kKNew: n_kv_heads), rope_theta from the config.
+  kAttention,    ///< kQuery against the layer's KV cache -> kAttnOut (causal, GQA).
+  kGeluTanh,     ///< `out` in place.
+  kSwiglu,       ///< out = silu(out) * in.
+  kGeglu,        ///< out = gelu_tanh(out) * in (Gemma).
+  kAdd,          ///< out += in.
 };
 std::string_view step_name(StepOp op) noexcept;
 
