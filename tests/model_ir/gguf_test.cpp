@@ -241,7 +241,7 @@ TEST(Gguf, ConfigErrorsNameTheKey) {
   other.kv_str("general.architecture", "mamba");
   write_file(dir / "a.gguf", other.bytes());
   expect_error(config_from_gguf(GgufFile::open(dir / "a.gguf").value()), ErrorCode::kUnsupported,
-               {"general.architecture", "mamba", "llama, qwen2, qwen3, gemma2, gemma3 or gpt2"});
+               {"general.architecture", "mamba", "llama, qwen2, qwen3, gemma2, gemma3, phi3 or gpt2"});
   GgufBuilder missing;
   missing.kv_str("general.architecture", "llama");
   write_file(dir / "b.gguf", missing.bytes());
