@@ -66,12 +66,16 @@ LLAMA_SHAPES = {  # hidden, layers, heads, kv_heads, intermediate, vocab, max_po
     "llama3-tiny": (64, 2, 4, 2, 160, 512, 256),
     "mistral-tiny": (64, 2, 4, 2, 160, 512, 256),
     "phi3-tiny": (64, 2, 4, 2, 160, 512, 256),
+    "mistral-7b": (4096, 32, 32, 8, 14336, 32000, 32768),  # Mistral-7B-v0.1
+    "phi3-mini": (3072, 32, 32, 32, 8192, 32064, 4096),  # Phi-3-mini-4k-instruct
 }
 # Phi-3: fused qkv_proj and gate_up_proj, a sliding window, longrope scaling (the tiny shape's original context
 # of 16 is shorter than the test prompts, so the long factors and the attention factor apply).
-PHI3 = {"phi3-tiny": {"sliding_window": 12, "original_max_position_embeddings": 16}}
+PHI3 = {"phi3-tiny": {"sliding_window": 12, "original_max_position_embeddings": 16, "pad_token_id": 0},
+        "phi3-mini": {"sliding_window": 2047, "pad_token_id": 32000}}
 # Mistral: the Llama layout with sliding-window attention; the tiny window of 8 is shorter than the test prompts.
-MISTRAL_WINDOW = {"mistral-tiny": 8}
+MISTRAL_WINDOW = {"mistral-tiny": 8, "mistral-7b": 4096}
+LLAMA2_TOKENIZER_DIR = REPO.parent / "shared" / "models" / "tokenizers" / "llama2"  # Mistral-7B and Phi-3 shapes
 # Llama 3.x: tied embeddings, theta 500000, rope_scaling "llama3". The tiny shape's original context of 64 puts its
 # 8 frequencies of head_dim 16 in all three bands (kept, ramped, divided).
 LLAMA3 = {
@@ -222,11 +226,12 @@ def llama_layout(arch: str) -> tuple[dict, list[Tensor]]:
     if arch in PHI3:
         config["architectures"], config["model_type"] = ["Phi3ForCausalLM"], "phi3"
         config.update(PHI3[arch])
-        half = head_dim // 2
-        rng = np.random.default_rng(7)
-        config["rope_scaling"] = {"type": "longrope",
-                                  "short_factor": [round(float(x), 4) for x in 1.0 + rng.random(half)],
-                                  "long_factor": [round(float(x), 4) for x in 1.0 + 4.0 * rng.random(half)]}
+        if "original_max_position_embeddings" in PHI3[arch]:  # a 128k-style longrope shape
+            half = head_dim // 2
+            rng = np.random.default_rng(7)
+            config["rope_scaling"] = {"type": "longrope",
+                                      "short_factor": [round(float(x), 4) for x in 1.0 + rng.random(half)],
+                                      "long_factor": [round(float(x), 4) for x in 1.0 + 4.0 * rng.random(half)]}
         fused = []
         for x in t:
             if x.name.endswith("self_attn.q_proj.weight"):
@@ -482,10 +487,11 @@ def main() -> int:
         return 0
 
     is_gpt2 = args.arch in GPT2_SHAPES
-    full = (args.arch in QWEN_SHAPES or args.arch in LLAMA3 or args.arch in GEMMA_SHAPES) and \
-        not args.arch.endswith("-tiny")
+    full = (args.arch in QWEN_SHAPES or args.arch in LLAMA3 or args.arch in GEMMA_SHAPES or args.arch in PHI3 or
+            args.arch in MISTRAL_WINDOW) and not args.arch.endswith("-tiny")
     full_dir = (QWEN_TOKENIZER_DIR if args.arch in QWEN_SHAPES else
-                GEMMA_TOKENIZER_DIR if args.arch in GEMMA_SHAPES else LLAMA3_TOKENIZER_DIR)
+                GEMMA_TOKENIZER_DIR if args.arch in GEMMA_SHAPES else
+                LLAMA2_TOKENIZER_DIR if args.arch in PHI3 or args.arch in MISTRAL_WINDOW else LLAMA3_TOKENIZER_DIR)
     tok_dir = args.tokenizer_dir or (GPT2_TOKENIZER_DIR if is_gpt2 else full_dir if full else LLAMA_TOKENIZER_DIR)
     tok_files = GPT2_TOKENIZER_FILES if is_gpt2 else QWEN_TOKENIZER_FILES if full else LLAMA_TOKENIZER_FILES
     missing = [n for n in tok_files if not (tok_dir / n).is_file()]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Logits parity of the model families (Llama, Llama 3, Qwen2, Qwen3, Mistral, Gemma 2, Gemma 3) on tiny random
 checkpoints, from the Hugging Face folder and from a GGUF file of the same weights, against the numpy references
-tools/reference/hf_llama.py and hf_gemma.py.
+tools/reference/hf_llama.py and hf_gemma.py, and (with --transformers) against transformers' own top-5 logits.
 
 For each family: tools/gen_model.py writes a random F32 folder (norm weights ~ 1 + N(0, 0.1), biases ~ N(0, 0.1) for
 the Qwen and Llama-3 shapes, so a norm or bias left out shows; Llama-3's rope_scaling llama3 puts its frequencies in
@@ -164,6 +164,8 @@ def main():
     ap.add_argument("--tmp", required=True)
     ap.add_argument("--atol", type=float, default=1e-5)
     ap.add_argument("--full-size", help="comma-separated full-size architectures to stream under a quarter budget")
+    ap.add_argument("--transformers", help="tests/data/families/transformers_reference.json: top-5 logits per "
+                    "position from transformers itself (tools/reference/transformers_reference.py)")
     args = ap.parse_args()
     os.makedirs(args.tmp, exist_ok=True)
     gen_model = os.path.join(C.REPO_ROOT, "tools", "gen_model.py")
@@ -172,6 +174,10 @@ def main():
         out = C.run_ok([args.edge_rt, "run", "-m", model, "--prompt-tokens", ",".join(map(str, PROMPT)),
                         "--output", "json", "--no-monitor", "-t", "2", "--temperature", "0"] + extra)
         return json.loads(out)
+
+    second = json.load(open(args.transformers)) if args.transformers else {"models": {}}
+    if second["models"] and second["prompt"] != PROMPT:
+        C.fail("%s was made for another prompt" % args.transformers)
 
     def check():
         report = []
@@ -204,6 +210,15 @@ def main():
                 run = edge_rt(model, ["-n", "24"])
                 greedy[label] = run["generated_token_ids"]
                 report.append("%s %s max abs %.2g" % (arch, label, diff.max()))
+                if label == "folder" and arch in second["models"]:  # transformers' own top-5 at every position
+                    ref = second["models"][arch]
+                    logits = np.array(got["logits"])[:len(ref["top_ids"])]  # Phi-3: its window (see the note)
+                    picked = np.take_along_axis(logits, np.array(ref["top_ids"]), axis=1)
+                    gap = np.abs(picked - np.array(ref["top_logits"])).max()
+                    if gap > 1e-4 or (logits.argmax(axis=1) != np.array(ref["top_ids"])[:, 0]).any():
+                        C.fail("%s: logits differ from transformers %s by %.3g (or another top-1)" % (
+                            arch, second["transformers"], gap))
+                    report.append("%s vs transformers %.2g" % (arch, gap))
             # A quarter of the weights, or the plan's floor where these tiny shapes' KV cache and scratch need more.
             size = os.path.getsize(os.path.join(folder, "model.safetensors"))
             limit = max(size // 4, run["metrics"]["minimum_budget_bytes"])
