@@ -59,6 +59,11 @@ struct LlamaExtras {
   bool qkv_bias = false;  ///< self_attn.{q,k,v}_proj.bias (Qwen2)
   bool qk_norm = false;   ///< self_attn.{q,k}_norm.weight, [head_dim] (Qwen3)
 };
+/// The embedding unit of the Llama-layout families: model.embed_tokens.weight [vocab, d_model].
+Result<Unit> llama_embedding_unit(UnitBuilder& b);
+/// Their head: model.norm.weight (loaded with `norm_offset` added: Gemma) and lm_head.weight, or the embedding
+/// when it is absent and tie_word_embeddings is set (kMissingField otherwise).
+Result<Unit> llama_head_unit(UnitBuilder& b, float norm_offset = 0.0f);
 /// The units of a Llama-layout checkpoint (names as transformers saves LlamaForCausalLM), plus `extras`.
 Result<std::vector<Unit>> build_llama_units(UnitBuilder& b, LlamaExtras extras);
 /// The config.json keys that decide the Llama tensor shapes, with their values.

@@ -342,7 +342,7 @@ class Lexer {
 
   std::vector<Segment> segments() {
     struct Raw {
-      SegKind kind;  // kText for comments too (they produce no segment)
+      SegKind kind;  // kStatement for comments too (trim_blocks and lstrip_blocks treat them alike)
       bool comment = false;
       std::string content;
       bool strip_before = false, strip_after = false, keep_before = false, keep_after = false;

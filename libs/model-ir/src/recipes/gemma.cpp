@@ -64,8 +64,7 @@ Result<std::vector<Unit>> build_gemma_units(UnitBuilder& b, bool qk_norm) {
     return boost::outcome_v2::success();
   };
   std::vector<Unit> units;
-  Unit emb{UnitKind::kEmbedding, -1, "embedding", {}, 0};
-  EDGE_RT_TRY(b.add(emb, R::kTokenEmbedding, "model.embed_tokens.weight", {c.vocab_size, d}));
+  EDGE_RT_TRY(Unit emb, llama_embedding_unit(b));
   units.push_back(std::move(emb));
   for (std::int64_t i = 0; i < c.n_layers; ++i) {
     const std::string l = "model.layers." + std::to_string(i) + ".";
@@ -90,14 +89,7 @@ Result<std::vector<Unit>> build_gemma_units(UnitBuilder& b, bool qk_norm) {
     EDGE_RT_TRY(norm(ffn, R::kPostFfnNorm, l + "post_feedforward_layernorm.weight", d));
     units.push_back(std::move(ffn));
   }
-  Unit head{UnitKind::kHead, -1, "head", {}, 0};
-  EDGE_RT_TRY(norm(head, R::kFinalNorm, "model.norm.weight", d));
-  const bool has_head = b.has("lm_head.weight");
-  if (!has_head && !c.tie_embeddings) {
-    return fail(ErrorCode::kMissingField, "[model] " + b.model_dir().string() +
-                                              ": tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
-  }
-  EDGE_RT_TRY(b.add(head, R::kLmHead, has_head ? "lm_head.weight" : "model.embed_tokens.weight", {c.vocab_size, d}));
+  EDGE_RT_TRY(Unit head, llama_head_unit(b, c.norm_weight_offset));
   units.push_back(std::move(head));
   return units;
 }

@@ -18,14 +18,35 @@ std::string llama_shape_keys(const ModelConfig& c) {
          std::to_string(c.vocab_size);
 }
 
+Result<Unit> llama_embedding_unit(UnitBuilder& b) {
+  const ModelConfig& c = b.config();
+  Unit emb{UnitKind::kEmbedding, -1, "embedding", {}, 0};
+  EDGE_RT_TRY(b.add(emb, R::kTokenEmbedding, "model.embed_tokens.weight", {c.vocab_size, c.d_model}));
+  return emb;
+}
+
+Result<Unit> llama_head_unit(UnitBuilder& b, float norm_offset) {
+  const ModelConfig& c = b.config();
+  Unit head{UnitKind::kHead, -1, "head", {}, 0};
+  EDGE_RT_TRY(b.add(head, R::kFinalNorm, "model.norm.weight", {c.d_model}));
+  head.weights.back().value_offset = norm_offset;
+  const bool has_head = b.has("lm_head.weight");
+  if (!has_head && !c.tie_embeddings) {
+    return fail(ErrorCode::kMissingField, "[model] " + b.model_dir().string() +
+                                              ": tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
+  }
+  EDGE_RT_TRY(
+      b.add(head, R::kLmHead, has_head ? "lm_head.weight" : "model.embed_tokens.weight", {c.vocab_size, c.d_model}));
+  return head;
+}
+
 Result<std::vector<Unit>> build_llama_units(UnitBuilder& b, LlamaExtras extras) {
   const ModelConfig& c = b.config();
   const std::int64_t d = c.d_model;
   const std::int64_t q_dim = c.n_heads * c.head_dim;
   const std::int64_t kv_dim = c.n_kv_heads * c.head_dim;
   std::vector<Unit> units;
-  Unit emb{UnitKind::kEmbedding, -1, "embedding", {}, 0};
-  EDGE_RT_TRY(b.add(emb, R::kTokenEmbedding, "model.embed_tokens.weight", {c.vocab_size, d}));
+  EDGE_RT_TRY(Unit emb, llama_embedding_unit(b));
   units.push_back(std::move(emb));
   for (std::int64_t i = 0; i < c.n_layers; ++i) {
     const std::string l = "model.layers." + std::to_string(i) + ".";
@@ -53,14 +74,7 @@ Result<std::vector<Unit>> build_llama_units(UnitBuilder& b, LlamaExtras extras) 
     EDGE_RT_TRY(b.add(ffn, R::kFfnDown, l + "mlp.down_proj.weight", {d, c.d_ff}));
     units.push_back(std::move(ffn));
   }
-  Unit head{UnitKind::kHead, -1, "head", {}, 0};
-  EDGE_RT_TRY(b.add(head, R::kFinalNorm, "model.norm.weight", {d}));
-  const bool has_head = b.has("lm_head.weight");
-  if (!has_head && !c.tie_embeddings) {
-    return fail(ErrorCode::kMissingField, "[model] " + b.model_dir().string() +
-                                              ": tensor 'lm_head.weight' is missing and tie_word_embeddings is false");
-  }
-  EDGE_RT_TRY(b.add(head, R::kLmHead, has_head ? "lm_head.weight" : "model.embed_tokens.weight", {c.vocab_size, d}));
+  EDGE_RT_TRY(Unit head, llama_head_unit(b));
   units.push_back(std::move(head));
   return units;
 }
