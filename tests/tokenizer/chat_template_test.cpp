@@ -89,6 +89,12 @@ TEST(ChatTemplate, SyntaxErrorsNameTheLine) {
         << t.error().message;
     EXPECT_NE(t.error().message.find(c.expect), std::string::npos) << t.error().message;
   }
+  std::string blocks;
+  for (int i = 0; i < 300; ++i) blocks += "{% if true %}";
+  for (int i = 0; i < 300; ++i) blocks += "{% endif %}";
+  const auto nested = ChatTemplate::parse(blocks, "blocks");
+  ASSERT_FALSE(nested);
+  EXPECT_NE(nested.error().message.find("nested too deeply"), std::string::npos) << nested.error().message;
   const std::string deep = std::string(500, '(') + "1" + std::string(500, ')');
   const auto t = ChatTemplate::parse("{{ " + deep + " }}", "deep");
   ASSERT_FALSE(t);
@@ -108,6 +114,12 @@ TEST(ChatTemplate, RenderErrorsAreNamedNotSilent) {
       {"{% for i in range(2000000) %}{% endfor %}", "more than 1,000,000 loop iterations", ErrorCode::kInvalidArgument},
       {"{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "nested too deeply", ErrorCode::kInvalidArgument},
       {"{{ raise_exception('bad roles') }}", "the template raised: bad roles", ErrorCode::kInvalidArgument},
+      {"{{ 9223372036854775807 + 1 }}", "integer overflow in +", ErrorCode::kInvalidFormat},
+      {"{{ 2 ** 64 }}", "integer overflow in **", ErrorCode::kInvalidFormat},
+      {"{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+       "a string over 64 MiB", ErrorCode::kInvalidArgument},
+      {"{{ 'x' * 9223372036854775807 }}", "string repetition exceeds 64 MiB", ErrorCode::kInvalidArgument},
+      {"{{ 'a'|indent(-5) }}", "indent: width must be 0..4096", ErrorCode::kInvalidFormat},
   };
   for (const auto& c : cases) {
     const auto t = ChatTemplate::parse(c.source, "t.jinja");

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <variant>
@@ -29,7 +30,7 @@ struct Failure {
 
 constexpr std::size_t kMaxOutputBytes = std::size_t{64} << 20;
 constexpr std::size_t kMaxIterations = 1'000'000;
-constexpr std::size_t kMaxDepth = 200;  // expression nesting and macro recursion
+constexpr std::size_t kMaxDepth = 200;  // block and expression nesting, macro recursion
 
 // ---------------------------------------------------------------------------------------------------------------
 // Values
@@ -652,6 +653,7 @@ class Parser {
   // Parses nodes until a statement whose keyword is in `ends` (returned in `end`); at the top level `ends` is empty
   // and the input must run out.
   Body parse_body(const std::vector<std::string>& ends, std::string& end) {
+    DepthGuard guard(*this);  // nested blocks recurse here, and so will rendering them
     Body body;
     while (seg_ < segs_.size()) {
       const Segment& s = segs_[seg_++];
@@ -839,7 +841,7 @@ class Parser {
   struct DepthGuard {
     Parser& p;
     explicit DepthGuard(Parser& parser) : p(parser) {
-      if (++p.depth_ > kMaxDepth) p.error(p.line_, "expression nested too deeply");
+      if (++p.depth_ > kMaxDepth) p.error(p.line_, "nested too deeply (over 200 levels)");
     }
     ~DepthGuard() { --p.depth_; }
   };
@@ -1455,7 +1457,10 @@ class Renderer {
       case ExprKind::kNeg: {
         const Value v = eval(*e.args[0]);
         require_defined(v, e.line);
-        if (v.get<std::int64_t>() || v.get<bool>()) return -as_int(v);
+        if (v.get<std::int64_t>() || v.get<bool>()) {
+          if (as_int(v) == std::numeric_limits<std::int64_t>::min()) fail_at(e.line, "integer overflow in unary -");
+          return -as_int(v);
+        }
         if (const auto* f = v.get<double>()) return -*f;
         fail_at(e.line, std::string("bad operand type for unary -: '") + type_name(v) + "'");
       }
@@ -1565,8 +1570,10 @@ class Renderer {
     const std::int64_t start = clamp(part[0], step > 0 ? 0 : n - 1);
     const std::int64_t stop = clamp(part[1], step > 0 ? n : -1);
     List out;
-    for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop;) {
       out.push_back(src[static_cast<std::size_t>(i)]);
+      if (__builtin_add_overflow(i, step, &i)) break;  // a step past 64 bits leaves the sequence
+    }
     if (is_string) {
       std::string s;
       for (const Value& c : out) s += *c.str();
@@ -1650,6 +1657,7 @@ class Renderer {
       if (at == std::string::npos) break;
       out += s.substr(pos, at - pos) + to;
       pos = at + from.size();
+      if (out.size() > kMaxOutputBytes) throw Failure{ErrorCode::kInvalidArgument, "replace: a string over 64 MiB"};
     }
     return out + s.substr(pos);
   }
@@ -1727,6 +1735,8 @@ class Renderer {
         for (std::size_t i = 0; i < items.size(); ++i) {
           if (!items[i].str()) fail_at(line, where + ": sequence item is not a string");
           out += (i ? *s : "") + *items[i].str();
+          if (out.size() > kMaxOutputBytes)
+            fail_at(line, where + ": a string over 64 MiB", ErrorCode::kInvalidArgument);
         }
         return out;
       }
@@ -1787,12 +1797,27 @@ class Renderer {
   }
 
   Value arithmetic(const std::string& op, const Value& l, const Value& r, int line) {
-    if (op == "~") return to_str(l) + to_str(r);
+    if (op == "~") {
+      std::string out = to_str(l);
+      const std::string right = to_str(r);
+      if (out.size() + right.size() > kMaxOutputBytes) {
+        fail_at(line, "a string over 64 MiB", ErrorCode::kInvalidArgument);
+      }
+      return out + right;
+    }
     require_defined(l, line);
     require_defined(r, line);
     if (op == "+") {
-      if (l.str() && r.str()) return *l.str() + *r.str();
+      if (l.str() && r.str()) {
+        if (l.str()->size() + r.str()->size() > kMaxOutputBytes) {
+          fail_at(line, "a string over 64 MiB", ErrorCode::kInvalidArgument);
+        }
+        return *l.str() + *r.str();
+      }
       if (l.list() && r.list()) {
+        if (l.list()->size() + r.list()->size() > kMaxIterations) {
+          fail_at(line, "a list over 1,000,000 items", ErrorCode::kInvalidArgument);
+        }
         List out = *l.list();
         out.insert(out.end(), r.list()->begin(), r.list()->end());
         return out;
@@ -1801,7 +1826,7 @@ class Renderer {
     if (op == "*" && ((l.str() && is_integral(r)) || (r.str() && is_integral(l)))) {
       const std::string& s = l.str() ? *l.str() : *r.str();
       const std::int64_t n = l.str() ? as_int(r) : as_int(l);
-      if (n > 0 && s.size() * static_cast<std::size_t>(n) > kMaxOutputBytes) {
+      if (n > 0 && static_cast<std::uint64_t>(n) > kMaxOutputBytes / std::max<std::size_t>(s.size(), 1)) {
         fail_at(line, "string repetition exceeds 64 MiB", ErrorCode::kInvalidArgument);
       }
       std::string out;
@@ -1817,16 +1842,26 @@ class Renderer {
       return as_double(l) / as_double(r);
     }
     if (ints) {
+      // Python's integers do not overflow; here a result past 64 bits is an error.
       const std::int64_t a = as_int(l);
       const std::int64_t b = as_int(r);
-      if (op == "+") return a + b;
-      if (op == "-") return a - b;
-      if (op == "*") return a * b;
+      std::int64_t v = 0;
+      const auto overflow = [&] { fail_at(line, "integer overflow in " + op + " (past 64 bits)"); };
+      if (op == "+") return __builtin_add_overflow(a, b, &v) ? (overflow(), v) : v;
+      if (op == "-") return __builtin_sub_overflow(a, b, &v) ? (overflow(), v) : v;
+      if (op == "*") return __builtin_mul_overflow(a, b, &v) ? (overflow(), v) : v;
       if (op == "**") {
         if (b < 0) return std::pow(static_cast<double>(a), static_cast<double>(b));
-        return static_cast<std::int64_t>(std::pow(static_cast<double>(a), static_cast<double>(b)));
+        if (a == 0 || a == 1) return b == 0 ? std::int64_t{1} : a;
+        if (a == -1) return b % 2 == 0 ? std::int64_t{1} : std::int64_t{-1};
+        v = 1;  // |a| >= 2: at most 63 steps before the result leaves 64 bits
+        for (std::int64_t i = 0; i < b; ++i) {
+          if (__builtin_mul_overflow(v, a, &v)) overflow();
+        }
+        return v;
       }
       if (b == 0) fail_at(line, "integer division or modulo by zero");
+      if (a == std::numeric_limits<std::int64_t>::min() && b == -1) overflow();
       std::int64_t q = a / b;
       std::int64_t m = a % b;
       if (m != 0 && ((m < 0) != (b < 0))) {  // Python floors
@@ -1863,9 +1898,10 @@ class Renderer {
     }
     if (step == 0) fail_at(0, "range() step must not be zero");
     List out;
-    for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (std::int64_t i = start; step > 0 ? i < stop : i > stop;) {
       count_iteration(0);
       out.emplace_back(i);
+      if (__builtin_add_overflow(i, step, &i)) break;  // a step past 64 bits leaves the range
     }
     return out;
   }
@@ -2003,7 +2039,12 @@ class Renderer {
       return out;
     }
     if (f == "int") {
-      if (x.number()) return is_integral(x) ? as_int(x) : static_cast<std::int64_t>(as_double(x));
+      if (is_integral(x)) return as_int(x);
+      if (x.number()) {
+        const double v = as_double(x);
+        if (!(std::fabs(v) < 9.2e18)) fail_at(line, "int: " + float_repr(v) + " is past 64 bits");
+        return static_cast<std::int64_t>(v);
+      }
       if (const auto* s = x.str()) {
         std::int64_t v = 0;
         const std::string t = strip(*s, kPyWhitespace, true, true);
@@ -2023,7 +2064,10 @@ class Renderer {
       return def ? *def : Value(0.0);
     }
     if (f == "abs") {
-      if (is_integral(x)) return std::abs(as_int(x));
+      if (is_integral(x)) {
+        if (as_int(x) == std::numeric_limits<std::int64_t>::min()) fail_at(line, "abs: integer overflow");
+        return std::abs(as_int(x));
+      }
       if (x.get<double>()) return std::fabs(as_double(x));
       fail_at(line, "abs: not a number");
     }
@@ -2063,6 +2107,7 @@ class Renderer {
       for (std::size_t i = 0; i < l.size(); ++i) {
         const Value v = attr ? item(l[i], *attr, line, nullptr) : l[i];
         out += (i && sep ? to_str(*sep) : "") + to_str(v);
+        if (out.size() > kMaxOutputBytes) fail_at(line, "join: a string over 64 MiB", ErrorCode::kInvalidArgument);
       }
       return out;
     }
@@ -2110,7 +2155,7 @@ class Renderer {
       const Value* first = arg(a, 1, "first");
       const Value* blank = arg(a, 2, "blank");
       const std::string pad =
-          w && w->str() ? *w->str() : std::string(static_cast<std::size_t>(w && is_integral(*w) ? as_int(*w) : 4), ' ');
+          w && w->str() ? *w->str() : std::string(static_cast<std::size_t>(indent_width(w, line)), ' ');
       const std::string s = to_str(x);
       std::string out;
       std::size_t pos = 0;
@@ -2120,6 +2165,7 @@ class Renderer {
         const std::string ln = s.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
         const bool indent_it = first_line ? (first && truthy(*first)) : (!ln.empty() || (blank && truthy(*blank)));
         out += (indent_it ? pad : "") + ln;
+        if (out.size() > kMaxOutputBytes) fail_at(line, "indent: a string over 64 MiB", ErrorCode::kInvalidArgument);
         if (nl == std::string::npos) break;
         out += '\n';
         pos = nl + 1;
@@ -2128,6 +2174,12 @@ class Renderer {
       return out;
     }
     unsupported(line, "the filter '" + f + "'");
+  }
+
+  std::int64_t indent_width(const Value* w, int line) const {
+    if (!w) return 4;
+    if (!is_integral(*w) || as_int(*w) < 0 || as_int(*w) > 4096) fail_at(line, "indent: width must be 0..4096");
+    return as_int(*w);
   }
 
   bool test(const Expr& e) {
@@ -2161,7 +2213,7 @@ class Renderer {
           fail_at(line, "divisibleby needs a non-zero integer");
         d = as_int(args[0]);
       }
-      const bool div = as_int(x) % d == 0;
+      const bool div = d == -1 || as_int(x) % d == 0;
       return t == "odd" ? !div : div;
     }
     static const std::map<std::string, std::string, std::less<>> kCompare = {
