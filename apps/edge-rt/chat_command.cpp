@@ -66,6 +66,18 @@ constexpr const char* kHelp =
 }  // namespace
 
 Result<int> run_chat(const RunArgs& a) {
+  // run's one-shot flags mean nothing to a chat; taking them silently would hide a mistake.
+  const std::pair<bool, const char*> one_shot[] = {
+      {!a.prompt.empty(), "-p"},     {!a.prompt_file.empty(), "-f"},    {!a.prompt_tokens.empty(), "--prompt-tokens"},
+      {!a.stop.empty(), "--stop"},   {!a.reverse_prompt.empty(), "-r"}, {a.output != "text", "--output"},
+      {a.all_logits, "--all-logits"}};
+  for (const auto& [given, flag] : one_shot) {
+    if (given) {
+      return fail(ErrorCode::kInvalidArgument, std::string("[chat] ") + flag +
+                                                   " does not apply to a chat: type the messages, and give the "
+                                                   "system prompt with -sys");
+    }
+  }
   EDGE_RT_TRY(runtime::EngineOptions options, engine_options(a));
   if (!options.tokenizer) {
     return fail(ErrorCode::kInvalidArgument, "[chat] " + a.model + " has no tokenizer: chat needs one");

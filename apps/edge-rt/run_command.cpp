@@ -374,6 +374,11 @@ int run_action(const RunArgs& args, CLI::App* cmd, bool chat) {
     if (!dir) return report(dir.error());
     a.model = dir.value().string();
   }
+  if (!a.conversation && (!a.system_prompt.empty() || !a.chat_template.empty())) {
+    return report(Error{ErrorCode::kInvalidArgument, std::string("[run] ") +
+                                                         (a.system_prompt.empty() ? "--chat-template" : "-sys") +
+                                                         " applies to a chat: add -cnv, or use `edge-rt chat`"});
+  }
   auto status = a.conversation ? run_chat(a) : run(a);
   if (!status) return report(status.error());
   return status.value();

@@ -108,6 +108,13 @@ def main():
     check(p.returncode == 0, f"the chat ends normally after two Ctrl-C (exit {p.returncode})")
     check(err.decode().count("reply stopped") == stopped, "each Ctrl-C stopped one reply")
 
+    out = subprocess.run([args.edge_rt, "run", "-cnv", "-m", args.model, "-p", "hello"], input="", capture_output=True,
+                         text=True, timeout=120)
+    check(out.returncode == 1 and "-p does not apply to a chat" in out.stderr, "run -cnv -p is an error")
+    out = subprocess.run([args.edge_rt, "run", "-m", args.model, "-sys", "be brief", "-p", "hi"], capture_output=True,
+                         text=True, timeout=120)
+    check(out.returncode == 1 and "-sys applies to a chat: add -cnv" in out.stderr, "run -sys without -cnv")
+
     # template on a folder of tokenizer files only, against Python jinja2's rendering.
     ref = json.loads(args.reference.read_text())
     case = next(c for c in ref["cases"] if c["template"] == "qwen3" and c["case"] == "system_multi_turn"
