@@ -32,6 +32,10 @@ void print_fallbacks(const runtime::Coverage& coverage);
 /// The coverage report as text lines (inspect, run -v).
 std::string coverage_text(const runtime::Coverage& coverage);
 
+/// Standard input (a pipe or a file), at most max_bytes; `what` ("[run] -p -") names it in errors.
+/// Errors: kInvalidArgument past max_bytes, kIoError when reading fails.
+Result<std::string> read_stdin(std::uint64_t max_bytes, const std::string& what);
+
 /// Each returns the action to run once parsing succeeded.
 std::function<int()> add_run_command(CLI::App& app);
 std::function<int()> add_tokenize_command(CLI::App& app);

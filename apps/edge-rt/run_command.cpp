@@ -79,23 +79,6 @@ void print_metrics(const runtime::Metrics& m, const partition_planner::Execution
                plan.strategy.c_str(), memory_manager::format_bytes(peak_rss_bytes()).c_str());
 }
 
-// Standard input (a pipe or a file) as the prompt, at most max_bytes.
-Result<std::string> read_stdin(std::uint64_t max_bytes) {
-  std::string text;
-  char buf[1 << 16];
-  while (true) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, stdin);
-    text.append(buf, n);
-    if (text.size() > max_bytes) {
-      return fail(ErrorCode::kInvalidArgument,
-                  "[run] -p -: standard input is over " + std::to_string(max_bytes) + " bytes, the prompt limit");
-    }
-    if (n < sizeof buf) break;
-  }
-  if (std::ferror(stdin)) return fail(ErrorCode::kIoError, "[run] -p -: cannot read standard input");
-  return text;
-}
-
 Result<int> run(const RunArgs& a) {
   // The tokenizer comes first: the prompt's length sizes the KV cache and the prefill batch.
   EDGE_RT_TRY(runtime::EngineOptions options, engine_options(a));
@@ -105,7 +88,7 @@ Result<int> run(const RunArgs& a) {
     if (prompt_text.empty())
       return fail(ErrorCode::kInvalidArgument, "[run] -f " + a.prompt_file + ": the file is empty");
   } else if (a.prompt == "-") {
-    EDGE_RT_TRY(prompt_text, read_stdin(kMaxTextBytes));
+    EDGE_RT_TRY(prompt_text, read_stdin(kMaxTextBytes, "[run] -p -"));
     if (prompt_text.empty()) return fail(ErrorCode::kInvalidArgument, "[run] -p -: standard input is empty");
   }
   std::vector<tokenizer::TokenId> prompt;
@@ -240,6 +223,22 @@ Result<int> run(const RunArgs& a) {
 }
 
 }  // namespace
+
+Result<std::string> read_stdin(std::uint64_t max_bytes, const std::string& what) {
+  std::string text;
+  char buf[1 << 16];
+  while (true) {
+    const std::size_t n = std::fread(buf, 1, sizeof buf, stdin);
+    text.append(buf, n);
+    if (text.size() > max_bytes) {
+      return fail(ErrorCode::kInvalidArgument,
+                  what + ": standard input is over " + std::to_string(max_bytes) + " bytes, the limit");
+    }
+    if (n < sizeof buf) break;
+  }
+  if (std::ferror(stdin)) return fail(ErrorCode::kIoError, what + ": cannot read standard input");
+  return text;
+}
 
 Result<runtime::EngineOptions> engine_options(const RunArgs& a) {
   runtime::EngineOptions options;

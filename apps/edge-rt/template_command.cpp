@@ -6,7 +6,6 @@
 #include <edge_rt/core/file.hpp>
 
 #include <cstdio>
-#include <iostream>
 #include <memory>
 
 namespace edge_rt::cli {
@@ -77,7 +76,7 @@ Result<int> render(const TemplateArgs& a) {
   EDGE_RT_TRY(ModelChatTemplate t, model_chat_template(model, a.chat_template, tok.get()));
   std::string messages;
   if (a.messages == "-") {
-    messages.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    EDGE_RT_TRY(messages, read_stdin(kMaxTextBytes, "[template] --messages -"));
   } else {
     EDGE_RT_TRY(messages, read_regular_file(a.messages, kMaxTextBytes, "[template] --messages"));
   }
