@@ -13,6 +13,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::kContextOverflow: return "ContextOverflow";
     case ErrorCode::kNumerical: return "Numerical";
     case ErrorCode::kInternal: return "Internal";
+    case ErrorCode::kCancelled: return "Cancelled";
   }
   return "Unknown";
 }

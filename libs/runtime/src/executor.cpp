@@ -1,8 +1,12 @@
 #include "executor.hpp"
 
+#include <edge_rt/core/format.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 namespace edge_rt::runtime::detail {
 
@@ -27,41 +31,109 @@ double ms_since(Clock::time_point start) {
 }  // namespace
 
 Executor::Executor(const model_ir::ModelGraph<model_ir::Validated>& graph, const partition_planner::ExecutionPlan& plan,
-                   std::unique_ptr<model_ir::WeightSource> source, DevicePlacement placement)
+                   memory_manager::MemoryBudget budget, std::unique_ptr<model_ir::WeightSource> source,
+                   DevicePlacement placement)
     : graph_(graph),
       config_(graph.config()),
       recipe_(graph.recipe()),
-      rope_inv_freq_(rope_tables(graph.config(), plan.n_ctx)),
       plan_(plan),
+      budget_(budget),
       source_(std::move(source)),
       backends_(std::move(placement.backends)),
       placement_(std::move(placement.units)),
       widths_(graph.recipe().value_widths(graph.config())),
-      pinned_(plan.groups.size()) {
+      pinned_(plan.groups.size()),
+      weights_peak_bytes_(plan.peak_bytes - plan.buffers.reserved_bytes(plan.geometry)) {
   for (const auto& b : backends_) backend_ptrs_.push_back(b.get());
   for (const UnitPlacement& u : placement_) weight_devices_.push_back(u.weight_device);
 }
 
-Executor::~Executor() = default;
+Executor::~Executor() {
+  EDGE_RT_CHECK(n_sessions_ == 0, "a session outlived its model's executor");
+}
 
-std::size_t Executor::limit_threads(std::size_t n) {
-  for (std::size_t d = 1; d < backends_.size(); ++d) backends_[d]->limit_threads(n);
-  return backends_[0]->limit_threads(n);
+SessionBuffers::SessionBuffers(SessionBuffers&& other) noexcept
+    : owner_(std::exchange(other.owner_, nullptr)),
+      n_ctx_(other.n_ctx_),
+      n_batch_(other.n_batch_),
+      vocab_(other.vocab_),
+      reserved_bytes_(other.reserved_bytes_),
+      kv_cache_(std::move(other.kv_cache_)),
+      scratch_(std::move(other.scratch_)),
+      rope_inv_freq_(std::move(other.rope_inv_freq_)),
+      rows_(std::move(other.rows_)) {}
+
+SessionBuffers::~SessionBuffers() {
+  if (owner_) owner_->release_session(reserved_bytes_);
+}
+
+std::span<float> SessionBuffers::scratch(Scratch s) noexcept {
+  return scratch_[static_cast<std::size_t>(s)].as<float>();
+}
+
+std::span<float> SessionBuffers::logits() noexcept {
+  return scratch(Scratch::kLogits).first(vocab_);
+}
+
+Result<partition_planner::RuntimeBuffers> Executor::session_sizes(std::size_t n_ctx, std::size_t n_batch) const {
+  return partition_planner::runtime_buffers(config_, recipe_, n_ctx, n_batch);
+}
+
+std::uint64_t Executor::free_session_bytes() const {
+  std::lock_guard lock(sessions_mutex_);
+  const std::uint64_t used = weights_peak_bytes_ + session_bytes_;
+  return budget_.bytes() > used ? budget_.bytes() - used : 0;
+}
+
+void Executor::release_session(std::uint64_t bytes) noexcept {
+  std::lock_guard lock(sessions_mutex_);
+  session_bytes_ -= bytes;
+  --n_sessions_;
+}
+
+Result<SessionBuffers> Executor::create_session(std::size_t n_ctx, std::size_t n_batch) {
+  EDGE_RT_TRY(const partition_planner::RuntimeBuffers sizes, session_sizes(n_ctx, n_batch));
+  const std::uint64_t need = sizes.reserved_bytes(plan_.geometry);
+  {
+    std::lock_guard lock(sessions_mutex_);
+    const std::uint64_t used = weights_peak_bytes_ + session_bytes_;
+    if (budget_.bytes() < used || budget_.bytes() - used < need) {
+      return fail(ErrorCode::kBudgetExceeded,
+                  "[session] a session of " + std::to_string(n_ctx) + " tokens (" + std::to_string(n_batch) +
+                      " per pass) needs " + format_bytes(need) + " (KV cache " + format_bytes(sizes.kv_cache_bytes) +
+                      ", scratch " + format_bytes(sizes.scratch_total_bytes()) + "); the budget " +
+                      format_bytes(budget_.bytes()) + " holds the weights' planned peak " +
+                      format_bytes(weights_peak_bytes_) + " and " + std::to_string(n_sessions_) +
+                      " live session(s) of " + format_bytes(session_bytes_) + ": minimum budget " +
+                      format_bytes(used + need) + " (" + std::to_string(used + need) + " bytes)");
+    }
+    session_bytes_ += need;
+    ++n_sessions_;
+  }
+  SessionBuffers s;  // from here on, its destructor gives the reservation back
+  s.owner_ = this;
+  s.reserved_bytes_ = need;
+  s.n_ctx_ = n_ctx;
+  s.n_batch_ = n_batch;
+  s.vocab_ = static_cast<std::size_t>(config_.vocab_size);
+  backend::Backend& cpu = *backends_[0];
+  EDGE_RT_TRY(s.kv_cache_, cpu.allocate(sizes.kv_cache_bytes, backend::BufferUsage::kKvCache));
+  std::memset(s.kv_cache_.data(), 0, s.kv_cache_.size_bytes());
+  for (std::size_t i = 0; i < s.scratch_.size(); ++i) {
+    if (sizes.scratch_bytes[i] == 0) continue;
+    EDGE_RT_TRY(s.scratch_[i], cpu.allocate(sizes.scratch_bytes[i], backend::BufferUsage::kScratch));
+  }
+  s.rope_inv_freq_ = rope_tables(config_, n_ctx);
+  return s;
 }
 
 Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<model_ir::Validated>& graph,
                                                    const partition_planner::ExecutionPlan& plan,
+                                                   memory_manager::MemoryBudget budget,
                                                    std::unique_ptr<model_ir::WeightSource> source,
                                                    DevicePlacement placement) {
-  std::unique_ptr<Executor> ex(new Executor(graph, plan, std::move(source),
-                                            std::move(placement)));  // private constructor: make_unique cannot reach it
-  backend::Backend& cpu = *ex->backends_[0];
-  EDGE_RT_TRY(ex->kv_cache_, cpu.allocate(plan.buffers.kv_cache_bytes, backend::BufferUsage::kKvCache));
-  std::memset(ex->kv_cache_.data(), 0, ex->kv_cache_.size_bytes());
-  for (std::size_t s = 0; s < ex->scratch_.size(); ++s) {
-    if (plan.buffers.scratch_bytes[s] == 0) continue;
-    EDGE_RT_TRY(ex->scratch_[s], cpu.allocate(plan.buffers.scratch_bytes[s], backend::BufferUsage::kScratch));
-  }
+  // Private constructor: make_unique cannot reach it.
+  std::unique_ptr<Executor> ex(new Executor(graph, plan, budget, std::move(source), std::move(placement)));
   std::vector<std::size_t> streamed;
   for (std::size_t g = 0; g < plan.groups.size(); ++g) {
     if (plan.groups[g].resident()) {
@@ -82,23 +154,15 @@ Result<std::unique_ptr<Executor>> Executor::create(const model_ir::ModelGraph<mo
   return ex;
 }
 
-std::span<float> Executor::scratch(Scratch s) noexcept {
-  return scratch_[static_cast<std::size_t>(s)].as<float>();
-}
-
 std::span<float> Executor::value(model_ir::Value v, std::size_t layer, std::size_t n, std::size_t pos0) noexcept {
   if (v == model_ir::Value::kKNew || v == model_ir::Value::kVNew) {
     const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads * config_.head_dim);
-    const std::size_t layer_elems = plan_.n_ctx * kv_dim;
+    const std::size_t layer_elems = s_->n_ctx_ * kv_dim;
     const std::size_t table = v == model_ir::Value::kKNew ? layer : static_cast<std::size_t>(config_.n_layers) + layer;
-    return kv_cache_.as<float>().subspan(table * layer_elems + pos0 * kv_dim, n * kv_dim);
+    return s_->kv_cache_.as<float>().subspan(table * layer_elems + pos0 * kv_dim, n * kv_dim);
   }
   const std::uint64_t width = widths_[static_cast<std::size_t>(v)];
   return scratch(partition_planner::scratch_of(v)).first(n * static_cast<std::size_t>(width));
-}
-
-std::span<float> Executor::logits() noexcept {
-  return scratch(Scratch::kLogits).first(static_cast<std::size_t>(config_.vocab_size));
 }
 
 Result<LoadedGroup> Executor::load(std::size_t group_index, Staging& staging) {
@@ -112,17 +176,26 @@ Result<LoadedGroup> Executor::load(std::size_t group_index, Staging& staging) {
   return loaded;
 }
 
-Result<PassStats> Executor::forward(std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
-                                    const RowLogits* each_row) {
-  EDGE_RT_CHECK(!tokens.empty() && tokens.size() <= plan_.n_batch && pos0 + tokens.size() <= plan_.n_ctx,
-                "forward: tokens do not fit the plan");
+Result<PassStats> Executor::forward(SessionBuffers& s, std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
+                                    const PassOptions& options) {
+  EDGE_RT_CHECK(s.owner_ == this && !tokens.empty() && tokens.size() <= s.n_batch_ && pos0 + tokens.size() <= s.n_ctx_,
+                "forward: tokens do not fit the session");
+  std::lock_guard lock(pass_mutex_);
   if (poisoned_) return *poisoned_;
   const auto start = Clock::now();
   const std::uint64_t bytes_before = io_bytes_;
   const std::uint64_t ns_before = io_ns_;
   PassStats stats;
-  auto done = run_pass(tokens, pos0, each_row, stats.stall_ms);
+  for (std::size_t d = 1; d < backends_.size(); ++d) backends_[d]->limit_threads(options.max_threads);
+  stats.threads = backends_[0]->limit_threads(options.max_threads);
+  s_ = &s;
+  auto done = run_pass(tokens, pos0, options, stats.stall_ms);
+  s_ = nullptr;
   if (!done) {
+    if (done.error().code == ErrorCode::kCancelled) {
+      if (prefetcher_) prefetcher_->restart();  // the next pass starts at the first group
+      return done.error();
+    }
     poisoned_ = done.error();
     return done.error();
   }
@@ -132,9 +205,15 @@ Result<PassStats> Executor::forward(std::span<const tokenizer::TokenId> tokens, 
   return stats;
 }
 
-Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std::size_t pos0, const RowLogits* each_row,
-                                double& stall_ms) {
+Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
+                                const PassOptions& options, double& stall_ms) {
+  const RowLogits* each_row = options.each_row;
   for (std::size_t g = 0; g < plan_.groups.size(); ++g) {
+    if (options.abort && *options.abort && (*options.abort)()) {
+      synchronize();  // no device op may still write the session's buffers
+      return fail(ErrorCode::kCancelled, "[engine] cancelled by the abort callback before weight group " +
+                                             std::to_string(g) + " of " + std::to_string(plan_.groups.size()));
+    }
     const partition_planner::Group& group = plan_.groups[g];
     if (group.gathered()) {
       const auto start = Clock::now();
@@ -187,7 +266,7 @@ Result<void> Executor::gather_embedding(std::span<const tokenizer::TokenId> toke
   const auto d = static_cast<std::size_t>(config_.d_model);
   std::span<float> x = scratch(Scratch::kResidual);
   std::span<float> pos_row = scratch(Scratch::kNormed).first(d);  // free until the first layer
-  std::span<std::byte> raw = scratch_[static_cast<std::size_t>(Scratch::kEmbeddingRow)].bytes();
+  std::span<std::byte> raw = s_->scratch_[static_cast<std::size_t>(Scratch::kEmbeddingRow)].bytes();
   const model_ir::Unit& unit = graph_.units()[0];
   IoStats stats;
   on(0);
@@ -223,12 +302,13 @@ void Executor::run_embedding(const LoadedUnit& unit, std::span<const tokenizer::
   const std::size_t n = tokens.size();
   std::span<float> x = scratch(Scratch::kResidual).first(n * d);
   backend::Backend& cpu = on(0);
-  rows_.assign(tokens.begin(), tokens.end());
-  cpu.embedding_rows(unit.matrix(WeightRole::kTokenEmbedding), rows_, x, /*accumulate=*/false);
+  std::vector<std::int64_t>& rows = s_->rows_;
+  rows.assign(tokens.begin(), tokens.end());
+  cpu.embedding_rows(unit.matrix(WeightRole::kTokenEmbedding), rows, x, /*accumulate=*/false);
   if (recipe_.position_embedding) {
     const backend::PreparedWeight& wpe = unit.matrix(WeightRole::kPositionEmbedding);
-    for (std::size_t t = 0; t < n; ++t) rows_[t] = static_cast<std::int64_t>(pos0 + t);
-    cpu.embedding_rows(wpe, rows_, x, /*accumulate=*/true);
+    for (std::size_t t = 0; t < n; ++t) rows[t] = static_cast<std::int64_t>(pos0 + t);
+    cpu.embedding_rows(wpe, rows, x, /*accumulate=*/true);
   }
   scale_embeddings(x);
 }
@@ -292,15 +372,15 @@ void Executor::run_program(const LoadedUnit& unit, std::span<const model_ir::Ste
       }
       case StepOp::kRope: {
         const auto heads = static_cast<std::size_t>(s.out == Value::kQuery ? config_.n_heads : config_.n_kv_heads);
-        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, rope_inv_freq_[layer],
+        on.rope(val(s.out), n, heads, static_cast<std::size_t>(config_.head_dim), pos0, s_->rope_inv_freq_[layer],
                 config_.rope_interleaved);
         break;
       }
       case StepOp::kAttention: {
         const auto hd = static_cast<std::size_t>(config_.head_dim);
         const auto kv_dim = static_cast<std::size_t>(config_.n_kv_heads) * hd;
-        const std::size_t layer_elems = plan_.n_ctx * kv_dim;
-        const std::span<float> cache = kv_cache_.as<float>();
+        const std::size_t layer_elems = s_->n_ctx_ * kv_dim;
+        const std::span<float> cache = s_->kv_cache_.as<float>();
         tc::AttentionArgs args;
         args.n_tokens = n;
         args.pos0 = pos0;
@@ -338,7 +418,7 @@ void Executor::run_head(const LoadedUnit& unit, std::size_t n, const RowLogits* 
   const partition_planner::DeviceIndex matmul_on = devices[1];
   const auto first_id = static_cast<std::size_t>(unit.row_begin);
   const auto n_ids = static_cast<std::size_t>(lm_head.view.shape()[0]);
-  std::span<float> out = logits().subspan(first_id, n_ids);
+  std::span<float> out = s_->logits().subspan(first_id, n_ids);
   const std::size_t first = each_row ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t) {
     // Every chunk normalises again: cheap (d elements) and keeps chunks independent of each other.

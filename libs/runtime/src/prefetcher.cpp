@@ -19,23 +19,38 @@ Prefetcher::~Prefetcher() {
 }
 
 void Prefetcher::run() {
-  std::size_t cursor = 0;
   while (true) {
+    std::size_t index = 0;
+    std::uint64_t generation = 0;
     {
       std::unique_lock lock(mutex_);
       changed_.wait(lock, [&] { return stop_ || (!failed_ && ready_.size() < depth_); });
       if (stop_) return;
+      index = order_[cursor_];
+      cursor_ = (cursor_ + 1) % order_.size();
+      generation = generation_;
     }
-    const std::size_t index = order_[cursor];
-    cursor = (cursor + 1) % order_.size();
     Result<LoadedGroup> loaded = load_(index);
     {
       std::lock_guard lock(mutex_);
+      if (generation != generation_) continue;  // restarted meanwhile: `loaded` goes back to the pool here
       failed_ = !loaded.has_value();
       ready_.emplace_back(index, std::move(loaded));
     }
     changed_.notify_all();
   }
+}
+
+void Prefetcher::restart() {
+  std::deque<std::pair<std::size_t, Result<LoadedGroup>>> dropped;
+  {
+    std::lock_guard lock(mutex_);
+    ++generation_;
+    cursor_ = 0;
+    failed_ = false;
+    dropped.swap(ready_);
+  }
+  changed_.notify_all();
 }
 
 Result<LoadedGroup> Prefetcher::next(std::size_t expected_index, double& stall_ms) {

@@ -29,6 +29,11 @@ class Prefetcher final {
   /// surfaces here, once, for the group that failed; the thread stops loading after it.
   Result<LoadedGroup> next(std::size_t expected_index, double& stall_ms);
 
+  /// Starts over at the first group of the order: drops the loads waiting and the one in flight (its block goes
+  /// back to the pool when it finishes). For a forward pass that stopped part way (cancelled), so that the next
+  /// pass finds its first group next.
+  void restart();
+
  private:
   void run();
 
@@ -40,7 +45,9 @@ class Prefetcher final {
   std::deque<std::pair<std::size_t, Result<LoadedGroup>>> ready_;
   bool stop_ = false;
   bool failed_ = false;
-  std::thread thread_;  // last: starts after every other member is built
+  std::size_t cursor_ = 0;        // position in order_ of the next load
+  std::uint64_t generation_ = 0;  // bumped by restart(): a load started before it is dropped
+  std::thread thread_;            // last: starts after every other member is built
 };
 
 }  // namespace edge_rt::runtime::detail

@@ -23,6 +23,7 @@ enum class ErrorCode {
   kContextOverflow,  ///< More tokens than the model's or the plan's context length.
   kNumerical,        ///< A computation produced NaN or infinity (logits), so its output cannot be trusted.
   kInternal,         ///< A broken invariant detected at run time.
+  kCancelled,        ///< The caller's abort callback stopped the call (the session stays usable).
 };
 
 /// Human-readable name of an ErrorCode ("InvalidFormat", ...).

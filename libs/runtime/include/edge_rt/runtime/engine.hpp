@@ -96,6 +96,10 @@ struct EngineOptions {
   std::string strategy = "greedy-grouping";  ///< See partition_planner::make_strategy.
   std::size_t n_ctx = 0;                     ///< KV cache length in tokens; 0: the model's context length.
   std::size_t n_batch = 0;                   ///< Tokens per prefill forward pass; 0: min(512, n_ctx).
+  /// Sessions (each with an n_ctx KV cache and n_batch scratch) the plan leaves room for in the budget: the
+  /// weights are planned for the budget less n_sessions - 1 extra sessions. >= 1. A Model may hold more sessions
+  /// when the budget has room (Session::create checks); InferenceEngine always holds one.
+  std::size_t n_sessions = 1;
   /// Threads that run kernels, the calling thread included; 0: one per online CPU (capped at kMaxThreads);
   /// 1..kMaxThreads, else load_model fails with kInvalidArgument. Results do not depend on it.
   std::int32_t n_threads = 0;
@@ -119,6 +123,10 @@ struct RunControl {
   std::atomic<std::uint32_t> pace_ms{0};      ///< Sleep before each decode pass, in ms; 0 = none.
 };
 
+/// Polled before each weight group of every forward pass (prefill and decode); return true to cancel the call,
+/// which then fails with ErrorCode::kCancelled within one group's time. Called on the calling thread.
+using AbortCallback = std::function<bool()>;
+
 /// Per-call generation settings. Copyable value.
 struct GenerateOptions {
   std::size_t max_new_tokens = 128;  ///< New tokens at most (-n); 0 runs the prompt only.
@@ -135,6 +143,7 @@ struct GenerateOptions {
   bool reuse_kv = false;
   bool all_logits = false;        ///< Keep the logits of every input position (prefill) in the result.
   RunControl* control = nullptr;  ///< Optional, not owned; must outlive generate().
+  AbortCallback abort;            ///< Optional.
 };
 
 /// Weight streaming during one forward pass (prefill: the whole prompt; decode: one token). Copyable value.
@@ -188,6 +197,7 @@ using TokenCallback = std::function<bool(TokenId)>;
 namespace detail {
 struct EngineData;
 }
+class Session;
 
 /// Move-only; moves are O(1) (one pointer). Not thread-safe: one generate() at a time.
 template <class State>
@@ -214,10 +224,13 @@ class InferenceEngine final {
   /// Llama-family models get BOS prepended (GenerateOptions::add_bos overrides). The KV cache restarts at
   /// position 0 on every call unless GenerateOptions::reuse_kv keeps the positions the previous call computed.
   /// Errors: kInvalidArgument (an id outside the vocabulary, empty prompt without BOS, bad sampling params,
-  /// reuse_kv with all_logits), kContextOverflow (the prompt does not fit the context), kIoError (streaming a
-  /// weight failed; the KV cache is then dropped).
+  /// reuse_kv with all_logits), kContextOverflow (the prompt does not fit the context), kCancelled
+  /// (GenerateOptions::abort), kIoError (streaming a weight failed; the engine is unusable from then on).
+  /// The same as session().run().
   Result<GenerationResult> generate(std::span<const TokenId> prompt, const GenerateOptions& options,
                                     const TokenCallback& on_token = {}) requires std::same_as<State, Ready>;
+  /// The engine's one session (session.hpp), on a Model no other session shares.
+  Session& session() noexcept requires std::same_as<State, Ready>;
 
   const model_ir::ModelConfig& config() const noexcept requires(!std::same_as<State, Idle>);
   const partition_planner::ExecutionPlan& plan() const noexcept requires(!std::same_as<State, Idle>);
