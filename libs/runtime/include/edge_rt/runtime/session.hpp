@@ -8,6 +8,7 @@
 // streamed model reads its groups in one forward order, so each pass streams the groups once for its own tokens.
 // One session is not thread-safe: one call at a time.
 
+#include <edge_rt/memory_manager/pool.hpp>
 #include <edge_rt/runtime/engine.hpp>
 
 #include <cstdint>
