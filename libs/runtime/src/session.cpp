@@ -192,6 +192,12 @@ const Coverage& Model::coverage() const noexcept {
 double Model::load_ms() const noexcept {
   return data_->load_ms;
 }
+std::uint64_t Model::weight_bytes() const noexcept {
+  return data_->graph->total_weight_bytes();
+}
+std::uint64_t Model::parameter_count() const noexcept {
+  return data_->graph->parameter_count();
+}
 memory_manager::PoolStats Model::pool_stats() const {
   return data_->executor->pool_stats();
 }

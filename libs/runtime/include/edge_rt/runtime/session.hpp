@@ -45,6 +45,9 @@ class Model final {
   std::vector<tokenizer::TokenId> eos_ids() const;
   const Coverage& coverage() const noexcept;
   double load_ms() const noexcept;
+  /// Bytes of the weights as stored, and parameters.
+  std::uint64_t weight_bytes() const noexcept;
+  std::uint64_t parameter_count() const noexcept;
   /// Pool bytes a session with these options takes (KV cache and scratch). Errors: those of SessionOptions'
   /// values (see Session::create).
   Result<std::uint64_t> session_bytes(std::size_t n_ctx, std::size_t n_batch) const;

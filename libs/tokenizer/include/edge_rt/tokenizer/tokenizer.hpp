@@ -187,7 +187,10 @@ std::string to_valid_utf8(std::string_view bytes);
 /// are held until the sequence completes. Move-only; the tokenizer must outlive it.
 class StreamingDecoder final {
  public:
-  explicit StreamingDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}
+  /// `at_start`: the stream begins the text, so a SentencePiece decoder drops the first piece's leading space;
+  /// false continues text decoded elsewhere (generation after a prompt).
+  explicit StreamingDecoder(const Tokenizer& tokenizer, bool at_start = true)
+      : tokenizer_(&tokenizer), at_start_(at_start) {}
   StreamingDecoder(StreamingDecoder&&) noexcept = default;
   StreamingDecoder& operator=(StreamingDecoder&&) noexcept = default;
 
@@ -199,7 +202,7 @@ class StreamingDecoder final {
  private:
   const Tokenizer* tokenizer_;
   std::string pending_;
-  bool at_start_ = true;
+  bool at_start_;
 };
 
 }  // namespace edge_rt::tokenizer
