@@ -157,7 +157,7 @@ TEST(Session, AppendedTurnsEqualAFreshRunAndPrefillOnlyTheNewTokens) {
   EXPECT_EQ(session.tokens().size(), cut + 10);
 }
 
-// The abort callback is polled before every weight group; once it says stop, the call returns at once with
+// The abort callback is polled before every weight group and unit; once it says stop, the call returns at once with
 // kCancelled, and the session continues as if the call had not happened. Streamed, so the prefetch thread is
 // cancelled mid-pass too.
 TEST(Session, CancellationReturnsWithinOneGroupAndLeavesTheSessionUsable) {
@@ -178,19 +178,33 @@ TEST(Session, CancellationReturnsWithinOneGroupAndLeavesTheSessionUsable) {
     }
     ASSERT_GT(prompt.size(), 8u);  // several prefill passes
 
-    // Cancel in the second prefill pass: polls stop at the one that said so.
+    // Polls in one pass (one per group and per unit), counted on a one-token pass of a scratch session.
+    std::size_t per_pass = 0;
+    {
+      auto probe = Session::create(model.value(), SessionOptions{.n_ctx = 8, .n_batch = 1});
+      ASSERT_TRUE(probe);
+      GenerateOptions count;
+      count.abort = [&] {
+        ++per_pass;
+        return false;
+      };
+      ASSERT_TRUE(probe.value().append(std::vector<TokenId>{prompt[0]}, count));
+    }
+    ASSERT_GE(per_pass, groups);
+    // Cancel in the middle of the second prefill pass: polls stop at the one that said so.
+    const std::size_t stop_at = per_pass + per_pass / 2;
     std::size_t polls = 0, polls_after = 0;
     bool cancelled = false;
     GenerateOptions g = greedy(12);
     g.abort = [&] {
       if (cancelled) ++polls_after;
-      cancelled = cancelled || ++polls == groups + 2;
+      cancelled = cancelled || ++polls == stop_at;
       return cancelled;
     };
     auto stopped = session.append(prompt, g);
     ASSERT_FALSE(stopped);
     EXPECT_EQ(stopped.error().code, ErrorCode::kCancelled) << stopped.error().message;
-    EXPECT_EQ(polls, groups + 2);
+    EXPECT_EQ(polls, stop_at);
     EXPECT_EQ(polls_after, 0u);
     EXPECT_TRUE(session.tokens().empty());
     EXPECT_EQ(session.n_past(), 0u);

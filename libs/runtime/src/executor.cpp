@@ -52,6 +52,20 @@ Executor::~Executor() {
   EDGE_RT_CHECK(n_sessions_ == 0, "a session outlived its model's executor");
 }
 
+void FairLock::lock() {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t ticket = next_++;
+  turn_.wait(lock, [&] { return serving_ == ticket; });
+}
+
+void FairLock::unlock() {
+  {
+    std::lock_guard lock(mutex_);
+    ++serving_;
+  }
+  turn_.notify_all();
+}
+
 SessionBuffers::SessionBuffers(SessionBuffers&& other) noexcept
     : owner_(std::exchange(other.owner_, nullptr)),
       n_ctx_(other.n_ctx_),
@@ -180,7 +194,7 @@ Result<PassStats> Executor::forward(SessionBuffers& s, std::span<const tokenizer
                                     const PassOptions& options) {
   EDGE_RT_CHECK(s.owner_ == this && !tokens.empty() && tokens.size() <= s.n_batch_ && pos0 + tokens.size() <= s.n_ctx_,
                 "forward: tokens do not fit the session");
-  std::lock_guard lock(pass_mutex_);
+  std::lock_guard lock(pass_lock_);
   if (poisoned_) return *poisoned_;
   const auto start = Clock::now();
   const std::uint64_t bytes_before = io_bytes_;
@@ -208,23 +222,35 @@ Result<PassStats> Executor::forward(SessionBuffers& s, std::span<const tokenizer
 Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std::size_t pos0,
                                 const PassOptions& options, double& stall_ms) {
   const RowLogits* each_row = options.each_row;
-  for (std::size_t g = 0; g < plan_.groups.size(); ++g) {
-    if (options.abort && *options.abort && (*options.abort)()) {
-      synchronize();  // no device op may still write the session's buffers
-      return fail(ErrorCode::kCancelled, "[engine] cancelled by the abort callback before weight group " +
-                                             std::to_string(g) + " of " + std::to_string(plan_.groups.size()));
+  // The abort callback is polled before every group and every unit in it (a resident model is often one group):
+  // a cancelled pass stops within one unit's compute or one group's load.
+  const auto cancelled = [&](std::size_t group) -> Result<void> {
+    if (!options.abort || !*options.abort || !(*options.abort)()) return boost::outcome_v2::success();
+    synchronize();  // no device op may still write the session's buffers
+    return fail(ErrorCode::kCancelled, "[engine] cancelled by the abort callback in weight group " +
+                                           std::to_string(group) + " of " + std::to_string(plan_.groups.size()));
+  };
+  const auto run_units = [&](std::span<const LoadedUnit> units, std::size_t group) -> Result<void> {
+    for (const LoadedUnit& unit : units) {
+      EDGE_RT_TRY(cancelled(group));
+      run_unit(unit, tokens, pos0, each_row);
     }
+    return boost::outcome_v2::success();
+  };
+  for (std::size_t g = 0; g < plan_.groups.size(); ++g) {
     const partition_planner::Group& group = plan_.groups[g];
     if (group.gathered()) {
+      EDGE_RT_TRY(cancelled(g));
       const auto start = Clock::now();
       EDGE_RT_TRY(gather_embedding(tokens, pos0));
       stall_ms += ms_since(start);  // synchronous reads: the compute waits for them
       continue;
     }
     if (pinned_[g]) {
-      for (const LoadedUnit& unit : pinned_[g]->units) run_unit(unit, tokens, pos0, each_row);
+      EDGE_RT_TRY(run_units(pinned_[g]->units, g));
       continue;
     }
+    EDGE_RT_TRY(cancelled(g));
     LoadedGroup current;
     if (prefetcher_) {
       EDGE_RT_TRY(current, prefetcher_->next(g, stall_ms));
@@ -233,8 +259,9 @@ Result<void> Executor::run_pass(std::span<const tokenizer::TokenId> tokens, std:
       EDGE_RT_TRY(current, load(g, staging_));
       stall_ms += ms_since(start);
     }
-    for (const LoadedUnit& unit : current.units) run_unit(unit, tokens, pos0, each_row);
+    auto ran = run_units(current.units, g);
     synchronize();  // the group's buffers go back to the pool: no recorded device op may still read them
+    EDGE_RT_TRY(std::move(ran));
   }
   synchronize();  // logits and the KV cache are the host's to read
   return boost::outcome_v2::success();

@@ -11,6 +11,7 @@
 #include <edge_rt/tokenizer/tokenizer.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -31,17 +32,32 @@ struct PassStats {
   std::size_t threads = 0;  ///< Kernel threads the pass ran with.
 };
 
-/// Polled between weight groups of a forward pass; true cancels the pass.
+/// Polled before each weight group and each unit of a forward pass; true cancels the pass.
 using AbortFn = std::function<bool()>;
 
 /// What one pass needs besides its tokens. Copyable value; the pointers are not owned.
 struct PassOptions {
   const RowLogits* each_row = nullptr;  ///< Sees every row's logits when set.
-  const AbortFn* abort = nullptr;       ///< Polled before each group.
+  const AbortFn* abort = nullptr;       ///< Polled before each group and unit.
   std::size_t max_threads = 0;          ///< Cap on kernel threads for this pass; 0: as configured.
 };
 
 class Executor;
+
+/// A first-come, first-served lock (a ticket lock over a condition variable): sessions waiting for the model take
+/// passes in the order they asked, so two sessions decoding at once alternate token by token instead of one
+/// re-taking the lock after each of its passes. Neither copy nor move. Thread-safe.
+class FairLock final {
+ public:
+  void lock();
+  void unlock();
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable turn_;
+  std::uint64_t next_ = 0;     // the ticket the next caller gets
+  std::uint64_t serving_ = 0;  // the ticket that holds the lock
+};
 
 /// One session's buffers: its KV cache and scratch, from the CPU's pool, and its RoPE tables (they depend on the
 /// context length). Move-constructible only. Its pool bytes are counted in the executor's session reservation until it
@@ -158,7 +174,7 @@ class Executor final {
   mutable std::mutex sessions_mutex_;
   std::uint64_t session_bytes_ = 0;                 // pool bytes reserved by live sessions (sessions_mutex_)
   std::size_t n_sessions_ = 0;                      // live sessions (sessions_mutex_)
-  std::mutex pass_mutex_;                           // one forward pass at a time; guards everything below
+  FairLock pass_lock_;                              // one forward pass at a time, in turn; guards everything below
   SessionBuffers* s_ = nullptr;                     // the session whose pass runs
   partition_planner::DeviceIndex last_device_ = 0;  // ran the last op
   Staging staging_;                                 // compute-thread loads

@@ -105,8 +105,9 @@ typedef struct edge_rt_session_params {
   uint32_t n_batch;   /* tokens per prefill pass; 0: the model's, capped at n_ctx */
 } edge_rt_session_params;
 
-/* Returns nonzero to cancel the call it was given to. Polled before each weight group of every forward pass, on
- * the calling thread, so a call returns within one group's time. */
+/* Returns nonzero to cancel the call it was given to. Polled on the calling thread before each weight group, and
+ * each unit (a layer's attention or feed-forward block) in it, of every forward pass: a call returns within one
+ * unit's compute or one group's load. */
 typedef int (*edge_rt_abort_callback)(void* user_data);
 
 /* Called with each generated token and the text it completes: valid UTF-8, never half a character, with any tail

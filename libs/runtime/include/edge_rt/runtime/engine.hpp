@@ -123,8 +123,9 @@ struct RunControl {
   std::atomic<std::uint32_t> pace_ms{0};      ///< Sleep before each decode pass, in ms; 0 = none.
 };
 
-/// Polled before each weight group of every forward pass (prefill and decode); return true to cancel the call,
-/// which then fails with ErrorCode::kCancelled within one group's time. Called on the calling thread.
+/// Polled before each weight group, and each unit (a layer's attention or feed-forward block) in it, of every
+/// forward pass (prefill and decode); return true to cancel the call, which then fails with ErrorCode::kCancelled
+/// within one unit's compute or one group's load. Called on the calling thread.
 using AbortCallback = std::function<bool()>;
 
 /// Per-call generation settings. Copyable value.
