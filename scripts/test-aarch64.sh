@@ -8,8 +8,9 @@
 #
 # Not run by CI (.ci/run): the cross build and the emulated suite take longer than CI's budget allows (timings in
 # docs/benchmarks.md). Left out under qemu: the streaming label (RSS, cgroup and cold-cache limits of the host
-# kernel, and full-size models that take hours emulated), the Vulkan backend (not built), and what needs the host
-# to load or link the Arm library (the Python binding, the install test).
+# kernel, and full-size models that take hours emulated), the real_model label (hundreds of runs of the 135M
+# SmolLM2 against llama.cpp's outputs), the Vulkan backend (not built), and what needs the host to load or link
+# the Arm library (the Python binding, the install test).
 #
 # Usage: scripts/test-aarch64.sh [build dir prefix]   (default build/aarch64; run as root or with sudo)
 #   EDGE_RT_AARCH64_KERNELS_ONLY=1: only the kernel builds (NEON and SVE2), as before the full runtime built.
@@ -58,7 +59,7 @@ if [ "${EDGE_RT_AARCH64_KERNELS_ONLY:-0}" != 1 ]; then
   export QEMU_CPU=cortex-a72 QEMU_LD_PREFIX=/  # for programs started through binfmt_misc
   dir=$BUILD-full
   configure "$dir" cortex-a72
-  ctest --test-dir "$dir" --output-on-failure -j "$jobs" -LE streaming --timeout 3000
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" -LE "streaming|real_model" --timeout 3000
 fi
 
 dir=$BUILD-kernels-max

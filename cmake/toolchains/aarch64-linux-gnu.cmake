@@ -25,6 +25,9 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 
+# pkg-config (PCRE2, utf8proc) reads the arm64 .pc files, not the host's.
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
+
 set(EDGE_RT_QEMU_CPU "cortex-a72" CACHE STRING "qemu-aarch64 -cpu model for running tests")
 # -L / : use the multiarch arm64 loader + glibc (libc6:arm64, pulled in by libhwy1:arm64) as one consistent set;
 # -L /usr/aarch64-linux-gnu would mix the cross ld.so (2.36-8cross1) with the multiarch libc.so.6.

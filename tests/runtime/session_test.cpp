@@ -252,8 +252,8 @@ TEST(Session, ASessionBeyondTheBudgetIsRefusedWithTheMinimumItNeeds) {
   EXPECT_NE(second.error().message.find("minimum budget"), std::string::npos) << second.error().message;
   // A smaller context fits in what is left exactly when free_session_bytes() says so.
   const std::uint64_t small = model.value().session_bytes(8, 8).value();
-  EXPECT_EQ(Session::create(model.value(), {.n_ctx = 8, .n_batch = 8}).has_value(),
-            small <= model.value().free_session_bytes());
+  const bool small_fits = small <= model.value().free_session_bytes();  // before the create below takes it
+  EXPECT_EQ(Session::create(model.value(), {.n_ctx = 8, .n_batch = 8}).has_value(), small_fits);
   // Once the first session is gone, its bytes are free again.
   std::optional<Session> holder(std::move(first).value());
   holder.reset();

@@ -8,10 +8,12 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 using edge_rt::ErrorCode;
@@ -42,7 +44,7 @@ enum class Kind { kModel, kSession, kDetokenizer };
 
 std::mutex g_registry_mutex;
 std::unordered_map<const void*, Kind>& registry() {
-  static std::unordered_map<const void*, Kind> handles;  // never destroyed before a late call: leaked on purpose
+  static std::unordered_map<const void*, Kind> handles;
   return handles;
 }
 thread_local std::string g_last_error;
@@ -100,6 +102,24 @@ void add(const void* handle, Kind kind) {
 edge_rt_status bad_handle(const char* function, const char* what) {
   return failed(EDGE_RT_ERROR_INVALID_HANDLE,
                 std::string(function) + ": " + what + " is NULL, freed or not an edge_rt_" + what + " handle");
+}
+
+// The *_free functions: takes the handle out of the registry (not a session in a call), then destroys it.
+template <class T>
+edge_rt_status release(T* handle, Kind kind, const char* function, const char* what) {
+  {
+    std::lock_guard lock(g_registry_mutex);
+    const auto it = registry().find(handle);
+    if (!handle || it == registry().end() || it->second != kind) return bad_handle(function, what);
+    if constexpr (std::is_same_v<T, edge_rt_session>) {
+      if (handle->busy) {
+        return failed(EDGE_RT_ERROR_BUSY, std::string(function) + ": the session is in a call on another thread");
+      }
+    }
+    registry().erase(it);
+  }
+  const std::unique_ptr<T> owned(handle);  // a model's handle only: the model lives on in its sessions
+  return EDGE_RT_OK;
 }
 
 edge_rt_status null_argument(const char* function, const char* name) {
@@ -294,16 +314,7 @@ edge_rt_status edge_rt_model_load(const char* path, const edge_rt_model_params* 
 }
 
 edge_rt_status edge_rt_model_free(edge_rt_model* model) {
-  return guarded(__func__, [&] {
-    {
-      std::lock_guard lock(g_registry_mutex);
-      const auto it = registry().find(model);
-      if (!model || it == registry().end() || it->second != Kind::kModel) return bad_handle(__func__, "model");
-      registry().erase(it);
-    }
-    delete model;  // the model itself lives on in its sessions' handles
-    return EDGE_RT_OK;
-  });
+  return guarded(__func__, [&] { return release(model, Kind::kModel, __func__, "model"); });
 }
 
 edge_rt_status edge_rt_model_get_info(const edge_rt_model* model, edge_rt_model_info* out) {
@@ -401,18 +412,7 @@ edge_rt_status edge_rt_detokenizer_create(const edge_rt_model* model, edge_rt_de
 }
 
 edge_rt_status edge_rt_detokenizer_free(edge_rt_detokenizer* detokenizer) {
-  return guarded(__func__, [&] {
-    {
-      std::lock_guard lock(g_registry_mutex);
-      const auto it = registry().find(detokenizer);
-      if (!detokenizer || it == registry().end() || it->second != Kind::kDetokenizer) {
-        return bad_handle(__func__, "detokenizer");
-      }
-      registry().erase(it);
-    }
-    delete detokenizer;
-    return EDGE_RT_OK;
-  });
+  return guarded(__func__, [&] { return release(detokenizer, Kind::kDetokenizer, __func__, "detokenizer"); });
 }
 
 edge_rt_status edge_rt_detokenizer_push(edge_rt_detokenizer* detokenizer, edge_rt_token token, char* text,
@@ -470,19 +470,7 @@ edge_rt_status edge_rt_session_create(edge_rt_model* model, const edge_rt_sessio
 }
 
 edge_rt_status edge_rt_session_free(edge_rt_session* session) {
-  return guarded(__func__, [&] {
-    {
-      std::lock_guard lock(g_registry_mutex);
-      const auto it = registry().find(session);
-      if (!session || it == registry().end() || it->second != Kind::kSession) return bad_handle(__func__, "session");
-      if (session->busy) {
-        return failed(EDGE_RT_ERROR_BUSY, std::string(__func__) + ": the session is in a call on another thread");
-      }
-      registry().erase(it);
-    }
-    delete session;
-    return EDGE_RT_OK;
-  });
+  return guarded(__func__, [&] { return release(session, Kind::kSession, __func__, "session"); });
 }
 
 edge_rt_status edge_rt_session_append(edge_rt_session* session, const edge_rt_token* tokens, size_t n_tokens,
