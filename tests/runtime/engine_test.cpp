@@ -1,3 +1,5 @@
+#include "run_options.hpp"
+
 #include <edge_rt/runtime/engine.hpp>
 
 #include <gtest/gtest.h>
@@ -6,6 +8,9 @@
 
 namespace edge_rt::runtime {
 namespace {
+
+using test_support::greedy;
+using test_support::stories_options;
 
 using memory_manager::MemoryBudget;
 
@@ -46,20 +51,6 @@ const std::string kShared = EDGE_RT_SHARED_MODELS_DIR;
 Result<InferenceEngine<Ready>> make_engine(EngineOptions options) {
   EDGE_RT_TRY(auto planned, InferenceEngine<Idle>::create().load_model(options));
   return std::move(planned).prepare();
-}
-
-EngineOptions stories_options() {
-  EngineOptions o;
-  o.model_dir = EDGE_RT_DEFAULT_MODEL_DIR;
-  o.n_ctx = 128;
-  return o;
-}
-
-GenerateOptions greedy(std::size_t n) {
-  GenerateOptions g;
-  g.max_new_tokens = n;
-  g.sampling.temperature = 0.0f;
-  return g;
 }
 
 // A monitor's RunControl: fewer threads and paced decoding mid-generation give the same tokens, and the metrics

@@ -1,5 +1,7 @@
 // Model / Session: one model shared by sessions on several threads, multi-turn appends, truncate, cancellation and
 // the session budget. Each check compares against a fresh InferenceEngine run of the same tokens.
+#include "run_options.hpp"
+
 #include <edge_rt/runtime/engine.hpp>
 #include <edge_rt/runtime/session.hpp>
 
@@ -12,25 +14,14 @@
 namespace edge_rt::runtime {
 namespace {
 
+using test_support::greedy;
+using test_support::stories_options;
+
 using memory_manager::MemoryBudget;
 
 static_assert(!std::is_copy_constructible_v<Session>);
 static_assert(std::is_nothrow_move_constructible_v<Session>);
 static_assert(std::is_copy_constructible_v<Model>);  // a shared handle
-
-EngineOptions stories_options() {
-  EngineOptions o;
-  o.model_dir = EDGE_RT_DEFAULT_MODEL_DIR;
-  o.n_ctx = 128;
-  return o;
-}
-
-GenerateOptions greedy(std::size_t n) {
-  GenerateOptions g;
-  g.max_new_tokens = n;
-  g.sampling.temperature = 0.0f;
-  return g;
-}
 
 // What a fresh single-session engine generates after exactly `tokens` (no BOS added).
 std::vector<TokenId> fresh_run(const EngineOptions& o, std::span<const TokenId> tokens, const GenerateOptions& g) {

@@ -1,5 +1,7 @@
 // Streaming under a budget: I/O errors in the loading path (compute thread or prefetch thread) surface from
 // generate() as errors, with no deadlock and every block back in the pool.
+#include "run_options.hpp"
+
 #include <edge_rt/runtime/engine.hpp>
 
 #include <gtest/gtest.h>
@@ -9,6 +11,8 @@
 
 namespace edge_rt::runtime {
 namespace {
+
+using test_support::greedy;
 
 namespace fs = std::filesystem;
 using memory_manager::MemoryBudget;
@@ -20,13 +24,6 @@ fs::path copy_of_default_model() {
     fs::copy_file(fs::path(EDGE_RT_DEFAULT_MODEL_DIR) / f, dir / f);
   }
   return dir;
-}
-
-GenerateOptions greedy(std::size_t n) {
-  GenerateOptions g;
-  g.max_new_tokens = n;
-  g.sampling.temperature = 0.0f;
-  return g;
 }
 
 class StreamingErrors : public ::testing::TestWithParam<const char*> {};

@@ -171,11 +171,40 @@ def _token_array(tokens):
     return (_token * len(tokens))(*tokens), len(tokens)
 
 
-class Model:
+class _Handle:
+    """An edge-rt handle: close() (or leaving a with-block, or garbage collection) frees it once."""
+
+    _kind = ""  # "model" or "session": names edge_rt_<kind>_free
+    _handle = None
+
+    def _h(self):
+        if self._handle is None:
+            raise EdgeRtError(11, f"the {self._kind} is closed")
+        return self._handle
+
+    def close(self):
+        if self._handle is not None:
+            _check(getattr(_c(), f"edge_rt_{self._kind}_free")(self._handle))
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if self._handle is not None and _lib is not None:
+            getattr(_lib, f"edge_rt_{self._kind}_free")(self._handle)
+
+
+class Model(_Handle):
     """A loaded model (folder, .gguf file or folder holding one). Keyword arguments are edge_rt_model_params'
     fields: budget_bytes (0: unlimited), strategy, device, gpu_layers, fallback ("cpu" or "fail"), n_threads, n_ctx,
     n_batch, n_sessions, use_mmap, cold_cache. close() (or the with-block) frees the handle; sessions keep the
     model itself alive."""
+
+    _kind = "model"
 
     def __init__(self, path, *, budget_bytes=0, strategy=None, device=None, gpu_layers=-1, fallback="cpu",
                  n_threads=0, n_ctx=0, n_batch=0, n_sessions=1, use_mmap=False, cold_cache=False):
@@ -197,26 +226,6 @@ class Model:
         handle = ctypes.c_void_p()
         _check(c.edge_rt_model_load(os.fsencode(path), ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle
-
-    def _h(self):
-        if self._handle is None:
-            raise EdgeRtError(11, "the model is closed")
-        return self._handle
-
-    def close(self):
-        if self._handle is not None:
-            _check(_c().edge_rt_model_free(self._handle))
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None and _lib is not None:
-            _lib.edge_rt_model_free(self._handle)
 
     @property
     def info(self):
@@ -259,8 +268,10 @@ class Model:
         return Session(self, n_ctx, n_batch)
 
 
-class Session:
+class Session(_Handle):
     """One conversation on a Model: append() prefills, generate() streams text. One thread at a time."""
+
+    _kind = "session"
 
     def __init__(self, model, n_ctx=0, n_batch=0):
         c = _c()
@@ -271,29 +282,9 @@ class Session:
         _check(c.edge_rt_session_create(model._h(), ctypes.byref(params), ctypes.byref(handle)))
         self._handle = handle
 
-    def _h(self):
-        if self._handle is None:
-            raise EdgeRtError(11, "the session is closed")
-        return self._handle
-
-    def close(self):
-        if self._handle is not None:
-            _check(_c().edge_rt_session_free(self._handle))
-            self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None and _lib is not None:
-            _lib.edge_rt_session_free(self._handle)
-
     def append(self, tokens, abort=None):
-        """Appends ids and prefills what is not evaluated yet. abort(): a callable polled between weight groups;
-        True cancels (raises Cancelled; the session is as before)."""
+        """Appends ids and prefills what is not evaluated yet. abort(): a callable polled before each weight group
+        and unit; True cancels (raises Cancelled; the session is as before)."""
         arr, count = _token_array(tokens)
         callback = _abort_callback(abort)
         _check(_c().edge_rt_session_append(self._h(), arr, count, callback, None))
