@@ -186,6 +186,32 @@ TEST(CApi, MultiTurnAppendsPrefillOnlyNewTokens) {
     conversation.insert(conversation.end(), c.tokens.begin(), c.tokens.end());
     first = false;
   }
+  // A chat app re-rendering the whole conversation: set_tokens keeps the shared prefix (all but the last reply's
+  // pending token) and prefills the rest; a diverging history keeps only the common part.
+  const auto more = tokenize(m.m, " Lily smiled.", false);
+  std::vector<edge_rt_token> whole = conversation;
+  whole.insert(whole.end(), more.begin(), more.end());
+  ASSERT_EQ(edge_rt_session_set_tokens(s.s, whole.data(), whole.size(), nullptr, nullptr), EDGE_RT_OK);
+  edge_rt_metrics metrics{};
+  metrics.struct_size = sizeof metrics;
+  ASSERT_EQ(edge_rt_session_metrics(s.s, &metrics), EDGE_RT_OK);
+  EXPECT_EQ(metrics.n_reused_tokens, conversation.size() - 1);
+  EXPECT_EQ(metrics.n_prompt_tokens, more.size() + 1);
+  EXPECT_EQ(metrics.n_tokens, whole.size());
+  Collected c;
+  const edge_rt_generate_params p = greedy(8, &c);
+  ASSERT_EQ(edge_rt_session_generate(s.s, &p), EDGE_RT_OK);
+  EXPECT_EQ(c.tokens, fresh(m.m, whole, 8));
+  std::vector<edge_rt_token> diverged(whole.begin(), whole.begin() + 5);
+  diverged.push_back(7);
+  ASSERT_EQ(edge_rt_session_set_tokens(s.s, diverged.data(), diverged.size(), nullptr, nullptr), EDGE_RT_OK);
+  ASSERT_EQ(edge_rt_session_metrics(s.s, &metrics), EDGE_RT_OK);
+  EXPECT_EQ(metrics.n_reused_tokens, 5u);
+  EXPECT_EQ(metrics.n_prompt_tokens, 1u);
+  const edge_rt_token bad = -3;
+  EXPECT_EQ(edge_rt_session_set_tokens(s.s, &bad, 1, nullptr, nullptr), EDGE_RT_ERROR_INVALID_ARGUMENT);
+  ASSERT_EQ(edge_rt_session_metrics(s.s, &metrics), EDGE_RT_OK);
+  EXPECT_EQ(metrics.n_tokens, diverged.size());  // unchanged by the refused call
 }
 
 struct AbortAfter {

@@ -55,4 +55,8 @@ cc -std=c99 -Wall -Wextra -Werror -o "$tmp/pc_consumer" "$src/tests/c_api/consum
   $(pkg-config --cflags --libs edge_rt) -Wl,-rpath,"$libdir"
 pc=$("$tmp/pc_consumer" "$model" "$prompt" | head -1)
 [ "$pc" = "$shared" ] || fail "the pkg-config consumer printed '$pc'"
-echo "install_test: find_package (shared, static, C++) and pkg-config consumers print: $pc"
+# shellcheck disable=SC2046
+c++ -std=c++17 -Wall -Wextra -Werror -pthread -o "$tmp/pc_consumer_cpp" "$src/tests/c_api/consumer/consumer.cpp" \
+  $(pkg-config --cflags --libs edge_rt) -Wl,-rpath,"$libdir"
+"$tmp/pc_consumer_cpp" "$model" >/dev/null || fail "the C++ pkg-config consumer failed"
+echo "install_test: find_package (C shared and static, C++) and pkg-config (C, C++) consumers print: $pc"

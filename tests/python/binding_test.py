@@ -61,6 +61,11 @@ class Binding(unittest.TestCase):
         fresh.append(session.tokens[:-8])
         self.assertEqual(self.greedy(fresh, 8), second)
         self.assertTrue(first)
+        more = self.model.tokenize(" Lily smiled.", add_bos=False)
+        whole = session.tokens + more
+        session.set_tokens(whole)
+        self.assertEqual(session.metrics["n_reused_tokens"], len(whole) - len(more) - 1)
+        self.assertEqual(session.tokens, whole)
 
     def test_two_sessions_on_two_threads(self):
         prompts = ["Lily went to the park", "Tom had a red ball"]

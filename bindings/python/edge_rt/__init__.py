@@ -125,6 +125,8 @@ def _load():
         "edge_rt_session_free": (ctypes.c_int, [ctypes.c_void_p]),
         "edge_rt_session_append": (ctypes.c_int, [ctypes.c_void_p, p(_token), ctypes.c_size_t, _ABORT,
                                                   ctypes.c_void_p]),
+        "edge_rt_session_set_tokens": (ctypes.c_int, [ctypes.c_void_p, p(_token), ctypes.c_size_t, _ABORT,
+                                                      ctypes.c_void_p]),
         "edge_rt_session_generate": (ctypes.c_int, [ctypes.c_void_p, p(_GenerateParams)]),
         "edge_rt_session_truncate": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]),
         "edge_rt_session_tokens": (ctypes.c_int, [ctypes.c_void_p, p(_token), ctypes.c_size_t, p(ctypes.c_size_t)]),
@@ -288,6 +290,13 @@ class Session(_Handle):
         arr, count = _token_array(tokens)
         callback = _abort_callback(abort)
         _check(_c().edge_rt_session_append(self._h(), arr, count, callback, None))
+
+    def set_tokens(self, tokens, abort=None):
+        """Makes the session's tokens equal `tokens`, keeping the KV cache of the prefix they share with it and
+        prefilling the rest (re-render a whole chat each turn; only the new turn is computed)."""
+        arr, count = _token_array(tokens)
+        callback = _abort_callback(abort)
+        _check(_c().edge_rt_session_set_tokens(self._h(), arr, count, callback, None))
 
     def generate(self, max_tokens=128, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0,
                  repeat_last_n=64, seed=0, stop=(), stop_tokens=(), stop_at_eos=True, abort=None):

@@ -208,6 +208,28 @@ edge_rt_stop_reason stop_reason_of(edge_rt::runtime::StopReason r) {
   return EDGE_RT_STOP_NONE;
 }
 
+// edge_rt_session_append and edge_rt_session_set_tokens: the prefill call, then the metrics it leaves.
+edge_rt_status prefill(edge_rt_session* session, const edge_rt_token* tokens, size_t n_tokens,
+                       edge_rt_abort_callback abort, void* user_data, bool assign, const char* function) {
+  const SessionCall call(session, function);
+  if (call.status() != EDGE_RT_OK) return call.status();
+  if (!tokens && n_tokens > 0) return null_argument(function, "tokens");
+  edge_rt_session& s = *call;
+  edge_rt::runtime::GenerateOptions o;
+  if (abort) o.abort = [abort, user_data] { return abort(user_data) != 0; };
+  const std::span<const TokenId> ids(tokens, n_tokens);
+  auto done = assign ? s.session.assign(ids, o) : s.session.append(ids, o);
+  if (!done) return failed(done.error());
+  s.last = {};
+  s.last.n_prompt_tokens = done.value().n_evaluated;
+  s.last.n_reused_tokens = done.value().n_reused;
+  s.last.prefill_ms = done.value().prefill_ms;
+  s.last.prefill_tok_s =
+      s.last.prefill_ms > 0 ? static_cast<double>(s.last.n_prompt_tokens) * 1000.0 / s.last.prefill_ms : 0;
+  s.last.weight_bytes_loaded = done.value().pass.bytes_read;
+  return EDGE_RT_OK;
+}
+
 }  // namespace
 
 extern "C" {
@@ -475,24 +497,12 @@ edge_rt_status edge_rt_session_free(edge_rt_session* session) {
 
 edge_rt_status edge_rt_session_append(edge_rt_session* session, const edge_rt_token* tokens, size_t n_tokens,
                                       edge_rt_abort_callback abort, void* user_data) {
-  return guarded(__func__, [&] {
-    const SessionCall call(session, __func__);
-    if (call.status() != EDGE_RT_OK) return call.status();
-    if (!tokens && n_tokens > 0) return null_argument(__func__, "tokens");
-    edge_rt_session& s = *call;
-    edge_rt::runtime::GenerateOptions o;
-    if (abort) o.abort = [abort, user_data] { return abort(user_data) != 0; };
-    auto done = s.session.append(std::span<const TokenId>(tokens, n_tokens), o);
-    if (!done) return failed(done.error());
-    s.last = {};
-    s.last.load_ms = s.session.model().load_ms();
-    s.last.n_prompt_tokens = done.value().n_evaluated;
-    s.last.prefill_ms = done.value().prefill_ms;
-    s.last.prefill_tok_s =
-        s.last.prefill_ms > 0 ? static_cast<double>(s.last.n_prompt_tokens) * 1000.0 / s.last.prefill_ms : 0;
-    s.last.weight_bytes_loaded = done.value().pass.bytes_read;
-    return EDGE_RT_OK;
-  });
+  return guarded(__func__, [&] { return prefill(session, tokens, n_tokens, abort, user_data, false, __func__); });
+}
+
+edge_rt_status edge_rt_session_set_tokens(edge_rt_session* session, const edge_rt_token* tokens, size_t n_tokens,
+                                          edge_rt_abort_callback abort, void* user_data) {
+  return guarded(__func__, [&] { return prefill(session, tokens, n_tokens, abort, user_data, true, __func__); });
 }
 
 edge_rt_status edge_rt_session_generate(edge_rt_session* session, const edge_rt_generate_params* params) {

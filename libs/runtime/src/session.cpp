@@ -385,6 +385,21 @@ Result<AppendStats> Session::append(std::span<const TokenId> tokens, const Gener
   return stats;
 }
 
+Result<AppendStats> Session::assign(std::span<const TokenId> tokens, const GenerateOptions& options) {
+  SessionData& d = *data_;
+  EDGE_RT_TRY(check_ids(tokens, d.model.config().vocab_size));
+  if (tokens.size() > d.buffers.n_ctx()) {
+    return fail(ErrorCode::kContextOverflow, "[session] " + std::to_string(tokens.size()) +
+                                                 " tokens pass the context of " + std::to_string(d.buffers.n_ctx()));
+  }
+  std::size_t keep = 0;
+  while (keep < d.n_past && keep < tokens.size() && d.tokens[keep] == tokens[keep]) ++keep;
+  truncate(keep);
+  EDGE_RT_TRY(AppendStats stats, append(tokens.subspan(keep), options));
+  stats.n_reused = keep;
+  return stats;
+}
+
 Result<GenerationResult> Session::generate(const GenerateOptions& options, const TokenCallback& on_token) {
   const auto start = Clock::now();
   SessionData& d = *data_;

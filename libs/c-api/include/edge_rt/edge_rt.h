@@ -238,6 +238,12 @@ EDGE_RT_API edge_rt_status edge_rt_session_free(edge_rt_session* session);
  * abort may be NULL. EDGE_RT_CANCELLED leaves the session as before the call. */
 EDGE_RT_API edge_rt_status edge_rt_session_append(edge_rt_session* session, const edge_rt_token* tokens,
                                                   size_t n_tokens, edge_rt_abort_callback abort, void* user_data);
+/* Makes the session's tokens equal `tokens`: keeps the KV cache of the prefix they share with the tokens already
+ * evaluated and prefills the rest, so an app that re-renders its whole conversation each turn (a chat template)
+ * prefills only the new turn. Metrics: n_reused_tokens kept, n_prompt_tokens prefilled. Errors as
+ * edge_rt_session_append, checked before anything changes; EDGE_RT_CANCELLED leaves the shared prefix. */
+EDGE_RT_API edge_rt_status edge_rt_session_set_tokens(edge_rt_session* session, const edge_rt_token* tokens,
+                                                      size_t n_tokens, edge_rt_abort_callback abort, void* user_data);
 /* Generates after the session's tokens (append a prompt first); generated tokens join the session. The stop
  * reason and counts are in edge_rt_session_metrics. EDGE_RT_CANCELLED keeps the tokens handed to on_token. */
 EDGE_RT_API edge_rt_status edge_rt_session_generate(edge_rt_session* session, const edge_rt_generate_params* params);

@@ -73,6 +73,7 @@ struct SessionOptions {
 /// What one append() evaluated. Copyable value.
 struct AppendStats {
   std::size_t n_evaluated = 0;  ///< Positions run through the model (pending tokens included).
+  std::size_t n_reused = 0;     ///< assign(): positions whose KV cache was kept.
   double prefill_ms = 0;
   TokenStats pass;  ///< Streaming over the call's passes.
 };
@@ -96,6 +97,11 @@ class Session final {
   /// appended), kCancelled (options.abort said so: the session is as before the call, its KV cache valid),
   /// kIoError (streaming failed: the model is unusable from then on).
   Result<AppendStats> append(std::span<const tokenizer::TokenId> tokens, const GenerateOptions& options = {});
+
+  /// Makes tokens() equal `tokens`, keeping the KV cache of the prefix they share with the evaluated tokens and
+  /// prefilling the rest (an app that re-renders its whole conversation each turn prefills only the new turn).
+  /// Errors: as append() (checked before anything changes); kCancelled leaves the shared prefix.
+  Result<AppendStats> assign(std::span<const tokenizer::TokenId> tokens, const GenerateOptions& options = {});
 
   /// Samples up to options.max_new_tokens after tokens(), evaluating pending tokens first. Generated tokens join
   /// tokens() as they are sampled (the stop token does not). options.reuse_kv, add_bos and all_logits do not
