@@ -313,13 +313,17 @@ edge_rt_status edge_rt_model_load(const char* path, const edge_rt_model_params* 
     if (p.strategy) o.strategy = p.strategy;
     if (p.device) o.devices.device = p.device;
     o.devices.gpu_layers = p.gpu_layers;
-    if (p.fallback != EDGE_RT_FALLBACK_CPU && p.fallback != EDGE_RT_FALLBACK_FAIL) {
+    // A C caller may store any int in the enum: read it as one, so an out-of-range value is an error, not UB.
+    int fallback = 0;
+    static_assert(sizeof fallback == sizeof p.fallback);
+    std::memcpy(&fallback, &p.fallback, sizeof fallback);
+    if (fallback != EDGE_RT_FALLBACK_CPU && fallback != EDGE_RT_FALLBACK_FAIL) {
       return failed(EDGE_RT_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": fallback is " +
-                                                        std::to_string(static_cast<int>(p.fallback)) +
+                                                        std::to_string(fallback) +
                                                         ", expected EDGE_RT_FALLBACK_CPU or EDGE_RT_FALLBACK_FAIL");
     }
-    o.devices.fallback = p.fallback == EDGE_RT_FALLBACK_FAIL ? edge_rt::runtime::FallbackPolicy::kFail
-                                                             : edge_rt::runtime::FallbackPolicy::kCpu;
+    o.devices.fallback = fallback == EDGE_RT_FALLBACK_FAIL ? edge_rt::runtime::FallbackPolicy::kFail
+                                                           : edge_rt::runtime::FallbackPolicy::kCpu;
     o.n_threads = p.n_threads;
     o.n_ctx = p.n_ctx;
     o.n_batch = p.n_batch;
