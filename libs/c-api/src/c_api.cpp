@@ -198,6 +198,14 @@ const edge_rt::tokenizer::Tokenizer* tokenizer_of(const Model& m, const char* fu
   return tok;
 }
 
+// A token id the tokenizer can decode.
+edge_rt_status check_token(const char* function, const edge_rt::tokenizer::Tokenizer& tok, TokenId id) {
+  if (id >= 0 && static_cast<std::size_t>(id) < tok.vocab_size()) return EDGE_RT_OK;
+  return failed(EDGE_RT_ERROR_INVALID_ARGUMENT, std::string(function) + ": token id " + std::to_string(id) +
+                                                    " is outside the vocabulary [0, " +
+                                                    std::to_string(tok.vocab_size()) + ")");
+}
+
 edge_rt_stop_reason stop_reason_of(edge_rt::runtime::StopReason r) {
   switch (r) {
     case edge_rt::runtime::StopReason::kEos: return EDGE_RT_STOP_EOS;
@@ -411,11 +419,7 @@ edge_rt_status edge_rt_detokenize(const edge_rt_model* model, const edge_rt_toke
     if (!tok) return status;
     const std::span<const TokenId> ids(tokens, n_tokens);
     for (TokenId id : ids) {
-      if (id < 0 || static_cast<std::size_t>(id) >= tok->vocab_size()) {
-        return failed(EDGE_RT_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": token id " + std::to_string(id) +
-                                                          " is outside the vocabulary [0, " +
-                                                          std::to_string(tok->vocab_size()) + ")");
-      }
+      if (const edge_rt_status st = check_token(__func__, *tok, id); st != EDGE_RT_OK) return st;
     }
     return copy_text(__func__, edge_rt::tokenizer::to_valid_utf8(tok->decode(ids)), text, capacity, length);
   });
@@ -448,11 +452,8 @@ edge_rt_status edge_rt_detokenizer_push(edge_rt_detokenizer* detokenizer, edge_r
     if (!length) return null_argument(__func__, "length");
     *length = 0;
     if (!text && capacity > 0) return null_argument(__func__, "text");
-    const auto* tok = detokenizer->model.tokenizer();
-    if (token < 0 || static_cast<std::size_t>(token) >= tok->vocab_size()) {
-      return failed(EDGE_RT_ERROR_INVALID_ARGUMENT, std::string(__func__) + ": token id " + std::to_string(token) +
-                                                        " is outside the vocabulary [0, " +
-                                                        std::to_string(tok->vocab_size()) + ")");
+    if (const edge_rt_status st = check_token(__func__, *detokenizer->model.tokenizer(), token); st != EDGE_RT_OK) {
+      return st;
     }
     detokenizer->unread += detokenizer->decoder.push(token);
     const edge_rt_status s = copy_text(__func__, detokenizer->unread, text, capacity, length);
