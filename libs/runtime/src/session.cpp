@@ -145,6 +145,8 @@ Result<void> prepare_model(ModelData& data) {
 }
 
 struct SessionData {
+  SessionData(Model m, ModelData* data, SessionBuffers b) : model(std::move(m)), shared(data), buffers(std::move(b)) {}
+
   Model model;        // first: outlives the buffers, which give their bytes back to its executor
   ModelData* shared;  // model's
   SessionBuffers buffers;
