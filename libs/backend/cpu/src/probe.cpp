@@ -6,6 +6,7 @@
 #include <hwy/aligned_allocator.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -61,6 +62,20 @@ double probe_int8_peak(ThreadPool& pool, std::size_t iterations) {
   vnni::dpbusd_chains(iterations / 10);  // warm up (the 512-bit units power up)
   const auto start = Clock::now();
   pool.parallel_for(pool.size(), [&](std::size_t) { keep += vnni::dpbusd_chains(iterations); });
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  sink = sink + static_cast<float>(keep.load());
+  return 12.0 * 64.0 * static_cast<double>(iterations) * static_cast<double>(pool.size()) / s;
+}
+
+double probe_int8_peak_broadcast(ThreadPool& pool, std::size_t iterations, std::size_t per_broadcast) {
+  if (!vnni::available()) return 0.0;
+  std::array<std::int8_t, 768> x{};
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<std::int8_t>(i * 37);
+  std::atomic<std::int32_t> keep{0};
+  vnni::dpbusd_chains_broadcast(iterations / 10, x.data(), per_broadcast);  // warm up
+  const auto start = Clock::now();
+  pool.parallel_for(pool.size(),
+                    [&](std::size_t) { keep += vnni::dpbusd_chains_broadcast(iterations, x.data(), per_broadcast); });
   const double s = std::chrono::duration<double>(Clock::now() - start).count();
   sink = sink + static_cast<float>(keep.load());
   return 12.0 * 64.0 * static_cast<double>(iterations) * static_cast<double>(pool.size()) / s;

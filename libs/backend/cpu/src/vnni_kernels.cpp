@@ -632,6 +632,33 @@ std::int32_t dpbusd_chains(std::size_t iterations) {
   return _mm512_reduce_add_epi32(total);
 }
 
+template <std::size_t PerBroadcast>
+std::int32_t dpbusd_chains_broadcast_t(std::size_t iterations, const std::int8_t* x) {
+  const __m512i a = _mm512_set1_epi8(static_cast<char>(1 + (iterations & 1)));
+  const __m512i b = _mm512_set1_epi8(static_cast<char>(2 + (iterations & 2)));
+  __m512i acc[12];
+  for (auto& v : acc) v = _mm512_setzero_si512();
+  for (std::size_t i = 0; i < iterations; ++i) {
+    const std::int8_t* q = x + (i % 16) * 48;
+#pragma GCC unroll 12
+    for (std::size_t c = 0; c < 12; c += PerBroadcast) {
+      const __m512i xw = word(q + 4 * c);
+      for (std::size_t j = 0; j < PerBroadcast; ++j) acc[c + j] = _mm512_dpbusd_epi32(acc[c + j], j % 2 ? b : a, xw);
+    }
+  }
+  __m512i total = acc[0];
+  for (std::size_t c = 1; c < 12; ++c) total = _mm512_add_epi32(total, acc[c]);
+  return _mm512_reduce_add_epi32(total);
+}
+
+std::int32_t dpbusd_chains_broadcast(std::size_t iterations, const std::int8_t* x, std::size_t per_broadcast) {
+  switch (per_broadcast) {
+    case 2: return dpbusd_chains_broadcast_t<2>(iterations, x);
+    case 4: return dpbusd_chains_broadcast_t<4>(iterations, x);
+    default: return dpbusd_chains_broadcast_t<1>(iterations, x);
+  }
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
@@ -648,6 +675,10 @@ void gemv(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std
           float*, std::size_t) {}
 
 std::int32_t dpbusd_chains(std::size_t) {
+  return 0;
+}
+
+std::int32_t dpbusd_chains_broadcast(std::size_t, const std::int8_t*, std::size_t) {
   return 0;
 }
 

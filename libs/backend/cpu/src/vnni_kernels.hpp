@@ -56,4 +56,10 @@ void gemv_interleaved(DType dtype, const ActVnni* xv, std::size_t n, std::size_t
 /// depends on all of them. Each step is 64 multiply-adds. Precondition: available().
 std::int32_t dpbusd_chains(std::size_t iterations);
 
+/// The same chains as the interleaved tiles issue them: each vpdpbusd's second operand is four bytes broadcast from
+/// memory (`x`, at least 768 bytes, read in a cycle of 16 rows of 48), one broadcast per vpdpbusd when
+/// `per_broadcast` is 1, or one shared by 2 or 4 of them (then the first operand alternates between two registers).
+/// Precondition: available(), per_broadcast in {1, 2, 4}.
+std::int32_t dpbusd_chains_broadcast(std::size_t iterations, const std::int8_t* x, std::size_t per_broadcast);
+
 }  // namespace edge_rt::backend::cpu::vnni

@@ -22,4 +22,10 @@ double probe_fma_peak(ThreadPool& pool, std::size_t iterations);
 /// where the CPU lacks AVX-512 VNNI (the only int8 kernels probed; the vpmaddubsw ones are not).
 double probe_int8_peak(ThreadPool& pool, std::size_t iterations);
 
+/// The same with each vpdpbusd's activation operand a 4-byte broadcast from memory, as the interleaved GEMM tiles
+/// (16 rows per vector) issue it: one broadcast per vpdpbusd (`per_broadcast` 1), or shared by 2 or 4 (tiles of
+/// 32 or 64 rows). The gap between this and probe_int8_peak is the ceiling a tile with that sharing meets.
+/// Returns multiply-adds per second, or 0 without AVX-512 VNNI. per_broadcast: 1, 2 or 4 (others read as 1).
+double probe_int8_peak_broadcast(ThreadPool& pool, std::size_t iterations, std::size_t per_broadcast);
+
 }  // namespace edge_rt::backend::cpu
