@@ -379,56 +379,35 @@ constexpr std::size_t kField(std::size_t f) {
   return interleave_layout(T).offset(f, kGroup);
 }
 
-// Q8_0, Q4_0, Q5_0 (fields d, [qh,] qs).
-template <DType T, std::size_t TT>
-void tile16(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
-            float* out) {
+// Block b's record p of Q8_0, Q4_0 or Q5_0 (fields d, [qh,] qs): u[w] = values 4w..4w+3 of each row, unsigned;
+// returns the rows' scales.
+template <DType T>
+inline __attribute__((always_inline)) __m512 decode32(const std::byte* p, __m512i (&u)[8]) {
   constexpr InterleaveLayout kRec = interleave_layout(T);
-  constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
   constexpr std::size_t kQs = kField<T>(kRec.count - 1);                 // the values are the last field
   constexpr std::size_t kWords = kRec.fields[kRec.count - 1].bytes / 4;  // per row: 4 (nibbles) or 8 (Q8_0)
-  constexpr bool kNibbles = kWords == 4;
   const __m512i low4 = _mm512_set1_epi8(0x0f);
-  __m512 acc[TT];
-  for (auto& a : acc) a = _mm512_setzero_ps();
-  for (std::size_t b = 0; b < nb; ++b) {
-    const std::byte* p = g + b * kRecord;
-    prefetch_next_tile<kRecord>(next, b * kRecord);
-    // u[j]: values 4j..4j+3 of each row; for nibbles u[4 + j]: values 16+4j..16+4j+3.
-    __m512i u[8];
-    for (std::size_t j = 0; j < kWords; ++j) {
-      const __m512i v = load512(p + kQs + 64 * j);
-      if constexpr (kNibbles) {
-        u[j] = _mm512_and_si512(v, low4);
-        u[4 + j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-      } else {
-        u[j] = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
-      }
-    }
-    if constexpr (T == DType::kQ5_0) {  // value e's fifth bit is bit e of the row's qh: byte e / 8, bit e % 8
-      const __m512i qh = load512(p + kField<T>(1));
-      const __m512i lane_bytes = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
-      for (std::size_t w = 0; w < 8; ++w) {  // word w covers values 4w..4w+3 (w < 4) or 16+4(w-4)..
-        const std::size_t e = w < 4 ? 4 * w : 16 + 4 * (w - 4);
-        const __m512i bytes =
-            _mm512_shuffle_epi8(qh, _mm512_add_epi8(lane_bytes, _mm512_set1_epi8(static_cast<char>(e / 8))));
-        const __m512i bits = _mm512_set1_epi32(e % 8 == 0 ? 0x08040201 : static_cast<int>(0x80402010u));
-        u[w] = _mm512_mask_add_epi8(u[w], _mm512_test_epi8_mask(bytes, bits), u[w], _mm512_set1_epi8(16));
-      }
-    }
-    const __m512 dw = halves16(p);
-#pragma GCC unroll 8
-    for (std::size_t t = 0; t < TT; ++t) {
-      const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b];
-      __m512i dot = _mm512_set1_epi32(x.init_sum);
-      for (std::size_t w = 0; w < 8; ++w) {
-        const std::size_t e = kNibbles && w >= 4 ? 16 + 4 * (w - 4) : 4 * w;
-        dot = _mm512_dpbusd_epi32(dot, u[w], word(x.qs + e));
-      }
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
+  for (std::size_t j = 0; j < kWords; ++j) {
+    const __m512i v = load512(p + kQs + 64 * j);
+    if constexpr (kWords == 4) {  // low nibbles: values 4j.., high ones: 16 + 4j..
+      u[j] = _mm512_and_si512(v, low4);
+      u[4 + j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    } else {
+      u[j] = _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
     }
   }
-  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + kGroup * t, acc[t]);
+  if constexpr (T == DType::kQ5_0) {  // value e's fifth bit is bit e of the row's qh: byte e / 8, bit e % 8
+    const __m512i qh = load512(p + kField<T>(1));
+    const __m512i lane_bytes = _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0);
+    for (std::size_t w = 0; w < 8; ++w) {
+      const std::size_t e = 4 * w;
+      const __m512i bytes =
+          _mm512_shuffle_epi8(qh, _mm512_add_epi8(lane_bytes, _mm512_set1_epi8(static_cast<char>(e / 8))));
+      const __m512i bits = _mm512_set1_epi32(e % 8 == 0 ? 0x08040201 : static_cast<int>(0x80402010u));
+      u[w] = _mm512_mask_add_epi8(u[w], _mm512_test_epi8_mask(bytes, bits), u[w], _mm512_set1_epi8(16));
+    }
+  }
+  return halves16(p);
 }
 
 // A shift of every 32-bit lane by a count known only at run time.
@@ -436,104 +415,141 @@ __m512i srl32(__m512i v, std::size_t count) {
   return _mm512_srl_epi32(v, _mm_cvtsi32_si128(static_cast<int>(count)));
 }
 
-// Q4_K and Q5_K (fields d, dmin, scales, [qh,] qs): the same scheme per 256-value block. The 6-bit scales and mins
-// are decoded in the rows' lanes (three 32-bit words per row, as k_scales reads them); qs word 8q + i holds values
-// 4i..4i+3 of sub-block 2q (low nibbles) and 2q + 1 (high nibbles); Q5_K's fifth bit of value j of sub-block s is
-// bit s of qh byte j (qh word i: values 4i..4i+3). The mins' terms go to their own accumulator.
+// Sub-block s (0..7) of a K-quant record p: u[i] = values 4i..4i+3 of each row, unsigned; the rows' scales, one per
+// sub-block (scale[0]) or for Q6_K one per half (scale[h], values 16h..16h+15); Q4_K/Q5_K's offsets (dmin * min).
+//  - Q4_K, Q5_K (fields d, dmin, scales, [qh,] qs): the 6-bit scales and mins are decoded in the rows' lanes (three
+//    32-bit words per row, as k_scales reads them); qs word 8q + i holds values 4i..4i+3 of sub-block 2q (low
+//    nibbles) and 2q + 1 (high nibbles); Q5_K's fifth bit of value j of sub-block s is bit s of qh byte j (qh word i:
+//    values 4i..4i+3).
+//  - Q6_K (fields d, scales, qh, ql): sub-block s is quarter r = s % 4 of half s / 4: its words i < 8 are ql word
+//    16 (s / 4) + 8 (r % 2) + i (low nibbles for r < 2, high ones otherwise) and bits 2r, 2r + 1 of qh word
+//    8 (s / 4) + i. Its two scales are int8.
+template <DType T>
+inline __attribute__((always_inline)) void decode_k(const std::byte* p, std::size_t s, __m512i (&u)[8],
+                                                    __m512 (&scale)[2], __m512& offset) {
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  if constexpr (T == DType::kQ6_K) {
+    const std::size_t half = s / 4, r = s % 4;
+    for (std::size_t i = 0; i < 8; ++i) {
+      __m512i low = load512(p + kField<T>(3) + 64 * (16 * half + 8 * (r % 2) + i));
+      if (r >= 2) low = _mm512_srli_epi16(low, 4);
+      const __m512i high = _mm512_srl_epi16(load512(p + kField<T>(2) + 64 * (8 * half + i)),
+                                            _mm_cvtsi32_si128(static_cast<int>(2 * r)));
+      u[i] = _mm512_or_si512(_mm512_and_si512(low, low4),
+                             _mm512_slli_epi16(_mm512_and_si512(high, _mm512_set1_epi8(3)), 4));
+    }
+    const __m512 d = halves16(p + kField<T>(0));
+    for (std::size_t h = 0; h < 2; ++h) {  // scale 2s + h: byte (2s + h) % 4 of scale word (2s + h) / 4
+      const std::size_t idx = 2 * s + h;
+      const __m512i words = load512(p + kField<T>(1) + 64 * (idx / 4));
+      const __m512i sc =
+          _mm512_srai_epi32(_mm512_sll_epi32(words, _mm_cvtsi32_si128(static_cast<int>(24 - 8 * (idx % 4)))), 24);
+      scale[h] = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d);
+    }
+    offset = _mm512_setzero_ps();
+  } else {
+    constexpr std::size_t kQs = kField<T>(T == DType::kQ5_K ? 4 : 3);
+    const std::size_t q = s / 2;
+    for (std::size_t i = 0; i < 8; ++i) {
+      const __m512i v = load512(p + kQs + 64 * (8 * q + i));
+      u[i] = _mm512_and_si512(s % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low4);
+    }
+    if constexpr (T == DType::kQ5_K) {
+      const __m512i bit = _mm512_set1_epi8(static_cast<char>(1u << s));
+      for (std::size_t i = 0; i < 8; ++i) {
+        const __mmask64 high = _mm512_test_epi8_mask(load512(p + kField<T>(3) + 64 * i), bit);
+        u[i] = _mm512_mask_add_epi8(u[i], high, u[i], _mm512_set1_epi8(16));
+      }
+    }
+    const __m512i low6 = _mm512_set1_epi32(63), low4w = _mm512_set1_epi32(15), two = _mm512_set1_epi32(3);
+    const __m512i s0 = load512(p + kField<T>(2)), s1 = load512(p + kField<T>(2) + 64),
+                  s2 = load512(p + kField<T>(2) + 128);
+    __m512i sc, m;
+    if (s < 4) {
+      sc = _mm512_and_si512(srl32(s0, 8 * s), low6);
+      m = _mm512_and_si512(srl32(s1, 8 * s), low6);
+    } else {
+      const std::size_t j = s - 4;
+      sc = _mm512_or_si512(_mm512_and_si512(srl32(s2, 8 * j), low4w),
+                           _mm512_slli_epi32(_mm512_and_si512(srl32(s0, 8 * j + 6), two), 4));
+      m = _mm512_or_si512(_mm512_and_si512(srl32(s2, 8 * j + 4), low4w),
+                          _mm512_slli_epi32(_mm512_and_si512(srl32(s1, 8 * j + 6), two), 4));
+    }
+    scale[0] = scale[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), halves16(p + kField<T>(0)));
+    offset = _mm512_mul_ps(_mm512_cvtepi32_ps(m), halves16(p + kField<T>(1)));
+  }
+}
+
+// Q8_0, Q4_0, Q5_0: per block, each token's dot starts from its -bias * sum x.
+template <DType T, std::size_t TT>
+void tile16(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
+            float* out) {
+  constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
+  __m512 acc[TT];
+  for (auto& a : acc) a = _mm512_setzero_ps();
+  for (std::size_t b = 0; b < nb; ++b) {
+    const std::byte* p = g + b * kRecord;
+    prefetch_next_tile<kRecord>(next, b * kRecord);
+    __m512i u[8];
+    const __m512 dw = decode32<T>(p, u);
+#pragma GCC unroll 8
+    for (std::size_t t = 0; t < TT; ++t) {
+      const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b];
+      __m512i dot = _mm512_set1_epi32(x.init_sum);
+      for (std::size_t w = 0; w < 8; ++w) dot = _mm512_dpbusd_epi32(dot, u[w], word(x.qs + 4 * w));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
+    }
+  }
+  for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + kGroup * t, acc[t]);
+}
+
+// Q4_K and Q5_K, per sub-block; the mins' terms go to their own accumulator.
 template <DType T, std::size_t TT>
 void tile16_k(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
               float* out) {
-  constexpr std::size_t kQs = kField<T>(T == DType::kQ5_K ? 4 : 3);
   constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
   constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  const __m512i low6 = _mm512_set1_epi32(63), low4w = _mm512_set1_epi32(15), two = _mm512_set1_epi32(3);
   __m512 acc[TT], corr[TT];
   for (std::size_t t = 0; t < TT; ++t) acc[t] = corr[t] = _mm512_setzero_ps();
   for (std::size_t b = 0; b < nb / kSub; ++b) {
     const std::byte* p = g + b * kRecord;
-    const __m512 d = halves16(p + kField<T>(0));
-    const __m512 dmin = halves16(p + kField<T>(1));
-    const __m512i s0 = load512(p + kField<T>(2)), s1 = load512(p + kField<T>(2) + 64),
-                  s2 = load512(p + kField<T>(2) + 128);
-    for (std::size_t q = 0; q < kSub / 2; ++q) {
+    for (std::size_t s = 0; s < kSub; ++s) {
       // Spread over the block: a burst of a whole record's 36 lines fills the miss buffers and stalls (decode 31
       // instead of 47 tok/s on TinyLlama-1.1B Q4_K_M).
-      prefetch_next_tile<kRecord / 4>(next, b * kRecord + q * (kRecord / 4));
-      __m512i v[8];
-      for (std::size_t i = 0; i < 8; ++i) v[i] = load512(p + kQs + 64 * (8 * q + i));
-      for (std::size_t h = 0; h < 2; ++h) {
-        const std::size_t s = 2 * q + h;
-        __m512i u[8];
-        for (std::size_t i = 0; i < 8; ++i) u[i] = _mm512_and_si512(h == 0 ? v[i] : _mm512_srli_epi16(v[i], 4), low4);
-        if constexpr (T == DType::kQ5_K) {
-          const __m512i bit = _mm512_set1_epi8(static_cast<char>(1u << s));
-          for (std::size_t i = 0; i < 8; ++i) {
-            const __mmask64 high = _mm512_test_epi8_mask(load512(p + kField<T>(3) + 64 * i), bit);
-            u[i] = _mm512_mask_add_epi8(u[i], high, u[i], _mm512_set1_epi8(16));
-          }
-        }
-        __m512i sc, m;
-        if (s < 4) {
-          sc = _mm512_and_si512(srl32(s0, 8 * s), low6);
-          m = _mm512_and_si512(srl32(s1, 8 * s), low6);
-        } else {
-          const std::size_t j = s - 4;
-          sc = _mm512_or_si512(_mm512_and_si512(srl32(s2, 8 * j), low4w),
-                               _mm512_slli_epi32(_mm512_and_si512(srl32(s0, 8 * j + 6), two), 4));
-          m = _mm512_or_si512(_mm512_and_si512(srl32(s2, 8 * j + 4), low4w),
-                              _mm512_slli_epi32(_mm512_and_si512(srl32(s1, 8 * j + 6), two), 4));
-        }
-        const __m512 scale = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d);
-        const __m512 offset = _mm512_mul_ps(_mm512_cvtepi32_ps(m), dmin);
+      prefetch_next_tile<kRecord / kSub>(next, b * kRecord + s * (kRecord / kSub));
+      __m512i u[8];
+      __m512 scale[2], offset;
+      decode_k<T>(p, s, u, scale, offset);
 #pragma GCC unroll 8
-        for (std::size_t t = 0; t < TT; ++t) {
-          const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b * kSub + s];
-          __m512i dot = _mm512_setzero_si512();
-          for (std::size_t i = 0; i < 8; ++i) dot = _mm512_dpbusd_epi32(dot, u[i], word(x.qs + 4 * i));
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale, _mm512_set1_ps(x.d)), acc[t]);
-          corr[t] = _mm512_fnmadd_ps(offset, _mm512_set1_ps(x.sum), corr[t]);
-        }
+      for (std::size_t t = 0; t < TT; ++t) {
+        const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b * kSub + s];
+        __m512i dot = _mm512_setzero_si512();
+        for (std::size_t i = 0; i < 8; ++i) dot = _mm512_dpbusd_epi32(dot, u[i], word(x.qs + 4 * i));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(scale[0], _mm512_set1_ps(x.d)), acc[t]);
+        corr[t] = _mm512_fnmadd_ps(offset, _mm512_set1_ps(x.sum), corr[t]);
       }
     }
   }
   for (std::size_t t = 0; t < TT; ++t) _mm512_storeu_ps(out + kGroup * t, _mm512_add_ps(acc[t], corr[t]));
 }
 
-// Q6_K (fields d, scales, qh, ql). Sub-block s is quarter r = s % 4 of half s / 4: its words i < 8 are ql word
-// 16 (s / 4) + 8 (r % 2) + i (low nibbles for r < 2, high ones otherwise) and bits 2r, 2r + 1 of qh word 8 (s / 4) + i.
-// Its two scales (int8, one per 16 values) split the dot in two, each starting from the half's -32 * sum x.
+// Q6_K, per sub-block: its two scales (one per 16 values) split the dot in two, each starting from the half's
+// -32 * sum x.
 template <std::size_t TT>
 void tile16_q6_k(const ActVnni* xv, std::size_t nb, const std::byte* g, const std::byte* next, std::size_t tokens,
                  float* out) {
   constexpr DType T = DType::kQ6_K;
   constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
   constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
-  const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(3);
   __m512 acc[TT];
   for (auto& a : acc) a = _mm512_setzero_ps();
   for (std::size_t b = 0; b < nb / kSub; ++b) {
     const std::byte* p = g + b * kRecord;
-    const __m512 d = halves16(p + kField<T>(0));
     for (std::size_t s = 0; s < kSub; ++s) {
-      prefetch_next_tile<kRecord / 8>(next, b * kRecord + s * (kRecord / 8));  // spread over the block
-      const std::size_t half = s / 4, r = s % 4;
+      prefetch_next_tile<kRecord / kSub>(next, b * kRecord + s * (kRecord / kSub));  // spread over the block
       __m512i u[8];
-      for (std::size_t i = 0; i < 8; ++i) {
-        __m512i low = load512(p + kField<T>(3) + 64 * (16 * half + 8 * (r % 2) + i));
-        if (r >= 2) low = _mm512_srli_epi16(low, 4);
-        const __m512i high = _mm512_srl_epi16(load512(p + kField<T>(2) + 64 * (8 * half + i)),
-                                              _mm_cvtsi32_si128(static_cast<int>(2 * r)));
-        u[i] = _mm512_or_si512(_mm512_and_si512(low, low4), _mm512_slli_epi16(_mm512_and_si512(high, low2), 4));
-      }
-      __m512 scale[2];
-      for (std::size_t h = 0; h < 2; ++h) {  // scale 2s + h: byte (2s + h) % 4 of scale word (2s + h) / 4
-        const std::size_t idx = 2 * s + h;
-        const __m512i words = load512(p + kField<T>(1) + 64 * (idx / 4));
-        const __m512i sc =
-            _mm512_srai_epi32(_mm512_sll_epi32(words, _mm_cvtsi32_si128(static_cast<int>(24 - 8 * (idx % 4)))), 24);
-        scale[h] = _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d);
-      }
+      __m512 scale[2], offset;
+      decode_k<T>(p, s, u, scale, offset);
 #pragma GCC unroll 8
       for (std::size_t t = 0; t < TT; ++t) {
         const ActVnni& x = xv[std::min(t, tokens - 1) * nb + b * kSub + s];
