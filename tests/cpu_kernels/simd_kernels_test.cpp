@@ -376,7 +376,8 @@ TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
 
 // Interleaved matrices hold the same numbers as the rows in another order: matmul_interleaved must give matmul's bits
 // (within rounding with the AVX512-VNNI kernels, which sum 16 rows per vector there), for whole groups of 8 or 16 rows
-// and for the tail rows that keep the row layout, with any thread count, and for a token in a batch or alone.
+// and for the tail rows that keep the row layout, with any thread count, and for a token in a batch or alone (so
+// the VNNI panel tiles of a long batch give the 16-row tiles' bits).
 TEST_P(SimdKernelsPerTarget, InterleavedRowsMatchRowLayout) {
   const bool vnni = std::strcmp(int8_kernels(), "AVX512-VNNI") == 0;
   std::size_t tested = 0;
@@ -400,7 +401,8 @@ TEST_P(SimdKernelsPerTarget, InterleavedRowsMatchRowLayout) {
         const auto row_view = TensorView::contiguous(rows.data(), dtype, shape);
         const auto il_view = TensorView::contiguous(interleaved.data(), dtype, shape);
         const auto bias = random_vector(m, 82);
-        for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{9}}) {
+        // 37: VNNI panel tiles (from vnni::kPanelTokens on) over a pair of 16-token groups and a last group alone.
+        for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{9}, std::size_t{37}}) {
           const auto x = random_vector(n * k, 83);
           std::vector<float> want(n * m), ref(n * m);
           matmul(x, n, row_view, bias, want);

@@ -65,6 +65,13 @@ std::span<vnni::ActVnni> vnni_buffer(std::size_t blocks) {
   return {buffer.data(), blocks};
 }
 
+// 16-token groups of those rows for the panel tiles (vnni::pack_panels).
+std::span<vnni::ActPanel> panel_buffer(std::size_t blocks) {
+  thread_local std::vector<vnni::ActPanel> buffer;
+  if (buffer.size() < blocks) buffer.resize(blocks);
+  return {buffer.data(), blocks};
+}
+
 void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::size_t m, const TensorView& w,
                   bool interleaved, std::span<const float> bias, std::span<float> out, ThreadPool* pool) {
   const std::size_t nb = k / kQuantBlock;
@@ -84,13 +91,20 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
   } else {
     prepare(0, n);
   }
+  const bool panels = vnni && interleaved && n >= vnni::kPanelTokens;
+  const std::size_t groups = panels ? (n + 15) / 16 : 0;
+  std::span<vnni::ActPanel> xp = panel_buffer(groups * nb);
+  if (panels) {
+    parallel_ranges(pool, groups, 1,
+                    [&](std::size_t g0, std::size_t g1) { vnni::pack_panels(xv.data(), n, nb, g0, g1, xp.data()); });
+  }
   // Whole groups of 16 rows per chunk: interleaved matrices are laid out by groups of 8 or 16 rows from row 0.
   const std::size_t grain = round_up(std::max<std::size_t>(16, m / (4 * threads_of(pool))), 16);
   parallel_ranges(pool, m, grain, [&](std::size_t r0, std::size_t r1) {
     if (!vnni) {
       simd::gemv_quant(w.dtype(), interleaved, xq.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else if (interleaved) {
-      vnni::gemv_interleaved(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+      vnni::gemv_interleaved(w.dtype(), xv.data(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else {
       vnni::gemv(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     }

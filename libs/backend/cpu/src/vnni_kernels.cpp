@@ -19,6 +19,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -77,6 +79,23 @@ void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* ou
     a.init_sum = -bias * (half[0] + half[1]);
     a.d = x.d;
     a.sum = q8_1_sum(dtype) ? x.s16 : x.d_sum;
+  }
+}
+
+void pack_panels(const ActVnni* xv, std::size_t n, std::size_t nb, std::size_t g0, std::size_t g1, ActPanel* out) {
+  for (std::size_t g = g0; g < g1; ++g) {
+    for (std::size_t b = 0; b < nb; ++b) {
+      ActPanel& a = out[g * nb + b];
+      for (std::size_t t = 0; t < 16; ++t) {
+        const ActVnni& x = xv[std::min(16 * g + t, n - 1) * nb + b];
+        for (std::size_t w = 0; w < 8; ++w) std::memcpy(&a.words[w][4 * t], x.qs + 4 * w, 4);
+        a.d[t] = x.d;
+        a.sum[t] = x.sum;
+        a.init_sum[t] = x.init_sum;
+        a.init_half[0][t] = x.init_half[0];
+        a.init_half[1][t] = x.init_half[1];
+      }
+    }
   }
 }
 
@@ -433,8 +452,8 @@ inline __attribute__((always_inline)) void decode_k(const std::byte* p, std::siz
     for (std::size_t i = 0; i < 8; ++i) {
       __m512i low = load512(p + kField<T>(3) + 64 * (16 * half + 8 * (r % 2) + i));
       if (r >= 2) low = _mm512_srli_epi16(low, 4);
-      const __m512i high = _mm512_srl_epi16(load512(p + kField<T>(2) + 64 * (8 * half + i)),
-                                            _mm_cvtsi32_si128(static_cast<int>(2 * r)));
+      const __m512i high =
+          _mm512_srl_epi16(load512(p + kField<T>(2) + 64 * (8 * half + i)), _mm_cvtsi32_si128(static_cast<int>(2 * r)));
       u[i] = _mm512_or_si512(_mm512_and_si512(low, low4),
                              _mm512_slli_epi16(_mm512_and_si512(high, _mm512_set1_epi8(3)), 4));
     }
@@ -576,15 +595,219 @@ void tile16_any(const ActVnni* xv, std::size_t nb, const std::byte* g, const std
   }
 }
 
+// A group of 16 interleaved rows decoded once for the panel tiles: per 32-value block b, u[b * 512 + 64 w + 4 r]
+// holds values 4w..4w+3 of row r (unsigned, as decode32/decode_k give them), scale[(2b + h) * 16 + r] the row's
+// scale of the block (h = 0) or, for Q6_K, of its half h, and offset[b * 16 + r] the Q4_K/Q5_K row's dmin * min.
+struct Decoded {
+  std::vector<std::byte> u;
+  std::vector<float> scale, offset;
+};
+
 template <DType T>
-void gemv_interleaved_t(const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-                        std::size_t r1, const float* bias, float* out, std::size_t m) {
+void decode_group(const std::byte* g, std::size_t nb, Decoded& out) {
+  constexpr std::size_t kRecord = kGroup * quant_block_bytes(T);
+  if (out.u.size() < nb * 512) {
+    out.u.resize(nb * 512);
+    out.scale.resize(nb * 2 * kGroup);
+    out.offset.resize(nb * kGroup);
+  }
+  const auto store = [&](std::size_t b, const __m512i(&u)[8], const __m512(&scale)[2], __m512 offset) {
+    for (std::size_t w = 0; w < 8; ++w) _mm512_storeu_si512(out.u.data() + b * 512 + 64 * w, u[w]);
+    _mm512_storeu_ps(out.scale.data() + 2 * b * kGroup, scale[0]);
+    _mm512_storeu_ps(out.scale.data() + (2 * b + 1) * kGroup, scale[1]);
+    _mm512_storeu_ps(out.offset.data() + b * kGroup, offset);
+  };
+  __m512i u[8];
+  __m512 scale[2], offset = _mm512_setzero_ps();
+  if constexpr (is_k_quant(T)) {
+    constexpr std::size_t kSub = kSuperBlock / kQuantBlock;
+    for (std::size_t b = 0; b < nb; ++b) {
+      decode_k<T>(g + b / kSub * kRecord, b % kSub, u, scale, offset);
+      store(b, u, scale, offset);
+    }
+  } else {
+    for (std::size_t b = 0; b < nb; ++b) {
+      scale[0] = scale[1] = decode32<T>(g + b * kRecord, u);
+      store(b, u, scale, offset);
+    }
+  }
+}
+
+// Words [W0, W1) of block b for R rows from `row` of a decoded group and V vectors of 16 tokens: each dot starts
+// from the tokens' init and meets scale_w * d_x in a fused multiply-add, as tile16's do.
+template <std::size_t R, std::size_t V, std::size_t W0, std::size_t W1>
+inline __attribute__((always_inline)) void panel_step(const std::byte* u, const float* scale,
+                                                      const ActPanel* const (&x)[V],
+                                                      const std::int32_t* const (&init)[V], __m512 (&f)[R][V]) {
+  __m512i a[R][V];
+  for (std::size_t v = 0; v < V; ++v) {
+    const __m512i i0 = _mm512_loadu_si512(init[v]);
+    for (std::size_t r = 0; r < R; ++r) a[r][v] = i0;
+  }
+#pragma GCC unroll 8
+  for (std::size_t w = W0; w < W1; ++w) {
+    __m512i xw[V];
+    for (std::size_t v = 0; v < V; ++v) xw[v] = _mm512_loadu_si512(x[v]->words[w]);
+#pragma GCC unroll 8
+    for (std::size_t r = 0; r < R; ++r) {
+      std::int32_t word32;
+      std::memcpy(&word32, u + 64 * w + 4 * r, 4);
+      const __m512i wb = _mm512_set1_epi32(word32);
+      for (std::size_t v = 0; v < V; ++v) a[r][v] = _mm512_dpbusd_epi32(a[r][v], wb, xw[v]);
+    }
+  }
+  for (std::size_t v = 0; v < V; ++v) {
+    const __m512 dx = _mm512_loadu_ps(x[v]->d);
+    for (std::size_t r = 0; r < R; ++r) {
+      f[r][v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a[r][v]), _mm512_mul_ps(_mm512_set1_ps(scale[r]), dx), f[r][v]);
+    }
+  }
+}
+
+// acc[r * 32 + 16 v + t] += blocks [b0, b1) for R rows from `row` of a decoded group and token t of groups x[v]
+// (whole rows of blocks): per element the operations of tile16 / tile16_q6_k / tile16_k's acc in the same order.
+template <DType T, std::size_t R, std::size_t V>
+void panel(const Decoded& dec, std::size_t row, const ActPanel* const (&xg)[V], std::size_t b0, std::size_t b1,
+           float* acc) {
+  __m512 f[R][V];
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t v = 0; v < V; ++v) f[r][v] = _mm512_load_ps(acc + r * 2 * kGroup + kGroup * v);
+  }
+  for (std::size_t b = b0; b < b1; ++b) {
+    const std::byte* u = dec.u.data() + b * 512 + 4 * row;
+    const float* scale = dec.scale.data() + 2 * b * kGroup + row;
+    const ActPanel* x[V];
+    for (std::size_t v = 0; v < V; ++v) x[v] = xg[v] + b;
+    if constexpr (T == DType::kQ6_K) {
+      const std::int32_t* lo[V];
+      const std::int32_t* hi[V];
+      for (std::size_t v = 0; v < V; ++v) {
+        lo[v] = x[v]->init_half[0];
+        hi[v] = x[v]->init_half[1];
+      }
+      panel_step<R, V, 0, 4>(u, scale, x, lo, f);
+      panel_step<R, V, 4, 8>(u, scale + kGroup, x, hi, f);
+    } else {
+      const std::int32_t* init[V];
+      for (std::size_t v = 0; v < V; ++v) init[v] = x[v]->init_sum;
+      panel_step<R, V, 0, 8>(u, scale, x, init, f);
+    }
+  }
+  for (std::size_t r = 0; r < R; ++r) {
+    for (std::size_t v = 0; v < V; ++v) _mm512_store_ps(acc + r * 2 * kGroup + kGroup * v, f[r][v]);
+  }
+}
+
+// Q4_K/Q5_K: acc += the mins' terms of all nb blocks, summed in their own accumulator as tile16_k's (8 rows at a
+// time, so that the accumulators stay in registers).
+template <DType T, std::size_t V>
+void panel_corr(const Decoded& dec, const ActPanel* const (&xg)[V], std::size_t nb, float* acc) {
+  constexpr std::size_t kRows8 = 8;
+  for (std::size_t r0 = 0; r0 < kGroup; r0 += kRows8) {
+    __m512 corr[kRows8][V];
+    for (auto& cr : corr) {
+      for (auto& cv : cr) cv = _mm512_setzero_ps();
+    }
+    for (std::size_t b = 0; b < nb; ++b) {
+      const float* offset = dec.offset.data() + b * kGroup + r0;
+      for (std::size_t v = 0; v < V; ++v) {
+        const __m512 sum = _mm512_loadu_ps(xg[v][b].sum);
+        for (std::size_t r = 0; r < kRows8; ++r) {
+          corr[r][v] = _mm512_fnmadd_ps(_mm512_set1_ps(offset[r]), sum, corr[r][v]);
+        }
+      }
+    }
+    for (std::size_t r = 0; r < kRows8; ++r) {
+      for (std::size_t v = 0; v < V; ++v) {
+        float* a = acc + (r0 + r) * 2 * kGroup + kGroup * v;
+        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), corr[r][v]));
+      }
+    }
+  }
+}
+
+// Transposes 16 x 16 floats: v[i] lane j becomes v[j] lane i.
+inline __attribute__((always_inline)) void transpose16(__m512 (&v)[16]) {
+  __m512 t[16];
+  for (std::size_t i = 0; i < 16; i += 2) {  // per 128-bit lane: a0 b0 a1 b1 and a2 b2 a3 b3
+    t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+  }
+  for (std::size_t i = 0; i < 16; i += 4) {  // u[i + j]: column 4L + j of rows i..i+3 in 128-bit lane L
+    v[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    v[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+    v[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    v[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (std::size_t j = 0; j < 4; ++j) {  // lanes L of u[j], u[4 + j], u[8 + j], u[12 + j] make column 4L + j
+    const __m512 p = _mm512_shuffle_f32x4(v[j], v[4 + j], 0x88), q = _mm512_shuffle_f32x4(v[j], v[4 + j], 0xdd);
+    const __m512 p2 = _mm512_shuffle_f32x4(v[8 + j], v[12 + j], 0x88);
+    const __m512 q2 = _mm512_shuffle_f32x4(v[8 + j], v[12 + j], 0xdd);
+    t[j] = _mm512_shuffle_f32x4(p, p2, 0x88);
+    t[8 + j] = _mm512_shuffle_f32x4(p, p2, 0xdd);
+    t[4 + j] = _mm512_shuffle_f32x4(q, q2, 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(q, q2, 0xdd);
+  }
+  for (std::size_t i = 0; i < 16; ++i) v[i] = t[i];
+}
+
+// Rows [r0, end) (whole groups) for all n tokens with the panel tiles: each group is decoded once, then for each
+// pair of token groups the rows go as panels of 6, 5 and 5 (6 x 2 x 2 accumulators and the broadcast fit the 32
+// vector registers; 4-row panels ran at two thirds of the speed in a probe), a chunk of k at a time. The 16 rows x
+// 32 tokens are transposed and written by token, 16 contiguous floats each (scalar stores n floats apart had cost a
+// third of the panels' time).
+template <DType T>
+void gemm_panels(const ActPanel* xp, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t end,
+                 const float* bias, float* out, std::size_t m) {
+  // Blocks per pass over the panels: the pair's activations (13 KiB) and the rows' decoded weights (4 KiB) stay in
+  // L1 for the three panels; over all of k (1536) the panels had run at four fifths of the speed.
+  constexpr std::size_t kChunk = 8;
+  const std::size_t nb = k / kQuantBlock, bytes = row_bytes(T, k), groups = (n + kGroup - 1) / kGroup;
+  thread_local Decoded dec;
+  for (std::size_t r = r0; r < end; r += kGroup) {
+    decode_group<T>(w + r * bytes, nb, dec);
+    const __m512 add = bias != nullptr ? _mm512_loadu_ps(bias + r) : _mm512_setzero_ps();
+    for (std::size_t g = 0; g < groups; g += 2) {
+      const ActPanel* const x2[2] = {xp + g * nb, xp + (g + 1) * nb};
+      const ActPanel* const x1[1] = {xp + g * nb};
+      const std::size_t vectors = std::min<std::size_t>(2, groups - g);
+      alignas(64) float acc[kGroup * 2 * kGroup] = {};  // [row][16 v + t]
+      for (std::size_t b0 = 0; b0 < nb; b0 += kChunk) {
+        const std::size_t b1 = std::min(nb, b0 + kChunk);
+        for (const auto& [row, count] : {std::pair<std::size_t, std::size_t>{0, 6}, {6, 5}, {11, 5}}) {
+          float* at = acc + row * 2 * kGroup;
+          if (vectors == 2) {
+            count == 6 ? panel<T, 6, 2>(dec, row, x2, b0, b1, at) : panel<T, 5, 2>(dec, row, x2, b0, b1, at);
+          } else {
+            count == 6 ? panel<T, 6, 1>(dec, row, x1, b0, b1, at) : panel<T, 5, 1>(dec, row, x1, b0, b1, at);
+          }
+        }
+      }
+      if constexpr (T == DType::kQ4_K || T == DType::kQ5_K) {
+        vectors == 2 ? panel_corr<T, 2>(dec, x2, nb, acc) : panel_corr<T, 1>(dec, x1, nb, acc);
+      }
+      for (std::size_t v = 0; v < vectors; ++v) {
+        __m512 c[16];
+        for (std::size_t j = 0; j < kGroup; ++j) c[j] = _mm512_load_ps(acc + j * 2 * kGroup + kGroup * v);
+        transpose16(c);
+        const std::size_t t0 = kGroup * (g + v), tokens = std::min(kGroup, n - t0);
+        for (std::size_t t = 0; t < tokens; ++t) _mm512_storeu_ps(out + (t0 + t) * m + r, _mm512_add_ps(c[t], add));
+      }
+    }
+  }
+}
+
+template <DType T>
+void gemv_interleaved_t(const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k, const std::byte* w,
+                        std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m) {
   constexpr std::size_t TT = 8;
   const std::size_t nb = k / kQuantBlock;
   const std::size_t bytes = row_bytes(T, k);
   const std::size_t grouped = m / kGroup * kGroup, end = std::min(r1, grouped);
   alignas(64) float result[TT * kGroup];
-  for (std::size_t i = 0; i < n; i += TT) {
+  const bool panels = n >= kPanelTokens;
+  if (panels && r0 < end) gemm_panels<T>(xp, n, k, w, r0, end, bias, out, m);
+  for (std::size_t i = 0; i < (panels ? 0 : n); i += TT) {
     const std::size_t tokens = std::min(TT, n - i);
     for (std::size_t r = r0; r < end; r += kGroup) {
       const std::byte* g = w + r * bytes;
@@ -605,15 +828,16 @@ void gemv_interleaved_t(const ActVnni* xv, std::size_t n, std::size_t k, const s
 
 }  // namespace
 
-void gemv_interleaved(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-                      std::size_t r1, const float* bias, float* out, std::size_t m) {
+void gemv_interleaved(DType dtype, const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k,
+                      const std::byte* w, std::size_t r0, std::size_t r1, const float* bias, float* out,
+                      std::size_t m) {
   switch (dtype) {
-    case DType::kQ8_0: return gemv_interleaved_t<DType::kQ8_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ4_0: return gemv_interleaved_t<DType::kQ4_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ5_0: return gemv_interleaved_t<DType::kQ5_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ4_K: return gemv_interleaved_t<DType::kQ4_K>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ5_K: return gemv_interleaved_t<DType::kQ5_K>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ6_K: return gemv_interleaved_t<DType::kQ6_K>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ8_0: return gemv_interleaved_t<DType::kQ8_0>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_0: return gemv_interleaved_t<DType::kQ4_0>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_0: return gemv_interleaved_t<DType::kQ5_0>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_K: return gemv_interleaved_t<DType::kQ4_K>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_K: return gemv_interleaved_t<DType::kQ5_K>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ6_K: return gemv_interleaved_t<DType::kQ6_K>(xv, xp, n, k, w, r0, r1, bias, out, m);
     default: return;
   }
 }
@@ -684,8 +908,8 @@ std::int32_t dpbusd_chains_broadcast(std::size_t iterations, const std::int8_t* 
 
 #else  // not x86-64: available() is false and these are never called
 
-void gemv_interleaved(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t,
-                      const float*, float*, std::size_t) {}
+void gemv_interleaved(DType, const ActVnni*, const ActPanel*, std::size_t, std::size_t, const std::byte*, std::size_t,
+                      std::size_t, const float*, float*, std::size_t) {}
 
 void gemv(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
           float*, std::size_t) {}

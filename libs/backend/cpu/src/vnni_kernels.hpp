@@ -30,12 +30,31 @@ struct alignas(32) ActVnni {
       init_half[2];  ///< -bias * (sum of qs[0..15]), and of qs[16..31]: interleaved Q6_K's, one scale per half.
 };
 
+/// One 32-value block of 16 tokens, as the panel tiles of gemv_interleaved read it: token t in 32-bit lane t, so that
+/// a vector holds 16 tokens and each weight word is the broadcast operand (shared by the tile's token vectors).
+/// Lanes past the last token repeat it.
+struct alignas(64) ActPanel {
+  std::int8_t words[8][64];       ///< words[w]: ActVnni::qs[4w..4w+3] of each token.
+  float d[16];                    ///< ActVnni::d.
+  float sum[16];                  ///< ActVnni::sum.
+  std::int32_t init_sum[16];      ///< ActVnni::init_sum.
+  std::int32_t init_half[2][16];  ///< ActVnni::init_half.
+};
+
+/// gemv_interleaved runs panel tiles (rows x 32 tokens) from this many tokens on, and tiles of 16 rows x 8 tokens
+/// below it. Both give every element the same operations, so a token's outputs are the same bits either way.
+inline constexpr std::size_t kPanelTokens = 32;
+
 /// True when this CPU runs these kernels (x86-64 with AVX-512 F/BW/DQ/VL and VNNI, state enabled by the OS).
 bool available() noexcept;
 
 /// Packs nb ActBlocks into nb ActVnni for weights of `dtype`, whose unsigned bias (8 for Q4_0, 16 for Q5_0, 32 for
 /// Q6_K, 128 for Q8_0, 0 otherwise) fills init and init_sum.
 void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* out);
+
+/// Groups [g0, g1) of 16 tokens of xv (n rows of nb blocks from pack_act) into out[g * nb + b]; the last group
+/// repeats token n - 1 in its unused lanes.
+void pack_panels(const ActVnni* xv, std::size_t n, std::size_t nb, std::size_t g0, std::size_t g1, ActPanel* out);
 
 /// out[i * m + r] = bias[r] + sum over sub-blocks of scale_w * d_x * (integer dot) + offset_w * sum term, for
 /// i < n and r in [r0, r1): the reference kernels' quantized matmul, each row summed in ggml's order (8 lanes per
@@ -46,11 +65,14 @@ void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const st
           std::size_t r1, const float* bias, float* out, std::size_t m);
 
 /// The same for weights interleave_rows rewrote by 16 rows (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; whole groups of 16
-/// rows, then the m % 16 last rows in the row layout), one row per vector lane; xv from pack_act with the same dtype.
-/// r0 a multiple of 16. Each element sees the same operations whatever n, r0 and r1 (but not the same as gemv's on the
-/// row layout). Precondition: available().
-void gemv_interleaved(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-                      std::size_t r1, const float* bias, float* out, std::size_t m);
+/// rows, then the m % 16 last rows in the row layout); xv from pack_act with the same dtype. r0 a multiple of 16.
+/// Below kPanelTokens tokens, tiles of 16 rows (one per lane) x 8 tokens read the records directly. From it on, xp
+/// must hold pack_panels of all of xv's groups: each group of 16 rows is decoded once into a thread-local buffer
+/// (16 x k bytes and its scales), and panels of 5-6 rows x 32 tokens (one token per lane) broadcast each weight word
+/// to two token vectors. Each element sees the same operations either way, whatever n, r0 and r1 (but not the same
+/// as gemv's on the row layout). Precondition: available().
+void gemv_interleaved(DType dtype, const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k,
+                      const std::byte* w, std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m);
 
 /// The int8 peak probe: 12 independent vpdpbusd chains (512-bit) of `iterations` steps; returns a value that
 /// depends on all of them. Each step is 64 multiply-adds. Precondition: available().
