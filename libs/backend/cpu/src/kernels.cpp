@@ -65,7 +65,7 @@ std::span<vnni::ActVnni> vnni_buffer(std::size_t blocks) {
   return {buffer.data(), blocks};
 }
 
-// 16-token groups of those rows for the panel tiles (vnni::pack_panels).
+// 16-token groups of activation rows for the panel tiles (vnni::quantize_panels).
 std::span<vnni::ActPanel> panel_buffer(std::size_t blocks) {
   thread_local std::vector<vnni::ActPanel> buffer;
   if (buffer.size() < blocks) buffer.resize(blocks);
@@ -77,8 +77,19 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
   const std::size_t nb = k / kQuantBlock;
   const float* b = bias.empty() ? nullptr : bias.data();
   const bool vnni = simd::int8_vnni();
-  std::span<simd::ActBlock> xq = act_buffer(n * nb);
-  std::span<vnni::ActVnni> xv = vnni_buffer(vnni ? n * nb : 0);
+  // Long batches on interleaved weights: the panel tiles read 16 tokens per vector, quantized straight into that
+  // layout. The rows' ActBlock/ActVnni are then needed only for the tail rows that keep the row layout.
+  const bool panels = vnni && interleaved && n >= vnni::kPanelTokens;
+  const std::size_t groups = panels ? (n + 15) / 16 : 0;
+  std::span<vnni::ActPanel> xp = panel_buffer(groups * nb);
+  if (panels) {
+    parallel_ranges(pool, groups, 1, [&](std::size_t g0, std::size_t g1) {
+      vnni::quantize_panels(w.dtype(), x.data(), n, k, g0, g1, xp.data());
+    });
+  }
+  const bool rows = !panels || m % 16 != 0;
+  std::span<simd::ActBlock> xq = act_buffer(rows ? n * nb : 0);
+  std::span<vnni::ActVnni> xv = vnni_buffer(rows && vnni ? n * nb : 0);
   const auto prepare = [&](std::size_t i0, std::size_t i1) {
     for (std::size_t i = i0; i < i1; ++i) {
       simd::quantize_act(x.data() + i * k, k, xq.data() + i * nb);
@@ -86,17 +97,10 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
     }
   };
   // Prefill's rows of activations are quantized in parallel too (serial, they were a tenth of a 2-thread prefill).
-  if (n > 1) {
+  if (rows && n > 1) {
     parallel_ranges(pool, n, std::max<std::size_t>(1, n / (4 * threads_of(pool))), prepare);
-  } else {
+  } else if (rows) {
     prepare(0, n);
-  }
-  const bool panels = vnni && interleaved && n >= vnni::kPanelTokens;
-  const std::size_t groups = panels ? (n + 15) / 16 : 0;
-  std::span<vnni::ActPanel> xp = panel_buffer(groups * nb);
-  if (panels) {
-    parallel_ranges(pool, groups, 1,
-                    [&](std::size_t g0, std::size_t g1) { vnni::pack_panels(xv.data(), n, nb, g0, g1, xp.data()); });
   }
   // Whole groups of 16 rows per chunk: interleaved matrices are laid out by groups of 8 or 16 rows from row 0.
   const std::size_t grain = round_up(std::max<std::size_t>(16, m / (4 * threads_of(pool))), 16);

@@ -82,23 +82,6 @@ void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* ou
   }
 }
 
-void pack_panels(const ActVnni* xv, std::size_t n, std::size_t nb, std::size_t g0, std::size_t g1, ActPanel* out) {
-  for (std::size_t g = g0; g < g1; ++g) {
-    for (std::size_t b = 0; b < nb; ++b) {
-      ActPanel& a = out[g * nb + b];
-      for (std::size_t t = 0; t < 16; ++t) {
-        const ActVnni& x = xv[std::min(16 * g + t, n - 1) * nb + b];
-        for (std::size_t w = 0; w < 8; ++w) std::memcpy(&a.words[w][4 * t], x.qs + 4 * w, 4);
-        a.d[t] = x.d;
-        a.sum[t] = x.sum;
-        a.init_sum[t] = x.init_sum;
-        a.init_half[0][t] = x.init_half[0];
-        a.init_half[1][t] = x.init_half[1];
-      }
-    }
-  }
-}
-
 #if EDGE_RT_VNNI_KERNELS
 // Everything below is compiled for AVX-512 + VNNI. Only this file's own functions are: every header is included
 // above, so no inline function shared with other files is built with these instructions.
@@ -826,7 +809,69 @@ void gemv_interleaved_t(const ActVnni* xv, const ActPanel* xp, std::size_t n, st
   if (r1 > grouped) gemv_t<T>(xv, n, k, w, std::max(r0, grouped), r1, bias, out, m);
 }
 
+// F32 -> F16 -> F32 rounding to nearest even, as tensor_core's f32_to_f16 / f16_to_f32 (a NaN becomes its
+// sign | 0x7fc00000).
+__m512 round_f16(__m512 v) {
+  const __m512 r = _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  const __m512i quiet = _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN)),
+                                        _mm512_set1_epi32(0x7fc00000));
+  return _mm512_mask_blend_ps(nan, r, _mm512_castsi512_ps(quiet));
+}
+
 }  // namespace
+
+void quantize_panels(DType dtype, const float* x, std::size_t n, std::size_t k, std::size_t g0, std::size_t g1,
+                     ActPanel* out) {
+  const std::size_t nb = k / kQuantBlock;
+  const __m512i bias = _mm512_set1_epi32(-bias_of(dtype));
+  const __m512 zero = _mm512_setzero_ps();
+  const bool q8_1 = q8_1_sum(dtype);
+  for (std::size_t g = g0; g < g1; ++g) {
+    const float* row[kGroup];
+    for (std::size_t t = 0; t < kGroup; ++t) row[t] = x + std::min(kGroup * g + t, n - 1) * k;
+    for (std::size_t b = 0; b < nb; ++b) {
+      ActPanel& a = out[g * nb + b];
+      alignas(64) float v[kQuantBlock][kGroup];  // v[j]: value j of each token
+      for (std::size_t h = 0; h < 2; ++h) {
+        __m512 c[16];
+        for (std::size_t t = 0; t < kGroup; ++t) c[t] = _mm512_loadu_ps(row[t] + b * kQuantBlock + 16 * h);
+        transpose16(c);
+        for (std::size_t j = 0; j < 16; ++j) _mm512_store_ps(v[16 * h + j], c[j]);
+      }
+      // simd::QuantizeAct per lane: x * 0 summed marks a non-finite block, whose values quantize to zero.
+      __m512 amax = zero, bad = zero;
+      for (std::size_t j = 0; j < kQuantBlock; ++j) {
+        const __m512 xj = _mm512_load_ps(v[j]);
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(xj));
+        bad = _mm512_fmadd_ps(xj, zero, bad);
+      }
+      const __m512 d = _mm512_add_ps(_mm512_div_ps(amax, _mm512_set1_ps(127.0f)), bad);
+      const __mmask16 finite = _mm512_cmp_ps_mask(bad, zero, _CMP_EQ_OQ);
+      const __mmask16 scaled = finite & _mm512_cmp_ps_mask(amax, zero, _CMP_NEQ_OQ);
+      const __m512 id = _mm512_maskz_div_ps(scaled, _mm512_set1_ps(127.0f), amax);
+      __m512i half[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+      for (std::size_t w = 0; w < 8; ++w) {
+        __m512i word = _mm512_setzero_si512();
+        for (std::size_t i = 0; i < 4; ++i) {
+          const __m512 xj = _mm512_maskz_mov_ps(finite, _mm512_load_ps(v[4 * w + i]));
+          const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(xj, id));  // ties to even (MXCSR default)
+          half[w / 4] = _mm512_add_epi32(half[w / 4], q);
+          word = _mm512_or_si512(
+              word, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xff)), static_cast<unsigned>(8 * i)));
+        }
+        _mm512_store_si512(a.words[w], word);
+      }
+      const __m512i qsum = _mm512_add_epi32(half[0], half[1]);
+      const __m512 d16 = round_f16(d), fsum = _mm512_cvtepi32_ps(qsum);
+      _mm512_store_ps(a.d, d16);
+      _mm512_store_ps(a.sum, q8_1 ? round_f16(_mm512_mul_ps(d, fsum)) : _mm512_mul_ps(d16, fsum));
+      _mm512_store_si512(a.init_sum, _mm512_mullo_epi32(bias, qsum));
+      _mm512_store_si512(a.init_half[0], _mm512_mullo_epi32(bias, half[0]));
+      _mm512_store_si512(a.init_half[1], _mm512_mullo_epi32(bias, half[1]));
+    }
+  }
+}
 
 void gemv_interleaved(DType dtype, const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k,
                       const std::byte* w, std::size_t r0, std::size_t r1, const float* bias, float* out,
@@ -913,6 +958,8 @@ void gemv_interleaved(DType, const ActVnni*, const ActPanel*, std::size_t, std::
 
 void gemv(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
           float*, std::size_t) {}
+
+void quantize_panels(DType, const float*, std::size_t, std::size_t, std::size_t, std::size_t, ActPanel*) {}
 
 std::int32_t dpbusd_chains(std::size_t) {
   return 0;

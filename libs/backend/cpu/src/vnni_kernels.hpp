@@ -52,9 +52,13 @@ bool available() noexcept;
 /// Q6_K, 128 for Q8_0, 0 otherwise) fills init and init_sum.
 void pack_act(DType dtype, const simd::ActBlock* xq, std::size_t nb, ActVnni* out);
 
-/// Groups [g0, g1) of 16 tokens of xv (n rows of nb blocks from pack_act) into out[g * nb + b]; the last group
-/// repeats token n - 1 in its unused lanes.
-void pack_panels(const ActVnni* xv, std::size_t n, std::size_t nb, std::size_t g0, std::size_t g1, ActPanel* out);
+/// Groups [g0, g1) of 16 tokens of x (n rows of k floats, k a multiple of 32) into out[g * (k / 32) + b]: quantized
+/// as simd::quantize_act does it and packed for weights of `dtype` as pack_act would, the same bits (a NaN scale is
+/// the same NaN), in one pass that works on 16 tokens per vector (quantize_act, pack_act and a repacking had cost
+/// a third of the panel tiles' time where m is 576). The last group repeats token n - 1 in its unused lanes.
+/// Precondition: available().
+void quantize_panels(DType dtype, const float* x, std::size_t n, std::size_t k, std::size_t g0, std::size_t g1,
+                     ActPanel* out);
 
 /// out[i * m + r] = bias[r] + sum over sub-blocks of scale_w * d_x * (integer dot) + offset_w * sum term, for
 /// i < n and r in [r0, r1): the reference kernels' quantized matmul, each row summed in ggml's order (8 lanes per
@@ -65,12 +69,12 @@ void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const st
           std::size_t r1, const float* bias, float* out, std::size_t m);
 
 /// The same for weights interleave_rows rewrote by 16 rows (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; whole groups of 16
-/// rows, then the m % 16 last rows in the row layout); xv from pack_act with the same dtype. r0 a multiple of 16.
-/// Below kPanelTokens tokens, tiles of 16 rows (one per lane) x 8 tokens read the records directly. From it on, xp
-/// must hold pack_panels of all of xv's groups: each group of 16 rows is decoded once into a thread-local buffer
-/// (16 x k bytes and its scales), and panels of 5-6 rows x 32 tokens (one token per lane) broadcast each weight word
-/// to two token vectors. Each element sees the same operations either way, whatever n, r0 and r1 (but not the same
-/// as gemv's on the row layout). Precondition: available().
+/// rows, then the m % 16 last rows in the row layout). r0 a multiple of 16. Below kPanelTokens tokens, tiles of 16
+/// rows (one per lane) x 8 tokens read the records directly, with xv from pack_act with the same dtype. From it on,
+/// xp must hold quantize_panels of all the n rows (xv is then read only for the tail rows): each group of 16 rows is
+/// decoded once into a thread-local buffer (16 x k bytes and its scales), and panels of 5-6 rows x 32 tokens (one
+/// token per lane) broadcast each weight word to two token vectors. Each element sees the same operations either
+/// way, whatever n, r0 and r1 (but not the same as gemv's on the row layout). Precondition: available().
 void gemv_interleaved(DType dtype, const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k,
                       const std::byte* w, std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m);
 
