@@ -15,6 +15,7 @@
 #include "random_vector.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -203,6 +204,53 @@ TEST_P(SimdKernelsPerTarget, NonFiniteActivationsStayNonFiniteThroughQuantizedMa
       x[40] = 1.0f;
       matmul(x, 1, view, {}, got);
       for (std::size_t j = 0; j < m; ++j) EXPECT_TRUE(std::isfinite(got[j])) << dtype_name(dtype) << " row " << j;
+    }
+  }
+}
+
+// A long batch on interleaved weights is quantized 16 tokens per vector for the VNNI panel tiles
+// (vnni::quantize_panels), apart from quantize_act: the edge cases of that quantization must give each token's
+// outputs as it has them alone (non-finite blocks, all-zero ones, F16 scales that underflow to subnormals or zero or
+// overflow to infinity, and values that fall exactly half way between two integers).
+TEST_P(SimdKernelsPerTarget, PanelTilesQuantizeEdgeCasesAsATokenAlone) {
+  if (std::strcmp(int8_kernels(), "AVX512-VNNI") != 0) GTEST_SKIP() << "no VNNI panel tiles on this CPU";
+  const std::size_t k = 256, m = 32, n = 40;
+  auto x = random_vector(n * k, 91);
+  const auto scale_token = [&](std::size_t t, float by) {
+    for (std::size_t i = 0; i < k; ++i) x[t * k + i] *= by;
+  };
+  x[3 * k + 5] = std::numeric_limits<float>::quiet_NaN();
+  x[7 * k + 40] = std::numeric_limits<float>::infinity();
+  x[9 * k + 70] = -std::numeric_limits<float>::infinity();
+  std::fill(x.begin() + 11 * k, x.begin() + 12 * k, 0.0f);
+  scale_token(13, 1e-38f);               // d underflows F16 to zero
+  scale_token(17, 1e-5f);                // d is an F16 subnormal
+  scale_token(19, 1e7f);                 // d overflows F16
+  for (std::size_t i = 0; i < k; ++i) {  // amax 127 (d = 1): every other value is a tie
+    x[23 * k + i] = i % 32 == 0 ? 127.0f : (static_cast<float>(i % 7) - 3.0f) + (i % 2 != 0 ? 0.5f : 0.25f);
+  }
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+    auto bytes = encode(dtype, random_vector(m * k, 92), k);
+    interleave_rows(dtype, bytes.data(), m, k);
+    const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+    std::vector<float> batch(n * m);
+    matmul_interleaved(x, n, view, {}, batch);
+    for (std::size_t t = 0; t < n; ++t) {
+      std::vector<float> alone(m);
+      matmul_interleaved(std::span(x).subspan(t * k, k), 1, view, {}, alone);
+      for (std::size_t r = 0; r < m; ++r) {
+        const float got = batch[t * m + r];
+        if (std::isnan(alone[r])) {
+          EXPECT_TRUE(std::isnan(got)) << dtype_name(dtype) << " token " << t << " row " << r;
+        } else {
+          EXPECT_EQ(std::bit_cast<std::uint32_t>(got), std::bit_cast<std::uint32_t>(alone[r]))
+              << dtype_name(dtype) << " token " << t << " row " << r << ": " << got << " alone " << alone[r];
+        }
+      }
+    }
+    for (std::size_t r = 0; r < m; ++r) {  // the cases did happen
+      EXPECT_TRUE(std::isnan(batch[3 * m + r])) << dtype_name(dtype);
+      EXPECT_FALSE(std::isfinite(batch[19 * m + r])) << dtype_name(dtype);
     }
   }
 }

@@ -855,7 +855,8 @@ void quantize_panels(DType dtype, const float* x, std::size_t n, std::size_t k, 
         __m512i word = _mm512_setzero_si512();
         for (std::size_t i = 0; i < 4; ++i) {
           const __m512 xj = _mm512_maskz_mov_ps(finite, _mm512_load_ps(v[4 * w + i]));
-          const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(xj, id));  // ties to even (MXCSR default)
+          const __m512i q =
+              _mm512_cvt_roundps_epi32(_mm512_mul_ps(xj, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
           half[w / 4] = _mm512_add_epi32(half[w / 4], q);
           word = _mm512_or_si512(
               word, _mm512_slli_epi32(_mm512_and_si512(q, _mm512_set1_epi32(0xff)), static_cast<unsigned>(8 * i)));
