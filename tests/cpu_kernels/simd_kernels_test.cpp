@@ -229,15 +229,19 @@ TEST_P(SimdKernelsPerTarget, PanelTilesQuantizeEdgeCasesAsATokenAlone) {
   for (std::size_t i = 0; i < k; ++i) {  // amax 127 (d = 1): every other value is a tie
     x[23 * k + i] = i % 32 == 0 ? 127.0f : (static_cast<float>(i % 7) - 3.0f) + (i % 2 != 0 ? 0.5f : 0.25f);
   }
-  for (DType dtype : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType dtype : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K, DType::kQ4_1, DType::kQ5_1}) {
     auto bytes = encode(dtype, random_vector(m * k, 92), k);
-    interleave_rows(dtype, bytes.data(), m, k);
+    const bool rows = interleaved_rows(dtype) == 0;  // Q4_1/Q5_1: panels on the row layout
+    if (!rows) interleave_rows(dtype, bytes.data(), m, k);
     const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+    const auto mul = [&](std::span<const float> in, std::size_t tokens, std::span<float> got) {
+      rows ? matmul(in, tokens, view, {}, got) : matmul_interleaved(in, tokens, view, {}, got);
+    };
     std::vector<float> batch(n * m);
-    matmul_interleaved(x, n, view, {}, batch);
+    mul(x, n, batch);
     for (std::size_t t = 0; t < n; ++t) {
       std::vector<float> alone(m);
-      matmul_interleaved(std::span(x).subspan(t * k, k), 1, view, {}, alone);
+      mul(std::span(x).subspan(t * k, k), 1, alone);
       for (std::size_t r = 0; r < m; ++r) {
         const float got = batch[t * m + r];
         if (std::isnan(alone[r])) {
@@ -404,20 +408,26 @@ TEST_P(SimdKernelsPerTarget, ResultsAreIdenticalForAnyThreadCount) {
 
 // Prefill runs tiles of several tokens and decode one token: each output must be the same bits either way, so that
 // a prompt's logits do not depend on how it was batched.
+// m = 37, n = 37: Q4_1/Q5_1's VNNI panel tiles (vnni::row_layout_panels) for two groups of 16 rows, tiles for the
+// rest, with threads splitting the rows.
 TEST_P(SimdKernelsPerTarget, QuantizedRowsAreTheSameBitsInABatchAndAlone) {
   for (DType dtype :
        {DType::kQ8_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
-    const std::size_t k = 512, m = 13, n = 7;
-    const auto w = random_vector(m * k, 81);
-    const auto bytes = encode(dtype, w, k);
-    const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
-    const auto x = random_vector(n * k, 82);
-    std::vector<float> batch(n * m);
-    matmul(x, n, view, {}, batch);
-    for (std::size_t i = 0; i < n; ++i) {
-      std::vector<float> alone(m);
-      matmul(std::span(x).subspan(i * k, k), 1, view, {}, alone);
-      EXPECT_EQ(std::memcmp(alone.data(), batch.data() + i * m, m * 4), 0) << dtype_name(dtype) << " token " << i;
+    for (const auto& [m, n] : {std::pair<std::size_t, std::size_t>{13, 7}, {37, 37}}) {
+      const std::size_t k = 512;
+      const auto w = random_vector(m * k, 81);
+      const auto bytes = encode(dtype, w, k);
+      const auto view = TensorView::contiguous(bytes.data(), dtype, Shape{std::int64_t(m), std::int64_t(k)});
+      const auto x = random_vector(n * k, 82);
+      std::vector<float> batch(n * m);
+      ThreadPool pool(2);
+      matmul(x, n, view, {}, batch, &pool);
+      for (std::size_t i = 0; i < n; ++i) {
+        std::vector<float> alone(m);
+        matmul(std::span(x).subspan(i * k, k), 1, view, {}, alone);
+        EXPECT_EQ(std::memcmp(alone.data(), batch.data() + i * m, m * 4), 0)
+            << dtype_name(dtype) << " m=" << m << " token " << i;
+      }
     }
   }
 }

@@ -79,7 +79,7 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
   const bool vnni = simd::int8_vnni();
   // Long batches on interleaved weights: the panel tiles read 16 tokens per vector, quantized straight into that
   // layout. The rows' ActBlock/ActVnni are then needed only for the tail rows that keep the row layout.
-  const bool panels = vnni && interleaved && n >= vnni::kPanelTokens;
+  const bool panels = vnni && (interleaved || vnni::row_layout_panels(w.dtype())) && n >= vnni::kPanelTokens && m >= 16;
   const std::size_t groups = panels ? (n + 15) / 16 : 0;
   std::span<vnni::ActPanel> xp = panel_buffer(groups * nb);
   if (panels) {
@@ -110,7 +110,7 @@ void matmul_quant(std::span<const float> x, std::size_t n, std::size_t k, std::s
     } else if (interleaved) {
       vnni::gemv_interleaved(w.dtype(), xv.data(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     } else {
-      vnni::gemv(w.dtype(), xv.data(), n, k, w.data(), r0, r1, b, out.data(), m);
+      vnni::gemv(w.dtype(), xv.data(), xp.data(), n, k, w.data(), r0, r1, b, out.data(), m);
     }
   });
 }

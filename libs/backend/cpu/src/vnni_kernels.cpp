@@ -647,14 +647,17 @@ inline __attribute__((always_inline)) void panel_step(const std::byte* u, const 
   }
 }
 
-// acc[r * 32 + 16 v + t] += blocks [b0, b1) for R rows from `row` of a decoded group and token t of groups x[v]
-// (whole rows of blocks): per element the operations of tile16 / tile16_q6_k / tile16_k's acc in the same order.
+// acc[r * 32 + 16 v + t] (zero when b0 is 0) += blocks [b0, b1) for R rows from `row` of a decoded group and token t of
+// groups x[v] (whole rows of blocks): per element the operations of tile16 / tile16_q6_k / tile16_k's acc in the same
+// order.
 template <DType T, std::size_t R, std::size_t V>
 void panel(const Decoded& dec, std::size_t row, const ActPanel* const (&xg)[V], std::size_t b0, std::size_t b1,
            float* acc) {
   __m512 f[R][V];
   for (std::size_t r = 0; r < R; ++r) {
-    for (std::size_t v = 0; v < V; ++v) f[r][v] = _mm512_load_ps(acc + r * 2 * kGroup + kGroup * v);
+    for (std::size_t v = 0; v < V; ++v) {
+      f[r][v] = b0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc + r * 2 * kGroup + kGroup * v);
+    }
   }
   for (std::size_t b = b0; b < b1; ++b) {
     const std::byte* u = dec.u.data() + b * 512 + 4 * row;
@@ -734,6 +737,85 @@ inline __attribute__((always_inline)) void transpose16(__m512 (&v)[16]) {
   for (std::size_t i = 0; i < 16; ++i) v[i] = t[i];
 }
 
+// Q4_1/Q5_1 keep the row layout and ggml's summation order (see tile): 16 rows from `g` decoded as decode_group
+// does, the F16 scale and min of each row's block as floats.
+template <DType T>
+void decode_group_rows(const std::byte* g, std::size_t bytes, std::size_t nb, Decoded& out) {
+  constexpr std::size_t kBytes = quant_block_bytes(T);
+  if (out.u.size() < nb * 512) {
+    out.u.resize(nb * 512);
+    out.scale.resize(nb * 2 * kGroup);
+    out.offset.resize(nb * kGroup);
+  }
+  for (std::size_t b = 0; b < nb; ++b) {
+    __m512 words[16];  // row r's 8 words, then zeros: transposed, words[w] holds word w of each row
+    for (std::size_t r = 0; r < kGroup; r += 2) {
+      const std::byte* a = g + r * bytes + b * kBytes;
+      const std::byte* c = a + bytes;
+      const __m512i two = unpack2<T>(a, c);  // row r's values 0..31, then row r + 1's
+      words[r] = _mm512_castsi512_ps(_mm512_zextsi256_si512(_mm512_castsi512_si256(two)));
+      words[r + 1] = _mm512_castsi512_ps(_mm512_zextsi256_si512(_mm512_extracti64x4_epi64(two, 1)));
+      for (std::size_t h = 0; h < 2; ++h) {
+        out.scale[2 * b * kGroup + r + h] = _cvtsh_ss(u16_at(h == 0 ? a : c));
+        out.offset[b * kGroup + r + h] = _cvtsh_ss(u16_at((h == 0 ? a : c) + 2));
+      }
+    }
+    transpose16(words);
+    for (std::size_t w = 0; w < 8; ++w)
+      _mm512_storeu_ps(reinterpret_cast<float*>(out.u.data() + b * 512 + 64 * w), words[w]);
+  }
+}
+
+// The row tiles' operations for one row of a group decoded by decode_group_rows and the tokens of xg[v], blocks
+// [b0, b1): eight accumulators per token, one per 4-value word (ggml's 8 lanes), each word's dot converted and
+// multiplied by scale_w * d_x on its own; the min's terms in their own accumulator. acc: [9][V][16] floats (the 8
+// lanes, then the mins), carried between chunks of blocks (zero when b0 is 0).
+template <std::size_t V>
+void panel_rows(const Decoded& dec, std::size_t row, const ActPanel* const (&xg)[V], std::size_t b0, std::size_t b1,
+                float* acc) {
+  __m512 f[8][V], corr[V];
+  for (std::size_t v = 0; v < V; ++v) {
+    for (std::size_t w = 0; w < 8; ++w) {
+      f[w][v] = b0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc + (w * V + v) * kGroup);
+    }
+    corr[v] = b0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(acc + (8 * V + v) * kGroup);
+  }
+  for (std::size_t b = b0; b < b1; ++b) {
+    const std::byte* u = dec.u.data() + b * 512 + 4 * row;
+    const __m512 sw = _mm512_set1_ps(dec.scale[2 * b * kGroup + row]), o = _mm512_set1_ps(dec.offset[b * kGroup + row]);
+    __m512 dd[V];
+    for (std::size_t v = 0; v < V; ++v) {
+      dd[v] = _mm512_mul_ps(sw, _mm512_loadu_ps(xg[v][b].d));
+      corr[v] = _mm512_fmadd_ps(o, _mm512_loadu_ps(xg[v][b].sum), corr[v]);
+    }
+#pragma GCC unroll 8
+    for (std::size_t w = 0; w < 8; ++w) {
+      std::int32_t word32;
+      std::memcpy(&word32, u + 64 * w, 4);
+      const __m512i wb = _mm512_set1_epi32(word32);
+      for (std::size_t v = 0; v < V; ++v) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wb, _mm512_loadu_si512(xg[v][b].words[w]));
+        f[w][v] = _mm512_fmadd_ps(dd[v], _mm512_cvtepi32_ps(dot), f[w][v]);
+      }
+    }
+  }
+  for (std::size_t v = 0; v < V; ++v) {
+    for (std::size_t w = 0; w < 8; ++w) _mm512_store_ps(acc + (w * V + v) * kGroup, f[w][v]);
+    _mm512_store_ps(acc + (8 * V + v) * kGroup, corr[v]);
+  }
+}
+
+// ggml's hsum_float_8 of the 8 lane accumulators, lane by lane, plus the mins' terms (tile's last step).
+template <std::size_t V>
+void panel_rows_sum(const float* acc, float* res) {
+  for (std::size_t v = 0; v < V; ++v) {
+    const auto lane = [&](std::size_t w) { return _mm512_load_ps(acc + (w * V + v) * kGroup); };
+    const __m512 t0 = _mm512_add_ps(_mm512_add_ps(lane(4), lane(0)), _mm512_add_ps(lane(6), lane(2)));
+    const __m512 t1 = _mm512_add_ps(_mm512_add_ps(lane(5), lane(1)), _mm512_add_ps(lane(7), lane(3)));
+    _mm512_store_ps(res + kGroup * v, _mm512_add_ps(_mm512_add_ps(t0, t1), lane(8)));
+  }
+}
+
 // Rows [r0, end) (whole groups) for all n tokens with the panel tiles: each group is decoded once, then for each
 // pair of token groups the rows go as panels of 6, 5 and 5 (6 x 2 x 2 accumulators and the broadcast fit the 32
 // vector registers; 4-row panels ran at two thirds of the speed in a probe), a chunk of k at a time. The 16 rows x
@@ -745,24 +827,41 @@ void gemm_panels(const ActPanel* xp, std::size_t n, std::size_t k, const std::by
   // Blocks per pass over the panels: the pair's activations (13 KiB) and the rows' decoded weights (4 KiB) stay in
   // L1 for the three panels; over all of k (1536) the panels had run at four fifths of the speed.
   constexpr std::size_t kChunk = 8;
+  constexpr bool kRowLayout = q8_1_sum(T);  // Q4_1/Q5_1: ggml's order, one row per panel
   const std::size_t nb = k / kQuantBlock, bytes = row_bytes(T, k), groups = (n + kGroup - 1) / kGroup;
   thread_local Decoded dec;
   for (std::size_t r = r0; r < end; r += kGroup) {
-    decode_group<T>(w + r * bytes, nb, dec);
+    if constexpr (kRowLayout) {
+      decode_group_rows<T>(w + r * bytes, bytes, nb, dec);
+    } else {
+      decode_group<T>(w + r * bytes, nb, dec);
+    }
     const __m512 add = bias != nullptr ? _mm512_loadu_ps(bias + r) : _mm512_setzero_ps();
     for (std::size_t g = 0; g < groups; g += 2) {
       const ActPanel* const x2[2] = {xp + g * nb, xp + (g + 1) * nb};
       const ActPanel* const x1[1] = {xp + g * nb};
       const std::size_t vectors = std::min<std::size_t>(2, groups - g);
-      alignas(64) float acc[kGroup * 2 * kGroup] = {};  // [row][16 v + t]
-      for (std::size_t b0 = 0; b0 < nb; b0 += kChunk) {
-        const std::size_t b1 = std::min(nb, b0 + kChunk);
-        for (const auto& [row, count] : {std::pair<std::size_t, std::size_t>{0, 6}, {6, 5}, {11, 5}}) {
-          float* at = acc + row * 2 * kGroup;
-          if (vectors == 2) {
-            count == 6 ? panel<T, 6, 2>(dec, row, x2, b0, b1, at) : panel<T, 5, 2>(dec, row, x2, b0, b1, at);
-          } else {
-            count == 6 ? panel<T, 6, 1>(dec, row, x1, b0, b1, at) : panel<T, 5, 1>(dec, row, x1, b0, b1, at);
+      alignas(64) float acc[kGroup * 2 * kGroup];  // [row][16 v + t]
+      if constexpr (kRowLayout) {
+        for (std::size_t row = 0; row < kGroup; ++row) {
+          alignas(64) float lanes[9 * 2 * kGroup];
+          for (std::size_t b0 = 0; b0 < nb; b0 += kChunk) {
+            const std::size_t b1 = std::min(nb, b0 + kChunk);
+            vectors == 2 ? panel_rows<2>(dec, row, x2, b0, b1, lanes) : panel_rows<1>(dec, row, x1, b0, b1, lanes);
+          }
+          vectors == 2 ? panel_rows_sum<2>(lanes, acc + row * 2 * kGroup)
+                       : panel_rows_sum<1>(lanes, acc + row * 2 * kGroup);
+        }
+      } else {
+        for (std::size_t b0 = 0; b0 < nb; b0 += kChunk) {
+          const std::size_t b1 = std::min(nb, b0 + kChunk);
+          for (const auto& [row, count] : {std::pair<std::size_t, std::size_t>{0, 6}, {6, 5}, {11, 5}}) {
+            float* at = acc + row * 2 * kGroup;
+            if (vectors == 2) {
+              count == 6 ? panel<T, 6, 2>(dec, row, x2, b0, b1, at) : panel<T, 5, 2>(dec, row, x2, b0, b1, at);
+            } else {
+              count == 6 ? panel<T, 6, 1>(dec, row, x1, b0, b1, at) : panel<T, 5, 1>(dec, row, x1, b0, b1, at);
+            }
           }
         }
       }
@@ -778,6 +877,22 @@ void gemm_panels(const ActPanel* xp, std::size_t n, std::size_t k, const std::by
       }
     }
   }
+}
+
+// Row layout: Q4_1/Q5_1's whole groups of 16 rows in panels from kPanelTokens tokens on, everything else in tiles.
+template <DType T>
+void gemv_rows_t(const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k, const std::byte* w,
+                 std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m) {
+  if constexpr (row_layout_panels(T)) {
+    if (n >= kPanelTokens) {
+      const std::size_t grouped = m / kGroup * kGroup, end = std::min(r1, grouped);
+      if (r0 < end) gemm_panels<T>(xp, n, k, w, r0, end, bias, out, m);
+      r0 = std::max(r0, grouped);
+      if (r0 < r1) gemv_t<T>(xv, n, k, w, r0, r1, bias, out, m);
+      return;
+    }
+  }
+  gemv_t<T>(xv, n, k, w, r0, r1, bias, out, m);
 }
 
 template <DType T>
@@ -888,17 +1003,17 @@ void gemv_interleaved(DType dtype, const ActVnni* xv, const ActPanel* xp, std::s
   }
 }
 
-void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-          std::size_t r1, const float* bias, float* out, std::size_t m) {
+void gemv(DType dtype, const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k, const std::byte* w,
+          std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m) {
   switch (dtype) {
-    case DType::kQ8_0: return gemv_t<DType::kQ8_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ4_0: return gemv_t<DType::kQ4_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ4_1: return gemv_t<DType::kQ4_1>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ5_0: return gemv_t<DType::kQ5_0>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ5_1: return gemv_t<DType::kQ5_1>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ4_K: return gemv_t<DType::kQ4_K>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ5_K: return gemv_t<DType::kQ5_K>(xv, n, k, w, r0, r1, bias, out, m);
-    case DType::kQ6_K: return gemv_t<DType::kQ6_K>(xv, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ8_0: return gemv_rows_t<DType::kQ8_0>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_0: return gemv_rows_t<DType::kQ4_0>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_1: return gemv_rows_t<DType::kQ4_1>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_0: return gemv_rows_t<DType::kQ5_0>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_1: return gemv_rows_t<DType::kQ5_1>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ4_K: return gemv_rows_t<DType::kQ4_K>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ5_K: return gemv_rows_t<DType::kQ5_K>(xv, xp, n, k, w, r0, r1, bias, out, m);
+    case DType::kQ6_K: return gemv_rows_t<DType::kQ6_K>(xv, xp, n, k, w, r0, r1, bias, out, m);
     default: return;
   }
 }
@@ -957,8 +1072,8 @@ std::int32_t dpbusd_chains_broadcast(std::size_t iterations, const std::int8_t* 
 void gemv_interleaved(DType, const ActVnni*, const ActPanel*, std::size_t, std::size_t, const std::byte*, std::size_t,
                       std::size_t, const float*, float*, std::size_t) {}
 
-void gemv(DType, const ActVnni*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t, const float*,
-          float*, std::size_t) {}
+void gemv(DType, const ActVnni*, const ActPanel*, std::size_t, std::size_t, const std::byte*, std::size_t, std::size_t,
+          const float*, float*, std::size_t) {}
 
 void quantize_panels(DType, const float*, std::size_t, std::size_t, std::size_t, std::size_t, ActPanel*) {}
 

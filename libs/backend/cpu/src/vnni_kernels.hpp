@@ -45,6 +45,12 @@ struct alignas(64) ActPanel {
 /// below it. Both give every element the same operations, so a token's outputs are the same bits either way.
 inline constexpr std::size_t kPanelTokens = 32;
 
+/// Formats whose weights keep the row layout but still run panel tiles from kPanelTokens tokens on: Q4_1 and Q5_1,
+/// whose panels keep ggml's summation order (gemv's), one row at a time.
+constexpr bool row_layout_panels(DType dtype) noexcept {
+  return dtype == DType::kQ4_1 || dtype == DType::kQ5_1;
+}
+
 /// True when this CPU runs these kernels (x86-64 with AVX-512 F/BW/DQ/VL and VNNI, state enabled by the OS).
 bool available() noexcept;
 
@@ -63,10 +69,12 @@ void quantize_panels(DType dtype, const float* x, std::size_t n, std::size_t k, 
 /// out[i * m + r] = bias[r] + sum over sub-blocks of scale_w * d_x * (integer dot) + offset_w * sum term, for
 /// i < n and r in [r0, r1): the reference kernels' quantized matmul, each row summed in ggml's order (8 lanes per
 /// block, blocks in order, its 8-lane sum, then the mins' terms). xv: n rows of k / 32 ActVnni from pack_act with
-/// the same dtype. w: [rows, k] of a quantized dtype. Each element sees the same operations whatever n, r0 and r1,
-/// so results do not depend on the batch or the thread split. Precondition: available().
-void gemv(DType dtype, const ActVnni* xv, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0,
-          std::size_t r1, const float* bias, float* out, std::size_t m);
+/// the same dtype. w: [rows, k] of a quantized dtype. For row_layout_panels formats from kPanelTokens tokens on, xp
+/// must hold quantize_panels of the n rows and r0 be a multiple of 16: whole groups of 16 rows then run panel tiles
+/// (xv is read only for the m % 16 tail rows); xp is unused otherwise. Each element sees the same operations
+/// whatever n, r0 and r1, so results do not depend on the batch or the thread split. Precondition: available().
+void gemv(DType dtype, const ActVnni* xv, const ActPanel* xp, std::size_t n, std::size_t k, const std::byte* w,
+          std::size_t r0, std::size_t r1, const float* bias, float* out, std::size_t m);
 
 /// The same for weights interleave_rows rewrote by 16 rows (Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K; whole groups of 16
 /// rows, then the m % 16 last rows in the row layout). r0 a multiple of 16. Below kPanelTokens tokens, tiles of 16
