@@ -261,8 +261,8 @@ void swiglu(std::span<float> gate, std::span<const float> up, ThreadPool* pool) 
 void softmax(std::span<float> x) {
   if (x.empty()) return;
   const float max = *std::max_element(x.begin(), x.end());
-  const float sum = simd::exp_shifted(x.data(), x.size(), max);
-  simd::scale(x.data(), x.size(), 1.0f / sum);
+  const double sum = simd::exp_shifted(x.data(), x.size(), max);
+  simd::scale(x.data(), x.size(), static_cast<float>(1.0 / sum));
 }
 void add(std::span<const float> x, std::span<float> out) {
   reference::add(x, out);

@@ -164,9 +164,10 @@ void rms_norm(std::span<const float> x, std::size_t d, std::span<const float> w,
   for (std::size_t r = 0; r < x.size() / d; ++r) {
     const float* xr = x.data() + r * d;
     float* yr = out.data() + r * d;
-    float ss = 0.0f;
-    for (std::size_t c = 0; c < d; ++c) ss += xr[c] * xr[c];
-    const float inv = 1.0f / std::sqrt(ss / static_cast<float>(d) + eps);
+    double ss = 0.0;
+    for (std::size_t c = 0; c < d; ++c) ss += static_cast<double>(xr[c] * xr[c]);
+    const auto mean = static_cast<float>(ss / static_cast<double>(d));
+    const float inv = 1.0f / std::sqrt(mean + eps);
     for (std::size_t c = 0; c < d; ++c) yr[c] = xr[c] * inv * w[c];
   }
 }
@@ -202,15 +203,36 @@ void add(std::span<const float> x, std::span<float> out) {
   for (std::size_t i = 0; i < x.size(); ++i) out[i] += x[i];
 }
 
+namespace {
+
+// The ratio of a geometric table (plain RoPE, or one scaled by a constant: each entry the previous times the same
+// ratio, within float rounding), or 0 for a table that is not (Llama 3's, per-pair factors).
+float geometric_ratio(std::span<const float> inv_freq) {
+  if (inv_freq.size() < 2 || inv_freq[0] <= 0.0f) return 0.0f;
+  const double ratio = static_cast<double>(inv_freq[1]) / inv_freq[0];
+  double want = inv_freq[0];
+  for (float f : inv_freq) {
+    if (std::fabs(f - want) > 1e-5 * want) return 0.0f;
+    want *= ratio;
+  }
+  return static_cast<float>(ratio);
+}
+
+}  // namespace
+
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
           std::span<const float> inv_freq, bool interleaved) {
   EDGE_RT_CHECK(head_dim % 2 == 0 && x.size() >= n_tokens * n_heads * head_dim, "rope: bad sizes");
   EDGE_RT_CHECK(inv_freq.size() == head_dim / 2, "rope: inv_freq size != head_dim / 2");
   const std::size_t half = head_dim / 2;
+  const float ratio = geometric_ratio(inv_freq);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     const auto pos = static_cast<float>(pos0 + t);
+    float angle = pos * inv_freq[0];
     for (std::size_t i = 0; i < half; ++i) {
-      const float angle = pos * inv_freq[i];
+      // A geometric table's angles advance pair to pair by one float multiplication, as llama.cpp's rope cache
+      // does (so a GGUF model's q and k keep its bits; one rounding per pair, about i / 2 ulp at pair i).
+      if (i > 0) angle = ratio != 0.0f ? angle * ratio : pos * inv_freq[i];
       const float c = std::cos(angle);
       const float s = std::sin(angle);
       for (std::size_t h = 0; h < n_heads; ++h) {
@@ -219,8 +241,9 @@ void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::si
         const std::size_t second = interleaved ? 2 * i + 1 : i + half;
         const float a = v[first];
         const float b = v[second];
-        v[first] = a * c - b * s;
-        v[second] = a * s + b * c;
+        // One rounding for a * c (and a * s) inside a fused multiply-add, as ggml's compiled rotation has it.
+        v[first] = std::fma(a, c, -(b * s));
+        v[second] = std::fma(a, s, b * c);
       }
     }
   }

@@ -904,63 +904,102 @@ float Dot(const float* a, const float* b, std::size_t n) {
   return s;
 }
 
-void AttnScores(const float* q, const float* k, std::size_t stride, std::size_t n_keys, std::size_t hd, float scale,
-                float* scores) {
-  for (std::size_t p = 0; p < n_keys; ++p) scores[p] = Dot(q, k + p * stride, hd) * scale;
+// q.k with four vector accumulators over steps of four vectors, joined as (0 + 2) + (1 + 3) and summed across the
+// lanes, the rest added in double: the order of ggml's F32 dot product, which llama.cpp's attention runs for q.k,
+// so that edge-rt's scores of a GGUF model stay close to llama.cpp's (issue 15: top-1 agreement).
+float DotAttn(const float* a, const float* b, std::size_t n) {
+  const DF df;
+  const std::size_t L = hn::Lanes(df);
+  auto s0 = hn::Zero(df), s1 = hn::Zero(df), s2 = hn::Zero(df), s3 = hn::Zero(df);
+  std::size_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
+    s1 = hn::MulAdd(hn::LoadU(df, a + i + L), hn::LoadU(df, b + i + L), s1);
+    s2 = hn::MulAdd(hn::LoadU(df, a + i + 2 * L), hn::LoadU(df, b + i + 2 * L), s2);
+    s3 = hn::MulAdd(hn::LoadU(df, a + i + 3 * L), hn::LoadU(df, b + i + 3 * L), s3);
+  }
+  double sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(hn::Add(s0, s2), hn::Add(s1, s3))));
+  for (; i < n; ++i) sum += static_cast<double>(a[i] * b[i]);
+  return static_cast<float>(sum);
 }
 
-// Columns in blocks of four vectors kept in registers across all keys; each element accumulates the keys in
-// order with one fused multiply-add each, starting from 0.
+void AttnScores(const float* q, const float* k, std::size_t stride, std::size_t n_keys, std::size_t hd, float scale,
+                float* scores) {
+  for (std::size_t p = 0; p < n_keys; ++p) scores[p] = DotAttn(q, k + p * stride, hd) * scale;
+}
+
+// out[j] = sum over keys p of probs[p] * v[p][j], summed as a GEMM with one vector of keys per step sums them
+// (llama.cpp's tinyBLAS for the attention's values): key p in lane p % L of a partial sum that takes its keys in
+// order with one fused multiply-add each, then the L partial sums halved pairwise (lane i + lane i + L/2, ...), the
+// order of a lane sum. Partial sums per residue go over the columns in blocks of four vectors kept in registers.
 void AttnValues(const float* probs, const float* v, std::size_t stride, std::size_t n_keys, std::size_t hd,
                 float* out) {
   const DF df;
   const std::size_t L = hn::Lanes(df);
-  std::size_t j = 0;
-  for (; j + 4 * L <= hd; j += 4 * L) {
-    auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-    for (std::size_t p = 0; p < n_keys; ++p) {
-      const float* row = v + p * stride + j;
-      const auto w = hn::Set(df, probs[p]);
-      a0 = hn::MulAdd(w, hn::LoadU(df, row), a0);
-      a1 = hn::MulAdd(w, hn::LoadU(df, row + L), a1);
-      a2 = hn::MulAdd(w, hn::LoadU(df, row + 2 * L), a2);
-      a3 = hn::MulAdd(w, hn::LoadU(df, row + 3 * L), a3);
+  thread_local std::vector<float> partial;
+  if (partial.size() < L * hd) partial.resize(L * hd);
+  for (std::size_t r = 0; r < L; ++r) {
+    float* pr = partial.data() + r * hd;
+    std::size_t j = 0;
+    for (; j + 4 * L <= hd; j += 4 * L) {
+      auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (std::size_t p = r; p < n_keys; p += L) {
+        const float* row = v + p * stride + j;
+        const auto w = hn::Set(df, probs[p]);
+        a0 = hn::MulAdd(w, hn::LoadU(df, row), a0);
+        a1 = hn::MulAdd(w, hn::LoadU(df, row + L), a1);
+        a2 = hn::MulAdd(w, hn::LoadU(df, row + 2 * L), a2);
+        a3 = hn::MulAdd(w, hn::LoadU(df, row + 3 * L), a3);
+      }
+      hn::StoreU(a0, df, pr + j);
+      hn::StoreU(a1, df, pr + j + L);
+      hn::StoreU(a2, df, pr + j + 2 * L);
+      hn::StoreU(a3, df, pr + j + 3 * L);
     }
-    hn::StoreU(a0, df, out + j);
-    hn::StoreU(a1, df, out + j + L);
-    hn::StoreU(a2, df, out + j + 2 * L);
-    hn::StoreU(a3, df, out + j + 3 * L);
+    for (; j + L <= hd; j += L) {
+      auto a = hn::Zero(df);
+      for (std::size_t p = r; p < n_keys; p += L)
+        a = hn::MulAdd(hn::Set(df, probs[p]), hn::LoadU(df, v + p * stride + j), a);
+      hn::StoreU(a, df, pr + j);
+    }
+    for (; j < hd; ++j) {
+      float a = 0.0f;
+      for (std::size_t p = r; p < n_keys; p += L) a = std::fma(probs[p], v[p * stride + j], a);
+      pr[j] = a;
+    }
   }
-  for (; j + L <= hd; j += L) {
-    auto a = hn::Zero(df);
-    for (std::size_t p = 0; p < n_keys; ++p)
-      a = hn::MulAdd(hn::Set(df, probs[p]), hn::LoadU(df, v + p * stride + j), a);
-    hn::StoreU(a, df, out + j);
+  for (std::size_t half = L / 2; half >= 1; half /= 2) {
+    for (std::size_t i = 0; i < half; ++i) {
+      float* to = partial.data() + i * hd;
+      const float* from = partial.data() + (i + half) * hd;
+      for (std::size_t j = 0; j < hd; ++j) to[j] = from[j] + to[j];
+    }
   }
-  for (; j < hd; ++j) {
-    float a = 0.0f;
-    for (std::size_t p = 0; p < n_keys; ++p) a = std::fma(probs[p], v[p * stride + j], a);
-    out[j] = a;
-  }
+  std::copy(partial.data(), partial.data() + hd, out);
 }
 
-float ExpShifted(float* x, std::size_t n, float max) {
+// Whole vectors only (the last one masked), each summed across its lanes and added in double, as ggml's soft_max
+// sums a row whose masked keys are zeros: the order keeps edge-rt's probabilities close to llama.cpp's.
+double ExpShifted(float* x, std::size_t n, float max) {
   const DF df;
   const std::size_t L = hn::Lanes(df);
   const auto vmax = hn::Set(df, max);
-  auto sum = hn::Zero(df);
+  double sum = 0.0;
   std::size_t i = 0;
   for (; i + L <= n; i += L) {
     const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vmax));
     hn::StoreU(e, df, x + i);
-    sum = hn::Add(sum, e);
+    sum += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, e)));
   }
-  float s = hn::GetLane(hn::SumOfLanes(df, sum));
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - max);
-    s += x[i];
+  if (i < n) {  // the last vector, zeros past the end
+    HWY_ALIGN float tail[hn::MaxLanes(df)] = {};
+    std::copy(x + i, x + n, tail);
+    const auto e = hn::IfThenElseZero(hn::FirstN(df, n - i), hn::Exp(df, hn::Sub(hn::Load(df, tail), vmax)));
+    hn::Store(e, df, tail);
+    std::copy(tail, tail + (n - i), x + i);
+    sum += static_cast<double>(hn::GetLane(hn::SumOfLanes(df, e)));
   }
-  return s;
+  return sum;
 }
 
 void Scale(float* x, std::size_t n, float s) {
@@ -1132,7 +1171,7 @@ void attn_values(const float* probs, const float* v, std::size_t stride, std::si
                  float* out) {
   HWY_DYNAMIC_DISPATCH(AttnValues)(probs, v, stride, n_keys, hd, out);
 }
-float exp_shifted(float* x, std::size_t n, float max) {
+double exp_shifted(float* x, std::size_t n, float max) {
   return HWY_DYNAMIC_DISPATCH(ExpShifted)(x, n, max);
 }
 void scale(float* x, std::size_t n, float s) {

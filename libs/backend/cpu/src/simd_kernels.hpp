@@ -73,8 +73,8 @@ void attn_scores(const float* q, const float* k, std::size_t stride, std::size_t
 /// multiply-adds from 0.
 void attn_values(const float* probs, const float* v, std::size_t stride, std::size_t n_keys, std::size_t hd,
                  float* out);
-/// x = exp(x - max); returns the sum.
-float exp_shifted(float* x, std::size_t n, float max);
+/// x = exp(x - max); returns the sum (a vector's lanes summed, then the vectors in double).
+double exp_shifted(float* x, std::size_t n, float max);
 void scale(float* x, std::size_t n, float s);
 void gelu_tanh(float* x, std::size_t n);
 /// gate = silu(gate) * up.

@@ -125,7 +125,9 @@ void softmax(std::span<float> x);
 void add(std::span<const float> x, std::span<float> out);
 /// RoPE (Su et al. 2021) in HF Llama's rotate-half layout: in each head, the pair (i, i + head_dim/2) of
 /// x[t, h, :] rotates by angle (pos0 + t) * inv_freq[i] (tensor_core::rope_inv_freq: theta^(-2i/head_dim), scaled
-/// for Llama 3). x: [n_tokens, n_heads, head_dim]; inv_freq: [head_dim / 2].
+/// for Llama 3). x: [n_tokens, n_heads, head_dim]; inv_freq: [head_dim / 2]. A geometric table (each entry the last
+/// times one ratio) gives its angles as llama.cpp computes them: pos * inv_freq[0], then one float multiplication
+/// by the ratio per pair; others take (pos0 + t) * inv_freq[i].
 /// `interleaved`: the pair is (2i, 2i + 1) instead (Meta's order, ggml's GGML_ROPE_TYPE_NORM).
 void rope(std::span<float> x, std::size_t n_tokens, std::size_t n_heads, std::size_t head_dim, std::size_t pos0,
           std::span<const float> inv_freq, bool interleaved = false);
