@@ -143,6 +143,34 @@ TEST(Kernels, RopeRotatesHalvesByPositionAngle) {
   for (std::size_t i = 0; i < heads * hd; ++i) EXPECT_FLOAT_EQ(z[i], x[i]);
 }
 
+// A geometric table (plain RoPE) gives llama.cpp's angles: pos * inv_freq[0], then one float multiplication by
+// the ratio per pair, not pos * inv_freq[i] (GGUF models keep llama.cpp's q and k bits); any other table (Llama 3's
+// per-pair factors) gives pos * inv_freq[i]. A unit pair (1, 0) comes out as exactly (cos, sin) of the angle.
+TEST(Kernels, RopeAdvancesAGeometricTableByOneMultiplicationPerPair) {
+  const std::size_t hd = 64, pos = 4321;
+  auto geometric = tensor_core::rope_inv_freq(100000.0f, hd);
+  auto uneven = geometric;
+  for (std::size_t i = hd / 4; i < hd / 2; ++i) uneven[i] /= 8.0f;  // low frequencies scaled, as Llama 3's
+  for (const bool chain : {true, false}) {
+    const auto& table = chain ? geometric : uneven;
+    const float ratio = static_cast<float>(double(table[1]) / table[0]);
+    float angle = static_cast<float>(pos) * table[0];
+    std::size_t differs = 0;
+    for (std::size_t i = 0; i < hd / 2; ++i) {
+      if (i > 0) angle = chain ? angle * ratio : static_cast<float>(pos) * table[i];
+      differs += angle != static_cast<float>(pos) * table[i];
+      std::vector<float> x(hd, 0.0f);
+      x[i] = 1.0f;
+      rope(x, 1, 1, hd, pos, table);
+      EXPECT_EQ(x[i], std::cos(angle)) << "pair " << i << (chain ? " geometric" : " uneven");
+      EXPECT_EQ(x[i + hd / 2], std::sin(angle)) << "pair " << i << (chain ? " geometric" : " uneven");
+    }
+    if (chain) {
+      EXPECT_GT(differs, 0u) << "the chain gave no angle of its own: the test could not tell";
+    }
+  }
+}
+
 // Meta's order (llama GGUF files): pair i is (2i, 2i + 1). Equivalent to rotate-half on a row permuted so that
 // 2i -> i and 2i + 1 -> i + hd / 2, which is how convert_hf_to_gguf.py permutes Q and K.
 TEST(Kernels, RopeInterleavedIsRotateHalfOnPermutedRows) {
