@@ -816,16 +816,16 @@ void panel_rows_sum(const float* acc, float* res) {
   }
 }
 
-// Rows [r0, end) (whole groups) for all n tokens with the panel tiles: each group is decoded once, then for each
-// pair of token groups the rows go as panels of 6, 5 and 5 (6 x 2 x 2 accumulators and the broadcast fit the 32
-// vector registers; 4-row panels ran at two thirds of the speed in a probe), a chunk of k at a time. The 16 rows x
-// 32 tokens are transposed and written by token, 16 contiguous floats each (scalar stores n floats apart had cost a
+// Rows [r0, end) (whole groups) for all n tokens with the panel tiles: per block of 128 tokens each row group is
+// decoded once, then for each pair of token groups the rows go as panels of 6, 5 and 5 (6 x 2 x 2 accumulators and
+// the broadcast fit the 32 vector registers; 4-row panels ran at two thirds of the speed in a probe), a chunk of k
+// at a time. The 16 rows x 32 tokens are transposed and staged by token (scalar stores m floats apart had cost a
 // third of the panels' time).
 template <DType T>
 void gemm_panels(const ActPanel* xp, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t end,
                  const float* bias, float* out, std::size_t m) {
-  // Blocks per pass over the panels: the pair's activations (13 KiB) and the rows' decoded weights (4 KiB) stay in
-  // L1 for the three panels; over all of k (1536) the panels had run at four fifths of the speed.
+  // Blocks per pass over the panels: the pair's activations (13 KiB) and the rows' decoded weights (4 KiB) fit L1
+  // for the three panels. (Measured the same as whole rows at k = 1536, where L2 kept up.)
   constexpr std::size_t kChunk = 8;
   constexpr bool kRowLayout = q8_1_sum(T);  // Q4_1/Q5_1: ggml's order, one row per panel
   const std::size_t nb = k / kQuantBlock, bytes = row_bytes(T, k), groups = (n + kGroup - 1) / kGroup;
@@ -835,7 +835,8 @@ void gemm_panels(const ActPanel* xp, std::size_t n, std::size_t k, const std::by
   constexpr std::size_t kBlockGroups = 8;
   constexpr std::size_t kSlice = 256;
   thread_local Decoded dec;
-  alignas(64) thread_local float staged[kBlockGroups * kGroup * kSlice];
+  thread_local std::vector<float> staging(kBlockGroups * kGroup * kSlice);  // on the heap, not in static TLS
+  float* staged = staging.data();
   const std::size_t group_bytes = kGroup * bytes;  // 16 rows, contiguous in either layout
   for (std::size_t gb = 0; gb < groups; gb += kBlockGroups) {
     const std::size_t ge = std::min(groups, gb + kBlockGroups);
@@ -901,7 +902,7 @@ void gemm_panels(const ActPanel* xp, std::size_t n, std::size_t k, const std::by
             transpose16(c);
             const std::size_t t0 = kGroup * (g + v), tokens = std::min(kGroup, n - t0);
             for (std::size_t t = 0; t < tokens; ++t) {
-              _mm512_store_ps(staged + (t0 + t - kGroup * gb) * kSlice + (r - s0), _mm512_add_ps(c[t], add));
+              _mm512_storeu_ps(staged + (t0 + t - kGroup * gb) * kSlice + (r - s0), _mm512_add_ps(c[t], add));
             }
           }
         }
