@@ -66,6 +66,7 @@ def main():
                    % (status["model_weight_bytes"], os.path.getsize(args.model)))
 
         agree = total = 0
+        logit_gaps, exact_prefixes = [], []
         prefixes = []
         for p in ref["prompts"]:
             ids = json.loads(C.run_ok([args.edge_rt, "tokenize", "-m", args.model, "--text", p["text"]]))
@@ -98,15 +99,23 @@ def main():
             rows = out["logits"]
             if len(rows) != len(seq):
                 C.fail("--all-logits gave %d rows for %d prompt tokens" % (len(rows), len(seq)))
+            exact = None  # first position whose logits part from llama.cpp's top 5 by more than 2e-4
             for j, (row, top) in enumerate(zip(rows, p["top"])):
+                gaps = [abs(row[i] - l) for i, l in zip(top["ids"], top["logits"])]
+                logit_gaps.extend(gaps)
+                if exact is None and max(gaps) > 2e-4:
+                    exact = j
                 best = max(range(len(row)), key=row.__getitem__)
                 agree += best == top["ids"][0]
                 total += 1
                 if best not in top["ids"]:
                     C.fail("%r position %d: edge-rt's top-1 %d is not in llama.cpp's top 5 %s"
                            % (p["text"], j, best, top["ids"]))
+            exact_prefixes.append(str(exact if exact is not None else len(p["top"])))
         rate = agree / total
         report.append("greedy tokens equal to llama.cpp's per prompt: %s" % ", ".join(prefixes))
+        report.append("teacher-forced logits within 2e-4 of llama.cpp's top 5 for the first %s positions, mean "
+                      "|difference| %.4f" % (", ".join(exact_prefixes), sum(logit_gaps) / len(logit_gaps)))
         report.append("teacher-forced top-1 agreement %d/%d = %.4f" % (agree, total, rate))
         if rate < args.min_top1:
             C.fail("teacher-forced top-1 agreement %.4f below %.2f" % (rate, args.min_top1))

@@ -889,21 +889,6 @@ void QuantizeAct(const float* x, std::size_t k, ActBlock* out) {
   }
 }
 
-float Dot(const float* a, const float* b, std::size_t n) {
-  const DF df;
-  const std::size_t L = hn::Lanes(df);
-  auto s0 = hn::Zero(df);
-  auto s1 = hn::Zero(df);
-  std::size_t i = 0;
-  for (; i + 2 * L <= n; i += 2 * L) {
-    s0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), s0);
-    s1 = hn::MulAdd(hn::LoadU(df, a + i + L), hn::LoadU(df, b + i + L), s1);
-  }
-  float s = hn::GetLane(hn::SumOfLanes(df, hn::Add(s0, s1)));
-  for (; i < n; ++i) s = std::fma(a[i], b[i], s);
-  return s;
-}
-
 // q.k with four vector accumulators over steps of four vectors, joined as (0 + 2) + (1 + 3) and summed across the
 // lanes, the rest added in double: the order of ggml's F32 dot product, which llama.cpp's attention runs for q.k,
 // so that edge-rt's scores of a GGUF model stay close to llama.cpp's (issue 15: top-1 agreement).

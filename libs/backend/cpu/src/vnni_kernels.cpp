@@ -818,9 +818,8 @@ void panel_rows_sum(const float* acc, float* res) {
 
 // Rows [r0, end) (whole groups) for all n tokens with the panel tiles: per block of 128 tokens each row group is
 // decoded once, then for each pair of token groups the rows go as panels of 6, 5 and 5 (6 x 2 x 2 accumulators and
-// the broadcast fit the 32 vector registers; 4-row panels ran at two thirds of the speed in a probe), a chunk of k
-// at a time. The 16 rows x 32 tokens are transposed and staged by token (scalar stores m floats apart had cost a
-// third of the panels' time).
+// the broadcast fit the 32 vector registers), a chunk of k at a time. The 16 rows x 32 tokens are transposed and staged
+// by token (scalar stores m floats apart had cost a third of the panels' time).
 template <DType T>
 void gemm_panels(const ActPanel* xp, std::size_t n, std::size_t k, const std::byte* w, std::size_t r0, std::size_t end,
                  const float* bias, float* out, std::size_t m) {
